@@ -1,0 +1,49 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from webapp.config import INSTANCE_DIR, PROJECT_ROOT, settings_from_environment
+from webapp.extensions import csrf, db, migrate
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_path=str(INSTANCE_DIR),
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    app.config.update(settings_from_environment(overrides or {}))
+    app.config.update(overrides or {})
+
+    import webapp.models  # noqa: F401  (registers every table on db.metadata)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), compare_type=True)
+
+    # Authorization runs before CSRF validation (both are before_request hooks, run in
+    # registration order): an anonymous write is answered 401/redirect, not 400.
+    from webapp import auth
+
+    auth.init_app(app)
+    csrf.init_app(app)
+
+    from webapp import errors, responses
+
+    errors.init_app(app)
+    responses.init_app(app)
+
+    from webapp.api import bp as api_bp
+    from webapp.views import register_views
+
+    register_views(app)
+    app.register_blueprint(api_bp)
+
+    from webapp.cli import register_commands
+
+    register_commands(app)
+    return app

@@ -1,0 +1,7 @@
+"""The JSON API under /api/platform/ai-management/ (the seed's URL space and envelope)."""
+
+from flask import Blueprint
+
+bp = Blueprint("api", __name__, url_prefix="/api/platform/ai-management")
+
+from webapp.api import features  # noqa: E402,F401  (registers the routes)

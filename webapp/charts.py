@@ -1,0 +1,31 @@
+"""Plotly figures built in Python. Pages embed a figure as JSON in a data attribute and
+static/js/charts.js draws it, so no inline script is needed (strict CSP)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import plotly.graph_objects as go
+
+
+def spend_per_day_chart(series: dict[str, dict[date, Decimal]]) -> str:
+    """A stacked bar chart of spend per day by feature, as Plotly JSON."""
+    figure = go.Figure()
+    for name, per_day in series.items():
+        figure.add_bar(
+            name=name,
+            x=[day.isoformat() for day in per_day],
+            y=[float(amount) for amount in per_day.values()],  # display only
+            hovertemplate="%{x}: $%{y:,.2f}<extra>" + name + "</extra>",
+        )
+    figure.update_layout(
+        barmode="stack",
+        margin={"l": 48, "r": 16, "t": 16, "b": 40},
+        height=320,
+        legend={"orientation": "h", "y": -0.2},
+        yaxis={"tickprefix": "$"},
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+    )
+    return figure.to_json()

@@ -1,0 +1,118 @@
+"""flask commands: seed, demo-data, create-admin."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import time
+from datetime import UTC, datetime
+
+import click
+from flask import Flask
+from sqlalchemy import func, select
+
+from webapp.extensions import db
+from webapp.models import ROLE_ADMIN, ROLES, UsageLog
+from webapp.services import users
+from webapp.services.audit import Actor
+from webapp.services.demo_data import load_demo_data
+from webapp.services.errors import Conflict, ValidationFailed
+from webapp.services.seed import seed_defaults
+
+
+@click.command("seed")
+def seed_command() -> None:
+    """Insert the default features, providers, models, assignments and budgets (idempotent)."""
+    report = seed_defaults(Actor.cli(), datetime.now(UTC).date())
+    if report.total:
+        summary = ", ".join(f"{count} {kind}" for kind, count in report.created.items())
+        click.echo(f"Seeded {summary}.")
+    else:
+        click.echo("Seed data already present; nothing changed.")
+
+
+@click.command("demo-data")
+@click.option(
+    "--days",
+    default=30,
+    show_default=True,
+    type=click.IntRange(1, 3650),
+    help="Spread usage over the last N days.",
+)
+@click.option(
+    "--requests",
+    default=20_000,
+    show_default=True,
+    type=click.IntRange(0, 50_000_000),
+    help="Number of usage log rows.",
+)
+@click.option("--if-empty", is_flag=True, help="Do nothing when usage logs already exist.")
+@click.option(
+    "--seed",
+    "random_seed",
+    default=7,
+    show_default=True,
+    help="Random seed (same seed, same data).",
+)
+def demo_data_command(days: int, requests: int, if_empty: bool, random_seed: int) -> None:
+    """Load realistic demo usage, health checks, prompts and an experiment."""
+    if if_empty and db.session.scalar(select(func.count()).select_from(UsageLog)):
+        click.echo("Usage logs already exist; demo data not loaded again.")
+        return
+    seed_defaults(Actor.cli(), datetime.now(UTC).date())
+    started = time.perf_counter()
+    with click.progressbar(length=requests, label="Usage logs", file=sys.stderr) as bar:
+        report = load_demo_data(
+            Actor.cli(),
+            datetime.now(UTC),
+            days,
+            requests,
+            progress=bar.update,
+            seed=random_seed,
+        )
+    elapsed = time.perf_counter() - started
+    summary = ", ".join(
+        f"{count} {kind.replace('_', ' ')}" for kind, count in report.as_dict().items() if count
+    )
+    click.echo(f"Demo data loaded in {elapsed:.1f} s: {summary}.")
+
+
+@click.command("create-admin")
+@click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), default=ROLE_ADMIN, show_default=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--generate-password", is_flag=True, help="Generate a password and print it once.")
+@click.option("--if-no-users", is_flag=True, help="Do nothing when any user exists (first run).")
+def create_admin_command(
+    email: str,
+    role: str,
+    password_stdin: bool,
+    generate_password: bool,
+    if_no_users: bool,
+) -> None:
+    """Create a console user (a platform admin unless --role viewer)."""
+    if if_no_users and users.count_users():
+        click.echo("Users already exist; no user created.")
+        return
+    if password_stdin and generate_password:
+        raise click.UsageError("use either --password-stdin or --generate-password, not both")
+    if generate_password:
+        password = secrets.token_urlsafe(18)
+    elif password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = users.create_user(Actor.cli(), email, password, role)
+    except ValidationFailed as error:
+        raise click.ClickException(f"User not created: {error}") from None
+    except Conflict as error:
+        raise click.ClickException(f"User not created: {error.message}") from None
+    click.echo(f"Created {user.role} {user.email}.")
+    if generate_password:
+        click.echo(f"Generated password (shown only this once): {password}")
+
+
+def register_commands(app: Flask) -> None:
+    for command in (seed_command, demo_data_command, create_admin_command):
+        app.cli.add_command(command)

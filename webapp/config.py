@@ -1,0 +1,91 @@
+"""Settings read from the environment.
+
+Every setting has a safe default for development; production mode (``FLASK_ENV`` or
+``AIPM_ENV`` set to ``production``) refuses to start without an explicit ``SECRET_KEY``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = Path(os.environ.get("AIPM_INSTANCE_DIR", PROJECT_ROOT / "instance"))
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or invalid; the message says which and how to fix it."""
+
+
+def is_production() -> bool:
+    mode = os.environ.get("AIPM_ENV") or os.environ.get("FLASK_ENV") or "development"
+    return mode.lower() == "production"
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{INSTANCE_DIR / 'aipm.sqlite3'}"
+
+
+def normalize_database_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL URLs written the usual way (postgres://, postgresql://)."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def load_secret_key() -> str:
+    """SECRET_KEY from the environment; in development one generated once and kept 0600."""
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    if is_production():
+        raise ConfigError(
+            "SECRET_KEY is not set. In production set SECRET_KEY to a long random value, "
+            "e.g. SECRET_KEY=\"$(python -c 'import secrets; print(secrets.token_hex(32))')\"."
+        )
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    key_file = INSTANCE_DIR / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    key = secrets.token_hex(32)
+    # Create with 0600 from the start so the key is never readable by others, even briefly.
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Settings from the environment; keys present in ``overrides`` are not read (so a test
+    app never creates a secret-key file or needs DATABASE_URL)."""
+    production = is_production()
+    return {
+        "SECRET_KEY": overrides.get("SECRET_KEY") or load_secret_key(),
+        "SQLALCHEMY_DATABASE_URI": normalize_database_url(
+            os.environ.get("DATABASE_URL") or default_database_url()
+        ),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "PRODUCTION": production,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", default=production),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", default=production),
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+        # Argon2id parameters: argon2-cffi's defaults (RFC 9106 low-memory profile:
+        # t=3, m=64 MiB, p=4) are stronger than OWASP's minimum (t=2, m=19 MiB, p=1).
+        "ARGON2_TIME_COST": int(os.environ.get("ARGON2_TIME_COST", "3")),
+        "ARGON2_MEMORY_COST_KIB": int(os.environ.get("ARGON2_MEMORY_COST_KIB", str(64 * 1024))),
+        "ARGON2_PARALLELISM": int(os.environ.get("ARGON2_PARALLELISM", "4")),
+    }
+
+
+def _flag(name: str, *, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}

@@ -1,0 +1,83 @@
+"""One place that turns errors into answers: JSON envelopes under /api/, pages elsewhere.
+Users see a short message; details go to the log."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, current_app, render_template
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from webapp.api.envelope import error_response
+from webapp.auth import is_api_request
+from webapp.extensions import db
+from webapp.services.errors import Conflict, DomainError, NotFound, ValidationFailed
+
+TITLES = {
+    400: "Bad request",
+    401: "Sign-in required",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request too large",
+    429: "Too many requests",
+    500: "Something went wrong",
+}
+
+MESSAGES = {
+    403: "Your role does not allow this action. Ask a platform admin if you need it.",
+    404: "There is nothing at this address. It may have been deleted, or the link is wrong.",
+    405: "This address does not accept that kind of request.",
+    500: "The error has been logged. Try again; if it keeps happening, tell the platform team.",
+}
+
+
+def _page(status: int, message: str) -> tuple[str, int]:
+    title = TITLES.get(status, "Error")
+    return render_template("errors/error.html", status=status, title=title, message=message), status
+
+
+def handle_http_error(error: HTTPException) -> Response | tuple[str, int]:
+    status = error.code or 500
+    if is_api_request():
+        details = error.description if status not in (404, 405) else None
+        return error_response(status, TITLES.get(status, error.name), details)
+    return _page(status, MESSAGES.get(status, error.description or ""))
+
+
+def handle_csrf_error(error: CSRFError) -> Response | tuple[str, int]:
+    message = "The form's security token is missing or expired. Reload the page and try again."
+    if is_api_request():
+        return error_response(400, "CSRF token missing or invalid", error.description)
+    return _page(400, message)
+
+
+def handle_domain_error(error: DomainError) -> Response | tuple[str, int]:
+    db.session.rollback()
+    fields = None
+    if isinstance(error, ValidationFailed):
+        fields = error.errors
+    elif isinstance(error, Conflict) and error.field:
+        fields = {error.field: error.message}
+    if is_api_request():
+        title = {NotFound: "Not found", Conflict: "Conflict"}.get(type(error), "Validation failed")
+        return error_response(error.status_code, title, str(error), fields)
+    return _page(error.status_code, str(error))
+
+
+def handle_unexpected_error(error: Exception) -> Response | tuple[str, int]:
+    if isinstance(error, HTTPException):
+        return handle_http_error(error)
+    db.session.rollback()
+    current_app.logger.exception("Unhandled error: %s", error)
+    if is_api_request():
+        return error_response(500, "Internal server error")
+    return _page(500, MESSAGES[500])
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(InternalServerError, handle_unexpected_error)
+    app.register_error_handler(Exception, handle_unexpected_error)

@@ -1,0 +1,55 @@
+"""Typed SQLAlchemy models, one module per domain. Importing this package registers every
+table on ``db.metadata`` (Alembic's autogenerate and ``flask db check`` read it)."""
+
+from webapp.models.audit import AuditLog
+from webapp.models.budgets import PERIOD_TYPES, Budget
+from webapp.models.experiments import (
+    EXPERIMENT_STATUSES,
+    EXPERIMENT_TYPES,
+    Experiment,
+    ExperimentResult,
+)
+from webapp.models.features import (
+    ENVIRONMENTS,
+    FEATURE_STATUSES,
+    Feature,
+    FeatureModelAssignment,
+)
+from webapp.models.prompts import Prompt
+from webapp.models.providers import (
+    HEALTH_STATUSES,
+    MODEL_STATUSES,
+    PROVIDER_STATUSES,
+    AIModel,
+    Provider,
+    ProviderHealthLog,
+)
+from webapp.models.usage import USAGE_STATUSES, UsageLog
+from webapp.models.users import ROLE_ADMIN, ROLE_VIEWER, ROLES, User
+
+__all__ = [
+    "ENVIRONMENTS",
+    "EXPERIMENT_STATUSES",
+    "EXPERIMENT_TYPES",
+    "FEATURE_STATUSES",
+    "HEALTH_STATUSES",
+    "MODEL_STATUSES",
+    "PERIOD_TYPES",
+    "PROVIDER_STATUSES",
+    "ROLES",
+    "ROLE_ADMIN",
+    "ROLE_VIEWER",
+    "USAGE_STATUSES",
+    "AIModel",
+    "AuditLog",
+    "Budget",
+    "Experiment",
+    "ExperimentResult",
+    "Feature",
+    "FeatureModelAssignment",
+    "Prompt",
+    "Provider",
+    "ProviderHealthLog",
+    "UsageLog",
+    "User",
+]

@@ -1,0 +1,39 @@
+"""The audit trail: one row per admin action, written in the action's own transaction."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from webapp.models.base import db, uuid_pk
+from webapp.models.types import IPAddress, JSONType, UTCDateTime, utcnow
+
+
+class AuditLog(db.Model):
+    __tablename__ = "platform_audit_logs"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    # Users are deactivated, never deleted, so the reference is kept (no ON DELETE action).
+    user_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    action: Mapped[str] = mapped_column(sa.String(100), nullable=False)
+    resource_type: Mapped[str] = mapped_column(sa.String(50), nullable=False, index=True)
+    resource_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
+    old_values: Mapped[dict[str, Any]] = mapped_column(
+        JSONType, nullable=False, default=dict, server_default=sa.text("'{}'")
+    )
+    new_values: Mapped[dict[str, Any]] = mapped_column(
+        JSONType, nullable=False, default=dict, server_default=sa.text("'{}'")
+    )
+    ip_address: Mapped[str | None] = mapped_column(IPAddress)
+    user_agent: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(
+        UTCDateTime,
+        nullable=False,
+        default=utcnow,
+        server_default=sa.func.now(),
+        index=True,
+    )
