@@ -1,0 +1,128 @@
+"""Fixtures: ``app`` → ``client`` → signed-in ``admin_client`` / ``viewer_client``.
+
+The database is SQLite (a temporary file) unless TEST_DATABASE_URL names another one;
+`make test` runs the whole suite once on each. The schema is built by the real
+migrations, and every test starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from webapp import create_app
+from webapp.extensions import db as _db
+from webapp.models import ROLE_ADMIN, ROLE_VIEWER, User
+from webapp.services.audit import Actor
+from webapp.services.users import create_user
+
+PASSWORD = "correct horse battery staple"
+
+
+def _database_url(tmp_dir: Path) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        from webapp.config import normalize_database_url
+
+        return normalize_database_url(url)
+    return f"sqlite:///{tmp_dir / 'test.sqlite3'}"
+
+
+def _reset_schema() -> None:
+    """Drop whatever an earlier run left, then build the schema with the migrations."""
+    _db.drop_all()
+    with _db.engine.begin() as connection:
+        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    upgrade()
+
+
+@pytest.fixture(scope="session")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret-key-not-for-production",
+            "SQLALCHEMY_DATABASE_URI": _database_url(tmp_path_factory.mktemp("db")),
+            # Cheap Argon2id parameters keep the suite fast; production uses the defaults.
+            "ARGON2_TIME_COST": 1,
+            "ARGON2_MEMORY_COST_KIB": 8 * 1024,
+            "ARGON2_PARALLELISM": 1,
+        }
+    )
+    with app.app_context():
+        _reset_schema()
+    yield app
+
+
+@pytest.fixture
+def db(app: Flask) -> Iterator:
+    """The database in an app context; every table is emptied after the test."""
+    with app.app_context():
+        yield _db
+        _db.session.rollback()
+        _db.session.remove()
+        with _db.engine.begin() as connection:
+            for table in reversed(_db.metadata.sorted_tables):
+                connection.execute(table.delete())
+
+
+@pytest.fixture
+def dialect(db) -> str:
+    return db.engine.dialect.name
+
+
+@pytest.fixture
+def client(app: Flask, db) -> FlaskClient:
+    return app.test_client()
+
+
+def make_user(email: str, role: str) -> User:
+    return create_user(Actor.cli(), email, PASSWORD, role)
+
+
+@pytest.fixture
+def admin_user(db) -> User:
+    return make_user("admin@example.com", ROLE_ADMIN)
+
+
+@pytest.fixture
+def viewer_user(db) -> User:
+    return make_user("viewer@example.com", ROLE_VIEWER)
+
+
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
+
+
+def csrf_token(client: FlaskClient, path: str = "/login") -> str:
+    """The token a browser would read from the page's meta tag."""
+    page = client.get(path).get_data(as_text=True)
+    match = CSRF_META.search(page)
+    assert match, f"no csrf-token meta tag on {path}"
+    return match.group(1)
+
+
+def sign_in(client: FlaskClient, email: str, password: str = PASSWORD):
+    token = csrf_token(client)
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+
+
+@pytest.fixture
+def admin_client(client: FlaskClient, admin_user: User) -> FlaskClient:
+    response = sign_in(client, admin_user.email)
+    assert response.status_code == 302
+    return client
+
+
+@pytest.fixture
+def viewer_client(client: FlaskClient, viewer_user: User) -> FlaskClient:
+    response = sign_in(client, viewer_user.email)
+    assert response.status_code == 302
+    return client

@@ -1,0 +1,64 @@
+"""Small builders for test rows: each returns a flushed model with sensible defaults."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from webapp.extensions import db
+from webapp.models import AIModel, Budget, Feature, FeatureModelAssignment, Prompt, Provider
+
+
+def _save(row: Any) -> Any:
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def feature(name: str = "chatbot", **fields: Any) -> Feature:
+    return _save(
+        Feature(name=name, display_name=fields.pop("display_name", name.title()), **fields)
+    )
+
+
+def provider(name: str = "openai", **fields: Any) -> Provider:
+    return _save(
+        Provider(
+            name=name,
+            display_name=fields.pop("display_name", name.title()),
+            provider_type=fields.pop("provider_type", name),
+            **fields,
+        )
+    )
+
+
+def model(owner: Provider, name: str = "gpt-4", **fields: Any) -> AIModel:
+    fields.setdefault("display_name", name.upper())
+    fields.setdefault("model_type", "llm")
+    fields.setdefault("input_price_per_million", Decimal("30"))
+    fields.setdefault("output_price_per_million", Decimal("60"))
+    return _save(AIModel(name=name, provider_id=owner.id, **fields))
+
+
+def assignment(
+    of: Feature, to: AIModel, environment: str = "production", **fields: Any
+) -> FeatureModelAssignment:
+    fields.setdefault("is_active", True)
+    return _save(
+        FeatureModelAssignment(feature_id=of.id, model_id=to.id, environment=environment, **fields)
+    )
+
+
+def prompt(name: str = "greeting", version: int = 1, **fields: Any) -> Prompt:
+    fields.setdefault("content", "Hello {{name}}")
+    return _save(Prompt(name=name, version=version, **fields))
+
+
+def budget(**fields: Any) -> Budget:
+    fields.setdefault("name", "Monthly")
+    fields.setdefault("period_type", "monthly")
+    fields.setdefault("budget_amount", Decimal("100.00"))
+    fields.setdefault("start_date", date(2026, 11, 1))
+    fields.setdefault("end_date", date(2026, 11, 30))
+    return _save(Budget(**fields))

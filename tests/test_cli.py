@@ -1,0 +1,182 @@
+"""flask seed, demo-data and create-admin, run as a user would run them."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from webapp.models import (
+    AIModel,
+    AuditLog,
+    Budget,
+    Experiment,
+    Feature,
+    FeatureModelAssignment,
+    Prompt,
+    Provider,
+    ProviderHealthLog,
+    UsageLog,
+    User,
+)
+from webapp.services.pricing import request_cost
+
+
+def count(db, model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+@pytest.fixture
+def cli(app, db):
+    runner = app.test_cli_runner()
+
+    def run(*args: str, input: str | None = None):
+        result = runner.invoke(args=list(args), input=input)
+        db.session.remove()  # see what the command committed
+        return result
+
+    return run
+
+
+SEED_COUNTS = {Feature: 3, Provider: 3, AIModel: 2, FeatureModelAssignment: 2, Budget: 3}
+
+
+def test_seed_creates_the_seed_rows(cli, db):
+    result = cli("seed")
+    assert result.exit_code == 0, result.output
+    assert {model: count(db, model) for model in SEED_COUNTS} == SEED_COUNTS
+    names = set(db.session.scalars(select(Feature.name)))
+    assert names == {"photo-tagging", "chatbot", "ai-search"}
+    production = db.session.execute(
+        select(Feature.name, AIModel.name)
+        .join(FeatureModelAssignment, FeatureModelAssignment.feature_id == Feature.id)
+        .join(AIModel, AIModel.id == FeatureModelAssignment.model_id)
+        .where(FeatureModelAssignment.is_active, FeatureModelAssignment.environment == "production")
+    ).all()
+    assert set(production) == {("chatbot", "gpt-4"), ("photo-tagging", "vision-v2")}
+    budget = db.session.scalars(select(Budget)).first()
+    assert budget.period_type == "monthly" and budget.budget_amount == Decimal("1000.00")
+
+
+def test_seed_is_idempotent(cli, db):
+    cli("seed")
+    audit_rows = count(db, AuditLog)
+    result = cli("seed")
+    assert result.exit_code == 0
+    assert "nothing changed" in result.output
+    assert {model: count(db, model) for model in SEED_COUNTS} == SEED_COUNTS
+    assert count(db, AuditLog) == audit_rows  # no change, no audit row
+
+
+def test_seed_budget_covers_the_current_month(cli, db):
+    from datetime import UTC, datetime
+
+    cli("seed")
+    today = datetime.now(UTC).date()
+    for budget in db.session.scalars(select(Budget)):
+        assert budget.start_date == today.replace(day=1)
+        assert budget.start_date <= today <= budget.end_date
+        assert budget.end_date.month == today.month
+
+
+def test_demo_data_loads_priced_usage_and_everything_else(cli, db):
+    result = cli("demo-data", "--days", "7", "--requests", "600")
+    assert result.exit_code == 0, result.output
+    assert "Demo data loaded" in result.output
+    assert count(db, UsageLog) == 600
+    assert count(db, ProviderHealthLog) == 3 * 7 * 24
+    assert count(db, Prompt) == 3
+    assert count(db, Experiment) == 1
+    # Every successful or failed request is priced from its model's structured prices.
+    for log in db.session.scalars(select(UsageLog).where(UsageLog.status != "timeout").limit(50)):
+        model = db.session.get(AIModel, log.model_id)
+        images = 1 if model.model_type == "vision" else 0
+        assert log.cost_usd == request_cost(model, log.input_tokens, log.output_tokens, images)
+        assert log.tokens_used == log.input_tokens + log.output_tokens
+    statuses = set(db.session.scalars(select(UsageLog.status).distinct()))
+    assert "success" in statuses and statuses <= {"success", "error", "timeout"}
+
+
+def test_demo_data_if_empty_does_not_load_twice(cli, db):
+    cli("demo-data", "--days", "2", "--requests", "50")
+    result = cli("demo-data", "--days", "2", "--requests", "50", "--if-empty")
+    assert result.exit_code == 0
+    assert "already exist" in result.output
+    assert count(db, UsageLog) == 50
+
+
+def test_demo_data_refuses_bad_numbers(cli, db):
+    result = cli("demo-data", "--days", "0")
+    assert result.exit_code == 2
+    assert "--days" in result.output
+    assert count(db, UsageLog) == 0
+
+
+def test_create_admin_with_password_from_stdin(cli, db):
+    result = cli(
+        "create-admin", "Ops@Example.com", "--password-stdin", input="a long enough password\n"
+    )
+    assert result.exit_code == 0, result.output
+    user = db.session.scalar(select(User))
+    assert user.email == "ops@example.com" and user.role == "platform_admin"
+    assert user.password_hash.startswith("$argon2id$")
+
+
+def test_create_admin_interactive_prompt_and_viewer_role(cli, db):
+    result = cli(
+        "create-admin",
+        "v@example.com",
+        "--role",
+        "viewer",
+        input="a long enough password\na long enough password\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert db.session.scalar(select(User.role)) == "viewer"
+
+
+def test_create_admin_refuses_a_short_password(cli, db):
+    result = cli("create-admin", "ops@example.com", "--password-stdin", input="short\n")
+    assert result.exit_code == 1
+    assert "password: must be at least 12 characters" in result.output
+    assert count(db, User) == 0
+
+
+def test_create_admin_refuses_a_duplicate_email(cli, db):
+    cli("create-admin", "ops@example.com", "--password-stdin", input="a long enough password\n")
+    result = cli(
+        "create-admin", "OPS@example.com", "--password-stdin", input="another long password\n"
+    )
+    assert result.exit_code == 1
+    assert "already exists" in result.output
+    assert count(db, User) == 1
+
+
+def test_create_admin_refuses_an_invalid_email_and_role(cli, db):
+    result = cli(
+        "create-admin", "not-an-email", "--password-stdin", input="a long enough password\n"
+    )
+    assert result.exit_code == 1 and "email: is not a valid email address" in result.output
+    result = cli(
+        "create-admin", "a@example.com", "--role", "root", "--password-stdin", input="x" * 20
+    )
+    assert result.exit_code == 2 and "--role" in result.output
+    assert count(db, User) == 0
+
+
+def test_create_admin_generates_and_prints_a_password_once(cli, db):
+    result = cli("create-admin", "ops@example.com", "--generate-password")
+    assert result.exit_code == 0
+    assert "shown only this once" in result.output
+    again = cli("create-admin", "someone@example.com", "--generate-password", "--if-no-users")
+    assert again.exit_code == 0 and "no user created" in again.output
+    assert count(db, User) == 1
+
+
+def test_created_admin_can_sign_in_with_the_printed_password(cli, client, db):
+    from tests.conftest import sign_in
+
+    result = cli("create-admin", "ops@example.com", "--generate-password")
+    password = result.output.rsplit(": ", 1)[1].strip()
+    response = sign_in(client, "ops@example.com", password)
+    assert response.status_code == 302 and response.headers["Location"] == "/"
