@@ -7,6 +7,7 @@ migrations, and every test starts from empty tables.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import re
 from collections.abc import Iterator
@@ -79,8 +80,17 @@ def dialect(db) -> str:
     return db.engine.dialect.name
 
 
+class IsolatedClient(FlaskClient):
+    """Runs each request in an empty context, so it gets its own app context, ``g`` and
+    database session, as in production, even while the test holds an app context."""
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
 @pytest.fixture
 def client(app: Flask, db) -> FlaskClient:
+    app.test_client_class = IsolatedClient
     return app.test_client()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from decimal import Decimal
 
 import pytest
@@ -32,9 +33,8 @@ def cli(app, db):
     runner = app.test_cli_runner()
 
     def run(*args: str, input: str | None = None):
-        result = runner.invoke(args=list(args), input=input)
-        db.session.remove()  # see what the command committed
-        return result
+        # In an empty context, as from a shell: the command gets its own app context.
+        return contextvars.Context().run(runner.invoke, args=list(args), input=input)
 
     return run
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from webapp.extensions import db
@@ -21,6 +22,7 @@ from webapp.services.seed import seed_defaults
 
 
 @click.command("seed")
+@with_appcontext
 def seed_command() -> None:
     """Insert the default features, providers, models, assignments and budgets (idempotent)."""
     report = seed_defaults(Actor.cli(), datetime.now(UTC).date())
@@ -32,6 +34,7 @@ def seed_command() -> None:
 
 
 @click.command("demo-data")
+@with_appcontext
 @click.option(
     "--days",
     default=30,
@@ -78,6 +81,7 @@ def demo_data_command(days: int, requests: int, if_empty: bool, random_seed: int
 
 
 @click.command("create-admin")
+@with_appcontext
 @click.argument("email")
 @click.option("--role", type=click.Choice(ROLES), default=ROLE_ADMIN, show_default=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")

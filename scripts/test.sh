@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The whole suite: lint, then pytest on SQLite, then pytest on PostgreSQL. Without
+# TEST_DATABASE_URL it starts this machine's PostgreSQL cluster and creates a test role
+# and database. No PostgreSQL is a loud warning locally and a failure under CI=true.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+mkdir -p test-artifacts
+
+echo "== ruff =="
+"$BIN/ruff" check .
+"$BIN/ruff" format --check .
+
+echo "== pytest on SQLite =="
+env -u TEST_DATABASE_URL "$BIN/python" -m pytest "$@"
+
+as_postgres() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi
+}
+
+start_local_postgres() {
+  command -v pg_lsclusters >/dev/null 2>&1 || return 1
+  local cluster
+  cluster=$(pg_lsclusters --no-header 2>/dev/null | head -n 1)
+  if [ -z "$cluster" ]; then
+    local version
+    version=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1)
+    [ -n "$version" ] || return 1
+    pg_createcluster "$version" main >/dev/null
+    cluster=$(pg_lsclusters --no-header | head -n 1)
+  fi
+  local version name status port
+  read -r version name port status _ <<<"$cluster"
+  if [ "$status" != "online" ]; then
+    pg_ctlcluster "$version" "$name" start
+  fi
+  for _ in $(seq 1 30); do
+    as_postgres psql -p "$port" -qAtc "SELECT 1" >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  as_postgres psql -p "$port" -v ON_ERROR_STOP=1 -qc "
+    DO \$\$ BEGIN
+      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'aipm_test') THEN
+        CREATE ROLE aipm_test LOGIN PASSWORD 'aipm_test';
+      END IF;
+    END \$\$;" >/dev/null
+  if ! as_postgres psql -p "$port" -qAtc "SELECT 1 FROM pg_database WHERE datname = 'aipm_test'" | grep -q 1; then
+    as_postgres createdb -p "$port" -O aipm_test aipm_test
+  fi
+  export TEST_DATABASE_URL="postgresql+psycopg://aipm_test:aipm_test@127.0.0.1:$port/aipm_test"
+}
+
+echo "== pytest on PostgreSQL =="
+if [ -z "${TEST_DATABASE_URL:-}" ] && ! start_local_postgres; then
+  echo "!!! No PostgreSQL found (set TEST_DATABASE_URL or install PostgreSQL)."
+  echo "!!! The suite ran on SQLite only; production runs on PostgreSQL."
+  if [ "${CI:-}" = "true" ]; then exit 1; fi
+  exit 0
+fi
+"$BIN/python" -m pytest "$@"
