@@ -1,0 +1,94 @@
+"""The application factory, settings and the last-resort error handler."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+from sqlalchemy import func, select
+
+import webapp.config as config
+from webapp import create_app
+from webapp.config import ConfigError
+from webapp.extensions import db as _db
+from webapp.models import Feature
+
+
+def test_development_secret_key_is_generated_once_with_mode_0600(tmp_path, monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("AIPM_ENV", raising=False)
+    monkeypatch.delenv("FLASK_ENV", raising=False)
+    monkeypatch.setattr(config, "INSTANCE_DIR", tmp_path)
+    first = config.load_secret_key()
+    assert len(first) == 64
+    assert stat.S_IMODE(os.stat(tmp_path / "secret_key").st_mode) == 0o600
+    assert config.load_secret_key() == first
+
+
+def test_production_without_secret_key_refuses_to_start(monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setenv("AIPM_ENV", "production")
+    with pytest.raises(ConfigError, match="SECRET_KEY is not set"):
+        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+
+def test_production_mode_makes_cookies_secure(monkeypatch):
+    monkeypatch.setenv("AIPM_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "k" * 64)
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+def test_database_url_from_the_environment_uses_psycopg(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db:5432/aipm")
+    monkeypatch.setenv("SECRET_KEY", "k")
+    app = create_app()
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u:p@db:5432/aipm"
+
+
+def test_default_database_is_sqlite_under_instance(monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("SECRET_KEY", "k")
+    uri = create_app().config["SQLALCHEMY_DATABASE_URI"]
+    assert uri.startswith("sqlite:///") and uri.endswith("instance/aipm.sqlite3")
+
+
+def test_unexpected_error_shows_a_short_page_and_rolls_back(app, db):
+    """A fresh app on the same database, with one route that fails half-way."""
+    broken = create_app(
+        {
+            "SECRET_KEY": "k",
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "ARGON2_TIME_COST": 1,
+            "ARGON2_MEMORY_COST_KIB": 8192,
+            "ARGON2_PARALLELISM": 1,
+        }
+    )
+
+    @broken.get("/explode")
+    def explode():
+        _db.session.add(Feature(name="half-written", display_name="Half"))
+        _db.session.flush()
+        raise RuntimeError("secret internal detail")
+
+    @broken.get("/api/platform/ai-management/explode")
+    def explode_api():
+        raise RuntimeError("secret internal detail")
+
+    from tests.conftest import IsolatedClient, make_user, sign_in
+
+    make_user("admin@example.com", "platform_admin")
+    broken.test_client_class = IsolatedClient
+    client = broken.test_client()
+    sign_in(client, "admin@example.com")
+    response = client.get("/explode")
+    assert response.status_code == 500
+    page = response.get_data(as_text=True)
+    assert "Something went wrong" in page and "secret internal detail" not in page
+    api = client.get("/api/platform/ai-management/explode")
+    assert api.status_code == 500
+    assert api.get_json() == {"success": False, "error": "Internal server error"}
+    assert db.session.scalar(select(func.count()).select_from(Feature)) == 0
