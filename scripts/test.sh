@@ -47,7 +47,16 @@ start_local_postgres() {
   if ! as_postgres psql -p "$port" -qAtc "SELECT 1 FROM pg_database WHERE datname = 'aipm_test'" | grep -q 1; then
     as_postgres createdb -p "$port" -O aipm_test aipm_test
   fi
+  # A second login role that owns nothing, as the application runs in production: the
+  # row-level security tests connect with it (tables are granted by the tests).
+  as_postgres psql -p "$port" -v ON_ERROR_STOP=1 -qc "
+    DO \$\$ BEGIN
+      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'aipm_test_app') THEN
+        CREATE ROLE aipm_test_app LOGIN PASSWORD 'aipm_test_app';
+      END IF;
+    END \$\$;" >/dev/null
   export TEST_DATABASE_URL="postgresql+psycopg://aipm_test:aipm_test@127.0.0.1:$port/aipm_test"
+  export TEST_APP_DATABASE_URL="postgresql+psycopg://aipm_test_app:aipm_test_app@127.0.0.1:$port/aipm_test"
 }
 
 echo "== pytest on PostgreSQL =="

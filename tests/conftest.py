@@ -21,7 +21,9 @@ from sqlalchemy import text
 
 from webapp import create_app
 from webapp.extensions import db as _db
+from webapp.extensions import limiter
 from webapp.models import ROLE_ADMIN, ROLE_VIEWER, User
+from webapp.rls import OPERATOR, use_database_role
 from webapp.services.audit import Actor
 from webapp.services.users import create_user
 
@@ -42,6 +44,8 @@ def _reset_schema() -> None:
     _db.drop_all()
     with _db.engine.begin() as connection:
         connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("DROP FUNCTION IF EXISTS platform_audit_logs_append_only()"))
     upgrade()
 
 
@@ -63,16 +67,37 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
     yield app
 
 
+def empty_all_tables() -> None:
+    """Test-only cleanup. The audit log refuses DELETE (triggers, and RLS on PostgreSQL),
+    so PostgreSQL gets TRUNCATE (which neither applies to) and SQLite has its audit
+    triggers dropped and re-created around the DELETE."""
+    tables = list(reversed(_db.metadata.sorted_tables))
+    with _db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text(f"TRUNCATE {', '.join(t.name for t in tables)} CASCADE"))
+            return
+        triggers = connection.execute(
+            text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+        ).all()
+        for name, _ in triggers:
+            connection.execute(text(f"DROP TRIGGER {name}"))
+        for table in tables:
+            connection.execute(table.delete())
+        for _, sql in triggers:
+            connection.execute(text(sql))
+
+
 @pytest.fixture
 def db(app: Flask) -> Iterator:
-    """The database in an app context; every table is emptied after the test."""
+    """The database in an app context, used as an operator would (full access under
+    row-level security); every table is emptied and sign-in throttling reset after."""
     with app.app_context():
+        use_database_role(OPERATOR)
         yield _db
         _db.session.rollback()
         _db.session.remove()
-        with _db.engine.begin() as connection:
-            for table in reversed(_db.metadata.sorted_tables):
-                connection.execute(table.delete())
+        empty_all_tables()
+        limiter.reset()
 
 
 @pytest.fixture

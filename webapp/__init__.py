@@ -7,7 +7,7 @@ from typing import Any
 from flask import Flask
 
 from webapp.config import INSTANCE_DIR, PROJECT_ROOT, settings_from_environment
-from webapp.extensions import csrf, db, migrate
+from webapp.extensions import csrf, db, limiter, migrate
 
 
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
@@ -31,6 +31,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     auth.init_app(app)
     csrf.init_app(app)
+    limiter.init_app(app)
 
     from webapp import errors, responses
 

@@ -1,20 +1,30 @@
-"""Who may do what: every request needs a signed-in user unless its view is marked
-``public``; every write (non-GET/HEAD/OPTIONS) needs the ``platform_admin`` role unless its
-view is marked ``any_role_may_post`` (sign-out). Default-deny: a new route is protected
-without anyone remembering to decorate it."""
+"""Who may do what, and for how long.
+
+- Every request needs a signed-in user unless its view is marked ``public``.
+- Every write (non-GET/HEAD/OPTIONS) needs ``platform_admin`` unless its view is marked
+  ``any_role_may_post`` (sign-out, changing one's own password).
+- Views marked ``admin_only`` (user management) refuse viewers even for reading.
+Default-deny: a new route is protected without anyone remembering to decorate it.
+
+Sessions: the session cookie names the user *and* their session version; bumping the
+version (sign-out, password change, deactivation) invalidates every earlier cookie, copies
+included. Sessions also end after an idle period and after an absolute lifetime.
+"""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, current_app, redirect, request, url_for
-from flask_login import current_user
+from flask import Flask, Response, abort, current_app, redirect, request, session, url_for
+from flask_login import current_user, logout_user
 
 from webapp.extensions import db, login_manager
 from webapp.models import User
+from webapp.rls import ANONYMOUS, reset_database_role, use_database_role
 from webapp.services.audit import Actor
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -30,8 +40,14 @@ def public(view: View) -> View:
 
 
 def any_role_may_post(view: View) -> View:
-    """A write every signed-in user may make (signing out)."""
+    """A write every signed-in user may make (signing out, changing own password)."""
     view.any_role_may_post = True  # type: ignore[attr-defined]
+    return view
+
+
+def admin_only(view: View) -> View:
+    """Reading is for platform admins too (user management)."""
+    view.admin_only = True  # type: ignore[attr-defined]
     return view
 
 
@@ -49,7 +65,29 @@ def view_for_request() -> Callable[..., Any] | None:
     return current_app.view_functions.get(request.endpoint)
 
 
+def now() -> float:
+    return time.time()
+
+
+def start_session_clock() -> None:
+    """Called right after sign-in."""
+    session["signed_in_at"] = session["seen_at"] = int(now())
+    session.permanent = True
+
+
+def session_expired() -> bool:
+    signed_in_at = session.get("signed_in_at")
+    seen_at = session.get("seen_at")
+    if signed_in_at is None or seen_at is None:
+        return True
+    moment = now()
+    idle_limit = current_app.config["SESSION_IDLE_MINUTES"] * 60
+    absolute_limit = current_app.config["SESSION_ABSOLUTE_HOURS"] * 3600
+    return moment - seen_at > idle_limit or moment - signed_in_at > absolute_limit
+
+
 def guard_request() -> Response | None:
+    use_database_role(ANONYMOUS)
     if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:
         return None  # unknown URL: the 404 handler answers, revealing nothing
     view = view_for_request()
@@ -57,22 +95,30 @@ def guard_request() -> Response | None:
         return None
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
-    if (
-        request.method not in SAFE_METHODS
-        and not current_user.is_admin
-        and not getattr(view, "any_role_may_post", False)
+    if session_expired():
+        logout_user()
+        session.clear()
+        return login_manager.unauthorized()
+    session["seen_at"] = int(now())
+    use_database_role(current_user.role)
+    if not current_user.is_admin and (
+        getattr(view, "admin_only", False)
+        or (request.method not in SAFE_METHODS and not getattr(view, "any_role_may_post", False))
     ):
         abort(403)
     return None
 
 
-def load_user(user_id: str) -> User | None:
+def load_user(session_token: str) -> User | None:
+    """The user named by a session token ``<id>.<session version>``, if still valid."""
+    user_id, _, version = session_token.partition(".")
     try:
         user = db.session.get(User, uuid.UUID(user_id))
     except ValueError:
         return None
-    # A deactivated user is signed out on their next request.
-    return user if user is not None and user.is_active_user else None
+    if user is None or not user.is_active_user or str(user.session_version) != version:
+        return None  # deactivated, signed out elsewhere, or password changed
+    return user
 
 
 def answer_unauthorized() -> Response:
@@ -112,9 +158,15 @@ def actor_from_request() -> Actor:
     )
 
 
+def end_request_role(_error: BaseException | None = None) -> None:
+    reset_database_role()
+
+
 def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.user_loader(load_user)
     login_manager.unauthorized_handler(answer_unauthorized)
+    # Cookie-level protection against stolen cookies on top of the session version.
     login_manager.session_protection = "strong"
     app.before_request(guard_request)
+    app.teardown_request(end_request_role)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
+import functools
+import re
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import click
@@ -13,7 +15,9 @@ from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from webapp.extensions import db
+from webapp.migrations_engine import migrations_engine
 from webapp.models import ROLE_ADMIN, ROLES, UsageLog
+from webapp.rls import OPERATOR, use_database_role
 from webapp.services import users
 from webapp.services.audit import Actor
 from webapp.services.demo_data import load_demo_data
@@ -21,8 +25,21 @@ from webapp.services.errors import Conflict, ValidationFailed
 from webapp.services.seed import seed_defaults
 
 
+def as_operator(command: Callable[..., None]) -> Callable[..., None]:
+    """Commands are run by whoever holds the database credentials: full access under
+    PostgreSQL row-level security."""
+
+    @functools.wraps(command)
+    def run(*args: object, **kwargs: object) -> None:
+        use_database_role(OPERATOR)
+        command(*args, **kwargs)
+
+    return run
+
+
 @click.command("seed")
 @with_appcontext
+@as_operator
 def seed_command() -> None:
     """Insert the default features, providers, models, assignments and budgets (idempotent)."""
     report = seed_defaults(Actor.cli(), datetime.now(UTC).date())
@@ -35,6 +52,7 @@ def seed_command() -> None:
 
 @click.command("demo-data")
 @with_appcontext
+@as_operator
 @click.option(
     "--days",
     default=30,
@@ -82,6 +100,7 @@ def demo_data_command(days: int, requests: int, if_empty: bool, random_seed: int
 
 @click.command("create-admin")
 @with_appcontext
+@as_operator
 @click.argument("email")
 @click.option("--role", type=click.Choice(ROLES), default=ROLE_ADMIN, show_default=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
@@ -101,7 +120,7 @@ def create_admin_command(
     if password_stdin and generate_password:
         raise click.UsageError("use either --password-stdin or --generate-password, not both")
     if generate_password:
-        password = secrets.token_urlsafe(18)
+        password = users.generate_password()
     elif password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -117,6 +136,41 @@ def create_admin_command(
         click.echo(f"Generated password (shown only this once): {password}")
 
 
+@click.command("grant-app-access")
+@click.argument("role")
+@with_appcontext
+def grant_app_access_command(role: str) -> None:
+    """Grant a PostgreSQL login role what the application needs, as the schema owner.
+
+    Run after `flask db upgrade`, with MIGRATIONS_DATABASE_URL (or DATABASE_URL) naming
+    the owner. The role gets no ownership, so row-level security applies to it, and it
+    may only read and append audit rows."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):
+        raise click.BadParameter(
+            "use a plain PostgreSQL role name (a-z, 0-9, _)", param_hint="ROLE"
+        )
+    engine = migrations_engine()
+    if engine.dialect.name != "postgresql":
+        raise click.ClickException("grant-app-access is for PostgreSQL databases only")
+    tables = [t.name for t in db.metadata.sorted_tables if t.name != "platform_audit_logs"]
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"GRANT USAGE ON SCHEMA public TO {role}")
+        connection.exec_driver_sql(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(tables)} TO {role}"
+        )
+        connection.exec_driver_sql(f"GRANT SELECT, INSERT ON platform_audit_logs TO {role}")
+        connection.exec_driver_sql(
+            f"REVOKE UPDATE, DELETE, TRUNCATE ON platform_audit_logs FROM {role}"
+        )
+        connection.exec_driver_sql(f"GRANT SELECT ON alembic_version TO {role}")
+    click.echo(f"Granted {role} access to {len(tables) + 1} tables (audit log: read and append).")
+
+
 def register_commands(app: Flask) -> None:
-    for command in (seed_command, demo_data_command, create_admin_command):
+    for command in (
+        seed_command,
+        demo_data_command,
+        create_admin_command,
+        grant_app_access_command,
+    ):
         app.cli.add_command(command)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,8 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
     """Settings from the environment; keys present in ``overrides`` are not read (so a test
     app never creates a secret-key file or needs DATABASE_URL)."""
     production = is_production()
+    idle_minutes = int(os.environ.get("SESSION_IDLE_MINUTES", "30"))
+    absolute_hours = int(os.environ.get("SESSION_ABSOLUTE_HOURS", "12"))
     return {
         "SECRET_KEY": overrides.get("SECRET_KEY") or load_secret_key(),
         "SQLALCHEMY_DATABASE_URI": normalize_database_url(
@@ -76,6 +79,22 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", default=production),
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+        # Sessions end after this long without a request, and this long after sign-in.
+        "SESSION_IDLE_MINUTES": idle_minutes,
+        "SESSION_ABSOLUTE_HOURS": absolute_hours,
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=absolute_hours),
+        # Sign-in throttling (Flask-Limiter). Failed attempts only are counted, and the
+        # check happens before any password hashing. Use a shared storage such as
+        # redis://host:6379 when several worker processes serve the console.
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_STRATEGY": "moving-window",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "LOGIN_FAILURES_PER_ACCOUNT": os.environ.get(
+            "LOGIN_FAILURES_PER_ACCOUNT", "10 per 15 minutes"
+        ),
+        "LOGIN_FAILURES_PER_ADDRESS": os.environ.get(
+            "LOGIN_FAILURES_PER_ADDRESS", "50 per 15 minutes"
+        ),
         # Argon2id parameters: argon2-cffi's defaults (RFC 9106 low-memory profile:
         # t=3, m=64 MiB, p=4) are stronger than OWASP's minimum (t=2, m=19 MiB, p=1).
         "ARGON2_TIME_COST": int(os.environ.get("ARGON2_TIME_COST", "3")),

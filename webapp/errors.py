@@ -3,13 +3,18 @@ Users see a short message; details go to the log."""
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, render_template
+import time
+
+from flask import Flask, Response, current_app, render_template, request
+from flask_limiter.errors import RateLimitExceeded
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from webapp.api.envelope import error_response
-from webapp.auth import is_api_request
-from webapp.extensions import db
+from webapp.auth import actor_from_request, is_api_request
+from webapp.extensions import db, limiter
+from webapp.services import users
 from webapp.services.errors import Conflict, DomainError, NotFound, ValidationFailed
 
 TITLES = {
@@ -37,8 +42,37 @@ def _page(status: int, message: str) -> tuple[str, int]:
     return render_template("errors/error.html", status=status, title=title, message=message), status
 
 
+def record_refusal() -> None:
+    """Audit a 403 in its own transaction (whatever the request did is rolled back)."""
+    db.session.rollback()
+    users.record_refusal(actor_from_request(), request.method, request.path)
+
+
+def handle_rate_limit(error: RateLimitExceeded) -> Response | tuple[str, int]:
+    """429 with Retry-After (added by Flask-Limiter) and a page that says when to retry."""
+    db.session.rollback()
+    limit = limiter.current_limit
+    retry_in = max(1, int(limit.reset_at - time.time())) if limit else 60
+    minutes = -(-retry_in // 60)
+    if request.endpoint == "auth.login":
+        users.record_throttled_login(actor_from_request(), request.form.get("email", ""))
+    message = (
+        f"Too many failed sign-in attempts. Try again in {minutes} minute"
+        f"{'s' if minutes != 1 else ''}."
+    )
+    if is_api_request():
+        response = error_response(429, "Too many requests", message)
+    else:
+        body, _ = _page(429, message)
+        response = Response(body, status=429, mimetype="text/html")
+    response.headers["Retry-After"] = str(retry_in)
+    return response
+
+
 def handle_http_error(error: HTTPException) -> Response | tuple[str, int]:
     status = error.code or 500
+    if status == 403 and current_user.is_authenticated:
+        record_refusal()
     if is_api_request():
         details = error.description if status not in (404, 405) else None
         return error_response(status, TITLES.get(status, error.name), details)
@@ -77,6 +111,7 @@ def handle_unexpected_error(error: Exception) -> Response | tuple[str, int]:
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(RateLimitExceeded, handle_rate_limit)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(InternalServerError, handle_unexpected_error)

@@ -2,6 +2,8 @@
 
 import sqlite3
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_wtf.csrf import CSRFProtect
@@ -10,10 +12,12 @@ from sqlalchemy.engine import Engine
 
 from webapp.models.base import db
 
-__all__ = ["csrf", "db", "login_manager", "migrate"]
+__all__ = ["csrf", "db", "limiter", "login_manager", "migrate"]
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
+# No default limits: only the routes that name a limit (sign-in) are throttled.
+limiter = Limiter(key_func=get_remote_address)
 
 
 @event.listens_for(Engine, "connect")

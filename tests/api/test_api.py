@@ -69,7 +69,11 @@ def test_viewer_write_is_403_json_and_changes_nothing(viewer_client, feature, db
     assert response.get_json()["error"] == "Forbidden"
     db.session.expire_all()
     assert db.session.get(Feature, feature.id).status == "active"
-    assert audit_count(db) == before
+    # Nothing changed; the only new audit row records the refusal itself.
+    assert audit_count(db) == before + 1
+    refusal = db.session.scalars(select(AuditLog).order_by(AuditLog.created_at.desc())).first()
+    assert refusal.action == "auth.forbidden"
+    assert refusal.new_values == {"method": "PUT", "path": f"{BASE}/features/{feature.id}"}
 
 
 def test_admin_update_changes_the_feature_and_audits_only_changed_fields(admin_client, feature, db):

@@ -92,3 +92,107 @@ def test_inactive_user_is_refused_even_with_the_right_password(db):
     user.is_active_user = False
     db.session.commit()
     assert users.authenticate(ACTOR, "gone@example.com", GOOD) is None
+
+
+# --- Password policy and hash upgrades -------------------------------------------------
+
+
+@pytest.mark.parametrize("password", ["1q2w3e4r5t6y", "QWERTY123456", "qazwsxedcrfv"])
+def test_common_passwords_are_refused_whatever_the_case(db, password):
+    with pytest.raises(ValidationFailed) as error:
+        users.create_user(ACTOR, "c@example.com", password, "viewer")
+    assert "most common passwords" in error.value.errors["password"]
+
+
+def test_the_common_list_ships_ten_thousand_passwords():
+    from webapp.services.passwords import common_passwords
+
+    assert 9_000 < len(common_passwords()) <= 10_000
+    assert "password" in common_passwords()
+
+
+def test_werkzeug_hashes_are_upgraded_to_argon2id_on_sign_in(db):
+    from werkzeug.security import generate_password_hash
+
+    user = users.create_user(ACTOR, "legacy@example.com", GOOD, "viewer")
+    user.password_hash = generate_password_hash(GOOD, method="pbkdf2:sha256:1000")
+    db.session.commit()
+    assert users.authenticate(ACTOR, "legacy@example.com", "wrong " + GOOD) is None
+    assert users.authenticate(ACTOR, "legacy@example.com", GOOD) is not None
+    db.session.expire_all()
+    assert db.session.get(User, user.id).password_hash.startswith("$argon2id$")
+
+
+# --- User management rules --------------------------------------------------------------
+
+
+@pytest.fixture
+def admins(db):
+    first = users.create_user(ACTOR, "first@example.com", GOOD, "platform_admin")
+    second = users.create_user(ACTOR, "second@example.com", GOOD, "platform_admin")
+    return first, second
+
+
+def test_admin_cannot_remove_their_own_admin_role(admins):
+    first, _ = admins
+    with pytest.raises(Conflict, match="your own admin role"):
+        users.change_role(Actor(first.id), first.id, "viewer")
+
+
+def test_admin_can_demote_another_admin(admins, db):
+    first, second = admins
+    users.change_role(Actor(first.id), second.id, "viewer")
+    assert db.session.get(User, second.id).role == "viewer"
+
+
+def test_last_active_admin_cannot_be_deactivated_or_demoted(admins, db):
+    first, second = admins
+    users.set_active(Actor(first.id), second.id, False)
+    other = users.create_user(ACTOR, "third@example.com", GOOD, "viewer")
+    with pytest.raises(Conflict, match="yourself"):
+        users.set_active(Actor(first.id), first.id, False)
+    # Acting through another account (e.g. a script) still cannot remove the last admin.
+    with pytest.raises(Conflict, match="last active admin"):
+        users.set_active(Actor(other.id), first.id, False)
+    with pytest.raises(Conflict, match="last active admin"):
+        users.change_role(Actor(other.id), first.id, "viewer")
+    assert db.session.get(User, first.id).is_active_user
+
+
+def test_unknown_role_and_unknown_user_are_refused(admins):
+    first, _ = admins
+    import uuid as _uuid
+
+    from webapp.services.errors import NotFound
+
+    with pytest.raises(ValidationFailed):
+        users.change_role(Actor(first.id), first.id, "owner")
+    with pytest.raises(NotFound):
+        users.set_active(Actor(first.id), _uuid.uuid4(), False)
+
+
+def test_reset_password_returns_a_working_password_and_audits_without_it(admins, db):
+    first, second = admins
+    _, password = users.reset_password(Actor(first.id), second.id)
+    assert len(password) >= 12
+    assert users.authenticate(ACTOR, second.email, password) is not None
+    row = db.session.scalars(select(AuditLog).where(AuditLog.action == "user.reset_password")).one()
+    assert password not in str(row.old_values) + str(row.new_values)
+
+
+def test_change_own_password_rules(db):
+    user = users.create_user(ACTOR, "me@example.com", GOOD, "viewer")
+    with pytest.raises(ValidationFailed) as error:
+        users.change_own_password(
+            ACTOR, user, "wrong", "another long secret", "another long secret"
+        )
+    assert set(error.value.errors) == {"current_password"}
+    with pytest.raises(ValidationFailed) as error:
+        users.change_own_password(ACTOR, user, GOOD, "another long secret", "typo long secret")
+    assert set(error.value.errors) == {"confirm_password"}
+    with pytest.raises(ValidationFailed) as error:
+        users.change_own_password(ACTOR, user, GOOD, GOOD, GOOD)
+    assert set(error.value.errors) == {"new_password"}
+    version = user.session_version
+    users.change_own_password(ACTOR, user, GOOD, "another long secret", "another long secret")
+    assert user.session_version == version + 1

@@ -42,6 +42,11 @@ class User(UserMixin, db.Model):
     is_active_user: Mapped[bool] = mapped_column(
         "is_active", sa.Boolean, nullable=False, default=True, server_default=sa.true()
     )
+    # Part of every session's identity: bumping it (sign-out, password change,
+    # deactivation) invalidates every session cookie issued before, copies included.
+    session_version: Mapped[int] = mapped_column(
+        sa.Integer, nullable=False, default=1, server_default="1"
+    )
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
@@ -51,6 +56,10 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # type: ignore[override]
         return self.is_active_user
+
+    def get_id(self) -> str:
+        """Flask-Login's session token: the id and the session version (see load_user)."""
+        return f"{self.id}.{self.session_version}"
 
     @property
     def is_admin(self) -> bool:

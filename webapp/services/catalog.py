@@ -8,19 +8,16 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import aliased
 
 from webapp.extensions import db
 from webapp.models import (
     AIModel,
-    AuditLog,
     Budget,
     Experiment,
     Feature,
     FeatureModelAssignment,
     Prompt,
     Provider,
-    User,
 )
 from webapp.services.errors import NotFound
 
@@ -99,16 +96,5 @@ def list_experiments() -> list[tuple[Experiment, str]]:
         select(Experiment, Feature.display_name)
         .join(Feature, Feature.id == Experiment.feature_id)
         .order_by(Experiment.created_at.desc())
-    )
-    return [tuple(row) for row in rows]
-
-
-def recent_audit_events(limit: int = 50) -> list[tuple[AuditLog, str | None]]:
-    actor = aliased(User)
-    rows = db.session.execute(
-        select(AuditLog, actor.email)
-        .outerjoin(actor, actor.id == AuditLog.user_id)
-        .order_by(AuditLog.created_at.desc())
-        .limit(limit)
     )
     return [tuple(row) for row in rows]

@@ -1,12 +1,22 @@
-"""Password hashing (Argon2id via argon2-cffi) and the password policy."""
+"""Password hashing (Argon2id via argon2-cffi) and the password policy.
+
+Hashes of another scheme (Werkzeug's ``pbkdf2:`` and ``scrypt:``, as older Flask apps
+store them) still verify, and are replaced by an Argon2id hash at the next successful
+sign-in (``needs_rehash``)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+import gzip
+from functools import cache, lru_cache
+from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
+from werkzeug.security import check_password_hash
+
+COMMON_PASSWORDS_FILE = Path(__file__).resolve().parent.parent / "data" / "common-passwords.txt.gz"
+LEGACY_PREFIXES = ("pbkdf2:", "scrypt:")
 
 MIN_LENGTH = 12
 MAX_LENGTH = 128
@@ -26,12 +36,20 @@ def password_hasher() -> PasswordHasher:
     )
 
 
+@cache
+def common_passwords() -> frozenset[str]:
+    with gzip.open(COMMON_PASSWORDS_FILE, "rt", encoding="utf-8") as lines:
+        return frozenset(line.strip().lower() for line in lines if line.strip())
+
+
 def password_problem(password: str) -> str | None:
     """What is wrong with a new password, or None when it is acceptable."""
     if len(password) < MIN_LENGTH:
         return f"must be at least {MIN_LENGTH} characters"
     if len(password) > MAX_LENGTH:
         return f"must be at most {MAX_LENGTH} characters"
+    if password.strip().lower() in common_passwords():
+        return "is one of the 10,000 most common passwords; choose another"
     return None
 
 
@@ -40,6 +58,8 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str, password: str) -> bool:
+    if password_hash.startswith(LEGACY_PREFIXES):
+        return check_password_hash(password_hash, password)
     try:
         return password_hasher().verify(password_hash, password)
     except (VerificationError, InvalidHashError):
@@ -47,6 +67,9 @@ def verify_password(password_hash: str, password: str) -> bool:
 
 
 def needs_rehash(password_hash: str) -> bool:
+    """True for another scheme or weaker Argon2 parameters than configured."""
+    if not password_hash.startswith("$argon2id$"):
+        return True
     return password_hasher().check_needs_rehash(password_hash)
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
+import secrets
+import uuid
 
 from sqlalchemy import func, select
 
 from webapp.extensions import db
-from webapp.models import ROLES, User
+from webapp.models import ROLE_ADMIN, ROLES, User
 from webapp.models.types import utcnow
 from webapp.services import passwords
 from webapp.services.audit import Actor, add_audit_row
-from webapp.services.errors import Conflict, ValidationFailed
+from webapp.services.errors import Conflict, NotFound, ValidationFailed
 
 # Deliberately simple: one @, something on each side, a dot in the domain, no spaces.
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -97,6 +99,128 @@ def authenticate(actor: Actor, email: str, password: str) -> User | None:
     return user
 
 
-def record_logout(actor: Actor) -> None:
-    add_audit_row(actor, "auth.logout", "session", actor.user_id)
+def record_logout(actor: Actor, user: User) -> None:
+    """Sign-out ends every session of the user: copied cookies stop working too."""
+    user.session_version += 1
+    add_audit_row(actor, "auth.logout", "session", user.id)
     db.session.commit()
+
+
+def record_throttled_login(actor: Actor, email: str) -> None:
+    add_audit_row(
+        actor, "auth.login_throttled", "session", new_values={"email": normalize_email(email)[:320]}
+    )
+    db.session.commit()
+
+
+def record_refusal(actor: Actor, method: str, path: str) -> None:
+    """A signed-in user tried something their role does not allow (answered 403)."""
+    add_audit_row(
+        actor, "auth.forbidden", "request", new_values={"method": method, "path": path[:500]}
+    )
+    db.session.commit()
+
+
+# --- User management (platform admins) ------------------------------------------------
+
+
+def list_users() -> list[User]:
+    return list(db.session.scalars(select(User).order_by(User.email)))
+
+
+def get_user(user_id: uuid.UUID) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return user
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(18)  # 24 characters, 144 bits
+
+
+def _other_active_admins(user_id: uuid.UUID) -> int:
+    """Active admins other than ``user_id``, rows locked until commit so two admins
+    demoting each other at the same moment cannot leave nobody in charge."""
+    ids = db.session.scalars(
+        select(User.id)
+        .where(User.role == ROLE_ADMIN, User.is_active_user, User.id != user_id)
+        .with_for_update()
+    ).all()
+    return len(ids)
+
+
+def change_role(actor: Actor, user_id: uuid.UUID, role: str) -> User:
+    if role not in ROLES:
+        raise ValidationFailed({"role": f"must be one of {', '.join(ROLES)}"})
+    user = get_user(user_id)
+    if user.role == role:
+        return user
+    if user.role == ROLE_ADMIN:
+        if user.id == actor.user_id:
+            raise Conflict("you cannot remove your own admin role; ask another admin", "role")
+        if user.is_active_user and _other_active_admins(user.id) == 0:
+            raise Conflict("this is the last active admin; make someone else admin first", "role")
+    old = user.role
+    user.role = role
+    add_audit_row(actor, "user.change_role", "user", user.id, {"role": old}, {"role": role})
+    db.session.commit()
+    return user
+
+
+def set_active(actor: Actor, user_id: uuid.UUID, active: bool) -> User:
+    """Deactivate (ending the user's sessions) or reactivate a user."""
+    user = get_user(user_id)
+    if user.is_active_user == active:
+        return user
+    if not active:
+        if user.id == actor.user_id:
+            raise Conflict("you cannot deactivate yourself; ask another admin", "is_active")
+        if user.role == ROLE_ADMIN and _other_active_admins(user.id) == 0:
+            raise Conflict("this is the last active admin and cannot be deactivated", "is_active")
+        user.session_version += 1
+    user.is_active_user = active
+    add_audit_row(
+        actor,
+        "user.activate" if active else "user.deactivate",
+        "user",
+        user.id,
+        {"is_active": not active},
+        {"is_active": active},
+    )
+    db.session.commit()
+    return user
+
+
+def reset_password(actor: Actor, user_id: uuid.UUID) -> tuple[User, str]:
+    """Give the user a new generated password (shown once to the admin) and end their
+    sessions. The audit row records that it happened, never the password."""
+    user = get_user(user_id)
+    password = generate_password()
+    user.password_hash = passwords.hash_password(password)
+    user.session_version += 1
+    add_audit_row(actor, "user.reset_password", "user", user.id)
+    db.session.commit()
+    return user, password
+
+
+def change_own_password(actor: Actor, user: User, current: str, new: str, confirm: str) -> User:
+    """Changing one's password ends every other session (the caller signs this one in
+    again with the new session version)."""
+    errors: dict[str, str] = {}
+    if not passwords.verify_password(user.password_hash, current):
+        errors["current_password"] = "is wrong"
+    problem = passwords.password_problem(new)
+    if problem:
+        errors["new_password"] = problem
+    elif new != confirm:
+        errors["confirm_password"] = "does not match the new password"
+    elif new == current:
+        errors["new_password"] = "must differ from the current password"
+    if errors:
+        raise ValidationFailed(errors)
+    user.password_hash = passwords.hash_password(new)
+    user.session_version += 1
+    add_audit_row(actor, "user.change_password", "user", user.id)
+    db.session.commit()
+    return user

@@ -13,16 +13,9 @@ def register_views(app: Flask) -> None:
         overview,
         prompts,
         spending,
+        users,
     )
 
-    for module in (
-        auth,
-        overview,
-        catalog,
-        prompts,
-        spending,
-        budgets,
-        experiments,
-        audit,
-    ):
+    areas = (auth, overview, catalog, prompts, spending, budgets, experiments, audit, users)
+    for module in areas:
         app.register_blueprint(module.bp)

@@ -1,12 +1,33 @@
-"""The audit log (newest first; the Security issue adds filters and paging)."""
+"""The audit log: filters by user, action, resource type and dates (state in the URL),
+newest first, paginated; htmx swaps only the results."""
 
-from flask import Blueprint, render_template
+from __future__ import annotations
 
-from webapp.services import catalog
+from flask import Blueprint, request
+
+from webapp.responses import render_page
+from webapp.services import audit_log
+from webapp.services.errors import ValidationFailed
 
 bp = Blueprint("audit", __name__)
 
 
 @bp.get("/audit")
-def index() -> str:
-    return render_template("audit/index.html", rows=catalog.recent_audit_events(limit=100))
+def index() -> tuple[str, int]:
+    args = request.args.to_dict()
+    status, errors = 200, {}
+    try:
+        filters, page = audit_log.parse_filters(args)
+    except ValidationFailed as error:
+        status, errors = 400, error.errors
+        filters, page = audit_log.AuditFilters(), 1
+    result = audit_log.search_events(filters, page)
+    html = render_page(
+        "audit/index.html",
+        "results",
+        result=result,
+        args=args,
+        errors=errors,
+        choices=audit_log.filter_choices(),
+    )
+    return html, status

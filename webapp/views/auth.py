@@ -1,16 +1,33 @@
-"""Signing in and out."""
+"""Signing in and out, and changing one's own password."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
-from webapp.auth import actor_from_request, any_role_may_post, public, safe_next_url
+from webapp.auth import (
+    actor_from_request,
+    any_role_may_post,
+    public,
+    safe_next_url,
+    start_session_clock,
+)
+from webapp.extensions import limiter
 from webapp.services import users
+from webapp.services.errors import ValidationFailed
 
 bp = Blueprint("auth", __name__)
 
@@ -22,8 +39,36 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
 
 
+class PasswordForm(FlaskForm):
+    current_password = PasswordField("Current password", validators=[DataRequired()])
+    new_password = PasswordField("New password", validators=[DataRequired()])
+    confirm_password = PasswordField("Repeat the new password", validators=[DataRequired()])
+
+
+def account_key() -> str:
+    """Throttling key for the account being tried (the same for any case or spacing)."""
+    return "login-account:" + users.normalize_email(request.form.get("email", ""))
+
+
+def failed_sign_in(response: Response) -> bool:
+    return response.status_code == 401
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @public
+@limiter.limit(
+    lambda: current_app.config["LOGIN_FAILURES_PER_ACCOUNT"],
+    key_func=account_key,
+    methods=["POST"],
+    deduct_when=failed_sign_in,
+    scope="login-account",
+)
+@limiter.limit(
+    lambda: current_app.config["LOGIN_FAILURES_PER_ADDRESS"],
+    methods=["POST"],
+    deduct_when=failed_sign_in,
+    scope="login-address",
+)
 def login() -> Response | str | tuple[str, int]:
     next_url = safe_next_url(request.args.get("next"))
     if current_user.is_authenticated:
@@ -34,6 +79,7 @@ def login() -> Response | str | tuple[str, int]:
         if user is not None:
             session.clear()  # a fresh session at sign-in: nothing carried over from before
             login_user(user)
+            start_session_clock()
             return redirect(next_url or url_for("overview.index"))
         form.password.errors = [LOGIN_FAILED]
         return render_template("auth/login.html", form=form), 401
@@ -44,8 +90,37 @@ def login() -> Response | str | tuple[str, int]:
 @bp.post("/logout")
 @any_role_may_post
 def logout() -> Response:
-    users.record_logout(actor_from_request())
+    users.record_logout(actor_from_request(), current_user._get_current_object())
     logout_user()
     session.clear()
     flash("You are signed out.")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@any_role_may_post
+def change_password() -> Response | str | tuple[str, int]:
+    form = PasswordForm()
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        try:
+            users.change_own_password(
+                actor_from_request(),
+                user,
+                form.current_password.data,
+                form.new_password.data,
+                form.confirm_password.data,
+            )
+        except ValidationFailed as error:
+            for name, problem in error.errors.items():
+                field = getattr(form, name)
+                field.errors = [f"{field.label.text} {problem}."]
+            return render_template("auth/password.html", form=form), 400
+        # Other sessions ended with the old version; keep this one, with a fresh id.
+        session.clear()
+        login_user(user)
+        start_session_clock()
+        flash("Your password is changed. Other sessions were signed out.")
+        return redirect(url_for("overview.index"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("auth/password.html", form=form), status

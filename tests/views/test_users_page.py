@@ -1,0 +1,86 @@
+"""The user management page, as an admin uses it."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from tests.conftest import PASSWORD, csrf_token, sign_in
+from webapp.models import User
+
+
+def post(client, url, **data):
+    return client.post(url, data={"csrf_token": csrf_token(client, "/"), **data})
+
+
+def test_admin_sees_users_and_the_nav_link(admin_client, viewer_user):
+    page = admin_client.get("/users").get_data(as_text=True)
+    assert "viewer@example.com" in page and "admin@example.com" in page
+    assert 'href="/users"' in admin_client.get("/").get_data(as_text=True)
+
+
+def test_viewer_has_no_user_management(viewer_client):
+    assert viewer_client.get("/users").status_code == 403
+    assert 'href="/users"' not in viewer_client.get("/").get_data(as_text=True)
+
+
+def test_creating_a_user_shows_the_password_once_and_it_works(app, admin_client, db):
+    response = post(admin_client, "/users", email="New@Example.com", role="viewer")
+    assert response.status_code == 201
+    page = response.get_data(as_text=True)
+    assert "Password for new@example.com" in page
+    password = page.split('<code class="secret">')[1].split("</code>")[0]
+    assert "Set-Cookie" not in response.headers or password not in response.headers["Set-Cookie"]
+    assert password not in admin_client.get("/users").get_data(as_text=True)  # only once
+    other = app.test_client()
+    assert sign_in(other, "new@example.com", password).status_code == 302
+
+
+def test_invalid_new_user_shows_the_field_error_and_saves_nothing(admin_client, db):
+    response = post(admin_client, "/users", email="nope", role="viewer")
+    assert response.status_code == 400
+    assert "Email is not a valid email address" in response.get_data(as_text=True)
+    assert db.session.scalar(select(User).where(User.email == "nope")) is None
+
+
+def test_duplicate_user_is_a_conflict(admin_client, viewer_user):
+    response = post(admin_client, "/users", email="viewer@example.com", role="viewer")
+    assert response.status_code == 409
+    assert "already exists" in response.get_data(as_text=True)
+
+
+def test_role_change_deactivate_and_activate(admin_client, viewer_user, db):
+    response = post(admin_client, f"/users/{viewer_user.id}/role", role="platform_admin")
+    assert response.status_code == 302
+    assert "viewer@example.com is now platform_admin" in admin_client.get("/users").get_data(
+        as_text=True
+    )
+    assert post(admin_client, f"/users/{viewer_user.id}/deactivate").status_code == 302
+    db.session.expire_all()
+    assert not db.session.get(User, viewer_user.id).is_active_user
+    assert post(admin_client, f"/users/{viewer_user.id}/activate").status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, viewer_user.id).is_active_user
+
+
+def test_admin_cannot_demote_or_deactivate_themself_through_the_page(admin_client, admin_user, db):
+    response = post(admin_client, f"/users/{admin_user.id}/role", role="viewer")
+    assert response.status_code == 409
+    assert "your own admin role" in response.get_data(as_text=True)
+    response = post(admin_client, f"/users/{admin_user.id}/deactivate")
+    assert response.status_code == 409
+    db.session.expire_all()
+    assert db.session.get(User, admin_user.id).role == "platform_admin"
+
+
+def test_reset_password_shows_a_new_password_and_the_old_one_stops_working(
+    app, admin_client, viewer_user
+):
+    response = post(admin_client, f"/users/{viewer_user.id}/reset-password")
+    assert response.status_code == 200
+    assert "Password for viewer@example.com" in response.get_data(as_text=True)
+    other = app.test_client()
+    assert sign_in(other, viewer_user.email, PASSWORD).status_code == 401
+
+
+def test_unknown_user_is_404(admin_client):
+    assert post(admin_client, "/users/not-a-uuid/activate").status_code == 404

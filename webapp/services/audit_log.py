@@ -1,0 +1,123 @@
+"""Reading the audit trail: filters, newest first, paginated."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import func, select
+
+from webapp.extensions import db
+from webapp.models import AuditLog, User
+from webapp.services.errors import ValidationFailed
+
+PER_PAGE = 50
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    user_id: uuid.UUID | None = None
+    action: str | None = None
+    resource_type: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    rows: list[tuple[AuditLog, str | None]]  # (event, actor email)
+    page: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def parse_filters(args: dict[str, str]) -> tuple[AuditFilters, int]:
+    """Filters and page number from query-string values; every bad one is named."""
+    errors: dict[str, str] = {}
+
+    def text(name: str) -> str | None:
+        value = (args.get(name) or "").strip()
+        return value[:100] or None
+
+    def day(name: str) -> date | None:
+        value = text(name)
+        if value is None:
+            return None
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            errors[name] = "must be a date like 2026-11-25"
+            return None
+
+    user_id = None
+    if text("user"):
+        try:
+            user_id = uuid.UUID(text("user"))
+        except ValueError:
+            errors["user"] = "is not a user id"
+    page = 1
+    if text("page"):
+        try:
+            page = int(text("page"))
+            if page < 1:
+                raise ValueError
+        except ValueError:
+            errors["page"] = "must be a whole number from 1"
+    filters = AuditFilters(
+        user_id=user_id,
+        action=text("action"),
+        resource_type=text("resource_type"),
+        date_from=day("from"),
+        date_to=day("to"),
+    )
+    if filters.date_from and filters.date_to and filters.date_to < filters.date_from:
+        errors["to"] = "must not be before the start date"
+    if errors:
+        raise ValidationFailed(errors)
+    return filters, page
+
+
+def search_events(filters: AuditFilters, page: int = 1, per_page: int = PER_PAGE) -> AuditPage:
+    conditions = []
+    if filters.user_id:
+        conditions.append(AuditLog.user_id == filters.user_id)
+    if filters.action:
+        conditions.append(AuditLog.action == filters.action)
+    if filters.resource_type:
+        conditions.append(AuditLog.resource_type == filters.resource_type)
+    if filters.date_from:
+        conditions.append(AuditLog.created_at >= datetime.combine(filters.date_from, time.min, UTC))
+    if filters.date_to:
+        end = datetime.combine(filters.date_to + timedelta(days=1), time.min, UTC)
+        conditions.append(AuditLog.created_at < end)
+
+    total = db.session.scalar(select(func.count()).select_from(AuditLog).where(*conditions)) or 0
+    rows = db.session.execute(
+        select(AuditLog, User.email)
+        .outerjoin(User, User.id == AuditLog.user_id)
+        .where(*conditions)
+        .order_by(AuditLog.created_at.desc(), AuditLog.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return AuditPage([tuple(row) for row in rows], page, per_page, total)
+
+
+def filter_choices() -> dict[str, list]:
+    """Values the filter selects offer: users, actions and resource types that occur."""
+    return {
+        "users": list(db.session.execute(select(User.id, User.email).order_by(User.email))),
+        "actions": list(
+            db.session.scalars(select(AuditLog.action).distinct().order_by(AuditLog.action))
+        ),
+        "resource_types": list(
+            db.session.scalars(
+                select(AuditLog.resource_type).distinct().order_by(AuditLog.resource_type)
+            )
+        ),
+    }

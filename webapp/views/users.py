@@ -1,0 +1,96 @@
+"""User management: platform admins only, reading included."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from webapp.auth import actor_from_request, admin_only
+from webapp.models import ROLES
+from webapp.services import users
+from webapp.services.errors import Conflict, NotFound, ValidationFailed
+
+bp = Blueprint("users", __name__, url_prefix="/users")
+
+
+def _user_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound(f"user {value} does not exist") from None
+
+
+def _page(status: int = 200, **context) -> tuple[str, int]:
+    context.setdefault("form", {})
+    context.setdefault("errors", {})
+    return render_template(
+        "users/index.html", users=users.list_users(), roles=ROLES, **context
+    ), status
+
+
+@bp.get("")
+@admin_only
+def index() -> tuple[str, int]:
+    return _page()
+
+
+@bp.post("")
+@admin_only
+def create() -> tuple[str, int]:
+    form = {key: request.form.get(key, "").strip() for key in ("email", "role", "display_name")}
+    password = users.generate_password()
+    try:
+        user = users.create_user(
+            actor_from_request(),
+            form["email"],
+            password,
+            form["role"],
+            form["display_name"] or None,
+        )
+    except ValidationFailed as error:
+        return _page(400, form=form, errors=error.errors)
+    except Conflict as error:
+        return _page(409, form=form, errors={error.field or "email": error.message})
+    # Shown in this response only: never stored, never put in a (readable) flash cookie.
+    return _page(201, one_time_password={"email": user.email, "password": password})
+
+
+@bp.post("/<user_id>/role")
+@admin_only
+def change_role(user_id: str) -> Response | tuple[str, int]:
+    try:
+        user = users.change_role(
+            actor_from_request(), _user_id(user_id), request.form.get("role", "")
+        )
+    except (ValidationFailed, Conflict) as error:
+        return _page(409 if isinstance(error, Conflict) else 400, problem=str(error))
+    flash(f"{user.email} is now {user.role}.")
+    return redirect(url_for("users.index"))
+
+
+@bp.post("/<user_id>/deactivate")
+@admin_only
+def deactivate(user_id: str) -> Response | tuple[str, int]:
+    try:
+        user = users.set_active(actor_from_request(), _user_id(user_id), False)
+    except Conflict as error:
+        return _page(409, problem=str(error))
+    flash(f"{user.email} is deactivated and signed out everywhere.")
+    return redirect(url_for("users.index"))
+
+
+@bp.post("/<user_id>/activate")
+@admin_only
+def activate(user_id: str) -> Response:
+    user = users.set_active(actor_from_request(), _user_id(user_id), True)
+    flash(f"{user.email} is active again.")
+    return redirect(url_for("users.index"))
+
+
+@bp.post("/<user_id>/reset-password")
+@admin_only
+def reset_password(user_id: str) -> tuple[str, int]:
+    user, password = users.reset_password(actor_from_request(), _user_id(user_id))
+    return _page(200, one_time_password={"email": user.email, "password": password})
