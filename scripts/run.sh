@@ -8,7 +8,7 @@ FLASK=.venv/bin/flask
 ADMIN_EMAIL=${ADMIN_EMAIL:-admin@example.com}
 
 "$FLASK" db upgrade
-"$FLASK" seed
+"$FLASK" seed --if-empty
 "$FLASK" demo-data --days 30 --requests "${DEMO_REQUESTS:-20000}" --if-empty
 "$FLASK" create-admin "$ADMIN_EMAIL" --generate-password --if-no-users
 

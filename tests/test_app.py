@@ -92,3 +92,48 @@ def test_unexpected_error_shows_a_short_page_and_rolls_back(app, db):
     assert api.status_code == 500
     assert api.get_json() == {"success": False, "error": "Internal server error"}
     assert db.session.scalar(select(func.count()).select_from(Feature)) == 0
+
+
+def test_production_refuses_a_short_secret_key(monkeypatch):
+    monkeypatch.setenv("AIPM_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "short")
+    with pytest.raises(ConfigError, match="too short"):
+        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+
+def test_an_empty_key_file_is_refused(tmp_path, monkeypatch):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("AIPM_ENV", raising=False)
+    monkeypatch.delenv("FLASK_ENV", raising=False)
+    monkeypatch.setattr(config, "INSTANCE_DIR", tmp_path)
+    (tmp_path / "secret_key").write_text("")
+    with pytest.raises(ConfigError, match="no usable key"):
+        config.load_secret_key()
+
+
+def test_behind_a_trusted_proxy_the_client_address_is_audited(monkeypatch, app, db):
+    from tests.conftest import IsolatedClient, make_user, sign_in
+    from webapp.models import AuditLog
+
+    monkeypatch.setenv("TRUSTED_PROXY_COUNT", "1")
+    proxied = create_app(
+        {
+            "SECRET_KEY": "k",
+            "SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
+            "ARGON2_TIME_COST": 1,
+            "ARGON2_MEMORY_COST_KIB": 8192,
+            "ARGON2_PARALLELISM": 1,
+        }
+    )
+    make_user("admin@example.com", "platform_admin")
+    proxied.test_client_class = IsolatedClient
+    client = proxied.test_client()
+    client.environ_base["HTTP_X_FORWARDED_FOR"] = "198.51.100.7"
+    client.environ_base["HTTP_X_FORWARDED_PROTO"] = "https"
+    # Over HTTPS, Flask-WTF also checks that writes come from a page of this site.
+    client.environ_base["HTTP_REFERER"] = "https://localhost/login"
+    response = sign_in(client, "admin@example.com")
+    assert response.status_code == 302, response.get_data(as_text=True)[:3000]
+    row = db.session.scalars(select(AuditLog).where(AuditLog.action == "auth.login")).one()
+    assert str(row.ip_address) == "198.51.100.7"
+    assert "Strict-Transport-Security" in client.get("/login").headers

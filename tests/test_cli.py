@@ -180,3 +180,21 @@ def test_created_admin_can_sign_in_with_the_printed_password(cli, client, db):
     password = result.output.rsplit(": ", 1)[1].strip()
     response = sign_in(client, "ops@example.com", password)
     assert response.status_code == 302 and response.headers["Location"] == "/"
+
+
+def test_seed_if_empty_leaves_an_admins_deletions_alone(cli, db):
+    cli("seed")
+    db.session.delete(db.session.scalar(select(Feature).where(Feature.name == "ai-search")))
+    db.session.commit()
+    result = cli("seed", "--if-empty")
+    assert result.exit_code == 0 and "not applied" in result.output
+    assert count(db, Feature) == 2
+
+
+def test_demo_data_refuses_a_production_database_without_force(cli, app, db, monkeypatch):
+    monkeypatch.setitem(app.config, "PRODUCTION", True)
+    result = cli("demo-data", "--requests", "10")
+    assert result.exit_code == 1 and "production" in result.output
+    assert count(db, UsageLog) == 0
+    assert cli("demo-data", "--requests", "10", "--force").exit_code == 0
+    assert count(db, UsageLog) == 10

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.config import INSTANCE_DIR, PROJECT_ROOT, settings_from_environment
 from webapp.extensions import csrf, db, limiter, migrate
@@ -19,6 +20,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     )
     app.config.update(settings_from_environment(overrides or {}))
     app.config.update(overrides or {})
+
+    if app.config["TRUSTED_PROXY_COUNT"]:
+        hops = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    if not app.config["PRODUCTION"] and not app.testing:
+        app.logger.warning(
+            "Development mode: set AIPM_ENV=production (and SECRET_KEY) when serving real users."
+        )
 
     import webapp.models  # noqa: F401  (registers every table on db.metadata)
 

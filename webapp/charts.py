@@ -17,7 +17,9 @@ def spend_per_day_chart(series: dict[str, dict[date, Decimal]]) -> str:
             name=name,
             x=[day.isoformat() for day in per_day],
             y=[float(amount) for amount in per_day.values()],  # display only
-            hovertemplate="%{x}: $%{y:,.2f}<extra>" + name + "</extra>",
+            # %{fullData.name}: Plotly inserts the trace name itself, so a feature name is
+            # never read as hover-label markup.
+            hovertemplate="%{x}: $%{y:,.2f}<extra>%{fullData.name}</extra>",
         )
     figure.update_layout(
         barmode="stack",

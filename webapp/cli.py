@@ -10,13 +10,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from webapp.extensions import db
 from webapp.migrations_engine import migrations_engine
-from webapp.models import ROLE_ADMIN, ROLES, UsageLog
+from webapp.models import ROLE_ADMIN, ROLES, Feature, UsageLog
 from webapp.rls import OPERATOR, use_database_role
 from webapp.services import users
 from webapp.services.audit import Actor
@@ -38,10 +38,16 @@ def as_operator(command: Callable[..., None]) -> Callable[..., None]:
 
 
 @click.command("seed")
+@click.option("--if-empty", is_flag=True, help="Do nothing when any feature exists already.")
 @with_appcontext
 @as_operator
-def seed_command() -> None:
-    """Insert the default features, providers, models, assignments and budgets (idempotent)."""
+def seed_command(if_empty: bool) -> None:
+    """Insert the default features, providers, models, assignments and budgets (idempotent).
+
+    Without --if-empty, rows an admin deleted since (a default feature, say) come back."""
+    if if_empty and db.session.scalar(select(func.count()).select_from(Feature)):
+        click.echo("Features exist already; seed not applied.")
+        return
     report = seed_defaults(Actor.cli(), datetime.now(UTC).date())
     if report.total:
         summary = ", ".join(f"{count} {kind}" for kind, count in report.created.items())
@@ -75,8 +81,15 @@ def seed_command() -> None:
     show_default=True,
     help="Random seed (same seed, same data).",
 )
-def demo_data_command(days: int, requests: int, if_empty: bool, random_seed: int) -> None:
+@click.option("--force", is_flag=True, help="Load even in production mode (fake spend!).")
+def demo_data_command(
+    days: int, requests: int, if_empty: bool, random_seed: int, force: bool
+) -> None:
     """Load realistic demo usage, health checks, prompts and an experiment."""
+    if current_app.config["PRODUCTION"] and not force:
+        raise click.ClickException(
+            "refusing to load fake usage into a production database (use --force to insist)"
+        )
     if if_empty and db.session.scalar(select(func.count()).select_from(UsageLog)):
         click.echo("Usage logs already exist; demo data not loaded again.")
         return

@@ -41,22 +41,38 @@ def load_secret_key() -> str:
     """SECRET_KEY from the environment; in development one generated once and kept 0600."""
     key = os.environ.get("SECRET_KEY")
     if key:
+        if is_production() and len(key) < 32:
+            raise ConfigError("SECRET_KEY is too short: use at least 32 random characters.")
         return key
     if is_production():
         raise ConfigError(
             "SECRET_KEY is not set. In production set SECRET_KEY to a long random value, "
             "e.g. SECRET_KEY=\"$(python -c 'import secrets; print(secrets.token_hex(32))')\"."
         )
-    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    ensure_instance_dir()
     key_file = INSTANCE_DIR / "secret_key"
-    if key_file.exists():
-        return key_file.read_text().strip()
+    try:
+        # Created 0600 from the start so the key is never readable by others, even briefly;
+        # O_EXCL makes the first of several starting processes the only writer.
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = key_file.read_text().strip()
+        if len(key) < 32:
+            raise ConfigError(
+                f"{key_file} holds no usable key; delete it to have a new one generated"
+            ) from None
+        return key
     key = secrets.token_hex(32)
-    # Create with 0600 from the start so the key is never readable by others, even briefly.
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(key)
+        handle.flush()
+        os.fsync(handle.fileno())
     return key
+
+
+def ensure_instance_dir() -> None:
+    """instance/ holds the development key and SQLite database: private to this user."""
+    INSTANCE_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
@@ -72,6 +88,9 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
         ),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "PRODUCTION": production,
+        # Behind a reverse proxy, how many proxies set X-Forwarded-For/-Proto (client IPs
+        # in the audit log, HTTPS detection for HSTS). 0: the app faces clients directly.
+        "TRUSTED_PROXY_COUNT": int(os.environ.get("TRUSTED_PROXY_COUNT", "0")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", default=production),

@@ -29,11 +29,10 @@ def exact_numeric(precision, scale):
 
 
 def decimal_range_check(name, template, **bounds):
-    """A CHECK on exact-numeric columns: bounds as written on PostgreSQL, scaled by
-    10**scale on SQLite (where those columns hold scaled integers). bounds: {placeholder:
-    (value, scale)}."""
-    plain = template.format(**{key: value for key, (value, _) in bounds.items()})
-    scaled = template.format(**{key: value * 10**scale for key, (value, scale) in bounds.items()})
+    """A CHECK on exact-numeric columns: bounds as written on PostgreSQL, in micro-units
+    (x 10**6) on SQLite, where those columns hold integers of micro-units."""
+    plain = template.format(**bounds)
+    scaled = template.format(**{key: value * 10**6 for key, value in bounds.items()})
     return (
         sa.CheckConstraint(plain, name=op.f(name)).ddl_if(dialect="postgresql"),
         sa.CheckConstraint(scaled, name=op.f(name)).ddl_if(dialect="sqlite"),
@@ -143,7 +142,7 @@ def upgrade():
         *decimal_range_check(
             "ck_ai_experiments_p_value_range",
             "statistical_significance IS NULL OR (statistical_significance >= 0 AND statistical_significance <= {one})",
-            one=(1, 4),
+            one=1,
         ),
         sa.ForeignKeyConstraint(
             ["created_by"],
@@ -329,7 +328,7 @@ def upgrade():
         *decimal_range_check(
             "ck_ai_spending_budgets_alert_threshold_range",
             "alert_threshold > 0 AND alert_threshold <= {one}",
-            one=(1, 2),
+            one=1,
         ),
         sa.CheckConstraint(
             "budget_amount > 0", name=op.f("ck_ai_spending_budgets_amount_positive")
@@ -403,7 +402,7 @@ def upgrade():
         *decimal_range_check(
             "ck_provider_health_logs_error_rate_percent",
             "error_rate IS NULL OR (error_rate >= 0 AND error_rate <= {hundred})",
-            hundred=(100, 2),
+            hundred=100,
         ),
         sa.CheckConstraint(
             "health_score BETWEEN 0 AND 100",
@@ -429,9 +428,6 @@ def upgrade():
         )
         batch_op.create_index(
             "ix_provider_health_logs_provider_checked", ["provider_id", "checked_at"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_provider_health_logs_provider_id"), ["provider_id"], unique=False
         )
 
     op.create_table(

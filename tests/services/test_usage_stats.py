@@ -71,3 +71,19 @@ def test_spend_per_day_is_zero_filled_per_feature(dataset):
             date(2026, 11, 3): Decimal("0.000001"),
         },
     }
+
+
+def test_features_sharing_a_display_name_stay_apart(db):
+    first = factories.feature("search-a", display_name="Search")
+    second = factories.feature("search-b", display_name="Search")
+    when = datetime(2026, 11, 1, 12, tzinfo=UTC)
+    for feature, cost in ((first, "1.000000"), (second, "2.000000")):
+        db.session.add(
+            UsageLog(
+                feature_id=feature.id, created_at=when, status="success", cost_usd=Decimal(cost)
+            )
+        )
+    db.session.commit()
+    series = usage_stats.spend_by_day_and_feature(date(2026, 11, 1), date(2026, 11, 1))
+    assert sorted(v[date(2026, 11, 1)] for v in series.values()) == [Decimal("1"), Decimal("2")]
+    assert all(name.startswith("Search (") for name in series)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from webapp.models.types import UTCDateTime, utcnow
+from webapp.models.types import SQLITE_SCALE, UTCDateTime, utcnow
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -59,7 +59,6 @@ def check_in(column: str, values: tuple[str, ...]) -> str:
 def decimal_range_check(
     name: str,
     column: str,
-    scale: int,
     low: str,
     high: str,
     *,
@@ -68,16 +67,15 @@ def decimal_range_check(
 ) -> tuple[sa.CheckConstraint, sa.CheckConstraint]:
     """CHECK low <=/< column <= high on an ExactNumeric column, on both databases.
 
-    ExactNumeric keeps scaled integers on SQLite, so the bounds there are multiplied by
-    10**scale; each constraint is created only on its own dialect (same name on both).
-    """
+    ExactNumeric keeps micro-units on SQLite, so the bounds there are multiplied by
+    10**SQLITE_SCALE; each constraint is created only on its own dialect (same name)."""
 
     def condition(lo: str, hi: str) -> str:
         text = f"{column} {'>=' if low_inclusive else '>'} {lo} AND {column} <= {hi}"
         return f"{column} IS NULL OR ({text})" if nullable else text
 
     def scaled(value: str) -> str:
-        return str(int(Decimal(value).scaleb(scale)))
+        return str(int(Decimal(value).scaleb(SQLITE_SCALE)))
 
     return (
         sa.CheckConstraint(condition(low, high), name=name).ddl_if(dialect="postgresql"),

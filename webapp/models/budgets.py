@@ -31,7 +31,7 @@ class Budget(db.Model):
         sa.CheckConstraint(check_in("period_type", PERIOD_TYPES), name="period_type"),
         sa.CheckConstraint("budget_amount > 0", name="amount_positive"),
         *decimal_range_check(
-            "alert_threshold_range", "alert_threshold", 2, "0", "1", low_inclusive=False
+            "alert_threshold_range", "alert_threshold", "0", "1", low_inclusive=False
         ),
         sa.CheckConstraint("end_date >= start_date", name="dates_ordered"),
     )

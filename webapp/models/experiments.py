@@ -34,9 +34,7 @@ class Experiment(db.Model):
     __table_args__ = (
         sa.CheckConstraint(check_in("experiment_type", EXPERIMENT_TYPES), name="type"),
         sa.CheckConstraint(check_in("status", EXPERIMENT_STATUSES), name="status"),
-        *decimal_range_check(
-            "p_value_range", "statistical_significance", 4, "0", "1", nullable=True
-        ),
+        *decimal_range_check("p_value_range", "statistical_significance", "0", "1", nullable=True),
         sa.CheckConstraint(
             "start_date IS NULL OR end_date IS NULL OR end_date >= start_date",
             name="dates_ordered",

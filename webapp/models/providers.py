@@ -136,7 +136,7 @@ class ProviderHealthLog(db.Model):
     __table_args__ = (
         sa.CheckConstraint(check_in("status", HEALTH_STATUSES), name="status"),
         sa.CheckConstraint("health_score BETWEEN 0 AND 100", name="health_score_range"),
-        *decimal_range_check("error_rate_percent", "error_rate", 2, "0", "100", nullable=True),
+        *decimal_range_check("error_rate_percent", "error_rate", "0", "100", nullable=True),
         sa.CheckConstraint("response_time_ms >= 0", name="response_time_non_negative"),
         sa.CheckConstraint("throughput >= 0", name="throughput_non_negative"),
         # "Latest check of each provider" is the common read.
@@ -144,8 +144,9 @@ class ProviderHealthLog(db.Model):
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
+    # Indexed by ix_provider_health_logs_provider_checked (provider_id comes first).
     provider_id: Mapped[uuid.UUID] = mapped_column(
-        sa.ForeignKey("ai_providers.id", ondelete="CASCADE"), nullable=False, index=True
+        sa.ForeignKey("ai_providers.id", ondelete="CASCADE"), nullable=False
     )
     status: Mapped[str] = mapped_column(sa.String(20), nullable=False)
     response_time_ms: Mapped[int | None] = mapped_column(sa.Integer)

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -53,8 +54,21 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
+# Every ExactNumeric column is kept in micro-units on SQLite, whatever its declared scale,
+# so columns compare and add correctly with one another in SQL.
+SQLITE_SCALE = 6
+_SCALING_OPERATORS = (operator.mul, operator.truediv, operator.floordiv)
+
+
 class ExactNumeric(TypeDecorator):
-    """A fixed-point decimal that stays exact on both databases, in columns and in SUM()."""
+    """A fixed-point decimal that stays exact on both databases, in columns and in SUM().
+
+    PostgreSQL: NUMERIC(precision, scale). SQLite (which would store NUMERIC as binary
+    floating point): an integer number of micro-units (value × 10**6). In SQL, compare,
+    add, subtract and SUM these columns freely, and multiply or divide them by plain
+    numbers; take averages with ``func.avg(column, type_=column.type)``. Never multiply or
+    divide two ExactNumeric columns in SQL: compute such ratios in Python from Decimals.
+    """
 
     impl = sa.Numeric
     cache_ok = True
@@ -64,6 +78,7 @@ class ExactNumeric(TypeDecorator):
         self.precision = precision
         self.scale = scale
         self._quantum = Decimal(1).scaleb(-scale)
+        self._limit = Decimal(10) ** (precision - scale)
 
     def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
         if dialect.name == "sqlite":
@@ -73,24 +88,28 @@ class ExactNumeric(TypeDecorator):
     def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
         if value is None:
             return None
-        amount = Decimal(str(value)) if not isinstance(value, Decimal) else value
+        amount = value if isinstance(value, Decimal) else Decimal(str(value))
         amount = amount.quantize(self._quantum, rounding=ROUND_HALF_EVEN)
+        if abs(amount) >= self._limit:
+            # PostgreSQL refuses this as "numeric field overflow"; refuse it on SQLite too.
+            raise ValueError(f"{amount} does not fit NUMERIC({self.precision}, {self.scale})")
         if dialect.name == "sqlite":
-            return int(amount.scaleb(self.scale))
+            return int(amount.scaleb(SQLITE_SCALE))
         return amount
 
     def process_result_value(self, value: Any, dialect: sa.Dialect) -> Decimal | None:
         if value is None:
             return None
         if dialect.name == "sqlite":
-            # SUM() of scaled integers is an integer; AVG() may be a float: round it.
-            return (Decimal(str(value)).scaleb(-self.scale)).quantize(
-                self._quantum, rounding=ROUND_HALF_EVEN
-            )
+            # SUM() of micro-units is an integer; AVG() or a division may be a float.
+            value = Decimal(str(value)).scaleb(-SQLITE_SCALE)
         return Decimal(value).quantize(self._quantum, rounding=ROUND_HALF_EVEN)
 
     def coerce_compared_value(self, op: Any, value: Any) -> sa.types.TypeEngine[Any]:
-        # Literals compared with or added to this column are bound through this type.
+        """Literals compared with, added to or subtracted from the column are money and
+        are bound through this type; factors and divisors are plain numbers."""
+        if op in _SCALING_OPERATORS:
+            return sa.Integer() if isinstance(value, int) else sa.Float()
         return self
 
 

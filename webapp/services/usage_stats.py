@@ -64,19 +64,33 @@ def spend_by_day_and_feature(start: date, end: date) -> dict[str, dict[date, Dec
     """{feature display name: {day: spend}} with every day of the range present."""
     since, until = _window(start, end)
     day = utc_day(UsageLog.created_at).label("day")
+    # Grouped by feature id (names need not be unique), named afterwards.
+    per_feature = (
+        select(UsageLog.feature_id, day, func.sum(UsageLog.cost_usd).label("spend"))
+        .where(UsageLog.created_at >= since, UsageLog.created_at < until)
+        .group_by(UsageLog.feature_id, day)
+        .subquery()
+    )
     rows = db.session.execute(
         select(
-            func.coalesce(Feature.display_name, "(no feature)"),
-            day,
-            func.sum(UsageLog.cost_usd),
-        )
-        .select_from(UsageLog)
-        .outerjoin(Feature, Feature.id == UsageLog.feature_id)
-        .where(UsageLog.created_at >= since, UsageLog.created_at < until)
-        .group_by(Feature.display_name, day)
+            per_feature.c.feature_id, Feature.display_name, per_feature.c.day, per_feature.c.spend
+        ).outerjoin(Feature, Feature.id == per_feature.c.feature_id)
     ).all()
     days = day_range(start, end)
-    series: dict[str, dict[date, Decimal]] = {}
-    for name, day_value, spend in rows:
-        series.setdefault(name, {d: Decimal("0.000000") for d in days})[day_value] = spend
-    return dict(sorted(series.items()))
+    series: dict[tuple[str, str], dict[date, Decimal]] = {}
+    for feature_id, name, day_value, spend in rows:
+        key = (name or "(no feature)", str(feature_id or ""))
+        series.setdefault(key, {d: Decimal("0.000000") for d in days})[day_value] = spend
+    labels = _unique_labels([key for key in sorted(series)])
+    return {labels[key]: series[key] for key in sorted(series)}
+
+
+def _unique_labels(keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """Display names, with a short id added where two features share a name."""
+    counts: dict[str, int] = {}
+    for name, _ in keys:
+        counts[name] = counts.get(name, 0) + 1
+    return {
+        (name, ident): name if counts[name] == 1 else f"{name} ({ident[:8]})"
+        for name, ident in keys
+    }

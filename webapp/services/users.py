@@ -7,6 +7,7 @@ import secrets
 import uuid
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
 from webapp.models import ROLE_ADMIN, ROLES, User
@@ -51,7 +52,11 @@ def create_user(
         display_name=display_name,
     )
     db.session.add(user)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:  # created by someone else since the check above
+        db.session.rollback()
+        raise Conflict(f"a user with email {email} already exists", field="email") from None
     add_audit_row(actor, "user.create", "user", user.id, new_values={"email": email, "role": role})
     db.session.commit()
     return user
