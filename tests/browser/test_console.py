@@ -80,3 +80,36 @@ def test_wrong_password_shows_the_generic_message(live_server, new_page, admin_u
     page.fill("#password", "not the password")
     page.click("button[type=submit]")
     assert page.locator(".field-error").inner_text() == "Email or password is wrong."
+
+
+def test_audit_filters_swap_the_results_and_keep_the_url(
+    live_server, new_page, page_errors, admin_user, demo
+):
+    page = new_page()
+    sign_in(page, live_server, admin_user.email)
+    page.goto(f"{live_server}/audit")
+    page.wait_for_selector("#audit-results")
+    marker = page.evaluate("() => { window.__same_page = true; return true; }")
+    assert marker
+    page.select_option("select[name=action]", "auth.login")
+    page.wait_for_url("**/audit?*action=auth.login*")
+    page.wait_for_function("document.querySelectorAll('#audit-results tbody tr').length >= 1")
+    actions = page.locator("#audit-results tbody code").all_inner_texts()
+    assert actions and set(actions) == {"auth.login"}
+    assert page.evaluate("window.__same_page === true")  # swapped, not reloaded
+    page.reload()
+    assert page.locator("select[name=action]").input_value() == "auth.login"
+    screenshot(page, "audit-filtered-1440x900.png")
+    assert page_errors == []
+
+
+def test_user_management_page_creates_a_user(live_server, new_page, page_errors, admin_user, demo):
+    page = new_page()
+    sign_in(page, live_server, admin_user.email)
+    page.goto(f"{live_server}/users")
+    page.fill("#new-email", "analyst@example.com")
+    page.select_option("#new-role", "viewer")
+    page.click("text=Add user")
+    assert "Password for analyst@example.com" in page.locator(".notice").inner_text()
+    screenshot(page, "users-1440x900.png")
+    assert page_errors == []
