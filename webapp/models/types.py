@@ -164,3 +164,21 @@ def _utc_day_postgresql(element: utc_day, compiler: Any, **kw: Any) -> str:
 def _utc_day_default(element: utc_day, compiler: Any, **kw: Any) -> str:
     # SQLite keeps timestamps as naive UTC text (see UTCDateTime).
     return f"date({compiler.process(element.clauses, **kw)})"
+
+
+class utc_hour(sa.sql.functions.FunctionElement):  # noqa: N801 (reads like a SQL function)
+    """The UTC hour a timestamp falls in (a bucket key), computed by the database."""
+
+    type = sa.String()
+    inherit_cache = True
+
+
+@compiles(utc_hour, "postgresql")
+def _utc_hour_postgresql(element: utc_hour, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"to_char(timezone('UTC', {column}), 'YYYY-MM-DD HH24')"
+
+
+@compiles(utc_hour)
+def _utc_hour_default(element: utc_hour, compiler: Any, **kw: Any) -> str:
+    return f"strftime('%Y-%m-%d %H', {compiler.process(element.clauses, **kw)})"

@@ -1,0 +1,105 @@
+"""Health metrics against a fixed dataset with hand-computed answers (both databases)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from tests import factories
+from webapp.models import UsageLog
+from webapp.services import metrics
+from webapp.services.errors import ValidationFailed
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+H0 = datetime(2026, 11, 25, 8, 10, tzinfo=UTC)
+
+# (latency ms, status, hours after H0)
+ROWS = [
+    (100, "success", 0),
+    (200, "success", 0),
+    (300, "success", 0),
+    (400, "success", 1),
+    (500, "success", 1),
+    (600, "success", 1),
+    (700, "success", 1),
+    (800, "success", 1),
+    (900, "error", 2),
+    (1000, "timeout", 2),
+]
+
+
+@pytest.fixture
+def dataset(db):
+    feature = factories.feature("chatbot")
+    quiet = factories.feature("quiet")
+    model = factories.model(factories.provider())
+    for ms, status, hour in ROWS:
+        db.session.add(
+            UsageLog(
+                feature_id=feature.id,
+                model_id=model.id,
+                status=status,
+                response_time_ms=ms,
+                cost_usd=Decimal("0.100000"),
+                created_at=H0 + timedelta(hours=hour, minutes=ms // 100),
+            )
+        )
+    # Outside the 24h window: must not count.
+    db.session.add(
+        UsageLog(
+            feature_id=feature.id,
+            status="error",
+            response_time_ms=99999,
+            cost_usd=Decimal("5"),
+            created_at=NOW - timedelta(hours=25),
+        )
+    )
+    db.session.commit()
+    return feature, quiet, model
+
+
+def test_feature_metrics_hand_computed(dataset):
+    feature, quiet, _ = dataset
+    since, until = metrics.window_for("24h", NOW)
+    result = metrics.usage_metrics_by(UsageLog.feature_id, since, until)
+    assert set(result) == {feature.id}  # a feature without traffic has no row
+    m = result[feature.id]
+    assert m.total_requests == 10
+    assert m.success_rate == Decimal("80.00")
+    assert m.error_rate == Decimal("20.00")  # error + timeout
+    assert m.avg_response_ms == Decimal("550.0")
+    # percentile_cont(0.95): position 0.95 × 9 = 8.55 → 900 + 0.55 × (1000 − 900)
+    assert m.p95_response_ms == Decimal("955.0")
+    assert m.total_cost == Decimal("1.000000")
+    assert m.cost_per_request == Decimal("0.100000")
+    # Hours with traffic: 08, 09, 10; the 10 o'clock hour had no success.
+    assert (m.hours_with_traffic, m.hours_up, m.uptime) == (3, 2, Decimal("66.67"))
+
+
+def test_model_metrics_use_the_same_queries(dataset):
+    _, _, model = dataset
+    since, until = metrics.window_for("24h", NOW)
+    m = metrics.usage_metrics_by(UsageLog.model_id, since, until)[model.id]
+    assert m.total_requests == 10 and m.p95_response_ms == Decimal("955.0")
+
+
+def test_narrow_window_and_single_row_percentile(dataset):
+    feature, _, _ = dataset
+    since, until = metrics.window_for("1h", H0 + timedelta(hours=2, minutes=9, seconds=30))
+    # Only the 900 ms error falls in this hour (10:09:00).
+    m = metrics.usage_metrics_by(UsageLog.feature_id, since, until)[feature.id]
+    assert (m.total_requests, m.p95_response_ms, m.uptime) == (1, Decimal("900.0"), Decimal("0.00"))
+
+
+def test_empty_metrics_have_no_rates():
+    empty = metrics.UsageMetrics.empty()
+    assert (empty.success_rate, empty.uptime, empty.cost_per_request) == (None, None, None)
+
+
+@pytest.mark.parametrize("bad", ["2h", "", "24H", "all"])
+def test_unknown_time_range_is_a_validation_error(bad):
+    with pytest.raises(ValidationFailed) as error:
+        metrics.window_for(bad)
+    assert "time_range" in error.value.errors
