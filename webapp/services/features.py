@@ -1,17 +1,33 @@
-"""Changing a feature (the Features issue adds create, delete and assignments)."""
+"""Features: the AI capabilities the company runs (the seed's FeatureManagementService)."""
 
 from __future__ import annotations
 
+import re
 import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
-from webapp.extensions import db
-from webapp.models import FEATURE_STATUSES, Feature
-from webapp.services.audit import Actor, add_audit_row, changed_fields
-from webapp.services.catalog import get_feature
-from webapp.services.errors import ValidationFailed
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
+from webapp.extensions import db
+from webapp.models import FEATURE_STATUSES, AIModel, Feature, FeatureModelAssignment, UsageLog
+from webapp.models.types import utc_day
+from webapp.services import metrics
+from webapp.services.audit import Actor, add_audit_row, changed_fields
+from webapp.services.errors import Conflict, NotFound, ValidationFailed
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 EDITABLE_FIELDS = ("display_name", "description", "status", "config")
+
+
+@dataclass
+class FeatureRow:
+    feature: Feature
+    models_by_environment: dict[str, AIModel] = field(default_factory=dict)
+    metrics: metrics.UsageMetrics | None = None
 
 
 def feature_as_dict(feature: Feature) -> dict[str, Any]:
@@ -27,31 +43,235 @@ def feature_as_dict(feature: Feature) -> dict[str, Any]:
     }
 
 
-def update_feature(actor: Actor, feature_id: uuid.UUID, changes: dict[str, Any]) -> Feature:
-    """Apply ``changes`` (a subset of EDITABLE_FIELDS); audit only the fields that changed."""
+def get_feature(feature_id: uuid.UUID) -> Feature:
+    feature = db.session.get(Feature, feature_id)
+    if feature is None:
+        raise NotFound(f"feature {feature_id} does not exist")
+    return feature
+
+
+def active_models(feature_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, AIModel]]:
+    """{feature id: {environment: active model}} in one query."""
+    rows = db.session.execute(
+        select(FeatureModelAssignment.feature_id, FeatureModelAssignment.environment, AIModel)
+        .join(AIModel, AIModel.id == FeatureModelAssignment.model_id)
+        .where(FeatureModelAssignment.is_active, FeatureModelAssignment.feature_id.in_(feature_ids))
+    ).all()
+    result: dict[uuid.UUID, dict[str, AIModel]] = {}
+    for feature_id, environment, model in rows:
+        result.setdefault(feature_id, {})[environment] = model
+    return result
+
+
+def list_features(
+    statuses: list[str] | None = None,
+    include_metrics: bool = False,
+    time_range: str = "24h",
+    now: datetime | None = None,
+) -> list[FeatureRow]:
+    """Features by name, with their active models, and metrics when asked (three
+    queries whatever the number of features)."""
+    errors = {}
+    for status in statuses or []:
+        if status not in FEATURE_STATUSES:
+            errors["status"] = f"must be one of {', '.join(FEATURE_STATUSES)}"
+    if include_metrics:
+        try:
+            since, until = metrics.window_for(time_range, now)
+        except ValidationFailed as error:
+            errors.update(error.errors)
+    if errors:
+        raise ValidationFailed(errors)
+    query = select(Feature).order_by(Feature.name)
+    if statuses:
+        query = query.where(Feature.status.in_(statuses))
+    features = db.session.scalars(query).all()
+    ids = [f.id for f in features]
+    models = active_models(ids)
+    by_feature = (
+        metrics.usage_metrics_by(UsageLog.feature_id, since, until, only=ids)
+        if include_metrics
+        else {}
+    )
+    return [
+        FeatureRow(
+            f,
+            models.get(f.id, {}),
+            (by_feature.get(f.id) or metrics.UsageMetrics.empty()) if include_metrics else None,
+        )
+        for f in features
+    ]
+
+
+def feature_health(
+    feature_id: uuid.UUID, time_range: str = "24h", now: datetime | None = None
+) -> metrics.UsageMetrics:
+    get_feature(feature_id)
+    since, until = metrics.window_for(time_range, now)
+    found = metrics.usage_metrics_by(UsageLog.feature_id, since, until, only=[feature_id])
+    return found.get(feature_id) or metrics.UsageMetrics.empty()
+
+
+@dataclass(frozen=True)
+class DailyUsage:
+    day: date
+    requests: int
+    errors: int
+    cost: Decimal
+
+
+def usage_by_day(
+    feature_id: uuid.UUID, days: int = 30, today: date | None = None
+) -> list[DailyUsage]:
+    """Requests, failures and cost per UTC day for the last ``days`` days, zero-filled."""
+    if not 1 <= days <= 366:
+        raise ValidationFailed({"days": "must be between 1 and 366"})
+    get_feature(feature_id)
+    today = today or datetime.now(UTC).date()
+    start = today - timedelta(days=days - 1)
+    since = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    day = utc_day(UsageLog.created_at)
+    rows = db.session.execute(
+        select(
+            day,
+            func.count(),
+            func.sum(
+                func.coalesce(UsageLog.status.in_(("error", "timeout")), False).cast(db.Integer)
+            ),
+            func.sum(UsageLog.cost_usd),
+        )
+        .where(UsageLog.feature_id == feature_id, UsageLog.created_at >= since)
+        .group_by(day)
+    ).all()
+    found = {d: (int(n), int(e or 0), c) for d, n, e, c in rows}
+    result = []
+    for offset in range(days):
+        current = start + timedelta(days=offset)
+        n, e, c = found.get(current, (0, 0, Decimal("0.000000")))
+        result.append(DailyUsage(current, n, e, c))
+    return result
+
+
+def _validate_fields(changes: dict[str, Any], creating: bool) -> dict[str, str]:
     errors: dict[str, str] = {}
+    allowed = ("name", *EDITABLE_FIELDS) if creating else EDITABLE_FIELDS
     for key in changes:
-        if key not in EDITABLE_FIELDS:
-            errors[key] = "is not a field that can be changed"
-    if "display_name" in changes:
-        name = (changes["display_name"] or "").strip()
-        if not name or len(name) > 200:
+        if key not in allowed:
+            errors[key] = (
+                "is not a field that can be changed"
+                if not creating
+                else "is not a field of a feature"
+            )
+    if creating or "name" in changes:
+        name = (changes.get("name") or "").strip()
+        if not NAME_PATTERN.match(name):
+            errors["name"] = (
+                "must be 1-100 lower-case letters, digits and dashes (e.g. photo-tagging)"
+            )
+        changes["name"] = name
+    if creating or "display_name" in changes:
+        display = (changes.get("display_name") or "").strip()
+        if not display or len(display) > 200:
             errors["display_name"] = "must be 1 to 200 characters"
-        changes["display_name"] = name
+        changes["display_name"] = display
     if "status" in changes and changes["status"] not in FEATURE_STATUSES:
         errors["status"] = f"must be one of {', '.join(FEATURE_STATUSES)}"
     if "config" in changes and not isinstance(changes["config"], dict):
         errors["config"] = "must be a JSON object"
+    description = changes.get("description")
+    if description is not None and (not isinstance(description, str) or len(description) > 10_000):
+        errors["description"] = "must be text of at most 10,000 characters"
+    return errors
+
+
+def create_feature(actor: Actor, fields: dict[str, Any]) -> Feature:
+    fields = dict(fields)
+    errors = _validate_fields(fields, creating=True)
     if errors:
         raise ValidationFailed(errors)
+    if db.session.scalar(select(Feature.id).where(Feature.name == fields["name"])):
+        raise Conflict(f"a feature named {fields['name']} already exists", field="name")
+    feature = Feature(**fields)
+    db.session.add(feature)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict(f"a feature named {fields['name']} already exists", field="name") from None
+    add_audit_row(
+        actor, "feature.create", "feature", feature.id, new_values=feature_as_dict(feature)
+    )
+    db.session.commit()
+    return feature
 
+
+def _apply_update(actor: Actor, feature_id: uuid.UUID, changes: dict[str, Any]) -> Feature:
     feature = get_feature(feature_id)
     before = {key: getattr(feature, key) for key in changes}
     old_values, new_values = changed_fields(before, changes)
-    if not new_values:
-        return feature
-    for key, value in changes.items():
-        setattr(feature, key, value)
-    add_audit_row(actor, "feature.update", "feature", feature.id, old_values, new_values)
+    if new_values:
+        for key, value in changes.items():
+            setattr(feature, key, value)
+        add_audit_row(actor, "feature.update", "feature", feature.id, old_values, new_values)
+    return feature
+
+
+def update_feature(actor: Actor, feature_id: uuid.UUID, changes: dict[str, Any]) -> Feature:
+    """Apply ``changes`` (a subset of EDITABLE_FIELDS); audit only the fields that changed."""
+    changes = dict(changes)
+    errors = _validate_fields(changes, creating=False)
+    if errors:
+        raise ValidationFailed(errors)
+    feature = _apply_update(actor, feature_id, changes)
     db.session.commit()
     return feature
+
+
+def bulk_update_features(actor: Actor, updates: list[dict[str, Any]]) -> list[Feature]:
+    """All or nothing: every item is validated first; one bad item changes nothing.
+    Each item is ``{"id": ..., <fields>}``; errors are keyed ``items.<index>.<field>``."""
+    if not updates:
+        raise ValidationFailed({"items": "must contain at least one update"})
+    errors: dict[str, str] = {}
+    parsed: list[tuple[uuid.UUID, dict[str, Any]]] = []
+    for index, item in enumerate(updates):
+        item = dict(item)
+        raw_id = item.pop("id", None)
+        try:
+            feature_id = uuid.UUID(str(raw_id))
+        except ValueError:
+            errors[f"items.{index}.id"] = "must be a feature id"
+            continue
+        for key, problem in _validate_fields(item, creating=False).items():
+            errors[f"items.{index}.{key}"] = problem
+        parsed.append((feature_id, item))
+    ids = [feature_id for feature_id, _ in parsed]
+    if len(set(ids)) != len(ids):
+        errors["items"] = "name each feature at most once"
+    known = set(db.session.scalars(select(Feature.id).where(Feature.id.in_(ids))))
+    for index, (feature_id, _) in enumerate(parsed):
+        if feature_id not in known:
+            errors[f"items.{index}.id"] = f"feature {feature_id} does not exist"
+    if errors:
+        raise ValidationFailed(errors)
+    features = [_apply_update(actor, feature_id, changes) for feature_id, changes in parsed]
+    db.session.commit()
+    return features
+
+
+def delete_feature(actor: Actor, feature_id: uuid.UUID) -> None:
+    """Deletes the feature with its assignments, budgets and experiments (ON DELETE
+    CASCADE); its usage logs and prompts stay, detached (SET NULL)."""
+    feature = get_feature(feature_id)
+    snapshot = feature_as_dict(feature)
+    db.session.delete(feature)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict(
+            "the feature's prompts would clash with global prompts of the same name and "
+            "version; rename or delete those prompts first"
+        ) from None
+    add_audit_row(actor, "feature.delete", "feature", feature_id, old_values=snapshot)
+    db.session.commit()

@@ -1,0 +1,148 @@
+"""AI providers (OpenAI, Google, Anthropic, …)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from webapp.extensions import db
+from webapp.models import PROVIDER_STATUSES, AIModel, Feature, FeatureModelAssignment, Provider
+from webapp.services.audit import Actor, add_audit_row, changed_fields
+from webapp.services.errors import Conflict, NotFound, ValidationFailed
+
+NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,199}$")
+FIELDS = ("name", "display_name", "provider_type", "status", "config", "api_endpoint")
+
+
+def provider_as_dict(provider: Provider, model_count: int | None = None) -> dict[str, Any]:
+    data = {
+        "id": provider.id,
+        "name": provider.name,
+        "display_name": provider.display_name,
+        "provider_type": provider.provider_type,
+        "status": provider.status,
+        "config": provider.config,
+        "api_endpoint": provider.api_endpoint,
+        "health_check": provider.health_check,
+        "created_at": provider.created_at,
+        "updated_at": provider.updated_at,
+    }
+    if model_count is not None:
+        data["model_count"] = model_count
+    return data
+
+
+def list_providers() -> list[tuple[Provider, int]]:
+    """Each provider with how many models it offers (one query)."""
+    model_count = (
+        select(func.count(AIModel.id)).where(AIModel.provider_id == Provider.id).scalar_subquery()
+    )
+    rows = db.session.execute(select(Provider, model_count).order_by(Provider.name))
+    return [(provider, int(count)) for provider, count in rows]
+
+
+def get_provider(provider_id: uuid.UUID) -> Provider:
+    provider = db.session.get(Provider, provider_id)
+    if provider is None:
+        raise NotFound(f"provider {provider_id} does not exist")
+    return provider
+
+
+def _validate(fields: dict[str, Any], creating: bool) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for key in fields:
+        if key not in FIELDS:
+            errors[key] = "is not a field of a provider"
+    if creating or "name" in fields:
+        fields["name"] = (fields.get("name") or "").strip()
+        if not NAME_PATTERN.match(fields["name"]):
+            errors["name"] = "must be lower-case letters, digits and dashes (e.g. openai)"
+    for key, limit in (("display_name", 200), ("provider_type", 100)):
+        if creating or key in fields:
+            fields[key] = (fields.get(key) or "").strip()
+            if not fields[key] or len(fields[key]) > limit:
+                errors[key] = f"must be 1 to {limit} characters"
+    if "status" in fields and fields["status"] not in PROVIDER_STATUSES:
+        errors["status"] = f"must be one of {', '.join(PROVIDER_STATUSES)}"
+    if "config" in fields and not isinstance(fields["config"], dict):
+        errors["config"] = "must be a JSON object"
+    endpoint = fields.get("api_endpoint")
+    if endpoint and not re.match(r"^https?://[^\s]+$", endpoint):
+        errors["api_endpoint"] = "must be an http(s) URL"
+    return errors
+
+
+def _name_taken(name: str, except_id: uuid.UUID | None = None) -> bool:
+    query = select(Provider.id).where(Provider.name == name)
+    if except_id:
+        query = query.where(Provider.id != except_id)
+    return db.session.scalar(query) is not None
+
+
+def create_provider(actor: Actor, fields: dict[str, Any]) -> Provider:
+    fields = dict(fields)
+    errors = _validate(fields, creating=True)
+    if errors:
+        raise ValidationFailed(errors)
+    if _name_taken(fields["name"]):
+        raise Conflict(f"a provider named {fields['name']} already exists", field="name")
+    provider = Provider(**fields)
+    db.session.add(provider)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict(f"a provider named {fields['name']} already exists", field="name") from None
+    add_audit_row(
+        actor, "provider.create", "provider", provider.id, new_values=provider_as_dict(provider)
+    )
+    db.session.commit()
+    return provider
+
+
+def update_provider(actor: Actor, provider_id: uuid.UUID, changes: dict[str, Any]) -> Provider:
+    changes = dict(changes)
+    errors = _validate(changes, creating=False)
+    if errors:
+        raise ValidationFailed(errors)
+    provider = get_provider(provider_id)
+    if "name" in changes and _name_taken(changes["name"], provider.id):
+        raise Conflict(f"a provider named {changes['name']} already exists", field="name")
+    old_values, new_values = changed_fields({k: getattr(provider, k) for k in changes}, changes)
+    if new_values:
+        for key, value in changes.items():
+            setattr(provider, key, value)
+        add_audit_row(actor, "provider.update", "provider", provider.id, old_values, new_values)
+        db.session.commit()
+    return provider
+
+
+def delete_provider(actor: Actor, provider_id: uuid.UUID) -> None:
+    """Refused while any of its models serves an active feature; otherwise its models
+    and their assignment history go with it (ON DELETE CASCADE)."""
+    provider = get_provider(provider_id)
+    in_use = db.session.execute(
+        select(Feature.display_name, AIModel.display_name, FeatureModelAssignment.environment)
+        .join(FeatureModelAssignment, FeatureModelAssignment.feature_id == Feature.id)
+        .join(AIModel, AIModel.id == FeatureModelAssignment.model_id)
+        .where(
+            AIModel.provider_id == provider.id,
+            FeatureModelAssignment.is_active,
+            Feature.status == "active",
+        )
+        .order_by(Feature.display_name)
+    ).all()
+    if in_use:
+        uses = "; ".join(f"{model} serves {feature} ({env})" for feature, model, env in in_use)
+        raise Conflict(
+            f"{provider.display_name} cannot be deleted while its models serve active "
+            f"features: {uses}. Assign other models first."
+        )
+    snapshot = provider_as_dict(provider)
+    db.session.delete(provider)
+    add_audit_row(actor, "provider.delete", "provider", provider_id, old_values=snapshot)
+    db.session.commit()
