@@ -61,7 +61,7 @@ def dataset(db):
 
 
 def test_feature_metrics_hand_computed(dataset):
-    feature, quiet, _ = dataset
+    feature, _quiet, _ = dataset
     since, until = metrics.window_for("24h", NOW)
     result = metrics.usage_metrics_by(UsageLog.feature_id, since, until)
     assert set(result) == {feature.id}  # a feature without traffic has no row
