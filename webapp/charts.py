@@ -31,3 +31,25 @@ def spend_per_day_chart(series: dict[str, dict[date, Decimal]]) -> str:
         plot_bgcolor="rgba(0,0,0,0)",
     )
     return figure.to_json()
+
+
+def requests_and_errors_chart(daily: list) -> str:
+    """Requests (bars) and failed requests (line) per day, as Plotly JSON."""
+    days = [entry.day.isoformat() for entry in daily]
+    figure = go.Figure()
+    figure.add_bar(name="Requests", x=days, y=[entry.requests for entry in daily])
+    figure.add_scatter(
+        name="Errors and timeouts",
+        x=days,
+        y=[entry.errors for entry in daily],
+        mode="lines+markers",
+        line={"color": "#b3261e"},
+    )
+    figure.update_layout(
+        margin={"l": 48, "r": 16, "t": 16, "b": 40},
+        height=300,
+        legend={"orientation": "h", "y": -0.2},
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+    )
+    return figure.to_json()

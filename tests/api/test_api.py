@@ -38,10 +38,12 @@ def test_list_uses_the_envelope(admin_client, feature):
     db.session.commit()
     body = admin_client.get(f"{BASE}/features").get_json()
     assert body["success"] is True
-    assert body["metadata"] == {"count": 1}
+    assert body["metadata"] == {"count": 1, "time_range": "24h"}
     [item] = body["data"]
     assert item["name"] == "chatbot" and item["id"] == str(feature.id)
-    assert item["active_models"] == {"production": "GPT-4"}
+    assert item["active_models"] == {
+        "production": {"id": str(model.id), "name": "gpt-4", "display_name": "GPT-4"}
+    }
 
 
 def test_get_one_and_unknown_ids(viewer_client, feature):

@@ -3,6 +3,7 @@ decision in POLICY: a new route without one fails ``test_every_route_has_a_decis
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -21,9 +22,24 @@ POLICY = {
     "auth.logout": ANY_ROLE_WRITE,
     "auth.change_password": ANY_ROLE_WRITE,
     "overview.index": READ,
-    "catalog.features": READ,
-    "catalog.models": READ,
-    "catalog.providers": READ,
+    "features.index": READ,
+    "features.create": ADMIN_WRITE,
+    "features.detail": READ,
+    "features.assign": ADMIN_WRITE,
+    "features.rollback": ADMIN_WRITE,
+    "features.change_status": ADMIN_WRITE,
+    "models.index": READ,
+    "models.new": ADMIN_ONLY,
+    "models.create": ADMIN_WRITE,
+    "models.detail": READ,
+    "models.edit": ADMIN_ONLY,
+    "models.update": ADMIN_WRITE,
+    "models.delete": ADMIN_WRITE,
+    "providers.index": READ,
+    "providers.create": ADMIN_WRITE,
+    "providers.detail": READ,
+    "providers.update": ADMIN_WRITE,
+    "providers.delete": ADMIN_WRITE,
     "prompts.index": READ,
     "spending.index": READ,
     "budgets.index": READ,
@@ -36,8 +52,26 @@ POLICY = {
     "users.activate": ADMIN_ONLY,
     "users.reset_password": ADMIN_ONLY,
     "api.list_features": READ,
+    "api.create_feature": ADMIN_WRITE,
+    "api.bulk_update_features": ADMIN_WRITE,
     "api.get_feature": READ,
     "api.put_feature": ADMIN_WRITE,
+    "api.delete_feature": ADMIN_WRITE,
+    "api.feature_usage": READ,
+    "api.feature_assignments": READ,
+    "api.assign_model": ADMIN_WRITE,
+    "api.rollback_assignment": ADMIN_WRITE,
+    "api.list_providers": READ,
+    "api.create_provider": ADMIN_WRITE,
+    "api.get_provider": READ,
+    "api.put_provider": ADMIN_WRITE,
+    "api.delete_provider": ADMIN_WRITE,
+    "api.list_models": READ,
+    "api.create_model": ADMIN_WRITE,
+    "api.get_model": READ,
+    "api.put_model": ADMIN_WRITE,
+    "api.delete_model": ADMIN_WRITE,
+    "api.model_deployments": READ,
 }
 
 
@@ -122,9 +156,12 @@ def test_admin_is_allowed(admin_client, endpoint, method, url):
     assert response.status_code < 500
 
 
+UUID_IN_URL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-")
+
+
 @pytest.mark.parametrize(
     "endpoint, method, url",
-    [r for r in PROTECTED if r[1] == "GET" and "-" not in r[2].rsplit("/", 1)[-1]],
+    [r for r in PROTECTED if r[1] == "GET" and not UUID_IN_URL.search(r[2])],
 )
 def test_every_listing_page_renders_for_its_roles(admin_client, endpoint, method, url):
     assert admin_client.get(url).status_code == 200

@@ -27,7 +27,7 @@ def demo(seeded):
     [
         ("/", ["Global Overview", "AI Chatbot", "GPT-4", "Vision API v2"]),
         ("/features", ["Photo Tagging", "AI Search", "GPT-4"]),
-        ("/models", ["GPT-4", "$30.0000", "$60.0000", "$0.001500"]),
+        ("/models", ["GPT-4", "$30.0000", "$60.0000", "Vision API v2"]),
         ("/providers", ["OpenAI", "Google Cloud AI", "Anthropic"]),
         ("/budgets", ["AI Chatbot Monthly Budget", "$1,000.00", "80 %"]),
         ("/audit", ["seed.apply"]),

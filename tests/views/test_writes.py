@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from tests import factories
 from tests.conftest import PASSWORD, csrf_token, make_user
 from tests.views.test_access import ROUTES
-from webapp.models import AuditLog, Feature, User
+from webapp.models import AIModel, AuditLog, Feature, Provider, User
 
 NEW_PASSWORD = "a brand new passphrase"
 API = "/api/platform/ai-management"
@@ -23,14 +23,61 @@ class World:
     admin: User
     viewer: User
     feature: Feature
+    provider: Provider  # its gpt-4o-mini serves the feature in production
+    idle_provider: Provider  # offers nothing in use
+    serving: AIModel  # gpt-4o-mini, active in production
+    previous: AIModel  # gpt-4, served production before
+    spare: AIModel  # assigned nowhere
+    deprecated: AIModel
 
 
 @pytest.fixture
 def world(db, admin_user) -> World:
+    from datetime import UTC, datetime, timedelta
+
     viewer = make_user("viewer@example.com", "viewer")
     feature = factories.feature("chatbot")
+    provider = factories.provider("openai")
+    idle = factories.provider("idle")
+    previous = factories.model(provider, "gpt-4")
+    serving = factories.model(provider, "gpt-4o-mini")
+    spare = factories.model(idle, "spare")
+    deprecated = factories.model(provider, "davinci", status="deprecated")
+    earlier = datetime.now(UTC) - timedelta(days=1)
+    factories.assignment(
+        feature,
+        previous,
+        is_active=False,
+        assigned_at=earlier,
+        deactivated_at=earlier + timedelta(hours=1),
+    )
+    factories.assignment(feature, serving)
     db.session.commit()
-    return World(admin_user, viewer, feature)
+    return World(admin_user, viewer, feature, provider, idle, serving, previous, spare, deprecated)
+
+
+def _model_form(w, **changes):
+    form = {
+        "name": "claude",
+        "display_name": "Claude",
+        "provider_id": str(w.provider.id),
+        "model_type": "llm",
+        "status": "available",
+        "input_price_per_million": "0.8",
+        "output_price_per_million": "4",
+    }
+    return {"data": {**form, **changes}}
+
+
+def _provider_form(**changes):
+    form = {
+        "name": "anthropic",
+        "display_name": "Anthropic",
+        "provider_type": "anthropic",
+        "status": "active",
+        "api_endpoint": "",
+    }
+    return {"data": {**form, **changes}}
 
 
 # endpoint -> (valid request, expected action), (failing request, failure record or None)
@@ -102,6 +149,236 @@ CASES = {
         lambda w: ("POST", f"/users/{w.viewer.id}/activate", {}),
         "user.activate",
         lambda w: ("POST", f"/users/{uuid.uuid4()}/activate", {}),
+        None,
+    ),
+    # --- features, models, providers: pages ---
+    "features.create": (
+        lambda w: (
+            "POST",
+            "/features",
+            {"data": {"name": "ai-search", "display_name": "AI Search"}},
+        ),
+        "feature.create",
+        lambda w: ("POST", "/features", {"data": {"name": "Bad Name", "display_name": ""}}),
+        None,
+    ),
+    "features.assign": (
+        lambda w: (
+            "POST",
+            f"/features/{w.feature.id}/assign",
+            {"data": {"environment": "production", "model_id": str(w.previous.id)}},
+        ),
+        "assignment.assign",
+        lambda w: (
+            "POST",
+            f"/features/{w.feature.id}/assign",
+            {"data": {"environment": "production", "model_id": str(w.deprecated.id)}},
+        ),
+        None,
+    ),
+    "features.rollback": (
+        lambda w: (
+            "POST",
+            f"/features/{w.feature.id}/rollback",
+            {"data": {"environment": "production"}},
+        ),
+        "assignment.rollback",
+        lambda w: (
+            "POST",
+            f"/features/{w.feature.id}/rollback",
+            {"data": {"environment": "staging"}},
+        ),
+        None,
+    ),
+    "features.change_status": (
+        lambda w: ("POST", f"/features/{w.feature.id}/status", {"data": {"status": "maintenance"}}),
+        "feature.update",
+        lambda w: ("POST", f"/features/{w.feature.id}/status", {"data": {"status": "asleep"}}),
+        None,
+    ),
+    "models.create": (
+        lambda w: ("POST", "/models", _model_form(w)),
+        "model.create",
+        lambda w: ("POST", "/models", _model_form(w, input_price_per_million="-1")),
+        None,
+    ),
+    "models.update": (
+        lambda w: (
+            "POST",
+            f"/models/{w.spare.id}",
+            _model_form(w, name="spare-2", provider_id=str(w.idle_provider.id)),
+        ),
+        "model.update",
+        lambda w: ("POST", f"/models/{w.spare.id}", _model_form(w, status="gone")),
+        None,
+    ),
+    "models.delete": (
+        lambda w: ("POST", f"/models/{w.spare.id}/delete", {}),
+        "model.delete",
+        lambda w: ("POST", f"/models/{w.serving.id}/delete", {}),
+        None,
+    ),
+    "providers.create": (
+        lambda w: ("POST", "/providers", _provider_form()),
+        "provider.create",
+        lambda w: ("POST", "/providers", _provider_form(name="")),
+        None,
+    ),
+    "providers.update": (
+        lambda w: (
+            "POST",
+            f"/providers/{w.idle_provider.id}",
+            _provider_form(name="idle", status="inactive"),
+        ),
+        "provider.update",
+        lambda w: (
+            "POST",
+            f"/providers/{w.idle_provider.id}",
+            _provider_form(api_endpoint="ftp://x"),
+        ),
+        None,
+    ),
+    "providers.delete": (
+        lambda w: ("POST", f"/providers/{w.idle_provider.id}/delete", {}),
+        "provider.delete",
+        lambda w: ("POST", f"/providers/{w.provider.id}/delete", {}),
+        None,
+    ),
+    # --- the JSON API ---
+    "api.create_feature": (
+        lambda w: (
+            "POST",
+            f"{API}/features",
+            {"json": {"name": "ai-search", "display_name": "AI Search"}},
+        ),
+        "feature.create",
+        lambda w: ("POST", f"{API}/features", {"json": {"name": "chatbot", "display_name": "Dup"}}),
+        None,
+    ),
+    "api.bulk_update_features": (
+        lambda w: (
+            "PUT",
+            f"{API}/features/bulk",
+            {"json": {"items": [{"id": str(w.feature.id), "status": "inactive"}]}},
+        ),
+        "feature.update",
+        lambda w: (
+            "PUT",
+            f"{API}/features/bulk",
+            {"json": {"items": [{"id": str(w.feature.id), "status": "x"}]}},
+        ),
+        None,
+    ),
+    "api.delete_feature": (
+        lambda w: ("DELETE", f"{API}/features/{w.feature.id}", {"json": {}}),
+        "feature.delete",
+        lambda w: ("DELETE", f"{API}/features/{uuid.uuid4()}", {"json": {}}),
+        None,
+    ),
+    "api.assign_model": (
+        lambda w: (
+            "POST",
+            f"{API}/features/{w.feature.id}/assignments",
+            {"json": {"model_id": str(w.spare.id), "environment": "staging"}},
+        ),
+        "assignment.assign",
+        lambda w: (
+            "POST",
+            f"{API}/features/{w.feature.id}/assignments",
+            {"json": {"model_id": str(w.spare.id), "environment": "qa"}},
+        ),
+        None,
+    ),
+    "api.rollback_assignment": (
+        lambda w: ("POST", f"{API}/features/{w.feature.id}/assignments/rollback", {"json": {}}),
+        "assignment.rollback",
+        lambda w: (
+            "POST",
+            f"{API}/features/{w.feature.id}/assignments/rollback",
+            {"json": {"environment": "development"}},
+        ),
+        None,
+    ),
+    "api.create_provider": (
+        lambda w: (
+            "POST",
+            f"{API}/providers",
+            {
+                "json": {
+                    "name": "anthropic",
+                    "display_name": "Anthropic",
+                    "provider_type": "anthropic",
+                }
+            },
+        ),
+        "provider.create",
+        lambda w: (
+            "POST",
+            f"{API}/providers",
+            {"json": {"name": "openai", "display_name": "Dup", "provider_type": "openai"}},
+        ),
+        None,
+    ),
+    "api.put_provider": (
+        lambda w: (
+            "PUT",
+            f"{API}/providers/{w.idle_provider.id}",
+            {"json": {"status": "inactive"}},
+        ),
+        "provider.update",
+        lambda w: ("PUT", f"{API}/providers/{w.idle_provider.id}", {"json": {"status": "bored"}}),
+        None,
+    ),
+    "api.delete_provider": (
+        lambda w: ("DELETE", f"{API}/providers/{w.idle_provider.id}", {"json": {}}),
+        "provider.delete",
+        lambda w: ("DELETE", f"{API}/providers/{w.provider.id}", {"json": {}}),
+        None,
+    ),
+    "api.create_model": (
+        lambda w: (
+            "POST",
+            f"{API}/models",
+            {
+                "json": {
+                    "name": "claude",
+                    "display_name": "Claude",
+                    "provider_id": str(w.provider.id),
+                    "model_type": "llm",
+                    "pricing": {"input_price_per_million": "0.8"},
+                }
+            },
+        ),
+        "model.create",
+        lambda w: (
+            "POST",
+            f"{API}/models",
+            {
+                "json": {
+                    "name": "claude",
+                    "display_name": "Claude",
+                    "provider_id": str(w.provider.id),
+                    "model_type": "llm",
+                    "pricing": {"input_price_per_million": "-0.8"},
+                }
+            },
+        ),
+        None,
+    ),
+    "api.put_model": (
+        lambda w: (
+            "PUT",
+            f"{API}/models/{w.spare.id}",
+            {"json": {"pricing": {"output_price_per_million": 2}}},
+        ),
+        "model.update",
+        lambda w: ("PUT", f"{API}/models/{w.spare.id}", {"json": {"status": "retired"}}),
+        None,
+    ),
+    "api.delete_model": (
+        lambda w: ("DELETE", f"{API}/models/{w.spare.id}", {"json": {}}),
+        "model.delete",
+        lambda w: ("DELETE", f"{API}/models/{w.serving.id}", {"json": {}}),
         None,
     ),
     "users.reset_password": (

@@ -1,50 +1,156 @@
-"""/features endpoints of the JSON API (the Features issue completes the set)."""
+"""/features endpoints: features, their health, usage and model assignments."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from flask import Response
-from pydantic import BaseModel, ConfigDict, Field
+from flask import Response, request
 
 from webapp.api import bp
 from webapp.api.envelope import success_response
-from webapp.api.parsing import parse_body, parse_uuid
+from webapp.api.parsing import parse_body, parse_uuid, query_flag, query_int, query_list
+from webapp.api.schemas import (
+    AssignModel,
+    FeatureBulkUpdate,
+    FeatureCreate,
+    FeatureUpdate,
+    Rollback,
+)
 from webapp.auth import actor_from_request
-from webapp.models import FEATURE_STATUSES
-from webapp.services import catalog
-from webapp.services.features import feature_as_dict, update_feature
-
-FeatureStatus = Literal[FEATURE_STATUSES]  # type: ignore[valid-type]
+from webapp.models import FeatureModelAssignment
+from webapp.services import assignments, features
+from webapp.services.errors import ValidationFailed
 
 
-class FeatureUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _row_as_dict(row: features.FeatureRow) -> dict[str, Any]:
+    data = features.feature_as_dict(row.feature)
+    data["active_models"] = {
+        env: {"id": model.id, "name": model.name, "display_name": model.display_name}
+        for env, model in row.models_by_environment.items()
+    }
+    if row.metrics is not None:
+        data["metrics"] = row.metrics.as_dict()
+    return data
 
-    display_name: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=10_000)
-    status: FeatureStatus | None = None
-    config: dict[str, Any] | None = None
+
+def assignment_as_dict(assignment: FeatureModelAssignment) -> dict[str, Any]:
+    return {
+        "id": assignment.id,
+        "feature_id": assignment.feature_id,
+        "model_id": assignment.model_id,
+        "environment": assignment.environment,
+        "is_active": assignment.is_active,
+        "config_overrides": assignment.config_overrides,
+        "assigned_at": assignment.assigned_at,
+        "assigned_by": assignment.assigned_by,
+        "deactivated_at": assignment.deactivated_at,
+    }
 
 
 @bp.get("/features")
 def list_features() -> Response:
-    rows = catalog.list_features()
-    data = [
-        {**feature_as_dict(row.feature), "active_models": row.models_by_environment} for row in rows
-    ]
+    time_range = request.args.get("time_range", "24h")
+    rows = features.list_features(
+        statuses=query_list("status"),
+        include_metrics=query_flag("include_metrics"),
+        time_range=time_range,
+    )
+    data = [_row_as_dict(row) for row in rows]
+    return success_response(data, metadata={"count": len(data), "time_range": time_range})
+
+
+@bp.post("/features")
+def create_feature() -> Response:
+    body = parse_body(FeatureCreate).model_dump(exclude_unset=True)
+    feature = features.create_feature(actor_from_request(), body)
+    return success_response(features.feature_as_dict(feature), status=201)
+
+
+@bp.put("/features/bulk")
+def bulk_update_features() -> Response:
+    body = parse_body(FeatureBulkUpdate)
+    items = [item.model_dump(exclude_unset=True) for item in body.items]
+    updated = features.bulk_update_features(actor_from_request(), items)
+    data = [features.feature_as_dict(f) for f in updated]
     return success_response(data, metadata={"count": len(data)})
 
 
 @bp.get("/features/<feature_id>")
 def get_feature(feature_id: str) -> Response:
-    feature = catalog.get_feature(parse_uuid(feature_id, "feature"))
-    return success_response(feature_as_dict(feature))
+    target = parse_uuid(feature_id, "feature")
+    time_range = request.args.get("time_range", "24h")
+    feature = features.get_feature(target)
+    models = features.active_models([target]).get(target, {})
+    row = features.FeatureRow(feature, models, features.feature_health(target, time_range))
+    return success_response(_row_as_dict(row), metadata={"time_range": time_range})
 
 
 @bp.put("/features/<feature_id>")
 def put_feature(feature_id: str) -> Response:
     target = parse_uuid(feature_id, "feature")
     update = parse_body(FeatureUpdate)
-    feature = update_feature(actor_from_request(), target, update.model_dump(exclude_unset=True))
-    return success_response(feature_as_dict(feature))
+    feature = features.update_feature(
+        actor_from_request(), target, update.model_dump(exclude_unset=True)
+    )
+    return success_response(features.feature_as_dict(feature))
+
+
+@bp.delete("/features/<feature_id>")
+def delete_feature(feature_id: str) -> Response:
+    features.delete_feature(actor_from_request(), parse_uuid(feature_id, "feature"))
+    return success_response(None)
+
+
+@bp.get("/features/<feature_id>/usage")
+def feature_usage(feature_id: str) -> Response:
+    days = query_int("days", 30, 1, 366)
+    series = features.usage_by_day(parse_uuid(feature_id, "feature"), days)
+    data = [
+        {"date": d.day, "requests": d.requests, "errors": d.errors, "cost": d.cost} for d in series
+    ]
+    return success_response(data, metadata={"days": days})
+
+
+@bp.get("/features/<feature_id>/assignments")
+def feature_assignments(feature_id: str) -> Response:
+    rows = assignments.history(parse_uuid(feature_id, "feature"))
+    data = [
+        {
+            **assignment_as_dict(a),
+            "model": {"id": m.id, "name": m.name, "display_name": m.display_name},
+            "assigned_by_email": email,
+        }
+        for a, m, email in rows
+    ]
+    return success_response(data, metadata={"count": len(data)})
+
+
+@bp.post("/features/<feature_id>/assignments")
+def assign_model(feature_id: str) -> Response:
+    target = parse_uuid(feature_id, "feature")
+    body = parse_body(AssignModel)
+    try:
+        model_id = parse_uuid(body.model_id, "model")
+    except Exception:
+        raise ValidationFailed({"model_id": "must be a model id"}) from None
+    result = assignments.assign_model(
+        actor_from_request(), target, model_id, body.environment, body.config_overrides
+    )
+    return success_response(
+        assignment_as_dict(result.assignment),
+        status=201 if result.changed else 200,
+        metadata={"changed": result.changed, "message": result.message},
+    )
+
+
+@bp.post("/features/<feature_id>/assignments/rollback")
+def rollback_assignment(feature_id: str) -> Response:
+    body = parse_body(Rollback)
+    result = assignments.rollback(
+        actor_from_request(), parse_uuid(feature_id, "feature"), body.environment
+    )
+    return success_response(
+        assignment_as_dict(result.assignment),
+        status=201,
+        metadata={"changed": result.changed, "message": result.message},
+    )

@@ -1,5 +1,5 @@
-"""Reading request input for the API: a JSON object body and pydantic schemas, turning
-every problem into a ValidationFailed that names each wrong field."""
+"""Reading request input for the API: JSON object bodies through pydantic schemas, and
+query-string values, turning every problem into a ValidationFailed that names the field."""
 
 from __future__ import annotations
 
@@ -44,3 +44,34 @@ def parse_uuid(value: str, resource: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError:
         raise NotFound(f"{resource} {value} does not exist") from None
+
+
+def query_flag(name: str, default: bool = False) -> bool:
+    value = request.args.get(name)
+    if value is None or value == "":
+        return default
+    if value.lower() in ("true", "1", "yes"):
+        return True
+    if value.lower() in ("false", "0", "no"):
+        return False
+    raise ValidationFailed({name: "must be true or false"})
+
+
+def query_list(name: str) -> list[str] | None:
+    value = request.args.get(name)
+    if not value:
+        return None
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def query_int(name: str, default: int, low: int, high: int) -> int:
+    value = request.args.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValidationFailed({name: f"must be a whole number from {low} to {high}"}) from None
+    if not low <= number <= high:
+        raise ValidationFailed({name: f"must be a whole number from {low} to {high}"})
+    return number

@@ -8,14 +8,28 @@ def register_views(app: Flask) -> None:
         audit,
         auth,
         budgets,
-        catalog,
         experiments,
+        features,
+        models,
         overview,
         prompts,
+        providers,
         spending,
         users,
     )
 
-    areas = (auth, overview, catalog, prompts, spending, budgets, experiments, audit, users)
+    areas = (
+        auth,
+        overview,
+        features,
+        models,
+        providers,
+        prompts,
+        spending,
+        budgets,
+        experiments,
+        audit,
+        users,
+    )
     for module in areas:
         app.register_blueprint(module.bp)

@@ -8,7 +8,7 @@ from flask import Blueprint
 
 from webapp.charts import spend_per_day_chart
 from webapp.responses import render_page
-from webapp.services import catalog, usage_stats
+from webapp.services import features, usage_stats
 
 bp = Blueprint("overview", __name__)
 
@@ -23,7 +23,7 @@ def index() -> str:
         "overview/index.html",
         "content",
         totals=totals,
-        features=catalog.list_features(),
+        features=features.list_features(),
         chart=spend_per_day_chart(series) if totals.requests else None,
         start=start,
         end=today,

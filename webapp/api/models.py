@@ -1,0 +1,73 @@
+"""/models endpoints (AI models)."""
+
+from __future__ import annotations
+
+from flask import Response, request
+
+from webapp.api import bp
+from webapp.api.envelope import success_response
+from webapp.api.features import assignment_as_dict
+from webapp.api.parsing import parse_body, parse_uuid, query_flag
+from webapp.api.schemas import ModelCreate, ModelFields
+from webapp.auth import actor_from_request
+from webapp.models import AIModel
+from webapp.services import ai_models
+
+
+@bp.get("/models")
+def list_models() -> Response:
+    rows = ai_models.list_models(
+        provider=request.args.get("provider") or None,
+        model_type=request.args.get("model_type") or None,
+        status=request.args.get("status") or None,
+    )
+    data = [ai_models.model_as_dict(model, provider) for model, provider in rows]
+    if query_flag("include_metrics"):
+        time_range = request.args.get("time_range", "24h")
+        performance = ai_models.model_performance([m.id for m, _ in rows], time_range)
+        for item, (model, _) in zip(data, rows, strict=True):
+            item["metrics"] = performance[model.id].as_dict()
+    return success_response(data, metadata={"count": len(data)})
+
+
+@bp.post("/models")
+def create_model() -> Response:
+    body = parse_body(ModelCreate)
+    model = ai_models.create_model(actor_from_request(), body.service_fields())
+    return success_response(ai_models.model_as_dict(model), status=201)
+
+
+def _detail(model: AIModel) -> dict:
+    data = ai_models.model_as_dict(model)
+    time_range = request.args.get("time_range", "24h")
+    data["metrics"] = ai_models.model_performance([model.id], time_range)[model.id].as_dict()
+    return data
+
+
+@bp.get("/models/<model_id>")
+def get_model(model_id: str) -> Response:
+    return success_response(_detail(ai_models.get_model(parse_uuid(model_id, "model"))))
+
+
+@bp.put("/models/<model_id>")
+def put_model(model_id: str) -> Response:
+    target = parse_uuid(model_id, "model")
+    body = parse_body(ModelFields)
+    model = ai_models.update_model(actor_from_request(), target, body.service_fields())
+    return success_response(ai_models.model_as_dict(model))
+
+
+@bp.delete("/models/<model_id>")
+def delete_model(model_id: str) -> Response:
+    ai_models.delete_model(actor_from_request(), parse_uuid(model_id, "model"))
+    return success_response(None)
+
+
+@bp.get("/models/<model_id>/deployments")
+def model_deployments(model_id: str) -> Response:
+    rows = ai_models.deployment_history(parse_uuid(model_id, "model"))
+    data = [
+        {**assignment_as_dict(a), "feature_display_name": feature, "assigned_by_email": email}
+        for a, feature, email in rows
+    ]
+    return success_response(data, metadata={"count": len(data)})

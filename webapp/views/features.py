@@ -1,0 +1,163 @@
+"""Features: the table with health for a range, and each feature's page with its
+health tiles, daily chart, environment × model matrix, assignment history and status."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, flash, redirect, request, url_for
+from werkzeug.wrappers import Response
+
+from webapp.auth import actor_from_request, is_htmx_request
+from webapp.charts import requests_and_errors_chart
+from webapp.models import ENVIRONMENTS, FEATURE_STATUSES
+from webapp.responses import render_page
+from webapp.services import ai_models, assignments, features, metrics
+from webapp.services.errors import Conflict, NotFound, ValidationFailed
+
+bp = Blueprint("features", __name__, url_prefix="/features")
+
+
+def _range() -> str:
+    value = request.args.get("range", "24h")
+    return value if value in metrics.TIME_RANGES else "24h"
+
+
+def _feature_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound(f"feature {value} does not exist") from None
+
+
+@bp.get("")
+def index() -> str:
+    time_range = _range()
+    return render_page(
+        "features/index.html",
+        "table",
+        rows=features.list_features(include_metrics=True, time_range=time_range),
+        time_range=time_range,
+        ranges=list(metrics.TIME_RANGES),
+        environments=ENVIRONMENTS,
+        form={},
+        errors={},
+    )
+
+
+@bp.post("")
+def create() -> Response | tuple[str, int]:
+    form = {key: request.form.get(key, "") for key in ("name", "display_name", "description")}
+    try:
+        feature = features.create_feature(
+            actor_from_request(),
+            {**form, "description": form["description"].strip() or None},
+        )
+    except (ValidationFailed, Conflict) as error:
+        errors = error.errors if isinstance(error, ValidationFailed) else {"name": error.message}
+        status = 400 if isinstance(error, ValidationFailed) else 409
+        html = render_page(
+            "features/index.html",
+            "create_form",
+            rows=features.list_features(include_metrics=True, time_range="24h"),
+            time_range="24h",
+            ranges=list(metrics.TIME_RANGES),
+            environments=ENVIRONMENTS,
+            form=form,
+            errors=errors,
+        )
+        return html, status
+    flash(f"Feature {feature.display_name} created.")
+    target = url_for("features.detail", feature_id=feature.id)
+    if is_htmx_request():
+        response = Response(status=204)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)
+
+
+def _detail_context(feature_id: uuid.UUID) -> dict:
+    time_range = _range()
+    feature = features.get_feature(feature_id)
+    daily = features.usage_by_day(feature_id, 30)
+    return {
+        "feature": feature,
+        "time_range": time_range,
+        "ranges": list(metrics.TIME_RANGES),
+        "health": features.feature_health(feature_id, time_range),
+        "chart": requests_and_errors_chart(daily),
+        "matrix": features.active_models([feature_id]).get(feature_id, {}),
+        "environments": ENVIRONMENTS,
+        "assignable": [
+            (model, provider)
+            for model, provider in ai_models.list_models()
+            if model.status not in assignments.UNASSIGNABLE_STATUSES
+        ],
+        "history": assignments.history(feature_id),
+        "statuses": FEATURE_STATUSES,
+        "message": None,
+        "row_errors": {},
+    }
+
+
+@bp.get("/<feature_id>")
+def detail(feature_id: str) -> str:
+    return render_page("features/detail.html", "health", **_detail_context(_feature_id(feature_id)))
+
+
+@bp.post("/<feature_id>/assign")
+def assign(feature_id: str) -> Response | tuple[str, int]:
+    """Assign a model in one environment; htmx gets the matrix (with the new row) back."""
+    target = _feature_id(feature_id)
+    environment = request.form.get("environment", "")
+    status, message, row_errors = 200, None, {}
+    try:
+        model_id = uuid.UUID(request.form.get("model_id", ""))
+    except ValueError:
+        row_errors[environment] = "Choose a model."
+        status = 400
+    else:
+        try:
+            result = assignments.assign_model(actor_from_request(), target, model_id, environment)
+            message = result.message
+        except (ValidationFailed, Conflict) as error:
+            status = 400 if isinstance(error, ValidationFailed) else 409
+            row_errors[environment] = str(error)
+    if not is_htmx_request():
+        if status != 200:
+            return _refused(target, row_errors.get(environment, "Nothing changed."), status)
+        flash(message or "Nothing changed.")
+        return redirect(url_for("features.detail", feature_id=target))
+    context = _detail_context(target)
+    context.update(message=message, row_errors=row_errors)
+    return render_page("features/detail.html", "deployments", **context), status
+
+
+def _refused(target: uuid.UUID, message: str, status: int) -> tuple[str, int]:
+    """The feature page again, saying why nothing changed (4xx, nothing saved)."""
+    flash(message)
+    return render_page("features/detail.html", "health", **_detail_context(target)), status
+
+
+@bp.post("/<feature_id>/rollback")
+def rollback(feature_id: str) -> Response | tuple[str, int]:
+    target = _feature_id(feature_id)
+    environment = request.form.get("environment", "")
+    try:
+        result = assignments.rollback(actor_from_request(), target, environment)
+    except (ValidationFailed, Conflict) as error:
+        return _refused(target, f"Nothing rolled back: {error}.", error.status_code)
+    flash(f"Rolled back: {result.message}.")
+    return redirect(url_for("features.detail", feature_id=target))
+
+
+@bp.post("/<feature_id>/status")
+def change_status(feature_id: str) -> Response | tuple[str, int]:
+    target = _feature_id(feature_id)
+    status = request.form.get("status", "")
+    try:
+        feature = features.update_feature(actor_from_request(), target, {"status": status})
+    except ValidationFailed as error:
+        return _refused(target, f"Status not changed: {error}.", 400)
+    flash(f"{feature.display_name} is now {feature.status}.")
+    return redirect(url_for("features.detail", feature_id=target))

@@ -1,0 +1,165 @@
+"""AI models: a filterable table, a page per model (pricing, capabilities, performance,
+deployment history) and a create/edit form with inline validation errors."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Blueprint, flash, redirect, request, url_for
+from werkzeug.wrappers import Response
+
+from webapp.auth import actor_from_request, admin_only, is_htmx_request
+from webapp.models import MODEL_STATUSES
+from webapp.responses import render_page
+from webapp.services import ai_models, metrics, providers
+from webapp.services.errors import Conflict, NotFound, ValidationFailed
+
+bp = Blueprint("models", __name__, url_prefix="/models")
+
+FORM_FIELDS = (
+    "name",
+    "display_name",
+    "provider_id",
+    "model_type",
+    "version",
+    "status",
+    "capabilities",
+    *ai_models.PRICE_FIELDS,
+)
+
+
+def _model_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound(f"model {value} does not exist") from None
+
+
+@bp.get("")
+def index() -> str:
+    filters = {key: request.args.get(key) or None for key in ("provider", "model_type", "status")}
+    errors: dict[str, str] = {}
+    if filters["status"] and filters["status"] not in MODEL_STATUSES:
+        errors["status"] = "is not a model status"
+        filters["status"] = None
+    time_range = request.args.get("range", "24h")
+    if time_range not in metrics.TIME_RANGES:
+        time_range = "24h"
+    rows = ai_models.list_models(**filters)
+    performance = ai_models.model_performance([m.id for m, _ in rows], time_range)
+    return render_page(
+        "models/index.html",
+        "table",
+        rows=rows,
+        performance=performance,
+        filters=filters,
+        errors=errors,
+        time_range=time_range,
+        providers=[p for p, _ in providers.list_providers()],
+        model_types=ai_models.model_types(),
+        statuses=MODEL_STATUSES,
+    )
+
+
+def _form_page(form: dict[str, Any], errors: dict[str, str], model=None, status: int = 200):
+    html = render_page(
+        "models/form.html",
+        "form",
+        form=form,
+        errors=errors,
+        model=model,
+        providers=[p for p, _ in providers.list_providers()],
+        statuses=MODEL_STATUSES,
+    )
+    return html, status
+
+
+def _submitted() -> dict[str, Any]:
+    return {key: request.form.get(key, "").strip() for key in FORM_FIELDS}
+
+
+def _saved(model) -> Response:
+    target = url_for("models.detail", model_id=model.id)
+    if is_htmx_request():
+        response = Response(status=204)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)
+
+
+@bp.get("/new")
+@admin_only
+def new() -> tuple[str, int]:
+    return _form_page(
+        {"status": "available", "input_price_per_million": "0", "output_price_per_million": "0"}, {}
+    )
+
+
+@bp.post("")
+def create() -> Response | tuple[str, int]:
+    form = _submitted()
+    try:
+        model = ai_models.create_model(actor_from_request(), form)
+    except ValidationFailed as error:
+        return _form_page(form, error.errors, status=400)
+    except Conflict as error:
+        return _form_page(form, {error.field or "name": error.message}, status=409)
+    flash(f"Model {model.display_name} created.")
+    return _saved(model)
+
+
+@bp.get("/<model_id>")
+def detail(model_id: str) -> str:
+    return _detail(ai_models.get_model(_model_id(model_id)))
+
+
+def _detail(model) -> str:
+    time_range = request.args.get("range", "24h")
+    if time_range not in metrics.TIME_RANGES:
+        time_range = "24h"
+    return render_page(
+        "models/detail.html",
+        "content",
+        model=model,
+        provider=providers.get_provider(model.provider_id),
+        performance=ai_models.model_performance([model.id], time_range)[model.id],
+        time_range=time_range,
+        history=ai_models.deployment_history(model.id),
+    )
+
+
+@bp.get("/<model_id>/edit")
+@admin_only
+def edit(model_id: str) -> tuple[str, int]:
+    model = ai_models.get_model(_model_id(model_id))
+    form = {key: getattr(model, key) for key in FORM_FIELDS if key != "capabilities"}
+    form["capabilities"] = ", ".join(model.capabilities)
+    form = {key: "" if value is None else str(value) for key, value in form.items()}
+    return _form_page(form, {}, model)
+
+
+@bp.post("/<model_id>")
+def update(model_id: str) -> Response | tuple[str, int]:
+    model = ai_models.get_model(_model_id(model_id))
+    form = _submitted()
+    try:
+        ai_models.update_model(actor_from_request(), model.id, form)
+    except ValidationFailed as error:
+        return _form_page(form, error.errors, model, 400)
+    except Conflict as error:
+        return _form_page(form, {error.field or "name": error.message}, model, 409)
+    flash(f"Model {model.display_name} saved.")
+    return _saved(model)
+
+
+@bp.post("/<model_id>/delete")
+def delete(model_id: str) -> Response | tuple[str, int]:
+    model = ai_models.get_model(_model_id(model_id))
+    try:
+        ai_models.delete_model(actor_from_request(), model.id)
+    except Conflict as error:
+        flash(f"Not deleted: {error.message}.")
+        return _detail(model), 409
+    flash("Model deleted.")
+    return redirect(url_for("models.index"))
