@@ -113,3 +113,30 @@ def test_user_management_page_creates_a_user(live_server, new_page, page_errors,
     assert "Password for analyst@example.com" in page.locator(".notice").inner_text()
     screenshot(page, "users-1440x900.png")
     assert page_errors == []
+
+
+def test_assigning_a_model_updates_the_matrix_without_a_reload(
+    live_server, new_page, page_errors, admin_user, demo
+):
+    from sqlalchemy import select
+
+    from webapp.extensions import db
+    from webapp.models import Feature
+
+    chatbot = db.session.scalar(select(Feature).where(Feature.name == "chatbot"))
+    page = new_page()
+    sign_in(page, live_server, admin_user.email)
+    page.goto(f"{live_server}/features/{chatbot.id}")
+    page.wait_for_selector(".chart .main-svg")
+    page.evaluate("() => { window.__same_page = true; }")
+    row = page.locator("#env-staging")
+    assert "Claude 3.5 Haiku" in row.locator(".active-model").inner_text()
+    row.locator("select").select_option(label="GPT-4o mini (OpenAI)")
+    row.locator("button", has_text="Assign").click()
+    page.wait_for_selector("text=GPT-4o mini now serves AI Chatbot in staging")
+    assert "GPT-4o mini" in page.locator("#env-staging .active-model").inner_text()
+    assert page.evaluate("window.__same_page === true")  # swapped in place, no reload
+    history = page.locator("#deployments table").nth(1).inner_text()
+    assert "GPT-4o mini" in history and "Claude 3.5 Haiku" in history
+    screenshot(page, "feature-assign-1440x900.png")
+    assert page_errors == []

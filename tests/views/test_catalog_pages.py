@@ -1,0 +1,238 @@
+"""Features, models and providers pages: content, HTMX fragments and form errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from tests import factories
+from tests.conftest import csrf_token
+from webapp.models import AIModel, FeatureModelAssignment, UsageLog
+
+HX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def data(db):
+    openai = factories.provider("openai", display_name="OpenAI")
+    gpt4 = factories.model(openai, "gpt-4", display_name="GPT-4", price_per_image=Decimal("0.0015"))
+    mini = factories.model(openai, "gpt-4o-mini", display_name="GPT-4o mini")
+    old = factories.model(openai, "davinci", display_name="Davinci", status="deprecated")
+    chatbot = factories.feature("chatbot", display_name="AI Chatbot")
+    factories.assignment(chatbot, gpt4)
+    db.session.add(
+        UsageLog(
+            feature_id=chatbot.id,
+            model_id=gpt4.id,
+            status="success",
+            response_time_ms=250,
+            cost_usd=Decimal("0.5"),
+            created_at=datetime.now(UTC) - timedelta(hours=3),
+        )
+    )
+    db.session.commit()
+    return {"openai": openai, "gpt4": gpt4, "mini": mini, "old": old, "chatbot": chatbot}
+
+
+def post(client, url, headers=None, **form):
+    return client.post(
+        url, data={"csrf_token": csrf_token(client, "/"), **form}, headers=headers or {}
+    )
+
+
+def test_features_table_shows_models_and_health_per_range(viewer_client, data):
+    page = viewer_client.get("/features?range=24h").get_data(as_text=True)
+    assert "AI Chatbot" in page and "GPT-4" in page and "$0.50" in page and "250 ms" in page
+    hour = viewer_client.get("/features?range=1h", headers=HX)
+    fragment = hour.get_data(as_text=True)
+    assert (
+        fragment.lstrip().startswith('<section id="features-table"')
+        and '<nav class="nav"' not in fragment
+    )
+    assert "Health over the last 1h" in fragment and "$0.00" in fragment  # the request was 3 h ago
+    assert "HX-Request" in hour.headers["Vary"]
+
+
+def test_feature_page_tiles_chart_matrix_and_history(viewer_client, data):
+    page = viewer_client.get(f"/features/{data['chatbot'].id}").get_data(as_text=True)
+    for text in (
+        "Uptime",
+        "100.00 %",
+        "data-plotly-figure",
+        'id="env-production"',
+        "Assignment history",
+    ):
+        assert text in page
+    assert "Assign</button>" not in page  # viewers see no assign form
+    fragment = viewer_client.get(f"/features/{data['chatbot'].id}?range=7d", headers=HX).get_data(
+        as_text=True
+    )
+    assert (
+        fragment.lstrip().startswith('<section id="health">')
+        and "Health over the last 7d" in fragment
+    )
+
+
+def test_assigning_through_htmx_returns_the_updated_matrix(admin_client, data, db):
+    response = post(
+        admin_client,
+        f"/features/{data['chatbot'].id}/assign",
+        headers=HX,
+        environment="production",
+        model_id=str(data["mini"].id),
+    )
+    assert response.status_code == 200
+    fragment = response.get_data(as_text=True)
+    assert fragment.lstrip().startswith('<section id="deployments">')
+    assert "GPT-4o mini now serves AI Chatbot in production" in fragment
+    active = db.session.scalars(
+        select(FeatureModelAssignment).where(FeatureModelAssignment.is_active)
+    ).one()
+    assert active.model_id == data["mini"].id
+
+
+def test_assigning_a_deprecated_model_shows_the_reason_in_the_row(admin_client, data):
+    response = post(
+        admin_client,
+        f"/features/{data['chatbot'].id}/assign",
+        headers=HX,
+        environment="staging",
+        model_id=str(data["old"].id),
+    )
+    assert response.status_code == 409
+    assert "Davinci is deprecated and cannot be assigned" in response.get_data(as_text=True)
+
+
+def test_assign_without_javascript_redirects_back_with_a_message(admin_client, data):
+    response = post(
+        admin_client,
+        f"/features/{data['chatbot'].id}/assign",
+        environment="staging",
+        model_id=str(data["mini"].id),
+    )
+    assert response.status_code == 302
+    assert "now serves AI Chatbot in staging" in admin_client.get(
+        response.headers["Location"]
+    ).get_data(as_text=True)
+
+
+def test_rollback_and_status_change(admin_client, data, db):
+    post(
+        admin_client,
+        f"/features/{data['chatbot'].id}/assign",
+        environment="production",
+        model_id=str(data["mini"].id),
+    )
+    response = post(
+        admin_client, f"/features/{data['chatbot'].id}/rollback", environment="production"
+    )
+    assert response.status_code == 302
+    db.session.expire_all()
+    active = db.session.scalars(
+        select(FeatureModelAssignment).where(FeatureModelAssignment.is_active)
+    ).one()
+    assert active.model_id == data["gpt4"].id
+    response = post(admin_client, f"/features/{data['chatbot'].id}/status", status="maintenance")
+    assert response.status_code == 302
+    assert "AI Chatbot is now maintenance" in admin_client.get(
+        response.headers["Location"]
+    ).get_data(as_text=True)
+
+
+def test_create_feature_form_errors_come_back_inline(admin_client, data):
+    response = post(admin_client, "/features", headers=HX, name="Bad Name", display_name="")
+    assert response.status_code == 400
+    fragment = response.get_data(as_text=True)
+    assert fragment.lstrip().startswith('<section id="feature-create"')
+    assert (
+        "Name must be 1-100 lower-case letters" in fragment
+        and "Display name must be 1 to 200" in fragment
+    )
+    ok = post(admin_client, "/features", headers=HX, name="summaries", display_name="Summaries")
+    assert ok.status_code == 204 and ok.headers["HX-Redirect"].startswith("/features/")
+
+
+def test_models_filter_returns_the_table_fragment(viewer_client, data):
+    fragment = viewer_client.get("/models?status=deprecated", headers=HX).get_data(as_text=True)
+    assert fragment.lstrip().startswith('<section id="models-table"')
+    assert "Davinci" in fragment and "GPT-4o mini" not in fragment
+    page = viewer_client.get("/models?provider=openai&model_type=llm").get_data(as_text=True)
+    assert "GPT-4o mini" in page and 'value="openai" selected' in page
+
+
+def test_model_page_shows_pricing_metrics_and_deployments(viewer_client, data):
+    page = viewer_client.get(f"/models/{data['gpt4'].id}?range=24h").get_data(as_text=True)
+    for text in ("$30.000000", "$60.000000", "$0.001500", "AI Chatbot", "production", "250 ms"):
+        assert text in page, text
+
+
+def test_model_form_shows_inline_errors_and_saves_nothing(admin_client, data, db):
+    response = post(
+        admin_client,
+        "/models",
+        headers=HX,
+        name="claude",
+        display_name="Claude",
+        provider_id=str(data["openai"].id),
+        model_type="llm",
+        status="available",
+        input_price_per_million="-3",
+        output_price_per_million="abc",
+    )
+    assert response.status_code == 400
+    fragment = response.get_data(as_text=True)
+    assert fragment.lstrip().startswith('<form id="model-form"')
+    assert "Input, per 1M tokens must not be negative" in fragment
+    assert "Output, per 1M tokens must be a number in USD" in fragment
+    assert 'value="claude"' in fragment  # what the admin typed is kept
+    assert db.session.scalar(select(AIModel).where(AIModel.name == "claude")) is None
+
+
+def test_model_edit_and_create(admin_client, data, db):
+    assert admin_client.get(f"/models/{data['mini'].id}/edit").status_code == 200
+    response = post(
+        admin_client,
+        f"/models/{data['mini'].id}",
+        name="gpt-4o-mini",
+        display_name="GPT-4o mini",
+        provider_id=str(data["openai"].id),
+        model_type="llm",
+        status="beta",
+        input_price_per_million="0.15",
+        output_price_per_million="0.60",
+        capabilities="chat, vision",
+    )
+    assert response.status_code == 302
+    db.session.expire_all()
+    model = db.session.get(AIModel, data["mini"].id)
+    assert model.status == "beta" and model.capabilities == ["chat", "vision"]
+    assert model.output_price_per_million == Decimal("0.600000")
+
+
+def test_viewer_cannot_open_model_forms(viewer_client, data):
+    assert viewer_client.get("/models/new").status_code == 403
+    assert viewer_client.get(f"/models/{data['gpt4'].id}/edit").status_code == 403
+
+
+def test_providers_pages(admin_client, data):
+    page = admin_client.get("/providers").get_data(as_text=True)
+    assert "OpenAI" in page and "GPT-4o mini" in page
+    response = post(
+        admin_client,
+        "/providers",
+        name="",
+        display_name="",
+        provider_type="x",
+        status="active",
+        api_endpoint="",
+    )
+    assert response.status_code == 400 and "Name must be lower-case letters" in response.get_data(
+        as_text=True
+    )
+    refused = post(admin_client, f"/providers/{data['openai'].id}/delete")
+    assert refused.status_code == 409 and "GPT-4 serves AI Chatbot" in refused.get_data(
+        as_text=True
+    )
