@@ -36,8 +36,10 @@ def test_production_without_secret_key_refuses_to_start(monkeypatch):
 def test_production_mode_makes_cookies_secure(monkeypatch):
     monkeypatch.setenv("AIPM_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "k" * 64)
+    monkeypatch.setenv("RATELIMIT_STORAGE_URI", "memory://")
     app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
     assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_NAME"] == "__Host-session"
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
     assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
 
@@ -137,3 +139,20 @@ def test_behind_a_trusted_proxy_the_client_address_is_audited(monkeypatch, app, 
     row = db.session.scalars(select(AuditLog).where(AuditLog.action == "auth.login")).one()
     assert str(row.ip_address) == "198.51.100.7"
     assert "Strict-Transport-Security" in client.get("/login").headers
+
+
+def test_production_requires_an_explicit_throttling_store(monkeypatch):
+    monkeypatch.setenv("AIPM_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "k" * 64)
+    monkeypatch.delenv("RATELIMIT_STORAGE_URI", raising=False)
+    with pytest.raises(ConfigError, match="RATELIMIT_STORAGE_URI"):
+        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+
+def test_production_sends_hsts_even_behind_an_unconfigured_proxy(monkeypatch, app):
+    monkeypatch.setenv("AIPM_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "k" * 64)
+    monkeypatch.setenv("RATELIMIT_STORAGE_URI", "memory://")
+    production = create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"]})
+    response = production.test_client().get("/login")
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"

@@ -86,8 +86,22 @@ def session_expired() -> bool:
     return moment - seen_at > idle_limit or moment - signed_in_at > absolute_limit
 
 
+def carries_nul() -> bool:
+    """NUL characters have no business in any field (PostgreSQL refuses them in text)."""
+    if any("\x00" in key or "\x00" in value for key, value in request.args.items(multi=True)):
+        return True
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        return any("\x00" in value for _, value in request.form.items(multi=True))
+    if request.is_json:
+        raw = request.get_data(cache=True)
+        return b"\\u0000" in raw or b"\x00" in raw
+    return False
+
+
 def guard_request() -> Response | None:
     use_database_role(ANONYMOUS)
+    if carries_nul():
+        abort(400, description="Request fields must not contain NUL characters.")
     if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:
         return None  # unknown URL: the 404 handler answers, revealing nothing
     view = view_for_request()
@@ -100,7 +114,7 @@ def guard_request() -> Response | None:
         session.clear()
         return login_manager.unauthorized()
     session["seen_at"] = int(now())
-    use_database_role(current_user.role)
+    use_database_role(current_user.role, current_user.id)
     if not current_user.is_admin and (
         getattr(view, "admin_only", False)
         or (request.method not in SAFE_METHODS and not getattr(view, "any_role_may_post", False))

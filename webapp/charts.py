@@ -3,6 +3,7 @@ static/js/charts.js draws it, so no inline script is needed (strict CSP)."""
 
 from __future__ import annotations
 
+import html
 from datetime import date
 from decimal import Decimal
 
@@ -14,7 +15,7 @@ def spend_per_day_chart(series: dict[str, dict[date, Decimal]]) -> str:
     figure = go.Figure()
     for name, per_day in series.items():
         figure.add_bar(
-            name=name,
+            name=html.escape(name),  # Plotly reads trace names as (limited) HTML
             x=[day.isoformat() for day in per_day],
             y=[float(amount) for amount in per_day.values()],  # display only
             # %{fullData.name}: Plotly inserts the trace name itself, so a feature name is

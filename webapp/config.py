@@ -79,21 +79,33 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
     """Settings from the environment; keys present in ``overrides`` are not read (so a test
     app never creates a secret-key file or needs DATABASE_URL)."""
     production = is_production()
+    secret_key = overrides.get("SECRET_KEY") or load_secret_key()
     idle_minutes = int(os.environ.get("SESSION_IDLE_MINUTES", "30"))
     absolute_hours = int(os.environ.get("SESSION_ABSOLUTE_HOURS", "12"))
+    secure_cookies = _flag("SESSION_COOKIE_SECURE", default=production)
+    storage = os.environ.get("RATELIMIT_STORAGE_URI")
+    if production and not storage:
+        raise ConfigError(
+            "RATELIMIT_STORAGE_URI is not set. Sign-in throttling needs storage shared by all "
+            "worker processes, e.g. redis://localhost:6379; set memory:// only when a single "
+            "process serves the console."
+        )
     return {
-        "SECRET_KEY": overrides.get("SECRET_KEY") or load_secret_key(),
+        "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": normalize_database_url(
             os.environ.get("DATABASE_URL") or default_database_url()
         ),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # hide_parameters: SQL errors in the log never show values (password hashes, …).
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
         "PRODUCTION": production,
         # Behind a reverse proxy, how many proxies set X-Forwarded-For/-Proto (client IPs
         # in the audit log, HTTPS detection for HSTS). 0: the app faces clients directly.
         "TRUSTED_PROXY_COUNT": int(os.environ.get("TRUSTED_PROXY_COUNT", "0")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", default=production),
+        "SESSION_COOKIE_SECURE": secure_cookies,
+        # The __Host- prefix pins the cookie to this host and path / (HTTPS only).
+        "SESSION_COOKIE_NAME": "__Host-session" if secure_cookies else "session",
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", default=production),
@@ -105,7 +117,7 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
         # Sign-in throttling (Flask-Limiter). Failed attempts only are counted, and the
         # check happens before any password hashing. Use a shared storage such as
         # redis://host:6379 when several worker processes serve the console.
-        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "RATELIMIT_STORAGE_URI": storage or "memory://",
         "RATELIMIT_STRATEGY": "moving-window",
         "RATELIMIT_HEADERS_ENABLED": True,
         "LOGIN_FAILURES_PER_ACCOUNT": os.environ.get(

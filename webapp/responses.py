@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from flask import Flask, Response, render_template, request
+from flask import Flask, Response, current_app, render_template, request
 from jinja2_fragments.flask import render_block
 
 from webapp.auth import is_htmx_request
@@ -41,8 +41,11 @@ def add_headers(response: Response) -> Response:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Frame-Options", "DENY")
-    if request.is_secure:
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    if request.is_secure or current_app.config["PRODUCTION"]:
+        # Production is served over HTTPS only, whether or not a proxy says so.
+        response.headers.setdefault(
+            "Strict-Transport-Security", "max-age=31536000; includeSubDomains"
+        )
     # Pages and fragments share URLs: caches must keep them apart.
     response.vary.add("HX-Request")
     if request.endpoint != "static":

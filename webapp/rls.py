@@ -1,13 +1,16 @@
-"""PostgreSQL row-level security: which role the database sees for this transaction.
+"""PostgreSQL row-level security: which role (and user) the database sees for this
+transaction.
 
-Policies (migration 0002) read ``current_setting('app.user_role', true)``. The setting is
-made with ``set_config(..., true)`` — local to the transaction — at the start of every
-transaction, so it can never leak to the next user of a pooled connection. On SQLite this
-is a no-op: the application's own checks are the control there.
+Policies (migrations 0002 and 0003) read ``current_setting('app.user_role', true)`` and
+``current_setting('app.user_id', true)``. Both are made with ``set_config(..., true)`` —
+local to the transaction — at the start of every transaction, so they never leak to the
+next user of a pooled connection. On SQLite this is a no-op: the application's own checks
+are the control there.
 """
 
 from __future__ import annotations
 
+import uuid
 from contextvars import ContextVar
 
 from sqlalchemy import event, text
@@ -16,33 +19,37 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from webapp.extensions import db
 
-ANONYMOUS = "anonymous"  # may only append audit rows (failed sign-ins)
+ANONYMOUS = "anonymous"  # may append audit rows; may update only the user signing in
 OPERATOR = "platform_admin"  # flask commands run by whoever holds the database credentials
 
-_database_role: ContextVar[str] = ContextVar("database_role", default="")
-_SET_ROLE = "SELECT set_config('app.user_role', :role, true)"
+_identity: ContextVar[tuple[str, str]] = ContextVar("database_identity", default=("", ""))
+_SET_IDENTITY = (
+    "SELECT set_config('app.user_role', :role, true), set_config('app.user_id', :user_id, true)"
+)
 
 
 def current_database_role() -> str:
-    return _database_role.get()
+    return _identity.get()[0]
 
 
 def reset_database_role() -> None:
-    """Forget the role (end of a request: threads serve many requests)."""
-    _database_role.set("")
+    """Forget the identity (end of a request: threads serve many requests)."""
+    _identity.set(("", ""))
 
 
-def use_database_role(role: str) -> None:
-    """Use ``role`` from now on, including in the transaction already open, if any."""
-    _database_role.set(role)
+def use_database_role(role: str, user_id: uuid.UUID | None = None) -> None:
+    """Use ``role`` (and ``user_id``) from now on, including in the open transaction."""
+    identity = (role, str(user_id) if user_id else "")
+    _identity.set(identity)
     session = db.session()
     if session.in_transaction() and session.get_bind().dialect.name == "postgresql":
-        session.execute(text(_SET_ROLE), {"role": role})
+        session.execute(text(_SET_IDENTITY), {"role": identity[0], "user_id": identity[1]})
 
 
 @event.listens_for(Session, "after_begin")
-def _set_role_for_transaction(
+def _set_identity_for_transaction(
     session: Session, transaction: SessionTransaction, connection: Connection
 ) -> None:
     if connection.dialect.name == "postgresql":
-        connection.execute(text(_SET_ROLE), {"role": _database_role.get()})
+        role, user_id = _identity.get()
+        connection.execute(text(_SET_IDENTITY), {"role": role, "user_id": user_id})

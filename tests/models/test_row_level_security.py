@@ -25,7 +25,7 @@ IS_FORCED = (
     "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = ANY(:t)"
 )
 
-RLS_TABLES = [
+RLS_TABLES = [  # the seed's 11 tables (users: see test_users_rows_are_protected_too)
     "ai_features",
     "ai_providers",
     "ai_models",
@@ -187,3 +187,49 @@ def test_the_application_sets_the_role_per_transaction(app, app_engine, some_row
     page = client.get("/features").get_data(as_text=True)
     assert "Chatbot" in page
     assert client.get("/audit").status_code == 200
+
+
+def test_users_rows_are_protected_too(app_engine, db, admin_user, viewer_user):
+    def as_user(connection, role, user_id):
+        connection.execute(
+            text(
+                "SELECT set_config('app.user_role', :r, true), set_config('app.user_id', :u, true)"
+            ),
+            {"r": role, "u": str(user_id)},
+        )
+
+    with app_engine.begin() as connection:
+        assert connection.execute(text("SELECT count(*) FROM users")).scalar() == 0  # no setting
+    with app_engine.begin() as connection:
+        as_user(connection, "viewer", viewer_user.id)
+        assert connection.execute(text("SELECT count(*) FROM users")).scalar() == 2
+        # Someone else's row: invisible to UPDATE.
+        assert (
+            connection.execute(
+                text("UPDATE users SET display_name = 'x' WHERE id = :i"), {"i": admin_user.id}
+            ).rowcount
+            == 0
+        )
+        # One's own row: yes, but never one's own role.
+        assert (
+            connection.execute(
+                text("UPDATE users SET display_name = 'me' WHERE id = :i"), {"i": viewer_user.id}
+            ).rowcount
+            == 1
+        )
+    with app_engine.begin() as connection:
+        as_user(connection, "viewer", viewer_user.id)
+        with pytest.raises(DBAPIError, match="only a platform_admin"):
+            connection.execute(
+                text("UPDATE users SET role = 'platform_admin' WHERE id = :i"),
+                {"i": viewer_user.id},
+            )
+    with app_engine.begin() as connection:
+        as_user(connection, "viewer", viewer_user.id)
+        with pytest.raises(DBAPIError, match="row-level security"):
+            connection.execute(
+                text(
+                    "INSERT INTO users (id, email, password_hash) "
+                    "VALUES (gen_random_uuid(), 'n@e.x', 'h')"
+                )
+            )

@@ -49,11 +49,69 @@ def test_throttling_is_per_account_whatever_the_case(client, admin_user, viewer_
     assert sign_in(client, viewer_user.email).status_code == 302  # other account unaffected
 
 
-def test_successful_sign_ins_do_not_count(client, admin_user):
-    for _ in range(12):
+def test_every_attempt_counts_when_it_arrives(client, admin_user):
+    """Counting on arrival (not after the answer) is what makes the limit hold under
+    parallel requests; successful sign-ins count too."""
+    for _ in range(10):
         assert sign_in(client, admin_user.email).status_code == 302
         client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
-    assert sign_in(client, admin_user.email).status_code == 302
+    assert sign_in(client, admin_user.email).status_code == 429
+
+
+def test_parallel_attempts_cannot_slip_past_the_limit(app, admin_user):
+    import threading
+
+    from tests.conftest import IsolatedClient
+
+    app.test_client_class = IsolatedClient
+    clients = [app.test_client() for _ in range(24)]
+    tokens = [csrf_token(c) for c in clients]
+    barrier = threading.Barrier(len(clients))
+    statuses: list[int] = []
+    email = admin_user.email  # read here: the threads have no app context of their own
+
+    def attempt(c, token):
+        barrier.wait()
+        response = c.post(
+            "/login",
+            data={"email": email, "password": "wrong password!", "csrf_token": token},
+        )
+        statuses.append(response.status_code)
+
+    threads = [
+        threading.Thread(target=attempt, args=pair) for pair in zip(clients, tokens, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert statuses.count(401) == 10 and statuses.count(429) == 14
+
+
+def test_password_change_attempts_are_throttled_and_audited(viewer_client, viewer_user, db):
+    for _ in range(10):
+        response = viewer_client.post(
+            "/account/password",
+            data={
+                "csrf_token": csrf_token(viewer_client, "/"),
+                "current_password": "guess guess guess",
+                "new_password": "another long passphrase",
+                "confirm_password": "another long passphrase",
+            },
+        )
+        assert response.status_code == 400
+    response = viewer_client.post(
+        "/account/password",
+        data={
+            "csrf_token": csrf_token(viewer_client, "/"),
+            "current_password": PASSWORD,
+            "new_password": "another long passphrase",
+            "confirm_password": "another long passphrase",
+        },
+    )
+    assert response.status_code == 429
+    actions = db.session.scalars(select(AuditLog.action)).all()
+    assert actions.count("auth.reauth_failed") == 10
 
 
 def test_unknown_accounts_are_throttled_too(client, db):

@@ -119,7 +119,7 @@ CASES = {
                 }
             },
         ),
-        None,
+        "auth.reauth_failed",
     ),
     "api.put_feature": (
         lambda w: ("PUT", f"{API}/features/{w.feature.id}", {"json": {"status": "maintenance"}}),

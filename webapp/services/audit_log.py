@@ -13,6 +13,8 @@ from webapp.models import AuditLog, User
 from webapp.services.errors import ValidationFailed
 
 PER_PAGE = 50
+MAX_PAGE = 100_000
+FILTER_KEYS = ("user", "action", "resource_type", "from", "to")
 
 
 @dataclass(frozen=True)
@@ -49,10 +51,14 @@ def parse_filters(args: dict[str, str]) -> tuple[AuditFilters, int]:
         if value is None:
             return None
         try:
-            return date.fromisoformat(value)
+            parsed = date.fromisoformat(value)
         except ValueError:
             errors[name] = "must be a date like 2026-11-25"
             return None
+        if not 2000 <= parsed.year <= 9000:
+            errors[name] = "must be between the years 2000 and 9000"
+            return None
+        return parsed
 
     user_id = None
     if text("user"):
@@ -64,10 +70,10 @@ def parse_filters(args: dict[str, str]) -> tuple[AuditFilters, int]:
     if text("page"):
         try:
             page = int(text("page"))
-            if page < 1:
+            if not 1 <= page <= MAX_PAGE:
                 raise ValueError
         except ValueError:
-            errors["page"] = "must be a whole number from 1"
+            errors["page"] = f"must be a whole number from 1 to {MAX_PAGE:,}"
     filters = AuditFilters(
         user_id=user_id,
         action=text("action"),

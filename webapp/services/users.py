@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from webapp.extensions import db
 from webapp.models import ROLE_ADMIN, ROLES, User
 from webapp.models.types import utcnow
+from webapp.rls import ANONYMOUS, current_database_role, use_database_role
 from webapp.services import passwords
 from webapp.services.audit import Actor, add_audit_row
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
@@ -40,6 +41,8 @@ def create_user(
     problem = passwords.password_problem(password)
     if problem:
         errors["password"] = problem
+    if display_name is not None and len(display_name) > 200:
+        errors["display_name"] = "must be at most 200 characters"
     if errors:
         raise ValidationFailed(errors)
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
@@ -81,16 +84,18 @@ def authenticate(actor: Actor, email: str, password: str) -> User | None:
         ok = passwords.verify_password(user.password_hash, password) and user.is_active_user
 
     if not ok:
-        add_audit_row(
+        add_audit_row(  # no resource id: the row must not tell whether the account exists
             actor,
             "auth.login_failed",
             "session",
-            user.id if user else None,
+            None,
             new_values={"email": normalize_email(email)[:320]},
         )
         db.session.commit()
         return None
 
+    # From here the database may let this request update this one user's row (RLS).
+    use_database_role(current_database_role() or ANONYMOUS, user.id)
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
     user.last_login_at = utcnow()
@@ -214,7 +219,10 @@ def change_own_password(actor: Actor, user: User, current: str, new: str, confir
     again with the new session version)."""
     errors: dict[str, str] = {}
     if not passwords.verify_password(user.password_hash, current):
-        errors["current_password"] = "is wrong"
+        # A wrong current password may be someone guessing with a stolen session: record it.
+        add_audit_row(actor, "auth.reauth_failed", "user", user.id)
+        db.session.commit()
+        raise ValidationFailed({"current_password": "is wrong"})
     problem = passwords.password_problem(new)
     if problem:
         errors["new_password"] = problem

@@ -14,7 +14,10 @@ bp = Blueprint("audit", __name__)
 
 @bp.get("/audit")
 def index() -> tuple[str, int]:
-    args = request.args.to_dict()
+    # Only the known filters travel on into links (never _method, _external, …).
+    args = {key: request.args[key] for key in audit_log.FILTER_KEYS if request.args.get(key)}
+    if request.args.get("page"):
+        args["page"] = request.args["page"]
     status, errors = 200, {}
     try:
         filters, page = audit_log.parse_filters(args)
