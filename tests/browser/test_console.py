@@ -140,3 +140,28 @@ def test_assigning_a_model_updates_the_matrix_without_a_reload(
     assert "GPT-4o mini" in history and "Claude 3.5 Haiku" in history
     screenshot(page, "feature-assign-1440x900.png")
     assert page_errors == []
+
+
+def test_status_change_asks_first_and_cancel_changes_nothing(
+    live_server, new_page, page_errors, admin_user, demo
+):
+    from sqlalchemy import select
+
+    from webapp.extensions import db
+    from webapp.models import Feature
+
+    chatbot = db.session.scalar(select(Feature).where(Feature.name == "chatbot"))
+    page = new_page()
+    sign_in(page, live_server, admin_user.email)
+    page.goto(f"{live_server}/features/{chatbot.id}")
+    page.select_option("#feature-status", "maintenance")
+    questions = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    page.click("text=Change status")
+    assert questions and "Change the status of AI Chatbot?" in questions[0]
+    assert "active" in page.locator("h1 .status").inner_text()  # cancelled: nothing sent
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("text=Change status")
+    page.wait_for_selector("text=AI Chatbot is now maintenance")
+    assert page.locator("h1 .status").inner_text() == "maintenance"
+    assert page_errors == []
