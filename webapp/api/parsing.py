@@ -3,13 +3,13 @@ query-string values, turning every problem into a ValidationFailed that names th
 
 from __future__ import annotations
 
-import uuid
 from typing import Any, TypeVar
 
 from flask import request
 from pydantic import BaseModel, ValidationError
 
-from webapp.services.errors import NotFound, ValidationFailed
+from webapp.ids import parse_id
+from webapp.services.errors import ValidationFailed
 
 Schema = TypeVar("Schema", bound=BaseModel)
 
@@ -38,12 +38,7 @@ def parse_body(schema: type[Schema]) -> Schema:
         ) from None
 
 
-def parse_uuid(value: str, resource: str) -> uuid.UUID:
-    """A malformed id cannot name anything: answer 404 like an unknown one."""
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound(f"{resource} {value} does not exist") from None
+parse_uuid = parse_id  # the API's name for it
 
 
 def query_flag(name: str, default: bool = False) -> bool:

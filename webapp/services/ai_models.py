@@ -9,7 +9,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
 from webapp.models import (
@@ -22,7 +21,8 @@ from webapp.models import (
     User,
 )
 from webapp.services import metrics
-from webapp.services.audit import Actor, add_audit_row, changed_fields
+from webapp.services.audit import Actor, add_audit_row
+from webapp.services.audited import apply_changes, insert_row
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
 
 PRICE_FIELDS = (
@@ -228,18 +228,8 @@ def create_model(actor: Actor, fields: dict[str, Any]) -> AIModel:
         raise ValidationFailed(errors)
     if _duplicate(fields):
         raise Conflict("this provider already has a model with that name and version", field="name")
-    model = AIModel(**fields)
-    db.session.add(model)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        raise Conflict(
-            "this provider already has a model with that name and version", field="name"
-        ) from None
-    add_audit_row(actor, "model.create", "model", model.id, new_values=model_as_dict(model))
-    db.session.commit()
-    return model
+    duplicate = Conflict("this provider already has a model with that name and version", "name")
+    return insert_row(actor, AIModel(**fields), "model.create", "model", model_as_dict, duplicate)
 
 
 def update_model(actor: Actor, model_id: uuid.UUID, changes: dict[str, Any]) -> AIModel:
@@ -255,11 +245,7 @@ def update_model(actor: Actor, model_id: uuid.UUID, changes: dict[str, Any]) -> 
     }
     if {"provider_id", "name", "version"} & set(changes) and _duplicate(merged, model.id):
         raise Conflict("this provider already has a model with that name and version", field="name")
-    old_values, new_values = changed_fields({k: getattr(model, k) for k in changes}, changes)
-    if new_values:
-        for key, value in changes.items():
-            setattr(model, key, value)
-        add_audit_row(actor, "model.update", "model", model.id, old_values, new_values)
+    if apply_changes(actor, model, changes, "model.update", "model"):
         db.session.commit()
     return model
 

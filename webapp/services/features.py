@@ -16,7 +16,8 @@ from webapp.extensions import db
 from webapp.models import FEATURE_STATUSES, AIModel, Feature, FeatureModelAssignment, UsageLog
 from webapp.models.types import utc_day
 from webapp.services import metrics
-from webapp.services.audit import Actor, add_audit_row, changed_fields
+from webapp.services.audit import Actor, add_audit_row
+from webapp.services.audited import apply_changes, insert_row
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
@@ -191,28 +192,15 @@ def create_feature(actor: Actor, fields: dict[str, Any]) -> Feature:
         raise ValidationFailed(errors)
     if db.session.scalar(select(Feature.id).where(Feature.name == fields["name"])):
         raise Conflict(f"a feature named {fields['name']} already exists", field="name")
-    feature = Feature(**fields)
-    db.session.add(feature)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        raise Conflict(f"a feature named {fields['name']} already exists", field="name") from None
-    add_audit_row(
-        actor, "feature.create", "feature", feature.id, new_values=feature_as_dict(feature)
+    duplicate = Conflict(f"a feature named {fields['name']} already exists", field="name")
+    return insert_row(
+        actor, Feature(**fields), "feature.create", "feature", feature_as_dict, duplicate
     )
-    db.session.commit()
-    return feature
 
 
 def _apply_update(actor: Actor, feature_id: uuid.UUID, changes: dict[str, Any]) -> Feature:
     feature = get_feature(feature_id)
-    before = {key: getattr(feature, key) for key in changes}
-    old_values, new_values = changed_fields(before, changes)
-    if new_values:
-        for key, value in changes.items():
-            setattr(feature, key, value)
-        add_audit_row(actor, "feature.update", "feature", feature.id, old_values, new_values)
+    apply_changes(actor, feature, changes, "feature.update", "feature")
     return feature
 
 

@@ -7,11 +7,11 @@ import uuid
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
 from webapp.models import PROVIDER_STATUSES, AIModel, Feature, FeatureModelAssignment, Provider
-from webapp.services.audit import Actor, add_audit_row, changed_fields
+from webapp.services.audit import Actor, add_audit_row
+from webapp.services.audited import apply_changes, insert_row
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,199}$")
@@ -90,18 +90,10 @@ def create_provider(actor: Actor, fields: dict[str, Any]) -> Provider:
         raise ValidationFailed(errors)
     if _name_taken(fields["name"]):
         raise Conflict(f"a provider named {fields['name']} already exists", field="name")
-    provider = Provider(**fields)
-    db.session.add(provider)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        db.session.rollback()
-        raise Conflict(f"a provider named {fields['name']} already exists", field="name") from None
-    add_audit_row(
-        actor, "provider.create", "provider", provider.id, new_values=provider_as_dict(provider)
+    duplicate = Conflict(f"a provider named {fields['name']} already exists", field="name")
+    return insert_row(
+        actor, Provider(**fields), "provider.create", "provider", provider_as_dict, duplicate
     )
-    db.session.commit()
-    return provider
 
 
 def update_provider(actor: Actor, provider_id: uuid.UUID, changes: dict[str, Any]) -> Provider:
@@ -112,11 +104,7 @@ def update_provider(actor: Actor, provider_id: uuid.UUID, changes: dict[str, Any
     provider = get_provider(provider_id)
     if "name" in changes and _name_taken(changes["name"], provider.id):
         raise Conflict(f"a provider named {changes['name']} already exists", field="name")
-    old_values, new_values = changed_fields({k: getattr(provider, k) for k in changes}, changes)
-    if new_values:
-        for key, value in changes.items():
-            setattr(provider, key, value)
-        add_audit_row(actor, "provider.update", "provider", provider.id, old_values, new_values)
+    if apply_changes(actor, provider, changes, "provider.update", "provider"):
         db.session.commit()
     return provider
 

@@ -10,10 +10,11 @@ from werkzeug.wrappers import Response
 
 from webapp.auth import actor_from_request, is_htmx_request
 from webapp.charts import requests_and_errors_chart
+from webapp.ids import parse_id
 from webapp.models import ENVIRONMENTS, FEATURE_STATUSES
 from webapp.responses import render_page
 from webapp.services import ai_models, assignments, features, metrics
-from webapp.services.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.errors import Conflict, ValidationFailed
 
 bp = Blueprint("features", __name__, url_prefix="/features")
 
@@ -21,13 +22,6 @@ bp = Blueprint("features", __name__, url_prefix="/features")
 def _range() -> str:
     value = request.args.get("range", "24h")
     return value if value in metrics.TIME_RANGES else "24h"
-
-
-def _feature_id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound(f"feature {value} does not exist") from None
 
 
 @bp.get("")
@@ -102,13 +96,15 @@ def _detail_context(feature_id: uuid.UUID) -> dict:
 
 @bp.get("/<feature_id>")
 def detail(feature_id: str) -> str:
-    return render_page("features/detail.html", "health", **_detail_context(_feature_id(feature_id)))
+    return render_page(
+        "features/detail.html", "health", **_detail_context(parse_id(feature_id, "feature"))
+    )
 
 
 @bp.post("/<feature_id>/assign")
 def assign(feature_id: str) -> Response | tuple[str, int]:
     """Assign a model in one environment; htmx gets the matrix (with the new row) back."""
-    target = _feature_id(feature_id)
+    target = parse_id(feature_id, "feature")
     environment = request.form.get("environment", "")
     status, message, row_errors = 200, None, {}
     try:
@@ -141,7 +137,7 @@ def _refused(target: uuid.UUID, message: str, status: int) -> tuple[str, int]:
 
 @bp.post("/<feature_id>/rollback")
 def rollback(feature_id: str) -> Response | tuple[str, int]:
-    target = _feature_id(feature_id)
+    target = parse_id(feature_id, "feature")
     environment = request.form.get("environment", "")
     try:
         result = assignments.rollback(actor_from_request(), target, environment)
@@ -153,7 +149,7 @@ def rollback(feature_id: str) -> Response | tuple[str, int]:
 
 @bp.post("/<feature_id>/status")
 def change_status(feature_id: str) -> Response | tuple[str, int]:
-    target = _feature_id(feature_id)
+    target = parse_id(feature_id, "feature")
     status = request.form.get("status", "")
     try:
         feature = features.update_feature(actor_from_request(), target, {"status": status})

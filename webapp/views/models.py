@@ -3,17 +3,17 @@ deployment history) and a create/edit form with inline validation errors."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from flask import Blueprint, flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from webapp.auth import actor_from_request, admin_only, is_htmx_request
+from webapp.ids import parse_id
 from webapp.models import MODEL_STATUSES
 from webapp.responses import render_page
 from webapp.services import ai_models, metrics, providers
-from webapp.services.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.errors import Conflict, ValidationFailed
 
 bp = Blueprint("models", __name__, url_prefix="/models")
 
@@ -27,13 +27,6 @@ FORM_FIELDS = (
     "capabilities",
     *ai_models.PRICE_FIELDS,
 )
-
-
-def _model_id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound(f"model {value} does not exist") from None
 
 
 @bp.get("")
@@ -111,7 +104,7 @@ def create() -> Response | tuple[str, int]:
 
 @bp.get("/<model_id>")
 def detail(model_id: str) -> str:
-    return _detail(ai_models.get_model(_model_id(model_id)))
+    return _detail(ai_models.get_model(parse_id(model_id, "model")))
 
 
 def _detail(model) -> str:
@@ -132,7 +125,7 @@ def _detail(model) -> str:
 @bp.get("/<model_id>/edit")
 @admin_only
 def edit(model_id: str) -> tuple[str, int]:
-    model = ai_models.get_model(_model_id(model_id))
+    model = ai_models.get_model(parse_id(model_id, "model"))
     form = {key: getattr(model, key) for key in FORM_FIELDS if key != "capabilities"}
     form["capabilities"] = ", ".join(model.capabilities)
     form = {key: "" if value is None else str(value) for key, value in form.items()}
@@ -141,7 +134,7 @@ def edit(model_id: str) -> tuple[str, int]:
 
 @bp.post("/<model_id>")
 def update(model_id: str) -> Response | tuple[str, int]:
-    model = ai_models.get_model(_model_id(model_id))
+    model = ai_models.get_model(parse_id(model_id, "model"))
     form = _submitted()
     try:
         ai_models.update_model(actor_from_request(), model.id, form)
@@ -155,7 +148,7 @@ def update(model_id: str) -> Response | tuple[str, int]:
 
 @bp.post("/<model_id>/delete")
 def delete(model_id: str) -> Response | tuple[str, int]:
-    model = ai_models.get_model(_model_id(model_id))
+    model = ai_models.get_model(parse_id(model_id, "model"))
     try:
         ai_models.delete_model(actor_from_request(), model.id)
     except Conflict as error:

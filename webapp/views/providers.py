@@ -9,20 +9,14 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from webapp.auth import actor_from_request
+from webapp.ids import parse_id
 from webapp.models import PROVIDER_STATUSES
 from webapp.services import ai_models, providers
-from webapp.services.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.errors import Conflict, ValidationFailed
 
 bp = Blueprint("providers", __name__, url_prefix="/providers")
 
 FORM_FIELDS = ("name", "display_name", "provider_type", "status", "api_endpoint")
-
-
-def _provider_id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound(f"provider {value} does not exist") from None
 
 
 def _index(
@@ -81,14 +75,14 @@ def _detail(provider, form, errors, status=200):
 
 @bp.get("/<provider_id>")
 def detail(provider_id: str) -> tuple[str, int]:
-    provider = providers.get_provider(_provider_id(provider_id))
+    provider = providers.get_provider(parse_id(provider_id, "provider"))
     form = {key: getattr(provider, key) or "" for key in FORM_FIELDS}
     return _detail(provider, form, {})
 
 
 @bp.post("/<provider_id>")
 def update(provider_id: str) -> Response | tuple[str, int]:
-    provider = providers.get_provider(_provider_id(provider_id))
+    provider = providers.get_provider(parse_id(provider_id, "provider"))
     form = _submitted()
     try:
         providers.update_provider(actor_from_request(), provider.id, form)
@@ -102,7 +96,7 @@ def update(provider_id: str) -> Response | tuple[str, int]:
 
 @bp.post("/<provider_id>/delete")
 def delete(provider_id: str) -> Response | tuple[str, int]:
-    provider = providers.get_provider(_provider_id(provider_id))
+    provider = providers.get_provider(parse_id(provider_id, "provider"))
     try:
         providers.delete_provider(actor_from_request(), provider.id)
     except Conflict as error:

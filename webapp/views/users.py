@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
-
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from webapp.auth import actor_from_request, admin_only
+from webapp.ids import parse_id
 from webapp.models import ROLES
 from webapp.services import users
-from webapp.services.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.errors import Conflict, ValidationFailed
 
 bp = Blueprint("users", __name__, url_prefix="/users")
-
-
-def _user_id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound(f"user {value} does not exist") from None
 
 
 def _page(status: int = 200, **context) -> tuple[str, int]:
@@ -62,7 +54,7 @@ def create() -> tuple[str, int]:
 def change_role(user_id: str) -> Response | tuple[str, int]:
     try:
         user = users.change_role(
-            actor_from_request(), _user_id(user_id), request.form.get("role", "")
+            actor_from_request(), parse_id(user_id, "user"), request.form.get("role", "")
         )
     except (ValidationFailed, Conflict) as error:
         return _page(409 if isinstance(error, Conflict) else 400, problem=str(error))
@@ -74,7 +66,7 @@ def change_role(user_id: str) -> Response | tuple[str, int]:
 @admin_only
 def deactivate(user_id: str) -> Response | tuple[str, int]:
     try:
-        user = users.set_active(actor_from_request(), _user_id(user_id), False)
+        user = users.set_active(actor_from_request(), parse_id(user_id, "user"), False)
     except Conflict as error:
         return _page(409, problem=str(error))
     flash(f"{user.email} is deactivated and signed out everywhere.")
@@ -84,7 +76,7 @@ def deactivate(user_id: str) -> Response | tuple[str, int]:
 @bp.post("/<user_id>/activate")
 @admin_only
 def activate(user_id: str) -> Response:
-    user = users.set_active(actor_from_request(), _user_id(user_id), True)
+    user = users.set_active(actor_from_request(), parse_id(user_id, "user"), True)
     flash(f"{user.email} is active again.")
     return redirect(url_for("users.index"))
 
@@ -92,5 +84,5 @@ def activate(user_id: str) -> Response:
 @bp.post("/<user_id>/reset-password")
 @admin_only
 def reset_password(user_id: str) -> tuple[str, int]:
-    user, password = users.reset_password(actor_from_request(), _user_id(user_id))
+    user, password = users.reset_password(actor_from_request(), parse_id(user_id, "user"))
     return _page(200, one_time_password={"email": user.email, "password": password})
