@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from flask_migrate import upgrade
+from flask_migrate import downgrade, upgrade
 from sqlalchemy import text
 
 from webapp import create_app
@@ -40,12 +40,21 @@ def _database_url(tmp_dir: Path) -> str:
 
 
 def _reset_schema() -> None:
-    """Drop whatever an earlier run left, then build the schema with the migrations."""
+    """Take down whatever an earlier run left (its own downgrade when it can), then build
+    the schema with the migrations."""
+    from sqlalchemy import inspect
+
+    if "alembic_version" in inspect(_db.engine).get_table_names():
+        try:
+            downgrade(revision="base")
+        except Exception:  # an older, different schema: fall through to dropping it
+            pass
     _db.drop_all()
     with _db.engine.begin() as connection:
         connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
         if connection.dialect.name == "postgresql":
-            connection.execute(text("DROP FUNCTION IF EXISTS platform_audit_logs_append_only()"))
+            for function in ("platform_audit_logs_append_only", "users_privileges_need_admin"):
+                connection.execute(text(f"DROP FUNCTION IF EXISTS {function}() CASCADE"))
     upgrade()
 
 

@@ -5,16 +5,14 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
 from webapp.models import FEATURE_STATUSES, AIModel, Feature, FeatureModelAssignment, UsageLog
-from webapp.models.types import utc_day
 from webapp.services import metrics
 from webapp.services.audit import Actor, add_audit_row
 from webapp.services.audited import apply_changes, insert_row
@@ -113,44 +111,12 @@ def feature_health(
     return found.get(feature_id) or metrics.UsageMetrics.empty()
 
 
-@dataclass(frozen=True)
-class DailyUsage:
-    day: date
-    requests: int
-    errors: int
-    cost: Decimal
-
-
 def usage_by_day(
     feature_id: uuid.UUID, days: int = 30, today: date | None = None
-) -> list[DailyUsage]:
+) -> list[metrics.DailyUsage]:
     """Requests, failures and cost per UTC day for the last ``days`` days, zero-filled."""
-    if not 1 <= days <= 366:
-        raise ValidationFailed({"days": "must be between 1 and 366"})
     get_feature(feature_id)
-    today = today or datetime.now(UTC).date()
-    start = today - timedelta(days=days - 1)
-    since = datetime(start.year, start.month, start.day, tzinfo=UTC)
-    day = utc_day(UsageLog.created_at)
-    rows = db.session.execute(
-        select(
-            day,
-            func.count(),
-            func.sum(
-                func.coalesce(UsageLog.status.in_(("error", "timeout")), False).cast(db.Integer)
-            ),
-            func.sum(UsageLog.cost_usd),
-        )
-        .where(UsageLog.feature_id == feature_id, UsageLog.created_at >= since)
-        .group_by(day)
-    ).all()
-    found = {d: (int(n), int(e or 0), c) for d, n, e, c in rows}
-    result = []
-    for offset in range(days):
-        current = start + timedelta(days=offset)
-        n, e, c = found.get(current, (0, 0, Decimal("0.000000")))
-        result.append(DailyUsage(current, n, e, c))
-    return result
+    return metrics.daily_usage(UsageLog.feature_id, feature_id, days, today)
 
 
 def _validate_fields(changes: dict[str, Any], creating: bool) -> dict[str, str]:

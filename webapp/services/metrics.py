@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -25,7 +25,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from webapp.extensions import db
 from webapp.models import UsageLog
-from webapp.models.types import utc_hour
+from webapp.models.types import utc_day, utc_hour
 from webapp.services.errors import ValidationFailed
 
 TIME_RANGES = {
@@ -218,3 +218,45 @@ def _uptime_by(
         ).group_by(hourly.c.key)
     ).all()
     return {key: (int(hours), int(up or 0)) for key, hours, up in rows}
+
+
+@dataclass(frozen=True)
+class DailyUsage:
+    day: date
+    requests: int
+    successes: int
+    errors: int
+    cost: Decimal
+    response_ms_sum: int
+
+
+def daily_usage(
+    group_column: Any, key: uuid.UUID, days: int, today: date | None = None
+) -> list[DailyUsage]:
+    """Per UTC day for the last ``days`` days (today included), every day present."""
+    if not 1 <= days <= 366:
+        raise ValidationFailed({"days": "must be between 1 and 366"})
+    today = today or datetime.now(UTC).date()
+    start = today - timedelta(days=days - 1)
+    since = datetime(start.year, start.month, start.day, tzinfo=UTC)
+    until = datetime(today.year, today.month, today.day, tzinfo=UTC) + timedelta(days=1)
+    day = utc_day(UsageLog.created_at)
+    rows = db.session.execute(
+        select(
+            day,
+            func.count(),
+            func.sum(case((UsageLog.status == "success", 1), else_=0)),
+            func.sum(case((UsageLog.status.in_(("error", "timeout")), 1), else_=0)),
+            func.sum(UsageLog.cost_usd),
+            func.sum(UsageLog.response_time_ms),
+        )
+        .where(group_column == key, UsageLog.created_at >= since, UsageLog.created_at < until)
+        .group_by(day)
+    ).all()
+    found = {row[0]: row[1:] for row in rows}
+    series = []
+    for offset in range(days):
+        current = start + timedelta(days=offset)
+        n, ok, bad, cost, ms = found.get(current, (0, 0, 0, Decimal("0.000000"), 0))
+        series.append(DailyUsage(current, int(n), int(ok or 0), int(bad or 0), cost, int(ms or 0)))
+    return series

@@ -1,0 +1,153 @@
+"""Rendering a prompt template with test values: ``{{name}}`` and ``{{ name }}``
+placeholders, typed variable declarations, and estimates of tokens and cost.
+
+One pass of substitution: a value that itself contains ``{{x}}`` is inserted as it is,
+never expanded again. Anything else in braces (``{{ 1 + 2 }}``, ``{{{x}}}``'s outer
+braces, a lone ``{``) is left untouched.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+VARIABLE_TYPES = ("string", "number", "boolean")
+# A documented approximation (no tokenizer package offline): ~4 characters per token for
+# English text with GPT-style tokenizers.
+CHARS_PER_TOKEN = 4
+
+
+def placeholders(content: str) -> list[str]:
+    """Variable names used in ``content``, in order of first appearance."""
+    seen: dict[str, None] = {}
+    for match in PLACEHOLDER.finditer(content):
+        seen.setdefault(match.group(1), None)
+    return list(seen)
+
+
+def validate_declarations(variables: Any) -> dict[str, str]:
+    """Problems with a ``variables`` declaration ({name: {type, default, description}})."""
+    if not isinstance(variables, dict):
+        return {"variables": "must be an object mapping each variable name to its declaration"}
+    errors: dict[str, str] = {}
+    for name, spec in variables.items():
+        key = f"variables.{name}"
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(name)):
+            errors[key] = "is not a valid variable name (letters, digits, _)"
+            continue
+        if spec is None:
+            continue
+        if not isinstance(spec, dict):
+            errors[key] = "must be an object with type, default and description"
+            continue
+        unknown = set(spec) - {"type", "default", "description"}
+        if unknown:
+            errors[key] = f"has unknown keys: {', '.join(sorted(unknown))}"
+        kind = spec.get("type", "string")
+        if kind not in VARIABLE_TYPES:
+            errors[key] = f"type must be one of {', '.join(VARIABLE_TYPES)}"
+        elif "default" in spec and spec["default"] is not None:
+            problem = _type_problem(kind, spec["default"])
+            if problem:
+                errors[key] = f"default {problem}"
+    return errors
+
+
+def _type_problem(kind: str, value: Any) -> str | None:
+    if kind == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            return "must be a number"
+        try:
+            number = Decimal(str(value).strip())
+        except ArithmeticError:
+            return "must be a number"
+        return None if number.is_finite() else "must be a number"
+    if kind == "boolean":
+        if isinstance(value, bool) or str(value).strip().lower() in ("true", "false"):
+            return None
+        return "must be true or false"
+    if not isinstance(value, str | int | float | bool):
+        return "must be text"
+    return None
+
+
+def _as_text(kind: str, value: Any) -> str:
+    if kind == "boolean":
+        return "true" if (value is True or str(value).strip().lower() == "true") else "false"
+    if kind == "number":
+        number = Decimal(str(value).strip())
+        return format(number.normalize(), "f") if number == number.to_integral() else str(number)
+    return str(value)
+
+
+@dataclass
+class RenderResult:
+    rendered: str
+    variables_used: list[str]
+    missing: list[str] = field(default_factory=list)  # errors
+    extra: list[str] = field(default_factory=list)  # warnings
+    type_errors: dict[str, str] = field(default_factory=dict)  # errors
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.type_errors
+
+    @property
+    def errors(self) -> list[str]:
+        found = [f"{name}: no value and no default" for name in self.missing]
+        found += [f"{name}: {problem}" for name, problem in self.type_errors.items()]
+        return found
+
+    @property
+    def warnings(self) -> list[str]:
+        return [f"{name}: not used by this prompt" for name in self.extra]
+
+
+def render(content: str, declarations: dict[str, Any], values: dict[str, Any]) -> RenderResult:
+    """Fill the placeholders from ``values`` (then declared defaults). Missing values and
+    type errors leave their placeholder in place and are reported."""
+    used = placeholders(content)
+    specs = {name: (spec or {}) for name, spec in (declarations or {}).items()}
+    result = RenderResult(rendered=content, variables_used=used)
+    result.extra = sorted(name for name in values if name not in used)
+    texts: dict[str, str] = {}
+    for name in used:
+        spec = specs.get(name, {})
+        kind = spec.get("type", "string")
+        if name in values and values[name] is not None and values[name] != "":
+            value = values[name]
+        elif spec.get("default") is not None:
+            value = spec["default"]
+        else:
+            result.missing.append(name)
+            continue
+        problem = _type_problem(kind, value)
+        if problem:
+            result.type_errors[name] = problem
+            continue
+        texts[name] = _as_text(kind, value)
+
+    def substitute(match: re.Match[str]) -> str:
+        return texts.get(match.group(1), match.group(0))
+
+    result.rendered = PLACEHOLDER.sub(substitute, content)  # one pass: no re-expansion
+    return result
+
+
+def estimate_tokens(text: str) -> int:
+    return math.ceil(len(text) / CHARS_PER_TOKEN) if text else 0
+
+
+def estimate_input_cost(
+    tokens: int, input_price_per_million: Decimal, price_per_request: Decimal | None
+) -> Decimal:
+    """The prompt's part of one call: input tokens at the model's input price, plus its
+    per-request price. The answer's output tokens are unknown before the call."""
+    cost = Decimal(tokens) * input_price_per_million / Decimal(1_000_000)
+    if price_per_request is not None:
+        cost += price_per_request
+    return cost.quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN)
