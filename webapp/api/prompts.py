@@ -1,0 +1,195 @@
+"""/prompts endpoints — the seed's contract: list, create, get, update, delete, plus
+activate, deactivate, versions, duplicate, test, diff and tags.
+
+Malformed ids and parameters are 400 here (as the seed's contract says), unknown ids 404.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from flask import Response, request
+from pydantic import Field
+
+from webapp.api import bp
+from webapp.api.envelope import success_response
+from webapp.api.parsing import parse_body, query_int
+from webapp.api.schemas import Body
+from webapp.auth import actor_from_request
+from webapp.services import prompts
+from webapp.services.errors import ValidationFailed
+
+
+class PromptCreate(Body):
+    name: str | None = None
+    content: str | None = None
+    description: str | None = None
+    feature_id: str | None = None
+    tags: list[str] | None = None
+    variables: dict[str, Any] | None = None
+    is_active: bool | None = None
+
+
+class PromptUpdate(Body):
+    content: str | None = None
+    description: str | None = None
+    tags: list[str] | None = None
+    variables: dict[str, Any] | None = None
+
+
+class PromptDuplicate(Body):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class PromptTest(Body):
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+def _id(value: str, field: str = "id") -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ValidationFailed({field: "must be a UUID"}) from None
+
+
+def _bool(name: str) -> bool | None:
+    value = request.args.get(name)
+    if value is None or value == "":
+        return None
+    if value in ("true", "false"):
+        return value == "true"
+    raise ValidationFailed({name: "must be true or false"})
+
+
+@bp.get("/prompts")
+def list_prompts() -> Response:
+    feature_id = request.args.get("feature_id")
+    created_by = request.args.get("created_by")
+    tags = [t.strip() for t in request.args.get("tags", "").split(",") if t.strip()]
+    page = prompts.list_prompts(
+        feature_id=_id(feature_id, "feature_id") if feature_id else None,
+        tags=tags or None,
+        is_active=_bool("is_active"),
+        created_by=_id(created_by, "created_by") if created_by else None,
+        search=request.args.get("search"),
+        limit=query_int("limit", 50, 1, prompts.MAX_LIMIT),
+        offset=query_int("offset", 0, 0, 10**9),
+    )
+    data = [prompts.prompt_as_dict(p) for p in page.prompts]
+    return success_response(
+        data,
+        metadata={
+            "count": len(data),
+            "limit": page.limit,
+            "offset": page.offset,
+            "total": page.total,
+        },
+    )
+
+
+@bp.post("/prompts")
+def create_prompt() -> Response:
+    body = parse_body(PromptCreate).model_dump(exclude_unset=True)
+    missing = {f: "is required" for f in ("name", "content") if not body.get(f)}
+    if missing:
+        raise ValidationFailed(missing)
+    prompt = prompts.create_prompt(actor_from_request(), body)
+    return success_response(prompts.prompt_as_dict(prompt), status=201)
+
+
+@bp.get("/prompts/tags")
+def prompt_tags() -> Response:
+    tags = prompts.all_tags()
+    return success_response(tags, metadata={"count": len(tags)})
+
+
+@bp.get("/prompts/<prompt_id>")
+def get_prompt(prompt_id: str) -> Response:
+    return success_response(prompts.prompt_as_dict(prompts.get_prompt(_id(prompt_id))))
+
+
+@bp.put("/prompts/<prompt_id>")
+def put_prompt(prompt_id: str) -> Response:
+    target = _id(prompt_id)
+    body = parse_body(PromptUpdate).model_dump(exclude_unset=True)
+    before = prompts.get_prompt(target).version
+    prompt = prompts.update_prompt(actor_from_request(), target, body)
+    return success_response(
+        prompts.prompt_as_dict(prompt),
+        metadata={"new_version": prompt.id != target, "previous_version": before},
+    )
+
+
+@bp.delete("/prompts/<prompt_id>")
+def delete_prompt(prompt_id: str) -> Response:
+    prompts.delete_prompt(actor_from_request(), _id(prompt_id))
+    return success_response(None)
+
+
+@bp.post("/prompts/<prompt_id>/activate")
+def activate_prompt(prompt_id: str) -> Response:
+    return success_response(
+        prompts.prompt_as_dict(prompts.activate(actor_from_request(), _id(prompt_id)))
+    )
+
+
+@bp.post("/prompts/<prompt_id>/deactivate")
+def deactivate_prompt(prompt_id: str) -> Response:
+    return success_response(
+        prompts.prompt_as_dict(prompts.deactivate(actor_from_request(), _id(prompt_id)))
+    )
+
+
+@bp.get("/prompts/<prompt_id>/versions")
+def prompt_versions(prompt_id: str) -> Response:
+    data = [prompts.prompt_as_dict(p) for p in prompts.versions(_id(prompt_id))]
+    return success_response(data, metadata={"count": len(data)})
+
+
+@bp.post("/prompts/<prompt_id>/duplicate")
+def duplicate_prompt(prompt_id: str) -> Response:
+    body = parse_body(PromptDuplicate)
+    copy = prompts.duplicate(actor_from_request(), _id(prompt_id), body.name)
+    return success_response(prompts.prompt_as_dict(copy), status=201)
+
+
+@bp.post("/prompts/<prompt_id>/test")
+def test_prompt(prompt_id: str) -> Response:
+    body = parse_body(PromptTest)
+    trial = prompts.try_render(_id(prompt_id), body.variables)
+    result = trial.result
+    return success_response(
+        {
+            "rendered": result.rendered,
+            "variables_used": result.variables_used,
+            "missing_variables": result.missing,
+            "extra_variables": result.extra,
+            "type_errors": result.type_errors,
+            "errors": result.errors,
+            "warnings": result.warnings,
+            "valid": result.ok,
+            "estimates": {
+                "tokens": trial.tokens,
+                "token_method": "characters / 4, rounded up",
+                "model": trial.model.name if trial.model else None,
+                "cost_usd": trial.cost,
+            },
+        }
+    )
+
+
+@bp.get("/prompts/<prompt_id>/diff")
+def diff_prompt(prompt_id: str) -> Response:
+    against = request.args.get("against")
+    if not against:
+        raise ValidationFailed({"against": "is required (the id of another version)"})
+    result = prompts.diff(_id(prompt_id), _id(against, "against"))
+    return success_response(
+        {
+            "old": {"id": result.old.id, "version": result.old.version},
+            "new": {"id": result.new.id, "version": result.new.version},
+            "unified_diff": result.unified,
+            "lines": [{"change": kind, "old": old, "new": new} for kind, old, new in result.rows],
+        }
+    )
