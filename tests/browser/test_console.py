@@ -165,3 +165,29 @@ def test_status_change_asks_first_and_cancel_changes_nothing(
     page.wait_for_selector("text=AI Chatbot is now maintenance")
     assert page.locator("h1 .status").inner_text() == "maintenance"
     assert page_errors == []
+
+
+def test_prompt_editor_versions_and_inline_test(
+    live_server, new_page, page_errors, admin_user, demo
+):
+    page = new_page()
+    sign_in(page, live_server, admin_user.email)
+    page.goto(f"{live_server}/prompts/new")
+    page.fill("#prompt-name", "welcome-mail")
+    page.fill("#prompt-content", "Dear {{name}}, welcome aboard.")
+    page.click("text=Save version")
+    page.wait_for_selector("h1 >> text=welcome-mail")
+    assert "v1" in page.locator("h1").inner_text()
+    page.fill("#prompt-editor", "Dear {{ name }}, welcome to {{team}}!")
+    page.click("text=Save as new version")
+    page.wait_for_selector("text=Saved as version 2.")
+    assert "v2" in page.locator("h1").inner_text()
+    page.locator("tr", has_text="v1").locator("button", has_text="Roll back to this").click()
+    page.wait_for_selector("text=Version 1 is now the active one.")
+    assert "active" in page.locator("h1").inner_text() and "v1" in page.locator("h1").inner_text()
+    page.fill("#var-name", "Ada")
+    page.click("#test-form button[type=submit]")
+    page.wait_for_selector("#test-result pre")
+    assert page.locator("#test-result pre").inner_text() == "Dear Ada, welcome aboard."
+    screenshot(page, "prompt-editor-1440x900.png")
+    assert page_errors == []

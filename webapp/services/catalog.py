@@ -1,4 +1,4 @@
-"""Read-side listings for the areas whose own issues are still to come (prompts, budgets,
+"""Read-side listings for the areas whose own issues are still to come (budgets,
 experiments). Each returns plain rows for a view (one query, joined for related names)."""
 
 from __future__ import annotations
@@ -10,17 +10,7 @@ from webapp.models import (
     Budget,
     Experiment,
     Feature,
-    Prompt,
 )
-
-
-def list_prompts() -> list[tuple[Prompt, str | None]]:
-    rows = db.session.execute(
-        select(Prompt, Feature.display_name)
-        .outerjoin(Feature, Feature.id == Prompt.feature_id)
-        .order_by(Prompt.name, Prompt.version.desc())
-    )
-    return [tuple(row) for row in rows]
 
 
 def list_budgets() -> list[tuple[Budget, str | None]]:

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import case, func, literal, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
@@ -39,6 +39,8 @@ FIELDS = ("name", "description", "content", "feature_id", "tags", "variables", "
 IN_PLACE_FIELDS = ("description", "tags", "variables")
 MAX_LIMIT = 200
 CREATE_ATTEMPTS = 5
+# Stands in for a NULL feature when joining families (NULL never equals NULL).
+NO_FEATURE = literal(uuid.UUID(int=0))
 
 
 def prompt_as_dict(prompt: Prompt) -> dict[str, Any]:
@@ -454,3 +456,99 @@ def usage(prompt_id: uuid.UUID, days: int = 30, today: date | None = None) -> Pr
     until = datetime(today.year, today.month, today.day, tzinfo=UTC) + metrics.TIME_RANGES["24h"]
     found = metrics.usage_metrics_by(UsageLog.prompt_id, since, until, only=[prompt_id])
     return PromptUsage(found.get(prompt_id) or metrics.UsageMetrics.empty(), daily)
+
+
+@dataclass(frozen=True)
+class Family:
+    latest: Prompt  # the newest version
+    active_version: int | None
+    versions: int
+    feature_name: str | None
+    changed_at: datetime
+
+
+@dataclass(frozen=True)
+class FamilyPage:
+    families: list[Family]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def list_families(
+    search: str | None = None,
+    feature_id: uuid.UUID | None = None,
+    tag: str | None = None,
+    active: bool | None = None,
+    page: int = 1,
+    per_page: int = 25,
+) -> FamilyPage:
+    """One row per prompt family whose versions match the filters (the editor's list)."""
+    conditions: list[Any] = []
+    if feature_id:
+        conditions.append(Prompt.feature_id == feature_id)
+    if tag:
+        conditions.append(json_array_overlaps(Prompt.tags, [tag]))
+    if search and search.strip():
+        pattern = f"%{escape_like(search.strip())}%"
+        conditions.append(
+            or_(
+                Prompt.name.ilike(pattern, escape="\\"),
+                Prompt.description.ilike(pattern, escape="\\"),
+                Prompt.content.ilike(pattern, escape="\\"),
+            )
+        )
+    active_version = func.max(case((Prompt.is_active, Prompt.version)))
+    grouped = (
+        select(
+            Prompt.name.label("name"),
+            Prompt.feature_id.label("feature_id"),
+            func.max(Prompt.version).label("latest"),
+            func.count().label("versions"),
+            active_version.label("active_version"),
+            func.max(Prompt.updated_at).label("changed_at"),
+        )
+        .where(*conditions)
+        .group_by(Prompt.name, Prompt.feature_id)
+    )
+    if active is True:
+        grouped = grouped.having(active_version.is_not(None))
+    elif active is False:
+        grouped = grouped.having(active_version.is_(None))
+    families = grouped.subquery()
+    total = db.session.scalar(select(func.count()).select_from(families)) or 0
+    rows = db.session.execute(
+        select(
+            Prompt,
+            families.c.active_version,
+            families.c.versions,
+            Feature.display_name,
+            families.c.changed_at,
+        )
+        .join(
+            families,
+            (Prompt.name == families.c.name)
+            & (
+                func.coalesce(Prompt.feature_id, NO_FEATURE)
+                == func.coalesce(families.c.feature_id, NO_FEATURE)
+            )
+            & (Prompt.version == families.c.latest),
+        )
+        .outerjoin(Feature, Feature.id == Prompt.feature_id)
+        .order_by(Prompt.name, Feature.display_name)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return FamilyPage(
+        [
+            Family(p, active_v, int(n), feature_name, changed)
+            for p, active_v, n, feature_name, changed in rows
+        ],
+        total,
+        page,
+        per_page,
+    )

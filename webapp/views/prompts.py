@@ -1,12 +1,224 @@
-"""Prompt templates (read view; the Prompts issue adds the editor)."""
+"""The prompt editor: a searchable list of prompt families, and a page per version with
+the content editor, versions (activate / roll back), side-by-side diff, duplicate,
+delete and an inline test form."""
 
-from flask import Blueprint, render_template
+from __future__ import annotations
 
-from webapp.services import catalog
+from typing import Any
 
-bp = Blueprint("prompts", __name__)
+from flask import Blueprint, flash, redirect, request, url_for
+from werkzeug.wrappers import Response
+
+from webapp.auth import actor_from_request, admin_only, is_htmx_request
+from webapp.ids import parse_id
+from webapp.responses import render_page
+from webapp.services import features, prompts
+from webapp.services.errors import Conflict, ValidationFailed
+from webapp.services.prompt_rendering import placeholders
+
+bp = Blueprint("prompts", __name__, url_prefix="/prompts")
 
 
-@bp.get("/prompts")
-def index() -> str:
-    return render_template("prompts/index.html", rows=catalog.list_prompts())
+def _go(target: str) -> Response:
+    """Redirect; htmx gets HX-Location so it swaps the page in place and keeps history."""
+    if is_htmx_request():
+        response = Response(status=204)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)
+
+
+@bp.get("")
+def index() -> tuple[str, int]:
+    args = {key: (request.args.get(key) or "").strip() for key in ("q", "feature", "tag", "active")}
+    errors: dict[str, str] = {}
+    feature_id = None
+    if args["feature"]:
+        try:
+            feature_id = parse_id(args["feature"], "feature")
+        except Exception:
+            errors["feature"] = "is not a feature"
+    page = request.args.get("page", "1")
+    page_number = int(page) if page.isdigit() and 0 < int(page) <= 10_000 else 1
+    active = {"yes": True, "no": False}.get(args["active"])
+    result = prompts.list_families(
+        search=args["q"] or None,
+        feature_id=feature_id,
+        tag=args["tag"] or None,
+        active=active,
+        page=page_number,
+    )
+    html = render_page(
+        "prompts/index.html",
+        "results",
+        result=result,
+        args={k: v for k, v in args.items() if v},
+        errors=errors,
+        feature_rows=features.list_features(),
+        tags=prompts.all_tags(),
+    )
+    return html, 400 if errors else 200
+
+
+def _new_page(form: dict[str, Any], errors: dict[str, str], status: int = 200) -> tuple[str, int]:
+    html = render_page(
+        "prompts/new.html", "form", form=form, errors=errors, feature_rows=features.list_features()
+    )
+    return html, status
+
+
+@bp.get("/new")
+@admin_only
+def new() -> tuple[str, int]:
+    return _new_page({}, {})
+
+
+@bp.post("")
+def create() -> Response | tuple[str, int]:
+    form = {
+        key: request.form.get(key, "")
+        for key in ("name", "feature_id", "description", "content", "tags")
+    }
+    fields = {
+        **form,
+        "description": form["description"].strip() or None,
+        "feature_id": form["feature_id"] or None,
+    }
+    try:
+        prompt = prompts.create_prompt(actor_from_request(), fields)
+    except ValidationFailed as error:
+        return _new_page(form, error.errors, 400)
+    flash(f"{prompt.name} v{prompt.version} saved.")
+    return _go(url_for("prompts.detail", prompt_id=prompt.id))
+
+
+def _detail_context(prompt_id, **extra: Any) -> dict[str, Any]:
+    prompt = prompts.get_prompt(prompt_id)
+    all_versions = prompts.versions(prompt.id)
+    context = {
+        "prompt": prompt,
+        "versions": all_versions,
+        "detected": placeholders(prompt.content),
+        "feature": features.get_feature(prompt.feature_id) if prompt.feature_id else None,
+        "usage": prompts.usage(prompt.id, days=30),
+        "diff": None,
+        "trial": None,
+        "values": {},
+        "content_errors": {},
+        "draft": None,
+    }
+    context.update(extra)
+    return context
+
+
+@bp.get("/<prompt_id>")
+def detail(prompt_id: str) -> str:
+    target = parse_id(prompt_id, "prompt")
+    diff = None
+    against = request.args.get("against")
+    if against:
+        try:
+            diff = prompts.diff(target, parse_id(against, "prompt"))
+        except ValidationFailed:
+            diff = None
+    return render_page(
+        "prompts/detail.html",
+        "diff" if against else "content",
+        **_detail_context(target, diff=diff),
+    )
+
+
+@bp.post("/<prompt_id>/content")
+def save_content(prompt_id: str) -> Response | tuple[str, int]:
+    """Saving new content creates the next version and shows it."""
+    target = parse_id(prompt_id, "prompt")
+    content = request.form.get("content", "")
+    try:
+        prompt = prompts.update_prompt(actor_from_request(), target, {"content": content})
+    except ValidationFailed as error:
+        html = render_page(
+            "prompts/detail.html",
+            "workspace",
+            **_detail_context(target, content_errors=error.errors, draft=content),
+        )
+        return html, 400
+    if prompt.id == target:
+        flash("Nothing changed: the content is the same as this version's.")
+    else:
+        flash(f"Saved as version {prompt.version}.")
+    return _go(url_for("prompts.detail", prompt_id=prompt.id))
+
+
+@bp.post("/<prompt_id>/details")
+def save_details(prompt_id: str) -> Response | tuple[str, int]:
+    target = parse_id(prompt_id, "prompt")
+    fields = {
+        "description": request.form.get("description", "").strip() or None,
+        "tags": request.form.get("tags", ""),
+    }
+    try:
+        prompts.update_prompt(actor_from_request(), target, fields)
+    except ValidationFailed as error:
+        flash(f"Not saved: {error}.")
+        return render_page("prompts/detail.html", "content", **_detail_context(target)), 400
+    flash("Description and tags saved.")
+    return _go(url_for("prompts.detail", prompt_id=target))
+
+
+@bp.post("/<prompt_id>/activate")
+def activate(prompt_id: str) -> Response:
+    prompt = prompts.activate(actor_from_request(), parse_id(prompt_id, "prompt"))
+    flash(f"Version {prompt.version} is now the active one.")
+    return _go(url_for("prompts.detail", prompt_id=prompt.id))
+
+
+@bp.post("/<prompt_id>/deactivate")
+def deactivate(prompt_id: str) -> Response:
+    prompt = prompts.deactivate(actor_from_request(), parse_id(prompt_id, "prompt"))
+    flash(f"Version {prompt.version} is no longer active; no version of {prompt.name} is.")
+    return _go(url_for("prompts.detail", prompt_id=prompt.id))
+
+
+@bp.post("/<prompt_id>/duplicate")
+def duplicate(prompt_id: str) -> Response | tuple[str, int]:
+    target = parse_id(prompt_id, "prompt")
+    try:
+        copy = prompts.duplicate(actor_from_request(), target, request.form.get("name", ""))
+    except ValidationFailed as error:
+        flash(f"Not duplicated: {error}.")
+        return render_page("prompts/detail.html", "content", **_detail_context(target)), 400
+    flash(f"Duplicated as {copy.name}.")
+    return _go(url_for("prompts.detail", prompt_id=copy.id))
+
+
+@bp.post("/<prompt_id>/delete")
+def delete(prompt_id: str) -> Response | tuple[str, int]:
+    target = parse_id(prompt_id, "prompt")
+    prompt = prompts.get_prompt(target)
+    others = [v for v in prompts.versions(target) if v.id != target]
+    try:
+        prompts.delete_prompt(actor_from_request(), target)
+    except Conflict as error:
+        flash(f"Not deleted: {error.message}.")
+        return render_page("prompts/detail.html", "content", **_detail_context(target)), 409
+    flash(f"{prompt.name} v{prompt.version} deleted.")
+    if others:
+        return _go(url_for("prompts.detail", prompt_id=others[0].id))
+    return _go(url_for("prompts.index"))
+
+
+@bp.get("/<prompt_id>/test")
+def test(prompt_id: str) -> tuple[str, int]:
+    """Render with the form's values (a read: nothing is saved, viewers may use it too);
+    htmx swaps in only the result."""
+    target = parse_id(prompt_id, "prompt")
+    prompt = prompts.get_prompt(target)
+    values = {name: request.args.get(f"var_{name}", "") for name in placeholders(prompt.content)}
+    extra = request.args.get("extra_name", "").strip()
+    if extra:
+        values[extra] = request.args.get("extra_value", "")
+    trial = prompts.try_render(target, values)
+    html = render_page(
+        "prompts/detail.html", "test_result", **_detail_context(target, trial=trial, values=values)
+    )
+    return html, 200

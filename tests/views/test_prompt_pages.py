@@ -1,0 +1,112 @@
+"""The prompt editor pages: list with live search, versions, diff, test form."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from tests import factories
+from tests.conftest import csrf_token
+from webapp.models import Prompt
+
+HX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def family(db):
+    feature = factories.feature("chatbot", display_name="AI Chatbot")
+    v1 = factories.prompt(
+        "greeting",
+        1,
+        feature_id=feature.id,
+        is_active=True,
+        tags=["chat"],
+        content="Hello {{name}}\nWelcome to {{ product }}",
+        variables={"product": {"type": "string", "default": "Minerva"}},
+    )
+    v2 = factories.prompt(
+        "greeting",
+        2,
+        feature_id=feature.id,
+        content="Hi {{name}}\nWelcome to {{ product }}!",
+        variables={"product": {"type": "string", "default": "Minerva"}},
+    )
+    factories.prompt("discount", 1, content="Use 100%_OFF", tags=["sales"])
+    db.session.commit()
+    return {"feature": feature, "v1": v1, "v2": v2}
+
+
+def test_list_shows_one_row_per_family_with_the_active_version(viewer_client, family):
+    page = viewer_client.get("/prompts").get_data(as_text=True)
+    assert "2 prompts" in page and "v1</span>" in page and "AI Chatbot" in page
+
+
+def test_live_search_returns_only_the_results_and_escapes_wildcards(viewer_client, family):
+    fragment = viewer_client.get("/prompts", query_string={"q": "100%_"}, headers=HX).get_data(
+        as_text=True
+    )
+    assert fragment.lstrip().startswith('<section id="prompt-results"')
+    assert "discount" in fragment and "greeting" not in fragment
+    assert "1 prompt" in viewer_client.get("/prompts?q=%25", headers=HX).get_data(as_text=True)
+    assert "greeting" in viewer_client.get("/prompts?tag=chat&active=yes").get_data(as_text=True)
+    assert "0 prompts" in viewer_client.get("/prompts?active=no&tag=chat").get_data(as_text=True)
+
+
+def test_prompt_page_shows_variables_versions_and_diff(viewer_client, family):
+    page = viewer_client.get(f"/prompts/{family['v2'].id}").get_data(as_text=True)
+    assert "{{name}}" in page and "default Minerva" in page and "v1" in page
+    fragment = viewer_client.get(
+        f"/prompts/{family['v2'].id}?against={family['v1'].id}", headers=HX
+    ).get_data(as_text=True)
+    assert fragment.lstrip().startswith('<section id="diff"')
+    assert (
+        'class="diff-replace"' in fragment
+        and "Hello {{name}}" in fragment
+        and "Hi {{name}}" in fragment
+    )
+
+
+def test_test_form_renders_with_defaults_and_reports_missing(viewer_client, family):
+    url = f"/prompts/{family['v1'].id}/test"
+    fragment = viewer_client.get(
+        url, query_string={"var_name": "Ada", "var_product": ""}, headers=HX
+    ).get_data(as_text=True)
+    assert fragment.lstrip().startswith('<div id="test-result"')
+    assert "Hello Ada\nWelcome to Minerva" in fragment and "tokens" in fragment
+    missing = viewer_client.get(
+        url, query_string={"extra_name": "mood", "extra_value": "x"}, headers=HX
+    ).get_data(as_text=True)
+    assert "name: no value and no default" in missing and "mood: not used by this prompt" in missing
+
+
+def test_saving_content_creates_a_version_and_shows_it(admin_client, family, db):
+    response = admin_client.post(
+        f"/prompts/{family['v2'].id}/content",
+        headers=HX,
+        data={"csrf_token": csrf_token(admin_client, "/"), "content": "Hey {{name}}"},
+    )
+    assert response.status_code == 204
+    v3 = db.session.scalar(select(Prompt).where(Prompt.version == 3))
+    assert response.headers["HX-Redirect"] == f"/prompts/{v3.id}" and v3.content == "Hey {{name}}"
+    assert "Saved as version 3." in admin_client.get(f"/prompts/{v3.id}").get_data(as_text=True)
+
+
+def test_empty_content_comes_back_inline(admin_client, family):
+    response = admin_client.post(
+        f"/prompts/{family['v2'].id}/content",
+        headers=HX,
+        data={"csrf_token": csrf_token(admin_client, "/"), "content": " "},
+    )
+    assert response.status_code == 400
+    fragment = response.get_data(as_text=True)
+    assert fragment.lstrip().startswith('<div id="workspace"') and "Content is required" in fragment
+
+
+def test_new_prompt_form_errors_and_viewers(admin_client, viewer_user, family):
+    response = admin_client.post(
+        "/prompts",
+        headers=HX,
+        data={"csrf_token": csrf_token(admin_client, "/"), "name": "", "content": ""},
+    )
+    assert response.status_code == 400
+    assert "Name is required" in response.get_data(as_text=True)
