@@ -130,9 +130,10 @@ def load_demo_data(
 
     models = _ensure_demo_models(report)
     served_by = _ensure_demo_assignments(actor, features, models, report)
-    _insert_usage(rng, now, days, requests, features, served_by, report, progress)
-    _insert_health(rng, now, days, report)
     prompts = _ensure_prompts(actor, features, report)
+    chat_prompts = [p.id for p in prompts]
+    _insert_usage(rng, now, days, requests, features, served_by, report, progress, chat_prompts)
+    _insert_health(rng, now, days, report)
     _ensure_experiment(rng, actor, now, features["chatbot"], prompts, report)
 
     add_audit_row(actor, "demo_data.load", "platform", new_values=report.as_dict())
@@ -219,7 +220,10 @@ def _insert_usage(
     served_by: dict[str, list[AIModel]],
     report: DemoReport,
     progress: Callable[[int], None] | None,
+    chat_prompts: list[uuid.UUID],
 ) -> None:
+    """``chat_prompts``: the greeting's versions, oldest first; chatbot requests use the
+    newest mostly, so prompt usage statistics have something to show."""
     names = [name for name in TRAFFIC if served_by.get(name)]
     weights = [TRAFFIC[name][0] for name in names]
     window = days * 86_400
@@ -249,6 +253,11 @@ def _insert_usage(
                 "id": uuid.uuid4(),
                 "feature_id": features[name].id,
                 "model_id": model.id,
+                "prompt_id": (
+                    (chat_prompts[-1] if rng.random() < 0.8 else chat_prompts[0])
+                    if name == "chatbot" and chat_prompts
+                    else None
+                ),
                 "user_id": uuid.UUID(int=rng.getrandbits(128)),
                 "input_tokens": input_tokens,
                 "output_tokens": output_tokens,
