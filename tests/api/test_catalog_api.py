@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -172,7 +172,7 @@ def test_usage_per_day_zero_filled(viewer_client, data):
     body = body_of(viewer_client.get(f"{API}/features/{data['chatbot'].id}/usage?days=3"), 200)
     assert len(body["data"]) == 3 and body["data"][-1]["requests"] == 2
     assert body["data"][0] == {
-        "date": body["data"][0]["date"],
+        "date": (date.today() - timedelta(days=2)).isoformat(),
         "requests": 0,
         "errors": 0,
         "cost": "0.000000",
@@ -360,7 +360,7 @@ def test_model_create_update_delete_and_deployments(admin_client, data):
     assert deployments[0]["feature_display_name"] == "AI Chatbot" and deployments[0]["is_active"]
     body_of(write(admin_client, "DELETE", f"{API}/models/{created['id']}"), 200)
     assert (
-        "assign other models first"
+        "set its status to deprecated instead"
         in body_of(write(admin_client, "DELETE", f"{API}/models/{data['gpt4'].id}"), 409)["details"]
     )
 
@@ -368,8 +368,14 @@ def test_model_create_update_delete_and_deployments(admin_client, data):
 @pytest.mark.parametrize(
     "payload, field",
     [
-        ({"pricing": {"input_price_per_million": "-1"}}, "input_price_per_million"),
-        ({"pricing": {"output_price_per_million": "lots"}}, "pricing.output_price_per_million"),
+        (
+            {"pricing": {"input_price_per_million": "-1", "output_price_per_million": 1}},
+            "pricing.input_price_per_million",
+        ),
+        (
+            {"pricing": {"input_price_per_million": 1, "output_price_per_million": "lots"}},
+            "pricing.output_price_per_million",
+        ),
         ({"pricing": {"bogus": 1}}, "pricing.bogus"),
         ({"provider_id": str(uuid.uuid4())}, "provider_id"),
         ({"capabilities": "chat"}, "capabilities"),
@@ -382,9 +388,10 @@ def test_model_create_names_each_wrong_field(admin_client, data, payload, field)
         "display_name": "M",
         "provider_id": str(data["openai"].id),
         "model_type": "llm",
+        "pricing": {"input_price_per_million": 1, "output_price_per_million": 1},
     }
     result = body_of(write(admin_client, "POST", f"{API}/models", json={**base, **payload}), 400)
-    assert field in result["fields"], result
+    assert list(result["fields"]) == [field], result  # exactly the wrong field
 
 
 def test_duplicate_model_is_409_naming_the_field(admin_client, data):
@@ -398,6 +405,7 @@ def test_duplicate_model_is_409_naming_the_field(admin_client, data):
                 "display_name": "Again",
                 "provider_id": str(data["openai"].id),
                 "model_type": "llm",
+                "pricing": {"input_price_per_million": 1, "output_price_per_million": 1},
             },
         ),
         409,
@@ -418,3 +426,64 @@ def test_duplicate_model_is_409_naming_the_field(admin_client, data):
 )
 def test_unknown_ids_are_404(viewer_client, url):
     assert body_of(viewer_client.get(url), 404)["success"] is False
+
+
+def test_every_wrong_field_is_named_at_once(admin_client, data):
+    features = body_of(
+        write(
+            admin_client,
+            "POST",
+            f"{API}/features",
+            json={"name": "Bad Name", "display_name": 5, "status": "zzz"},
+        ),
+        400,
+    )
+    assert set(features["fields"]) == {"name", "display_name", "status"}
+    models = body_of(
+        write(
+            admin_client,
+            "POST",
+            f"{API}/models",
+            json={
+                "name": "m",
+                "display_name": "M",
+                "provider_id": str(data["openai"].id),
+                "model_type": "llm",
+                "status": "zzz",
+                "pricing": {"input_price_per_million": -1, "output_price_per_million": "x"},
+            },
+        ),
+        400,
+    )
+    assert set(models["fields"]) == {
+        "status",
+        "pricing.input_price_per_million",
+        "pricing.output_price_per_million",
+    }
+
+
+def test_prices_are_required_when_creating_a_model(admin_client, data):
+    result = body_of(
+        write(
+            admin_client,
+            "POST",
+            f"{API}/models",
+            json={
+                "name": "m",
+                "display_name": "M",
+                "provider_id": str(data["openai"].id),
+                "model_type": "llm",
+            },
+        ),
+        400,
+    )
+    assert set(result["fields"]) == {
+        "pricing.input_price_per_million",
+        "pricing.output_price_per_million",
+    }
+
+
+def test_unknown_time_range_is_400_even_without_metrics(viewer_client, data):
+    assert (
+        "time_range" in body_of(viewer_client.get(f"{API}/features?time_range=5y"), 400)["fields"]
+    )

@@ -237,7 +237,7 @@ def test_create_model_with_structured_pricing(db, catalog):
             "input_price_per_million": "0.80",
             "output_price_per_million": 4,
             "price_per_request": "",
-            "capabilities": "chat, tools, chat",
+            "capabilities": ["chat", "tools", "chat"],
         },
     )
     assert model.input_price_per_million == Decimal("0.800000")
@@ -263,6 +263,8 @@ def test_create_model_names_each_wrong_field(db, catalog, fields, field):
         "display_name": "M",
         "provider_id": str(catalog["openai"].id),
         "model_type": "llm",
+        "input_price_per_million": "1",
+        "output_price_per_million": "2",
     }
     with pytest.raises(ValidationFailed) as error:
         ai_models.create_model(ACTOR, {**base, **fields})
@@ -279,12 +281,14 @@ def test_duplicate_model_is_a_conflict(db, catalog):
                 "display_name": "Again",
                 "provider_id": str(catalog["openai"].id),
                 "model_type": "llm",
+                "input_price_per_million": 1,
+                "output_price_per_million": 1,
             },
         )
 
 
-def test_model_serving_a_feature_cannot_be_deleted(db, catalog):
-    with pytest.raises(Conflict, match="assign other models first"):
+def test_model_with_deployments_cannot_be_deleted(db, catalog):
+    with pytest.raises(Conflict, match="set its status to deprecated instead"):
         ai_models.delete_model(ACTOR, catalog["gpt4"].id)
     mini_id = catalog["mini"].id
     ai_models.delete_model(ACTOR, mini_id)
@@ -370,6 +374,7 @@ def test_two_admins_assigning_at_once_leave_one_active_assignment(app, db, catal
         thread.start()
     for thread in threads:
         thread.join(10)
+    assert len(outcomes) == 2
     assert all(isinstance(o, assignments.AssignmentResult) for o in outcomes), outcomes
     db.session.expire_all()
     active = db.session.scalars(
@@ -379,3 +384,17 @@ def test_two_admins_assigning_at_once_leave_one_active_assignment(app, db, catal
     ).all()
     assert len(active) == 1
     assert db.session.scalar(select(func.count()).select_from(FeatureModelAssignment)) == 3
+
+
+def test_a_provider_whose_model_served_a_feature_in_maintenance_keeps_its_history(db, catalog):
+    tagging, vision = catalog["tagging"], catalog["vision"]  # tagging is in maintenance
+    factories.assignment(tagging, vision, "staging")
+    db.session.commit()
+    with pytest.raises(Conflict, match="Vision serves Photo Tagging \\(staging\\)"):
+        providers.delete_provider(ACTOR, catalog["google"].id)
+    assert db.session.scalar(select(func.count()).select_from(FeatureModelAssignment)) == 2
+
+
+def test_assignable_models_leave_out_offline_and_deprecated(db, catalog):
+    names = [m.name for m, _ in assignments.assignable_models()]
+    assert "davinci" not in names and "gpt-4" in names

@@ -103,3 +103,67 @@ def test_unknown_time_range_is_a_validation_error(bad):
     with pytest.raises(ValidationFailed) as error:
         metrics.window_for(bad)
     assert "time_range" in error.value.errors
+
+
+def test_pending_requests_are_left_out_of_every_figure(db):
+    feature = factories.feature("f")
+    for status, ms in (("success", 1000), ("pending", 0), ("pending", 0)):
+        db.session.add(
+            UsageLog(
+                feature_id=feature.id,
+                status=status,
+                response_time_ms=ms,
+                cost_usd=Decimal("0.1"),
+                created_at=NOW - timedelta(minutes=5),
+            )
+        )
+    db.session.commit()
+    m = metrics.usage_metrics_by(UsageLog.feature_id, *metrics.window_for("1h", NOW))[feature.id]
+    assert (m.total_requests, m.success_rate, m.avg_response_ms, m.p95_response_ms) == (
+        1,
+        Decimal("100.00"),
+        Decimal("1000.0"),
+        Decimal("1000.0"),
+    )
+
+
+def test_an_hour_with_mostly_failures_counts_as_down(db):
+    feature = factories.feature("f")
+    hour = NOW - timedelta(minutes=30)
+    for status in ("success", "error", "error", "timeout"):
+        db.session.add(UsageLog(feature_id=feature.id, status=status, created_at=hour))
+    db.session.commit()
+    m = metrics.usage_metrics_by(UsageLog.feature_id, *metrics.window_for("1h", NOW))[feature.id]
+    assert (m.hours_with_traffic, m.hours_up, m.uptime) == (1, 0, Decimal("0.00"))
+
+
+def test_p95_is_computed_per_group_in_one_query(db):
+    groups = {
+        factories.feature(f"f{n}").id: values
+        for n, values in enumerate([[10, 20, 30, 40, 50], [5], [100, 300], list(range(1, 101))])
+    }
+    for feature_id, values in groups.items():
+        for ms in values:
+            db.session.add(
+                UsageLog(
+                    feature_id=feature_id,
+                    status="success",
+                    response_time_ms=ms,
+                    created_at=NOW - timedelta(minutes=1),
+                )
+            )
+    db.session.commit()
+    result = metrics.usage_metrics_by(UsageLog.feature_id, *metrics.window_for("1h", NOW))
+
+    def by_hand(values):  # percentile_cont: linear interpolation at 0.95 × (n − 1)
+        values = sorted(values)
+        position = 0.95 * (len(values) - 1)
+        low = int(position)
+        high = min(low + 1, len(values) - 1)
+        return Decimal(str(values[low] + (values[high] - values[low]) * (position - low))).quantize(
+            Decimal("0.1")
+        )
+
+    assert {k: m.p95_response_ms for k, m in result.items()} == {
+        k: by_hand(v) for k, v in groups.items()
+    }

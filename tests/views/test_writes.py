@@ -361,7 +361,7 @@ CASES = {
                     "display_name": "Claude",
                     "provider_id": str(w.provider.id),
                     "model_type": "llm",
-                    "pricing": {"input_price_per_million": "0.8"},
+                    "pricing": {"input_price_per_million": "0.8", "output_price_per_million": 4},
                 }
             },
         ),

@@ -18,7 +18,7 @@ from webapp.api.schemas import (
 )
 from webapp.auth import actor_from_request
 from webapp.models import FeatureModelAssignment
-from webapp.services import assignments, features
+from webapp.services import assignments, features, metrics
 from webapp.services.errors import ValidationFailed
 
 
@@ -50,6 +50,7 @@ def assignment_as_dict(assignment: FeatureModelAssignment) -> dict[str, Any]:
 @bp.get("/features")
 def list_features() -> Response:
     time_range = request.args.get("time_range", "24h")
+    metrics.window_for(time_range)  # an unknown range is a 400 even without metrics
     rows = features.list_features(
         statuses=query_list("status"),
         include_metrics=query_flag("include_metrics"),

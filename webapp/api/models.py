@@ -12,6 +12,7 @@ from webapp.api.schemas import ModelCreate, ModelFields
 from webapp.auth import actor_from_request
 from webapp.models import AIModel
 from webapp.services import ai_models
+from webapp.services.errors import ValidationFailed
 
 
 @bp.get("/models")
@@ -30,10 +31,20 @@ def list_models() -> Response:
     return success_response(data, metadata={"count": len(data)})
 
 
+def _pricing_keys(error: ValidationFailed) -> ValidationFailed:
+    """Name price errors as the request does: pricing.<field>."""
+    return ValidationFailed(
+        {("pricing." + k if k in ai_models.PRICE_FIELDS else k): v for k, v in error.errors.items()}
+    )
+
+
 @bp.post("/models")
 def create_model() -> Response:
     body = parse_body(ModelCreate)
-    model = ai_models.create_model(actor_from_request(), body.service_fields())
+    try:
+        model = ai_models.create_model(actor_from_request(), body.service_fields())
+    except ValidationFailed as error:
+        raise _pricing_keys(error) from None
     return success_response(ai_models.model_as_dict(model), status=201)
 
 
@@ -53,7 +64,10 @@ def get_model(model_id: str) -> Response:
 def put_model(model_id: str) -> Response:
     target = parse_uuid(model_id, "model")
     body = parse_body(ModelFields)
-    model = ai_models.update_model(actor_from_request(), target, body.service_fields())
+    try:
+        model = ai_models.update_model(actor_from_request(), target, body.service_fields())
+    except ValidationFailed as error:
+        raise _pricing_keys(error) from None
     return success_response(ai_models.model_as_dict(model))
 
 

@@ -3,7 +3,6 @@ unknown fields; the services check the rules (names, ranges, references)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,23 +12,27 @@ class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# Scalars are typed Any on purpose: the services check them (type included), so one
+# answer names every wrong field instead of stopping at the first type error.
+
+
 class FeatureCreate(Body):
-    name: str = Field(max_length=100)
-    display_name: str = Field(max_length=200)
-    description: str | None = Field(default=None, max_length=10_000)
-    status: str | None = None
-    config: dict[str, Any] | None = None
+    name: Any = None
+    display_name: Any = None
+    description: Any = None
+    status: Any = None
+    config: Any = None
 
 
 class FeatureUpdate(Body):
-    display_name: str | None = Field(default=None, max_length=200)
-    description: str | None = Field(default=None, max_length=10_000)
-    status: str | None = None
-    config: dict[str, Any] | None = None
+    display_name: Any = None
+    description: Any = None
+    status: Any = None
+    config: Any = None
 
 
 class FeatureBulkItem(FeatureUpdate):
-    id: str
+    id: Any = None
 
 
 class FeatureBulkUpdate(Body):
@@ -47,40 +50,35 @@ class Rollback(Body):
 
 
 class ProviderCreate(Body):
-    name: str = Field(max_length=200)
-    display_name: str = Field(max_length=200)
-    provider_type: str = Field(max_length=100)
-    status: str | None = None
-    config: dict[str, Any] | None = None
-    api_endpoint: str | None = Field(default=None, max_length=2000)
+    name: Any = None
+    display_name: Any = None
+    provider_type: Any = None
+    status: Any = None
+    config: Any = None
+    api_endpoint: Any = None
 
 
-class ProviderUpdate(Body):
-    name: str | None = Field(default=None, max_length=200)
-    display_name: str | None = Field(default=None, max_length=200)
-    provider_type: str | None = Field(default=None, max_length=100)
-    status: str | None = None
-    config: dict[str, Any] | None = None
-    api_endpoint: str | None = Field(default=None, max_length=2000)
+class ProviderUpdate(ProviderCreate):
+    pass
 
 
 class Pricing(Body):
-    input_price_per_million: Decimal | None = None
-    output_price_per_million: Decimal | None = None
-    price_per_request: Decimal | None = None
-    price_per_image: Decimal | None = None
+    input_price_per_million: Any = None
+    output_price_per_million: Any = None
+    price_per_request: Any = None
+    price_per_image: Any = None
 
 
 class ModelFields(Body):
-    name: str | None = Field(default=None, max_length=200)
-    display_name: str | None = Field(default=None, max_length=200)
-    provider_id: str | None = None
-    model_type: str | None = Field(default=None, max_length=100)
-    version: str | None = Field(default=None, max_length=50)
-    status: str | None = None
-    config: dict[str, Any] | None = None
-    performance_metrics: dict[str, Any] | None = None
-    capabilities: list[str] | None = None
+    name: Any = None
+    display_name: Any = None
+    provider_id: Any = None
+    model_type: Any = None
+    version: Any = None
+    status: Any = None
+    config: Any = None
+    performance_metrics: Any = None
+    capabilities: Any = None
     pricing: Pricing | None = None
 
     def service_fields(self) -> dict[str, Any]:
@@ -92,7 +90,4 @@ class ModelFields(Body):
 
 
 class ModelCreate(ModelFields):
-    name: str = Field(max_length=200)
-    display_name: str = Field(max_length=200)
-    provider_id: str
-    model_type: str = Field(max_length=100)
+    pass

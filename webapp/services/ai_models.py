@@ -24,6 +24,7 @@ from webapp.services import metrics
 from webapp.services.audit import Actor, add_audit_row
 from webapp.services.audited import apply_changes, insert_row
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.validation import check_choice, clean_text
 
 PRICE_FIELDS = (
     "input_price_per_million",
@@ -155,13 +156,9 @@ def _validate(fields: dict[str, Any], creating: bool) -> dict[str, str]:
             errors[key] = "is not a field of a model"
     for key, limit in (("name", 200), ("display_name", 200), ("model_type", 100)):
         if creating or key in fields:
-            fields[key] = (fields.get(key) or "").strip()
-            if not fields[key] or len(fields[key]) > limit:
-                errors[key] = f"must be 1 to {limit} characters"
+            clean_text(fields, key, errors, max_length=limit)
     if "version" in fields:
-        fields["version"] = (fields["version"] or "").strip() or None
-        if fields["version"] and len(fields["version"]) > 50:
-            errors["version"] = "must be at most 50 characters"
+        clean_text(fields, "version", errors, max_length=50, required=False)
     if creating or "provider_id" in fields:
         try:
             fields["provider_id"] = uuid.UUID(str(fields.get("provider_id")))
@@ -169,15 +166,12 @@ def _validate(fields: dict[str, Any], creating: bool) -> dict[str, str]:
                 errors["provider_id"] = "is not a known provider"
         except ValueError:
             errors["provider_id"] = "must be a provider id"
-    if "status" in fields and fields["status"] not in MODEL_STATUSES:
-        errors["status"] = f"must be one of {', '.join(MODEL_STATUSES)}"
+    check_choice(fields, "status", MODEL_STATUSES, errors)
     for key in ("config", "performance_metrics"):
         if key in fields and not isinstance(fields[key], dict):
             errors[key] = "must be a JSON object"
     if "capabilities" in fields:
         caps = fields["capabilities"]
-        if isinstance(caps, str):
-            caps = [c.strip() for c in caps.split(",") if c.strip()]
         if not isinstance(caps, list) or not all(
             isinstance(c, str) and 0 < len(c) <= 50 for c in caps
         ):
@@ -191,8 +185,8 @@ def _validate(fields: dict[str, Any], creating: bool) -> dict[str, str]:
         if key in OPTIONAL_PRICES and (value is None or value == ""):
             fields[key] = None
             continue
-        if value is None and creating:
-            fields[key] = Decimal(0)
+        if value is None or value == "":
+            errors[key] = "is required (0 when the model does not charge for it)"
             continue
         try:
             amount = _price(value)
@@ -251,17 +245,21 @@ def update_model(actor: Actor, model_id: uuid.UUID, changes: dict[str, Any]) -> 
 
 
 def delete_model(actor: Actor, model_id: uuid.UUID) -> None:
-    """Refused while the model serves any feature; usage logs keep their rows."""
-    model = get_model(model_id)
+    """Only a model that never served a feature can be deleted: deleting one with
+    deployments would erase that history (ON DELETE CASCADE). Retire it instead by setting
+    its status to deprecated. Usage logs keep their rows either way."""
+    model = db.session.scalar(select(AIModel).where(AIModel.id == model_id).with_for_update())
+    if model is None:
+        raise NotFound(f"model {model_id} does not exist")
     serving = db.session.scalar(
         select(func.count())
         .select_from(FeatureModelAssignment)
-        .where(FeatureModelAssignment.model_id == model.id, FeatureModelAssignment.is_active)
+        .where(FeatureModelAssignment.model_id == model.id)
     )
     if serving:
         raise Conflict(
-            f"{model.display_name} serves {serving} feature environment(s); "
-            "assign other models first"
+            f"{model.display_name} has {serving} deployment(s) in its history, which deleting "
+            "it would erase; set its status to deprecated instead"
         )
     snapshot = model_as_dict(model)
     db.session.delete(model)

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
-from webapp.models import ENVIRONMENTS, AIModel, Feature, FeatureModelAssignment, User
+from webapp.models import ENVIRONMENTS, AIModel, Feature, FeatureModelAssignment, Provider, User
 from webapp.models.types import utcnow
 from webapp.services.audit import Actor, add_audit_row
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
@@ -47,16 +48,18 @@ def _lock_feature(feature_id: uuid.UUID) -> Feature:
     return feature
 
 
-def assign_model(
-    actor: Actor,
-    feature_id: uuid.UUID,
-    model_id: uuid.UUID,
-    environment: str,
-    config_overrides: dict[str, Any] | None = None,
-    action: str = "assignment.assign",
-) -> AssignmentResult:
-    """Make ``model_id`` the active model of the feature in ``environment``: deactivate the
-    current assignment (kept as history) and insert the new one, in one transaction."""
+def assignable_models() -> list[tuple[AIModel, Provider]]:
+    """Models that may be assigned (not offline or deprecated), with their provider."""
+    rows = db.session.execute(
+        select(AIModel, Provider)
+        .join(Provider, Provider.id == AIModel.provider_id)
+        .where(AIModel.status.not_in(UNASSIGNABLE_STATUSES))
+        .order_by(Provider.name, AIModel.name)
+    )
+    return [(model, provider) for model, provider in rows]
+
+
+def _check(environment: str, config_overrides: Any) -> None:
     errors = {}
     if environment not in ENVIRONMENTS:
         errors["environment"] = f"must be one of {', '.join(ENVIRONMENTS)}"
@@ -64,7 +67,32 @@ def assign_model(
         errors["config_overrides"] = "must be a JSON object"
     if errors:
         raise ValidationFailed(errors)
+
+
+def assign_model(
+    actor: Actor,
+    feature_id: uuid.UUID,
+    model_id: uuid.UUID,
+    environment: str,
+    config_overrides: dict[str, Any] | None = None,
+) -> AssignmentResult:
+    """Make ``model_id`` the active model of the feature in ``environment``: deactivate the
+    current assignment (kept as history) and insert the new one, in one transaction."""
+    _check(environment, config_overrides)
     feature = _lock_feature(feature_id)
+    return _assign_locked(
+        actor, feature, model_id, environment, config_overrides, "assignment.assign"
+    )
+
+
+def _assign_locked(
+    actor: Actor,
+    feature: Feature,
+    model_id: uuid.UUID,
+    environment: str,
+    config_overrides: dict[str, Any] | None,
+    action: str,
+) -> AssignmentResult:
     model = db.session.get(AIModel, model_id)
     if model is None:
         raise ValidationFailed({"model_id": "is not a known model"})
@@ -87,21 +115,30 @@ def assign_model(
             f"{model.display_name} already serves {feature.display_name} in {environment}",
         )
     old_values: dict[str, Any] = {}
-    if current is not None:
-        current.is_active = False
-        current.deactivated_at = utcnow()
-        old_values = {"model_id": current.model_id, "assignment_id": current.id}
-        db.session.flush()  # the partial unique index must see the old row inactive first
-    new = FeatureModelAssignment(
-        feature_id=feature.id,
-        model_id=model.id,
-        environment=environment,
-        is_active=True,
-        config_overrides=config_overrides or {},
-        assigned_by=actor.user_id,
-    )
-    db.session.add(new)
-    db.session.flush()
+    try:
+        if current is not None:
+            current.is_active = False
+            current.deactivated_at = utcnow()
+            old_values = {"model_id": current.model_id, "assignment_id": current.id}
+            db.session.flush()  # the partial unique index must see the old row inactive first
+        new = FeatureModelAssignment(
+            feature_id=feature.id,
+            model_id=model.id,
+            environment=environment,
+            is_active=True,
+            config_overrides=config_overrides or {},
+            assigned_by=actor.user_id,
+        )
+        db.session.add(new)
+        db.session.flush()
+    except IntegrityError:
+        # Only where row locks are not available (SQLite): someone assigned meanwhile.
+        db.session.rollback()
+        raise Conflict(
+            f"someone else changed {environment} of {feature.display_name} just now; reload "
+            "and try again",
+            field="model_id",
+        ) from None
     add_audit_row(
         actor,
         action,
@@ -122,10 +159,10 @@ def assign_model(
 
 
 def rollback(actor: Actor, feature_id: uuid.UUID, environment: str) -> AssignmentResult:
-    """Bring back the model that served before the current one (one action)."""
-    if environment not in ENVIRONMENTS:
-        raise ValidationFailed({"environment": f"must be one of {', '.join(ENVIRONMENTS)}"})
-    _lock_feature(feature_id)
+    """Bring back the model that served before the current one: one action, under one
+    lock from choosing that model to committing."""
+    _check(environment, None)
+    feature = _lock_feature(feature_id)
     rows = db.session.scalars(
         select(FeatureModelAssignment)
         .where(
@@ -145,12 +182,11 @@ def rollback(actor: Actor, feature_id: uuid.UUID, environment: str) -> Assignmen
     )
     if previous is None:
         raise Conflict(f"there is no earlier model to roll back to in {environment}")
-    db.session.rollback()  # release the lock; assign_model takes it again
-    return assign_model(
+    return _assign_locked(
         actor,
-        feature_id,
+        feature,
         previous.model_id,
         environment,
         previous.config_overrides,
-        action="assignment.rollback",
+        "assignment.rollback",
     )

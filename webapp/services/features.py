@@ -17,6 +17,7 @@ from webapp.services import metrics
 from webapp.services.audit import Actor, add_audit_row
 from webapp.services.audited import apply_changes, insert_row
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.validation import check_choice, clean_text
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 EDITABLE_FIELDS = ("display_name", "description", "status", "config")
@@ -130,19 +131,17 @@ def _validate_fields(changes: dict[str, Any], creating: bool) -> dict[str, str]:
                 else "is not a field of a feature"
             )
     if creating or "name" in changes:
-        name = (changes.get("name") or "").strip()
-        if not NAME_PATTERN.match(name):
-            errors["name"] = (
-                "must be 1-100 lower-case letters, digits and dashes (e.g. photo-tagging)"
-            )
-        changes["name"] = name
+        clean_text(
+            changes,
+            "name",
+            errors,
+            max_length=100,
+            pattern=NAME_PATTERN,
+            problem="must be 1-100 lower-case letters, digits and dashes (e.g. photo-tagging)",
+        )
     if creating or "display_name" in changes:
-        display = (changes.get("display_name") or "").strip()
-        if not display or len(display) > 200:
-            errors["display_name"] = "must be 1 to 200 characters"
-        changes["display_name"] = display
-    if "status" in changes and changes["status"] not in FEATURE_STATUSES:
-        errors["status"] = f"must be one of {', '.join(FEATURE_STATUSES)}"
+        clean_text(changes, "display_name", errors, max_length=200)
+    check_choice(changes, "status", FEATURE_STATUSES, errors)
     if "config" in changes and not isinstance(changes["config"], dict):
         errors["config"] = "must be a JSON object"
     description = changes.get("description")

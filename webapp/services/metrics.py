@@ -5,9 +5,10 @@ column (feature_id or model_id) over a time window. The p95 latency is PostgreSQ
 ``percentile_cont(0.95)``; on SQLite the same interpolated percentile is computed with
 window functions. Nothing loads log rows into Python.
 
-Definitions (percentages of requests in the window):
+Definitions (percentages of the *finished* requests in the window; ``pending`` ones,
+which have neither an outcome nor a latency yet, are left out of every figure):
 - success rate: status ``success``; error rate: ``error`` or ``timeout``;
-- uptime: the share of hours with traffic in which at least one request succeeded;
+- uptime: the share of hours with traffic in which at least half the requests succeeded;
 - cost per request: total cost / requests, rounded half-even to the micro-dollar.
 A window without requests has no rates (None), not a flattering 100 %.
 """
@@ -110,6 +111,7 @@ def usage_metrics_by(
         UsageLog.created_at >= since,
         UsageLog.created_at < until,
         group_column.is_not(None),
+        UsageLog.status != "pending",
     ]
     if only is not None:
         conditions.append(group_column.in_(only))
@@ -205,6 +207,7 @@ def _uptime_by(
             group_column.label("key"),
             utc_hour(UsageLog.created_at).label("hour"),
             func.sum(case((UsageLog.status == "success", 1), else_=0)).label("ok"),
+            func.count().label("requests"),
         )
         .where(*conditions)
         .group_by(group_column, utc_hour(UsageLog.created_at))
@@ -214,7 +217,7 @@ def _uptime_by(
         select(
             hourly.c.key,
             func.count(),
-            func.sum(case((hourly.c.ok > 0, 1), else_=0)),
+            func.sum(case((hourly.c.ok * 2 >= hourly.c.requests, 1), else_=0)),
         ).group_by(hourly.c.key)
     ).all()
     return {key: (int(hours), int(up or 0)) for key, hours, up in rows}
@@ -250,7 +253,12 @@ def daily_usage(
             func.sum(UsageLog.cost_usd),
             func.sum(UsageLog.response_time_ms),
         )
-        .where(group_column == key, UsageLog.created_at >= since, UsageLog.created_at < until)
+        .where(
+            group_column == key,
+            UsageLog.created_at >= since,
+            UsageLog.created_at < until,
+            UsageLog.status != "pending",
+        )
         .group_by(day)
     ).all()
     found = {row[0]: row[1:] for row in rows}

@@ -13,6 +13,7 @@ from webapp.models import PROVIDER_STATUSES, AIModel, Feature, FeatureModelAssig
 from webapp.services.audit import Actor, add_audit_row
 from webapp.services.audited import apply_changes, insert_row
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.validation import check_choice, clean_text
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,199}$")
 FIELDS = ("name", "display_name", "provider_type", "status", "config", "api_endpoint")
@@ -58,21 +59,30 @@ def _validate(fields: dict[str, Any], creating: bool) -> dict[str, str]:
         if key not in FIELDS:
             errors[key] = "is not a field of a provider"
     if creating or "name" in fields:
-        fields["name"] = (fields.get("name") or "").strip()
-        if not NAME_PATTERN.match(fields["name"]):
-            errors["name"] = "must be lower-case letters, digits and dashes (e.g. openai)"
+        clean_text(
+            fields,
+            "name",
+            errors,
+            max_length=200,
+            pattern=NAME_PATTERN,
+            problem="must be lower-case letters, digits and dashes (e.g. openai)",
+        )
     for key, limit in (("display_name", 200), ("provider_type", 100)):
         if creating or key in fields:
-            fields[key] = (fields.get(key) or "").strip()
-            if not fields[key] or len(fields[key]) > limit:
-                errors[key] = f"must be 1 to {limit} characters"
-    if "status" in fields and fields["status"] not in PROVIDER_STATUSES:
-        errors["status"] = f"must be one of {', '.join(PROVIDER_STATUSES)}"
+            clean_text(fields, key, errors, max_length=limit)
+    check_choice(fields, "status", PROVIDER_STATUSES, errors)
     if "config" in fields and not isinstance(fields["config"], dict):
         errors["config"] = "must be a JSON object"
-    endpoint = fields.get("api_endpoint")
-    if endpoint and not re.match(r"^https?://[^\s]+$", endpoint):
-        errors["api_endpoint"] = "must be an http(s) URL"
+    if "api_endpoint" in fields:
+        clean_text(
+            fields,
+            "api_endpoint",
+            errors,
+            max_length=2000,
+            required=False,
+            pattern=re.compile(r"^https?://\S+$"),
+            problem="must be an http(s) URL",
+        )
     return errors
 
 
@@ -110,25 +120,28 @@ def update_provider(actor: Actor, provider_id: uuid.UUID, changes: dict[str, Any
 
 
 def delete_provider(actor: Actor, provider_id: uuid.UUID) -> None:
-    """Refused while any of its models serves an active feature; otherwise its models
-    and their assignment history go with it (ON DELETE CASCADE)."""
+    """Refused while any of its models has deployments (active ones, or history that the
+    cascade would erase); a provider whose models never served a feature can go, with
+    its models."""
     provider = get_provider(provider_id)
-    in_use = db.session.execute(
-        select(Feature.display_name, AIModel.display_name, FeatureModelAssignment.environment)
+    deployed = db.session.execute(
+        select(
+            Feature.display_name,
+            AIModel.display_name,
+            FeatureModelAssignment.environment,
+            FeatureModelAssignment.is_active,
+        )
         .join(FeatureModelAssignment, FeatureModelAssignment.feature_id == Feature.id)
         .join(AIModel, AIModel.id == FeatureModelAssignment.model_id)
-        .where(
-            AIModel.provider_id == provider.id,
-            FeatureModelAssignment.is_active,
-            Feature.status == "active",
-        )
-        .order_by(Feature.display_name)
+        .where(AIModel.provider_id == provider.id)
+        .order_by(FeatureModelAssignment.is_active.desc(), Feature.display_name)
     ).all()
-    if in_use:
-        uses = "; ".join(f"{model} serves {feature} ({env})" for feature, model, env in in_use)
+    if deployed:
+        active = [f"{model} serves {feature} ({env})" for feature, model, env, on in deployed if on]
+        detail = "; ".join(active) if active else f"{len(deployed)} past deployment(s) on record"
         raise Conflict(
-            f"{provider.display_name} cannot be deleted while its models serve active "
-            f"features: {uses}. Assign other models first."
+            f"{provider.display_name} cannot be deleted: {detail}. Assign other models, and "
+            "mark the provider inactive instead of deleting its history."
         )
     snapshot = provider_as_dict(provider)
     db.session.delete(provider)

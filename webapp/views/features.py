@@ -13,7 +13,7 @@ from webapp.charts import requests_and_errors_chart
 from webapp.ids import parse_id
 from webapp.models import ENVIRONMENTS, FEATURE_STATUSES
 from webapp.responses import render_page
-from webapp.services import ai_models, assignments, features, metrics
+from webapp.services import assignments, features, metrics
 from webapp.services.errors import Conflict, ValidationFailed
 
 bp = Blueprint("features", __name__, url_prefix="/features")
@@ -21,7 +21,9 @@ bp = Blueprint("features", __name__, url_prefix="/features")
 
 def _range() -> str:
     value = request.args.get("range", "24h")
-    return value if value in metrics.TIME_RANGES else "24h"
+    if value not in metrics.TIME_RANGES:
+        raise ValidationFailed({"range": f"must be one of {', '.join(metrics.TIME_RANGES)}"})
+    return value
 
 
 @bp.get("")
@@ -82,11 +84,7 @@ def _detail_context(feature_id: uuid.UUID) -> dict:
         "chart": requests_and_errors_chart(daily),
         "matrix": features.active_models([feature_id]).get(feature_id, {}),
         "environments": ENVIRONMENTS,
-        "assignable": [
-            (model, provider)
-            for model, provider in ai_models.list_models()
-            if model.status not in assignments.UNASSIGNABLE_STATUSES
-        ],
+        "assignable": assignments.assignable_models(),
         "history": assignments.history(feature_id),
         "statuses": FEATURE_STATUSES,
         "message": None,

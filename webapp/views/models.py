@@ -17,6 +17,14 @@ from webapp.services.errors import Conflict, ValidationFailed
 
 bp = Blueprint("models", __name__, url_prefix="/models")
 
+
+def _range() -> str:
+    value = request.args.get("range", "24h")
+    if value not in metrics.TIME_RANGES:
+        raise ValidationFailed({"range": f"must be one of {', '.join(metrics.TIME_RANGES)}"})
+    return value
+
+
 FORM_FIELDS = (
     "name",
     "display_name",
@@ -33,12 +41,7 @@ FORM_FIELDS = (
 def index() -> str:
     filters = {key: request.args.get(key) or None for key in ("provider", "model_type", "status")}
     errors: dict[str, str] = {}
-    if filters["status"] and filters["status"] not in MODEL_STATUSES:
-        errors["status"] = "is not a model status"
-        filters["status"] = None
-    time_range = request.args.get("range", "24h")
-    if time_range not in metrics.TIME_RANGES:
-        time_range = "24h"
+    time_range = _range()
     rows = ai_models.list_models(**filters)
     performance = ai_models.model_performance([m.id for m, _ in rows], time_range)
     return render_page(
@@ -69,7 +72,17 @@ def _form_page(form: dict[str, Any], errors: dict[str, str], model=None, status:
 
 
 def _submitted() -> dict[str, Any]:
-    return {key: request.form.get(key, "").strip() for key in FORM_FIELDS}
+    form: dict[str, Any] = {key: request.form.get(key, "").strip() for key in FORM_FIELDS}
+    return form
+
+
+def _service_fields(form: dict[str, Any]) -> dict[str, Any]:
+    """The form's comma-separated capabilities as the list the service expects."""
+    fields = dict(form)
+    fields["capabilities"] = [
+        c.strip() for c in form.get("capabilities", "").split(",") if c.strip()
+    ]
+    return fields
 
 
 def _saved(model) -> Response:
@@ -93,7 +106,7 @@ def new() -> tuple[str, int]:
 def create() -> Response | tuple[str, int]:
     form = _submitted()
     try:
-        model = ai_models.create_model(actor_from_request(), form)
+        model = ai_models.create_model(actor_from_request(), _service_fields(form))
     except ValidationFailed as error:
         return _form_page(form, error.errors, status=400)
     except Conflict as error:
@@ -108,9 +121,7 @@ def detail(model_id: str) -> str:
 
 
 def _detail(model) -> str:
-    time_range = request.args.get("range", "24h")
-    if time_range not in metrics.TIME_RANGES:
-        time_range = "24h"
+    time_range = _range()
     return render_page(
         "models/detail.html",
         "content",
@@ -118,6 +129,7 @@ def _detail(model) -> str:
         provider=providers.get_provider(model.provider_id),
         performance=ai_models.model_performance([model.id], time_range)[model.id],
         time_range=time_range,
+        ranges=list(metrics.TIME_RANGES),
         history=ai_models.deployment_history(model.id),
     )
 
@@ -137,7 +149,7 @@ def update(model_id: str) -> Response | tuple[str, int]:
     model = ai_models.get_model(parse_id(model_id, "model"))
     form = _submitted()
     try:
-        ai_models.update_model(actor_from_request(), model.id, form)
+        ai_models.update_model(actor_from_request(), model.id, _service_fields(form))
     except ValidationFailed as error:
         return _form_page(form, error.errors, model, 400)
     except Conflict as error:
