@@ -92,7 +92,7 @@ def test_list_with_filters_and_metadata(admin_client, greeting, chatbot):
         ("limit=201", "limit"),
         ("limit=ten", "limit"),
         ("offset=-1", "offset"),
-        ("is_active=yes", "is_active"),
+        ("is_active=maybe", "is_active"),
         ("feature_id=nope", "feature_id"),
         ("created_by=1", "created_by"),
     ],
@@ -177,3 +177,32 @@ def test_put_refuses_unknown_fields_and_wrong_types(admin_client, greeting):
         send(admin_client, "PUT", f"{API}/{greeting['id']}", json={"name": "x", "tags": "a"}), 400
     )
     assert {"name", "tags"} <= set(result["fields"])
+
+
+def test_is_active_accepts_the_usual_spellings(admin_client, greeting):
+    assert ok(admin_client.get(f"{API}?is_active=TRUE"))["metadata"]["total"] == 1
+    assert ok(admin_client.get(f"{API}?is_active=0"))["metadata"]["total"] == 0
+
+
+def test_api_test_treats_an_empty_string_as_a_value(admin_client, greeting):
+    trial = ok(
+        send(admin_client, "POST", f"{API}/{greeting['id']}/test", json={"variables": {"name": ""}})
+    )["data"]
+    assert trial["rendered"] == "Hello , welcome to Minerva!" and trial["valid"] is True
+
+
+def test_huge_number_default_is_refused(admin_client):
+    result = ok(
+        send(
+            admin_client,
+            "POST",
+            API,
+            json={
+                "name": "n",
+                "content": "{{n}}",
+                "variables": {"n": {"type": "number", "default": "1e999999999"}},
+            },
+        ),
+        400,
+    )
+    assert "variables.n" in result["fields"]

@@ -185,9 +185,14 @@ def test_prompt_editor_versions_and_inline_test(
     page.locator("tr", has_text="v1").locator("button", has_text="Roll back to this").click()
     page.wait_for_selector("text=Version 1 is now the active one.")
     assert "active" in page.locator("h1").inner_text() and "v1" in page.locator("h1").inner_text()
+    page.evaluate("() => { window.__same_page = true; }")
     page.fill("#var-name", "Ada")
     page.click("#test-form button[type=submit]")
     page.wait_for_selector("#test-result pre")
     assert page.locator("#test-result pre").inner_text() == "Dear Ada, welcome aboard."
+    page.locator("tr", has_text="v2").locator("a", has_text="Compare").click()
+    page.wait_for_selector("table.side-by-side")
+    assert "welcome to {{team}}!" in page.locator("table.side-by-side").inner_text()
+    assert page.evaluate("window.__same_page === true")  # test and diff swapped in place
     screenshot(page, "prompt-editor-1440x900.png")
     assert page_errors == []

@@ -325,3 +325,51 @@ def test_usage_statistics_per_prompt(db):
     assert stats.totals.total_requests == 2 and stats.totals.success_rate == Decimal("50.00")
     assert stats.totals.total_cost == Decimal("0.750000")
     assert [(d.day.day, d.requests) for d in stats.daily] == [(19, 0), (20, 2), (21, 0)]
+
+
+# --- review follow-ups ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["1e999999999", "1e100000", "-1e31"])
+def test_huge_numbers_are_type_errors_not_crashes(value):
+    result = render("n={{n}}", {"n": {"type": "number"}}, {"n": value})
+    assert "n" in result.type_errors and result.rendered == "n={{n}}"
+
+
+def test_numbers_render_as_typed_without_exponents():
+    result = render(
+        "{{a}} {{b}}", {"a": {"type": "number"}, "b": {"type": "number"}}, {"a": "1e-7", "b": "1E3"}
+    )
+    assert result.rendered == "0.0000001 1000"
+
+
+def test_an_empty_string_is_a_value_unless_the_form_left_it_blank():
+    assert render("[{{x}}]", {}, {"x": ""}).rendered == "[]"
+    assert render("[{{x}}]", {}, {"x": ""}, blank_is_missing=True).missing == ["x"]
+
+
+def test_family_list_counts_every_version_whatever_matched(db):
+    v1 = create("famx", "alpha", is_active=True)
+    create("famx", "beta")
+    [family] = prompts.list_families(search="beta").families
+    assert (family.active_version, family.versions, family.latest.version) == (1, 2, 2)
+    assert prompts.list_families(search="beta", active=False).total == 0
+    assert v1.version == 1
+
+
+def test_the_newest_version_cannot_be_deleted_so_numbers_are_never_reused(db):
+    v1 = create()
+    v2 = create(content="two")
+    with pytest.raises(Conflict, match="newest version"):
+        prompts.delete_prompt(ACTOR, v2.id)
+    prompts.delete_prompt(ACTOR, v1.id)
+    assert create(content="three").version == 3
+    solo = create("solo", "only version")
+    prompts.delete_prompt(ACTOR, solo.id)  # the only version may go
+
+
+def test_duplicate_refuses_a_name_already_in_use(db):
+    create("a", "x")
+    b = create("b", "y")
+    with pytest.raises(Conflict, match="already exists"):
+        prompts.duplicate(ACTOR, b.id, "a")

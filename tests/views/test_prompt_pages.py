@@ -110,3 +110,47 @@ def test_new_prompt_form_errors_and_viewers(admin_client, viewer_user, family):
     )
     assert response.status_code == 400
     assert "Name is required" in response.get_data(as_text=True)
+
+
+def test_failed_actions_answer_inside_the_page_fragment(admin_client, family):
+    token = csrf_token(admin_client, "/")
+    response = admin_client.post(
+        f"/prompts/{family['v1'].id}/delete", headers=HX, data={"csrf_token": token}
+    )
+    assert response.status_code == 409
+    fragment = response.get_data(as_text=True)
+    assert (
+        fragment.lstrip().startswith('<div id="prompt-page">')
+        and fragment.count('id="prompt-page"') == 1
+    )
+    assert "Not deleted:" in fragment
+    response = admin_client.post(
+        f"/prompts/{family['v1'].id}/duplicate",
+        headers=HX,
+        data={"csrf_token": token, "name": "bad/name!"},
+    )
+    assert response.status_code == 400 and "Not duplicated:" in response.get_data(as_text=True)
+
+
+def test_variables_can_be_declared_from_the_page(admin_client, family, db):
+    token = csrf_token(admin_client, "/")
+    response = admin_client.post(
+        f"/prompts/{family['v1'].id}/details",
+        data={
+            "csrf_token": token,
+            "description": "",
+            "tags": "chat",
+            "variables": '{"name": {"type": "string", "default": "friend"}}',
+        },
+    )
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Prompt, family["v1"].id).variables == {
+        "name": {"type": "string", "default": "friend"}
+    }
+    bad = admin_client.post(
+        f"/prompts/{family['v1'].id}/details",
+        headers=HX,
+        data={"csrf_token": token, "tags": "", "variables": "{nope"},
+    )
+    assert bad.status_code == 400 and "variables must be valid JSON" in bad.get_data(as_text=True)

@@ -29,8 +29,9 @@ class World:
     previous: AIModel  # gpt-4, served production before
     spare: AIModel  # assigned nowhere
     deprecated: AIModel
-    active_prompt: Prompt  # greeting v1, active
-    draft_prompt: Prompt  # greeting v2, inactive
+    active_prompt: Prompt  # greeting v2, active
+    draft_prompt: Prompt  # greeting v3, inactive, the newest
+    old_prompt: Prompt  # greeting v1, inactive
 
 
 @pytest.fixture
@@ -54,8 +55,9 @@ def world(db, admin_user) -> World:
         deactivated_at=earlier + timedelta(hours=1),
     )
     factories.assignment(feature, serving)
-    active = factories.prompt("greeting", 1, feature_id=feature.id, is_active=True)
-    draft = factories.prompt("greeting", 2, feature_id=feature.id, content="Hi {{name}}")
+    old = factories.prompt("greeting", 1, feature_id=feature.id, content="Hey")
+    active = factories.prompt("greeting", 2, feature_id=feature.id, is_active=True)
+    draft = factories.prompt("greeting", 3, feature_id=feature.id, content="Hi {{name}}")
     db.session.commit()
     return World(
         admin_user,
@@ -69,6 +71,7 @@ def world(db, admin_user) -> World:
         deprecated,
         active,
         draft,
+        old,
     )
 
 
@@ -451,7 +454,7 @@ CASES = {
         None,
     ),
     "prompts.delete": (
-        lambda w: ("POST", f"/prompts/{w.draft_prompt.id}/delete", {}),
+        lambda w: ("POST", f"/prompts/{w.old_prompt.id}/delete", {}),
         "prompt.delete",
         lambda w: ("POST", f"/prompts/{w.active_prompt.id}/delete", {}),
         None,
@@ -474,7 +477,7 @@ CASES = {
         None,
     ),
     "api.delete_prompt": (
-        lambda w: ("DELETE", f"{API}/prompts/{w.draft_prompt.id}", {"json": {}}),
+        lambda w: ("DELETE", f"{API}/prompts/{w.old_prompt.id}", {"json": {}}),
         "prompt.delete",
         lambda w: ("DELETE", f"{API}/prompts/{w.active_prompt.id}", {"json": {}}),
         None,

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from webapp.api import bp
 from webapp.api.envelope import success_response
-from webapp.api.parsing import parse_body, query_int
+from webapp.api.parsing import parse_body, query_flag, query_int
 from webapp.api.schemas import Body
 from webapp.auth import actor_from_request
 from webapp.services import prompts
@@ -54,12 +54,10 @@ def _id(value: str, field: str = "id") -> uuid.UUID:
 
 
 def _bool(name: str) -> bool | None:
-    value = request.args.get(name)
-    if value is None or value == "":
+    """Absent: no filter; otherwise true/false (also 1/0, yes/no, any case) or a 400."""
+    if not request.args.get(name):
         return None
-    if value in ("true", "false"):
-        return value == "true"
-    raise ValidationFailed({name: "must be true or false"})
+    return query_flag(name)
 
 
 @bp.get("/prompts")

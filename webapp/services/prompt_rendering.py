@@ -19,6 +19,8 @@ VARIABLE_TYPES = ("string", "number", "boolean")
 # A documented approximation (no tokenizer package offline): ~4 characters per token for
 # English text with GPT-style tokenizers.
 CHARS_PER_TOKEN = 4
+# Numbers are written out in full when rendered: keep them to a sane size.
+MAX_EXPONENT = 30
 
 
 def placeholders(content: str) -> list[str]:
@@ -65,7 +67,11 @@ def _type_problem(kind: str, value: Any) -> str | None:
             number = Decimal(str(value).strip())
         except ArithmeticError:
             return "must be a number"
-        return None if number.is_finite() else "must be a number"
+        if not number.is_finite():
+            return "must be a number"
+        if abs(number.adjusted()) > MAX_EXPONENT:
+            return f"must be between 1e-{MAX_EXPONENT} and 1e{MAX_EXPONENT}"
+        return None
     if kind == "boolean":
         if isinstance(value, bool) or str(value).strip().lower() in ("true", "false"):
             return None
@@ -79,8 +85,7 @@ def _as_text(kind: str, value: Any) -> str:
     if kind == "boolean":
         return "true" if (value is True or str(value).strip().lower() == "true") else "false"
     if kind == "number":
-        number = Decimal(str(value).strip())
-        return format(number.normalize(), "f") if number == number.to_integral() else str(number)
+        return format(Decimal(str(value).strip()), "f")  # as typed, never in exponent form
     return str(value)
 
 
@@ -107,9 +112,15 @@ class RenderResult:
         return [f"{name}: not used by this prompt" for name in self.extra]
 
 
-def render(content: str, declarations: dict[str, Any], values: dict[str, Any]) -> RenderResult:
+def render(
+    content: str,
+    declarations: dict[str, Any],
+    values: dict[str, Any],
+    blank_is_missing: bool = False,
+) -> RenderResult:
     """Fill the placeholders from ``values`` (then declared defaults). Missing values and
-    type errors leave their placeholder in place and are reported."""
+    type errors leave their placeholder in place and are reported. An empty string is a
+    value, unless ``blank_is_missing`` (a form's untouched field)."""
     used = placeholders(content)
     specs = {name: (spec or {}) for name, spec in (declarations or {}).items()}
     result = RenderResult(rendered=content, variables_used=used)
@@ -118,8 +129,9 @@ def render(content: str, declarations: dict[str, Any], values: dict[str, Any]) -
     for name in used:
         spec = specs.get(name, {})
         kind = spec.get("type", "string")
-        if name in values and values[name] is not None and values[name] != "":
-            value = values[name]
+        given = values.get(name)
+        if given is not None and not (blank_is_missing and given == ""):
+            value = given
         elif spec.get("default") is not None:
             value = spec["default"]
         else:

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import case, func, literal, or_, select, text, update
+from sqlalchemy import case, func, literal, or_, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
@@ -304,6 +304,7 @@ def activate(actor: Actor, prompt_id: uuid.UUID) -> Prompt:
     """Make this the only active version of its family, in one transaction."""
     prompt = get_prompt(prompt_id)
     _lock_family(prompt.name, prompt.feature_id)
+    db.session.refresh(prompt)  # what it is now that the family is ours
     if prompt.is_active:
         return prompt
     previous = db.session.scalar(
@@ -339,7 +340,19 @@ def deactivate(actor: Actor, prompt_id: uuid.UUID) -> Prompt:
 
 
 def delete_prompt(actor: Actor, prompt_id: uuid.UUID) -> None:
+    """Refused for the active version, and for the newest one while older versions exist
+    (its number would be handed out again: version numbers are history)."""
     prompt = get_prompt(prompt_id)
+    _lock_family(prompt.name, prompt.feature_id)
+    db.session.refresh(prompt)
+    newest = db.session.scalar(
+        select(func.max(Prompt.version)).where(*_same_family(prompt.name, prompt.feature_id))
+    )
+    if prompt.version == newest and newest > 1 and prompt.version != _oldest(prompt):
+        raise Conflict(
+            f"v{prompt.version} is the newest version of {prompt.name}; versions are kept as "
+            "history, so save a corrected version instead (older versions can be deleted)"
+        )
     if prompt.is_active:
         raise Conflict(
             f"version {prompt.version} of {prompt.name} is active: activate another version "
@@ -351,11 +364,16 @@ def delete_prompt(actor: Actor, prompt_id: uuid.UUID) -> None:
     db.session.commit()
 
 
+def _oldest(prompt: Prompt) -> int:
+    return db.session.scalar(
+        select(func.min(Prompt.version)).where(*_same_family(prompt.name, prompt.feature_id))
+    )
+
+
 def duplicate(
     actor: Actor, prompt_id: uuid.UUID, new_name: str, feature_id: Any = "same"
 ) -> Prompt:
-    """Copy this version under another name (version 1 of a new family, or the next
-    version if that family exists), inactive."""
+    """Copy this version under a name no prompt here has yet (version 1, inactive)."""
     source = get_prompt(prompt_id)
     fields = {
         "name": new_name,
@@ -370,6 +388,11 @@ def duplicate(
         raise ValidationFailed(errors)
     if fields["name"] == source.name and fields["feature_id"] == source.feature_id:
         raise ValidationFailed({"name": "must differ from the original name"})
+    taken = db.session.scalar(
+        select(Prompt.id).where(*_same_family(fields["name"], fields["feature_id"])).limit(1)
+    )
+    if taken is not None:
+        raise Conflict(f"a prompt named {fields['name']} already exists here", field="name")
     return _insert_version(actor, fields, "prompt.duplicate", {"source_id": source.id})
 
 
@@ -394,7 +417,7 @@ def diff(prompt_id: uuid.UUID, against_id: uuid.UUID) -> VersionDiff:
         )
     )
     rows: list[tuple[str, str, str]] = []
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b).get_opcodes():
         left, right = a[i1:i2], b[j1:j2]
         for index in range(max(len(left), len(right))):
             rows.append(
@@ -415,13 +438,15 @@ class RenderTrial:
     cost: Decimal | None
 
 
-def try_render(prompt_id: uuid.UUID, values: dict[str, Any]) -> RenderTrial:
+def try_render(
+    prompt_id: uuid.UUID, values: dict[str, Any], blank_is_missing: bool = False
+) -> RenderTrial:
     """Render with test values; estimate tokens and the cost of one call with the
     feature's active production model."""
     if not isinstance(values, dict):
         raise ValidationFailed({"variables": "must be an object of variable values"})
     prompt = get_prompt(prompt_id)
-    result = render(prompt.content, prompt.variables, values)
+    result = render(prompt.content, prompt.variables, values, blank_is_missing)
     tokens = estimate_tokens(result.rendered)
     model = None
     if prompt.feature_id:
@@ -502,6 +527,8 @@ def list_families(
                 Prompt.content.ilike(pattern, escape="\\"),
             )
         )
+    # Families with a version that matches; their figures cover all of their versions.
+    matching = select(Prompt.name, func.coalesce(Prompt.feature_id, NO_FEATURE)).where(*conditions)
     active_version = func.max(case((Prompt.is_active, Prompt.version)))
     grouped = (
         select(
@@ -512,7 +539,7 @@ def list_families(
             active_version.label("active_version"),
             func.max(Prompt.updated_at).label("changed_at"),
         )
-        .where(*conditions)
+        .where(tuple_(Prompt.name, func.coalesce(Prompt.feature_id, NO_FEATURE)).in_(matching))
         .group_by(Prompt.name, Prompt.feature_id)
     )
     if active is True:

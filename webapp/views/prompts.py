@@ -4,6 +4,7 @@ delete and an inline test form."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, flash, redirect, request, url_for
@@ -20,7 +21,7 @@ bp = Blueprint("prompts", __name__, url_prefix="/prompts")
 
 
 def _go(target: str) -> Response:
-    """Redirect; htmx gets HX-Location so it swaps the page in place and keeps history."""
+    """Redirect; for htmx, HX-Redirect (a normal page load of the new version's page)."""
     if is_htmx_request():
         response = Response(status=204)
         response.headers["HX-Redirect"] = target
@@ -106,9 +107,16 @@ def _detail_context(prompt_id, **extra: Any) -> dict[str, Any]:
         "values": {},
         "content_errors": {},
         "draft": None,
+        "problem": None,
     }
     context.update(extra)
     return context
+
+
+def _refused(target, problem: str, status: int) -> tuple[str, int]:
+    """The prompt page again with the reason nothing changed; htmx swaps #prompt-page."""
+    html = render_page("prompts/detail.html", "page", **_detail_context(target, problem=problem))
+    return html, status
 
 
 @bp.get("/<prompt_id>")
@@ -152,15 +160,20 @@ def save_content(prompt_id: str) -> Response | tuple[str, int]:
 @bp.post("/<prompt_id>/details")
 def save_details(prompt_id: str) -> Response | tuple[str, int]:
     target = parse_id(prompt_id, "prompt")
-    fields = {
+    fields: dict[str, Any] = {
         "description": request.form.get("description", "").strip() or None,
         "tags": request.form.get("tags", ""),
     }
+    raw_variables = request.form.get("variables", "").strip()
+    if raw_variables:
+        try:
+            fields["variables"] = json.loads(raw_variables)
+        except ValueError:
+            return _refused(target, "Not saved: variables must be valid JSON.", 400)
     try:
         prompts.update_prompt(actor_from_request(), target, fields)
     except ValidationFailed as error:
-        flash(f"Not saved: {error}.")
-        return render_page("prompts/detail.html", "content", **_detail_context(target)), 400
+        return _refused(target, f"Not saved: {error}.", 400)
     flash("Description and tags saved.")
     return _go(url_for("prompts.detail", prompt_id=target))
 
@@ -184,9 +197,8 @@ def duplicate(prompt_id: str) -> Response | tuple[str, int]:
     target = parse_id(prompt_id, "prompt")
     try:
         copy = prompts.duplicate(actor_from_request(), target, request.form.get("name", ""))
-    except ValidationFailed as error:
-        flash(f"Not duplicated: {error}.")
-        return render_page("prompts/detail.html", "content", **_detail_context(target)), 400
+    except (ValidationFailed, Conflict) as error:
+        return _refused(target, f"Not duplicated: {error}.", error.status_code)
     flash(f"Duplicated as {copy.name}.")
     return _go(url_for("prompts.detail", prompt_id=copy.id))
 
@@ -199,8 +211,7 @@ def delete(prompt_id: str) -> Response | tuple[str, int]:
     try:
         prompts.delete_prompt(actor_from_request(), target)
     except Conflict as error:
-        flash(f"Not deleted: {error.message}.")
-        return render_page("prompts/detail.html", "content", **_detail_context(target)), 409
+        return _refused(target, f"Not deleted: {error.message}.", 409)
     flash(f"{prompt.name} v{prompt.version} deleted.")
     if others:
         return _go(url_for("prompts.detail", prompt_id=others[0].id))
@@ -217,7 +228,7 @@ def test(prompt_id: str) -> tuple[str, int]:
     extra = request.args.get("extra_name", "").strip()
     if extra:
         values[extra] = request.args.get("extra_value", "")
-    trial = prompts.try_render(target, values)
+    trial = prompts.try_render(target, values, blank_is_missing=True)
     html = render_page(
         "prompts/detail.html", "test_result", **_detail_context(target, trial=trial, values=values)
     )
