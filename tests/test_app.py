@@ -156,3 +156,12 @@ def test_production_sends_hsts_even_behind_an_unconfigured_proxy(monkeypatch, ap
     production = create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"]})
     response = production.test_client().get("/login")
     assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+
+
+def test_production_refuses_argon2_below_the_owasp_minimum(monkeypatch):
+    monkeypatch.setenv("AIPM_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "k" * 64)
+    monkeypatch.setenv("RATELIMIT_STORAGE_URI", "memory://")
+    monkeypatch.setenv("ARGON2_MEMORY_COST_KIB", "1024")
+    with pytest.raises(ConfigError, match="OWASP"):
+        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})

@@ -83,6 +83,18 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
     idle_minutes = int(os.environ.get("SESSION_IDLE_MINUTES", "30"))
     absolute_hours = int(os.environ.get("SESSION_ABSOLUTE_HOURS", "12"))
     secure_cookies = _flag("SESSION_COOKIE_SECURE", default=production)
+    argon2 = {
+        "ARGON2_TIME_COST": int(os.environ.get("ARGON2_TIME_COST", "3")),
+        "ARGON2_MEMORY_COST_KIB": int(os.environ.get("ARGON2_MEMORY_COST_KIB", str(64 * 1024))),
+        "ARGON2_PARALLELISM": int(os.environ.get("ARGON2_PARALLELISM", "4")),
+    }
+    if production and (
+        argon2["ARGON2_TIME_COST"] < 2 or argon2["ARGON2_MEMORY_COST_KIB"] < 19 * 1024
+    ):
+        raise ConfigError(
+            "Argon2 settings below OWASP's minimum (time cost 2, memory 19 MiB) are refused "
+            "in production."
+        )
     storage = os.environ.get("RATELIMIT_STORAGE_URI")
     if production and not storage:
         raise ConfigError(
@@ -128,9 +140,7 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
         ),
         # Argon2id parameters: argon2-cffi's defaults (RFC 9106 low-memory profile:
         # t=3, m=64 MiB, p=4) are stronger than OWASP's minimum (t=2, m=19 MiB, p=1).
-        "ARGON2_TIME_COST": int(os.environ.get("ARGON2_TIME_COST", "3")),
-        "ARGON2_MEMORY_COST_KIB": int(os.environ.get("ARGON2_MEMORY_COST_KIB", str(64 * 1024))),
-        "ARGON2_PARALLELISM": int(os.environ.get("ARGON2_PARALLELISM", "4")),
+        **argon2,
     }
 
 

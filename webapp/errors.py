@@ -4,6 +4,7 @@ Users see a short message; details go to the log."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 from flask import Flask, Response, current_app, render_template, request
 from flask_limiter.errors import RateLimitExceeded
@@ -13,7 +14,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from webapp.api.envelope import error_response
 from webapp.auth import actor_from_request, is_api_request
-from webapp.extensions import db, limiter
+from webapp.extensions import db, limiter, login_manager
 from webapp.services import users
 from webapp.services.errors import Conflict, DomainError, NotFound, ValidationFailed
 
@@ -55,7 +56,9 @@ def handle_rate_limit(error: RateLimitExceeded) -> Response | tuple[str, int]:
     retry_in = max(1, int(limit.reset_at - time.time())) if limit else 60
     minutes = -(-retry_in // 60)
     if request.endpoint == "auth.login":
-        users.record_throttled_login(actor_from_request(), request.form.get("email", ""))
+        users.record_throttled_login(
+            actor_from_request(), request.form.get("email", ""), timedelta(minutes=15)
+        )
     message = (
         f"Too many failed sign-in attempts. Try again in {minutes} minute"
         f"{'s' if minutes != 1 else ''}."
@@ -71,6 +74,10 @@ def handle_rate_limit(error: RateLimitExceeded) -> Response | tuple[str, int]:
 
 def handle_http_error(error: HTTPException) -> Response | tuple[str, int]:
     status = error.code or 500
+    if status == 405 and not current_user.is_authenticated:
+        # Routing answers 405 before the guard runs: don't tell anonymous callers which
+        # addresses exist; send them to sign in like any other protected request.
+        return login_manager.unauthorized()
     if status == 403 and current_user.is_authenticated:
         record_refusal()
     if is_api_request():

@@ -1,4 +1,5 @@
-"""Row-level security on users, and no privilege change without platform_admin.
+"""Row-level security on users, no privilege change without platform_admin, and the
+throttling check's read of its own audit rows.
 
 Revision ID: 0003
 Revises: 0002
@@ -41,6 +42,12 @@ def upgrade():
         f"USING ({ROLE} IN ('viewer', 'anonymous') AND id::text = {USER_ID}) "
         f"WITH CHECK (id::text = {USER_ID})"
     )
+    # Sign-in (role anonymous) checks whether it already recorded throttling for an
+    # account in this window; it may read those rows and no other audit rows.
+    op.execute(
+        "CREATE POLICY platform_audit_logs_throttle_read ON platform_audit_logs FOR SELECT "
+        f"USING ({ROLE} = 'anonymous' AND action = 'auth.login_throttled')"
+    )
     op.execute(
         f"""
         CREATE FUNCTION users_privileges_need_admin() RETURNS trigger
@@ -65,6 +72,7 @@ def upgrade():
 def downgrade():
     if op.get_context().dialect.name != "postgresql":
         return
+    op.execute("DROP POLICY platform_audit_logs_throttle_read ON platform_audit_logs")
     op.execute("DROP TRIGGER users_privileges_need_admin ON users")
     op.execute("DROP FUNCTION users_privileges_need_admin()")
     for policy in ("users_read", "users_admin_all", "users_update_own"):

@@ -193,3 +193,10 @@ def test_unknown_url_is_404_for_everyone(client):
     assert client.get("/no-such-page").status_code == 404
     response = client.get("/api/platform/ai-management/no-such-thing")
     assert response.status_code == 404 and response.get_json()["success"] is False
+
+
+def test_wrong_method_on_a_known_address_reveals_nothing_to_anonymous(client):
+    response = client.delete("/users")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    api = client.delete("/api/platform/ai-management/features")
+    assert api.status_code == 401

@@ -132,3 +132,10 @@ def test_unknown_email_costs_a_hash_like_a_wrong_password(client, admin_user, mo
     monkeypatch.setattr(passwords, "burn_verification_time", lambda password: burned.append(1))
     sign_in(client, "ghost@example.com", "some password!!")
     assert burned == [1]
+
+
+def test_a_flood_of_throttled_attempts_leaves_one_audit_row(client, admin_user, db):
+    for _ in range(15):
+        sign_in(client, admin_user.email, "wrong password!")
+    actions = db.session.scalars(select(AuditLog.action)).all()
+    assert actions.count("auth.login_throttled") == 1 and actions.count("auth.login_failed") == 10

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
-from webapp.models import ROLE_ADMIN, ROLES, User
+from webapp.models import ROLE_ADMIN, ROLES, AuditLog, User
 from webapp.models.types import utcnow
 from webapp.rls import ANONYMOUS, current_database_role, use_database_role
 from webapp.services import passwords
@@ -116,11 +117,22 @@ def record_logout(actor: Actor, user: User) -> None:
     db.session.commit()
 
 
-def record_throttled_login(actor: Actor, email: str) -> None:
-    add_audit_row(
-        actor, "auth.login_throttled", "session", new_values={"email": normalize_email(email)[:320]}
+def record_throttled_login(actor: Actor, email: str, window: timedelta) -> None:
+    """One audit row per account and window, however many throttled attempts follow (a
+    flood of 429s must not flood the audit log)."""
+    email = normalize_email(email)[:320]
+    recent = db.session.scalar(
+        select(AuditLog.id)
+        .where(
+            AuditLog.action == "auth.login_throttled",
+            AuditLog.created_at >= utcnow() - window,
+            AuditLog.new_values["email"].as_string() == email,
+        )
+        .limit(1)
     )
-    db.session.commit()
+    if recent is None:
+        add_audit_row(actor, "auth.login_throttled", "session", new_values={"email": email})
+        db.session.commit()
 
 
 def record_refusal(actor: Actor, method: str, path: str) -> None:
