@@ -220,9 +220,9 @@ def create_model(actor: Actor, fields: dict[str, Any]) -> AIModel:
     errors = _validate(fields, creating=True)
     if errors:
         raise ValidationFailed(errors)
-    if _duplicate(fields):
-        raise Conflict("this provider already has a model with that name and version", field="name")
     duplicate = Conflict("this provider already has a model with that name and version", "name")
+    if _duplicate(fields):
+        raise duplicate
     return insert_row(actor, AIModel(**fields), "model.create", "model", model_as_dict, duplicate)
 
 

@@ -155,9 +155,9 @@ def create_feature(actor: Actor, fields: dict[str, Any]) -> Feature:
     errors = _validate_fields(fields, creating=True)
     if errors:
         raise ValidationFailed(errors)
-    if db.session.scalar(select(Feature.id).where(Feature.name == fields["name"])):
-        raise Conflict(f"a feature named {fields['name']} already exists", field="name")
     duplicate = Conflict(f"a feature named {fields['name']} already exists", field="name")
+    if db.session.scalar(select(Feature.id).where(Feature.name == fields["name"])):
+        raise duplicate
     return insert_row(
         actor, Feature(**fields), "feature.create", "feature", feature_as_dict, duplicate
     )

@@ -98,9 +98,9 @@ def create_provider(actor: Actor, fields: dict[str, Any]) -> Provider:
     errors = _validate(fields, creating=True)
     if errors:
         raise ValidationFailed(errors)
-    if _name_taken(fields["name"]):
-        raise Conflict(f"a provider named {fields['name']} already exists", field="name")
     duplicate = Conflict(f"a provider named {fields['name']} already exists", field="name")
+    if _name_taken(fields["name"]):
+        raise duplicate
     return insert_row(
         actor, Provider(**fields), "provider.create", "provider", provider_as_dict, duplicate
     )
