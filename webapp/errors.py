@@ -60,7 +60,7 @@ def handle_rate_limit(error: RateLimitExceeded) -> Response | tuple[str, int]:
             actor_from_request(), request.form.get("email", ""), timedelta(minutes=15)
         )
     message = (
-        f"Too many failed sign-in attempts. Try again in {minutes} minute"
+        f"Too many sign-in attempts for this account or address. Try again in {minutes} minute"
         f"{'s' if minutes != 1 else ''}."
     )
     if is_api_request():
@@ -81,7 +81,7 @@ def handle_http_error(error: HTTPException) -> Response | tuple[str, int]:
     if status == 403 and current_user.is_authenticated:
         record_refusal()
     if is_api_request():
-        details = error.description if status not in (404, 405) else None
+        details = MESSAGES.get(status) if status in (403, 404, 405) else error.description
         return error_response(status, TITLES.get(status, error.name), details)
     return _page(status, MESSAGES.get(status, error.description or ""))
 

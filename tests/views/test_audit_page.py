@@ -141,3 +141,15 @@ def test_audit_rows_cannot_be_edited_or_deleted(db, events):
     db.session.expire_all()
     after = db.session.execute(select(AuditLog.id, AuditLog.action).order_by(AuditLog.id)).all()
     assert after == before and len(after) == 5  # 3 events + 2 user.create rows
+
+
+def test_a_bad_date_range_keeps_the_other_filters(viewer_client, events, admin_user):
+    response = viewer_client.get(
+        "/audit",
+        query_string={"action": "feature.update", "from": "2026-11-22", "to": "2026-11-01"},
+    )
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "to must not be before the start date; that filter is left out." in html
+    assert row_actions(html) == []  # action and from still apply: nothing after 11-22
+    assert "events" in html

@@ -33,7 +33,8 @@ def test_eleventh_failure_is_throttled_even_with_the_right_password(
     assert response.status_code == 429
     assert 0 < int(response.headers["Retry-After"]) <= 15 * 60
     page = response.get_data(as_text=True)
-    assert "Too many failed sign-in attempts. Try again in" in page and "minutes" in page
+    assert "Too many sign-in attempts for this account or address. Try again in" in page
+    assert "minutes" in page
     assert len(hash_calls) == calls_before  # refused before any hash was computed
     assert client.get("/").status_code == 302
     actions = db.session.scalars(select(AuditLog.action)).all()

@@ -45,7 +45,7 @@ def test_invalid_new_user_shows_the_field_error_and_saves_nothing(admin_client, 
 def test_duplicate_user_is_a_conflict(admin_client, viewer_user):
     response = post(admin_client, "/users", email="viewer@example.com", role="viewer")
     assert response.status_code == 409
-    assert "already exists" in response.get_data(as_text=True)
+    assert "Email is already used by another user" in response.get_data(as_text=True)
 
 
 def test_role_change_deactivate_and_activate(admin_client, viewer_user, db):

@@ -10,7 +10,6 @@ from sqlalchemy import func, select
 
 from webapp.extensions import db
 from webapp.models import AuditLog, User
-from webapp.services.errors import ValidationFailed
 
 PER_PAGE = 50
 MAX_PAGE = 100_000
@@ -38,8 +37,9 @@ class AuditPage:
         return max(1, -(-self.total // self.per_page))
 
 
-def parse_filters(args: dict[str, str]) -> tuple[AuditFilters, int]:
-    """Filters and page number from query-string values; every bad one is named."""
+def parse_filters(args: dict[str, str]) -> tuple[AuditFilters, int, dict[str, str]]:
+    """Filters and page number from query-string values, and what is wrong with the bad
+    ones (which are then left out, the others still apply)."""
     errors: dict[str, str] = {}
 
     def text(name: str) -> str | None:
@@ -74,6 +74,7 @@ def parse_filters(args: dict[str, str]) -> tuple[AuditFilters, int]:
                 raise ValueError
         except ValueError:
             errors["page"] = f"must be a whole number from 1 to {MAX_PAGE:,}"
+            page = 1
     filters = AuditFilters(
         user_id=user_id,
         action=text("action"),
@@ -83,9 +84,10 @@ def parse_filters(args: dict[str, str]) -> tuple[AuditFilters, int]:
     )
     if filters.date_from and filters.date_to and filters.date_to < filters.date_from:
         errors["to"] = "must not be before the start date"
-    if errors:
-        raise ValidationFailed(errors)
-    return filters, page
+        filters = AuditFilters(
+            filters.user_id, filters.action, filters.resource_type, filters.date_from
+        )
+    return filters, page, errors
 
 
 def search_events(filters: AuditFilters, page: int = 1, per_page: int = PER_PAGE) -> AuditPage:

@@ -35,7 +35,9 @@ def create_user(
 ) -> User:
     email = normalize_email(email)
     errors: dict[str, str] = {}
-    if not EMAIL_PATTERN.match(email) or len(email) > 320:
+    if not email:
+        errors["email"] = "is required"
+    elif not EMAIL_PATTERN.match(email) or len(email) > 320:
         errors["email"] = "is not a valid email address"
     if role not in ROLES:
         errors["role"] = f"must be one of {', '.join(ROLES)}"

@@ -7,7 +7,6 @@ from flask import Blueprint, request
 
 from webapp.responses import render_page
 from webapp.services import audit_log
-from webapp.services.errors import ValidationFailed
 
 bp = Blueprint("audit", __name__)
 
@@ -18,12 +17,8 @@ def index() -> tuple[str, int]:
     args = {key: request.args[key] for key in audit_log.FILTER_KEYS if request.args.get(key)}
     if request.args.get("page"):
         args["page"] = request.args["page"]
-    status, errors = 200, {}
-    try:
-        filters, page = audit_log.parse_filters(args)
-    except ValidationFailed as error:
-        status, errors = 400, error.errors
-        filters, page = audit_log.AuditFilters(), 1
+    filters, page, errors = audit_log.parse_filters(args)
+    status = 400 if errors else 200
     result = audit_log.search_events(filters, page)
     html = render_page(
         "audit/index.html",

@@ -50,7 +50,11 @@ def create() -> Response | tuple[str, int]:
             {**form, "description": form["description"].strip() or None},
         )
     except (ValidationFailed, Conflict) as error:
-        errors = error.errors if isinstance(error, ValidationFailed) else {"name": error.message}
+        errors = (
+            error.errors
+            if isinstance(error, ValidationFailed)
+            else {"name": "is already taken by another feature"}
+        )
         status = 400 if isinstance(error, ValidationFailed) else 409
         html = render_page(
             "features/index.html",

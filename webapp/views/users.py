@@ -43,8 +43,8 @@ def create() -> tuple[str, int]:
         )
     except ValidationFailed as error:
         return _page(400, form=form, errors=error.errors)
-    except Conflict as error:
-        return _page(409, form=form, errors={error.field or "email": error.message})
+    except Conflict:
+        return _page(409, form=form, errors={"email": "is already used by another user"})
     # Shown in this response only: never stored, never put in a (readable) flash cookie.
     return _page(201, one_time_password={"email": user.email, "password": password})
 
