@@ -153,3 +153,25 @@ def test_a_bad_date_range_keeps_the_other_filters(viewer_client, events, admin_u
     assert "to must not be before the start date; that filter is left out." in html
     assert row_actions(html) == []  # action and from still apply: nothing after 11-22
     assert "events" in html
+
+
+def test_structured_values_are_shown_as_json(admin_client, db):
+    from datetime import UTC, datetime
+
+    db.session.add(
+        AuditLog(
+            action="model.delete",
+            resource_type="model",
+            old_values={"pricing": {"input_price_per_million": "30.000000"}, "tags": ["a"]},
+            created_at=datetime(2026, 11, 21, tzinfo=UTC),
+        )
+    )
+    db.session.commit()
+    html = admin_client.get("/audit", query_string={"action": "model.delete"}).get_data(
+        as_text=True
+    )
+    assert (
+        "{&#34;input_price_per_million&#34;: &#34;30.000000&#34;}" in html
+        or '{"input_price_per_million": "30.000000"}' in html
+    )
+    assert "{'input_price_per_million'" not in html

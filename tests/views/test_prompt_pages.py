@@ -154,3 +154,4 @@ def test_variables_can_be_declared_from_the_page(admin_client, family, db):
         data={"csrf_token": token, "tags": "", "variables": "{nope"},
     )
     assert bad.status_code == 400 and "variables must be valid JSON" in bad.get_data(as_text=True)
+    assert "{nope</textarea>" in bad.get_data(as_text=True)  # what was typed is kept

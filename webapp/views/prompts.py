@@ -108,6 +108,7 @@ def _detail_context(prompt_id, **extra: Any) -> dict[str, Any]:
         "content_errors": {},
         "draft": None,
         "problem": None,
+        "variables_draft": None,
     }
     context.update(extra)
     return context
@@ -168,8 +169,17 @@ def save_details(prompt_id: str) -> Response | tuple[str, int]:
     if raw_variables:
         try:
             fields["variables"] = json.loads(raw_variables)
-        except ValueError:
-            return _refused(target, "Not saved: variables must be valid JSON.", 400)
+        except ValueError as error:
+            html = render_page(
+                "prompts/detail.html",
+                "page",
+                **_detail_context(
+                    target,
+                    problem=f"Not saved: variables must be valid JSON ({error}).",
+                    variables_draft=raw_variables,
+                ),
+            )
+            return html, 400
     try:
         prompts.update_prompt(actor_from_request(), target, fields)
     except ValidationFailed as error:
