@@ -30,6 +30,22 @@ from webapp.services.users import create_user
 
 PASSWORD = "correct horse battery staple"
 
+# The seed migration's 11 tables, written out here on purpose (not read from the code):
+# the schema and row-level-security tests check the code against this list.
+SEED_TABLES = (
+    "ai_features",
+    "ai_providers",
+    "ai_models",
+    "feature_model_assignments",
+    "ai_prompts",
+    "ai_usage_logs",
+    "ai_spending_budgets",
+    "ai_experiments",
+    "experiment_results",
+    "provider_health_logs",
+    "platform_audit_logs",
+)
+
 
 def _database_url(tmp_dir: Path) -> str:
     url = os.environ.get("TEST_DATABASE_URL")

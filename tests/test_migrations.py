@@ -10,20 +10,9 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, inspect, text
 
-EXPECTED_TABLES = {
-    "ai_features",
-    "ai_providers",
-    "ai_models",
-    "feature_model_assignments",
-    "ai_prompts",
-    "ai_usage_logs",
-    "ai_spending_budgets",
-    "ai_experiments",
-    "experiment_results",
-    "provider_health_logs",
-    "platform_audit_logs",
-    "users",
-}
+from tests.conftest import SEED_TABLES
+
+EXPECTED_TABLES = {*SEED_TABLES, "users"}
 
 
 def table_names(db) -> set[str]:

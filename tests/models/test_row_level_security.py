@@ -12,6 +12,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
 from tests import factories
+from tests.conftest import SEED_TABLES
 from webapp.models import AuditLog
 
 INSERT_FEATURE = (
@@ -25,19 +26,7 @@ IS_FORCED = (
     "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = ANY(:t)"
 )
 
-RLS_TABLES = [  # the seed's 11 tables (users: see test_users_rows_are_protected_too)
-    "ai_features",
-    "ai_providers",
-    "ai_models",
-    "feature_model_assignments",
-    "ai_prompts",
-    "ai_usage_logs",
-    "ai_spending_budgets",
-    "ai_experiments",
-    "experiment_results",
-    "provider_health_logs",
-    "platform_audit_logs",
-]
+RLS_TABLES = list(SEED_TABLES)  # and users: see test_users_rows_are_protected_too
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from flask import Response, request
@@ -50,7 +51,7 @@ def assignment_as_dict(assignment: FeatureModelAssignment) -> dict[str, Any]:
 @bp.get("/features")
 def list_features() -> Response:
     time_range = request.args.get("time_range", "24h")
-    metrics.window_for(time_range)  # an unknown range is a 400 even without metrics
+    metrics.checked_range(time_range)  # an unknown range is a 400 even without metrics
     rows = features.list_features(
         statuses=query_list("status"),
         include_metrics=query_flag("include_metrics"),
@@ -131,8 +132,8 @@ def assign_model(feature_id: str) -> Response:
     target = parse_uuid(feature_id, "feature")
     body = parse_body(AssignModel)
     try:
-        model_id = parse_uuid(body.model_id, "model")
-    except Exception:
+        model_id = uuid.UUID(body.model_id)
+    except ValueError:
         raise ValidationFailed({"model_id": "must be a model id"}) from None
     result = assignments.assign_model(
         actor_from_request(), target, model_id, body.environment, body.config_overrides

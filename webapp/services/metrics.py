@@ -39,10 +39,17 @@ MICRO_DOLLAR = Decimal("0.000001")
 PERCENT = Decimal("0.01")
 
 
+def checked_range(time_range: str, field: str = "time_range") -> str:
+    """``time_range`` when it is one of TIME_RANGES; otherwise a validation error on ``field``
+    (pages call the parameter ``range``, the API ``time_range``)."""
+    if time_range not in TIME_RANGES:
+        raise ValidationFailed({field: f"must be one of {', '.join(TIME_RANGES)}"})
+    return time_range
+
+
 def window_for(time_range: str, now: datetime | None = None) -> tuple[datetime, datetime]:
     """[since, until) for a named range; an unknown name is a validation error."""
-    if time_range not in TIME_RANGES:
-        raise ValidationFailed({"time_range": f"must be one of {', '.join(TIME_RANGES)}"})
+    checked_range(time_range)
     until = now or datetime.now(UTC)
     return until - TIME_RANGES[time_range], until
 

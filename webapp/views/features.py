@@ -20,10 +20,7 @@ bp = Blueprint("features", __name__, url_prefix="/features")
 
 
 def _range() -> str:
-    value = request.args.get("range", "24h")
-    if value not in metrics.TIME_RANGES:
-        raise ValidationFailed({"range": f"must be one of {', '.join(metrics.TIME_RANGES)}"})
-    return value
+    return metrics.checked_range(request.args.get("range", "24h"), "range")
 
 
 @bp.get("")

@@ -19,10 +19,7 @@ bp = Blueprint("models", __name__, url_prefix="/models")
 
 
 def _range() -> str:
-    value = request.args.get("range", "24h")
-    if value not in metrics.TIME_RANGES:
-        raise ValidationFailed({"range": f"must be one of {', '.join(metrics.TIME_RANGES)}"})
-    return value
+    return metrics.checked_range(request.args.get("range", "24h"), "range")
 
 
 FORM_FIELDS = (

@@ -14,7 +14,7 @@ from webapp.auth import actor_from_request, admin_only, is_htmx_request
 from webapp.ids import parse_id
 from webapp.responses import render_page
 from webapp.services import features, prompts
-from webapp.services.errors import Conflict, ValidationFailed
+from webapp.services.errors import Conflict, NotFound, ValidationFailed
 from webapp.services.prompt_rendering import placeholders
 
 bp = Blueprint("prompts", __name__, url_prefix="/prompts")
@@ -37,7 +37,7 @@ def index() -> tuple[str, int]:
     if args["feature"]:
         try:
             feature_id = parse_id(args["feature"], "feature")
-        except Exception:
+        except NotFound:
             errors["feature"] = "is not a feature"
     page = request.args.get("page", "1")
     page_number = int(page) if page.isdigit() and 0 < int(page) <= 10_000 else 1
