@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from tests.conftest import SEED_TABLES
 
-EXPECTED_TABLES = {*SEED_TABLES, "users"}
+EXPECTED_TABLES = {*SEED_TABLES, "users", "ai_usage_daily_rollup"}
 
 
 def table_names(db) -> set[str]:

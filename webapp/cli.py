@@ -1,4 +1,4 @@
-"""flask commands: seed, demo-data, create-admin."""
+"""flask commands: seed, demo-data, create-admin, grant-app-access, rollup rebuild."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from webapp.services import users
 from webapp.services.audit import Actor
 from webapp.services.demo_data import load_demo_data
 from webapp.services.errors import Conflict, ValidationFailed
+from webapp.services.rollup import rebuild_rollup
 from webapp.services.seed import seed_defaults
 
 
@@ -179,11 +180,34 @@ def grant_app_access_command(role: str) -> None:
     click.echo(f"Granted {role} access to {len(tables) + 1} tables (audit log: read and append).")
 
 
+@click.group("rollup")
+def rollup_group() -> None:
+    """The daily usage rollup that spending analytics read."""
+
+
+@rollup_group.command("rebuild")
+@click.option(
+    "--from",
+    "since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="First UTC day to recompute (YYYY-MM-DD); all days when omitted.",
+)
+@with_appcontext
+@as_operator
+def rollup_rebuild_command(since: datetime | None) -> None:
+    """Recompute the rollup from the raw usage rows (one transaction)."""
+    first_day = since.date() if since else None
+    written = rebuild_rollup(Actor.cli(), first_day)
+    scope = f"from {first_day.isoformat()}" if first_day else "for every day"
+    click.echo(f"Rollup rebuilt {scope}: {written} rows.")
+
+
 def register_commands(app: Flask) -> None:
     for command in (
         seed_command,
         demo_data_command,
         create_admin_command,
         grant_app_access_command,
+        rollup_group,
     ):
         app.cli.add_command(command)

@@ -24,6 +24,7 @@ from webapp.models.providers import (
     Provider,
     ProviderHealthLog,
 )
+from webapp.models.rollup import UsageDailyRollup
 from webapp.models.usage import USAGE_STATUSES, UsageLog
 from webapp.models.users import ROLE_ADMIN, ROLE_VIEWER, ROLES, User
 
@@ -50,6 +51,7 @@ __all__ = [
     "Prompt",
     "Provider",
     "ProviderHealthLog",
+    "UsageDailyRollup",
     "UsageLog",
     "User",
 ]

@@ -25,10 +25,10 @@ from webapp.models import (
     Prompt,
     Provider,
     ProviderHealthLog,
-    UsageLog,
 )
 from webapp.services.audit import Actor, add_audit_row
 from webapp.services.pricing import request_cost
+from webapp.services.usage_recording import add_usage
 
 BATCH_SIZE = 5_000
 
@@ -227,7 +227,6 @@ def _insert_usage(
     names = [name for name in TRAFFIC if served_by.get(name)]
     weights = [TRAFFIC[name][0] for name in names]
     window = days * 86_400
-    table = UsageLog.__table__
     batch: list[dict[str, Any]] = []
     for _ in range(requests):
         name = rng.choices(names, weights)[0]
@@ -250,7 +249,6 @@ def _insert_usage(
         offset = window * (1 - math.sqrt(rng.random()))
         batch.append(
             {
-                "id": uuid.uuid4(),
                 "feature_id": features[name].id,
                 "model_id": model.id,
                 "prompt_id": (
@@ -261,7 +259,6 @@ def _insert_usage(
                 "user_id": uuid.UUID(int=rng.getrandbits(128)),
                 "input_tokens": input_tokens,
                 "output_tokens": output_tokens,
-                "tokens_used": input_tokens + output_tokens,
                 "response_time_ms": latency,
                 "cost_usd": request_cost(model, input_tokens, output_tokens, images)
                 if status != "timeout"
@@ -269,19 +266,15 @@ def _insert_usage(
                 "status": status,
                 "error_message": rng.choice(ERRORS) if status == "error" else None,
                 "created_at": now - timedelta(seconds=offset),
-                "request_data": {},
-                "response_data": {},
             }
         )
         if len(batch) == BATCH_SIZE:
-            db.session.execute(table.insert(), batch)
-            report.usage_logs += len(batch)
+            report.usage_logs += add_usage(batch, now)
             if progress:
                 progress(len(batch))
             batch = []
     if batch:
-        db.session.execute(table.insert(), batch)
-        report.usage_logs += len(batch)
+        report.usage_logs += add_usage(batch, now)
         if progress:
             progress(len(batch))
 
