@@ -1,0 +1,189 @@
+"""Usage sums over whole UTC days, read where they are cheapest.
+
+Days before today come from the daily rollup (a few rows per day); today, still filling,
+comes from the raw rows (an index range on ``created_at``). Both halves are grouped by the
+same keys in SQL and merged here, so callers see one set of rows whatever the range.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import case, func, literal, select
+
+from webapp.extensions import db
+from webapp.models import AIModel, UsageLog
+from webapp.models.rollup import BUCKET_COLUMNS, LATENCY_BOUNDS_MS, NO_REFERENCE
+from webapp.models.types import utc_day
+from webapp.services.rollup import ROLLUP
+
+KEYS = ("day", "feature_id", "model_id", "provider_id", "status")
+ZERO_COST = Decimal("0.000000")
+
+
+@dataclass
+class UsageSums:
+    """Sums for one group. ``latency_buckets`` counts requests per latency bucket."""
+
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    tokens: int = 0
+    cost: Decimal = ZERO_COST
+    response_time_ms: int = 0
+    latency_buckets: list[int] = field(default_factory=lambda: [0] * len(BUCKET_COLUMNS))
+
+    def add(self, other: UsageSums) -> None:
+        self.requests += other.requests
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.tokens += other.tokens
+        self.cost += other.cost
+        self.response_time_ms += other.response_time_ms
+        self.latency_buckets = [
+            a + b for a, b in zip(self.latency_buckets, other.latency_buckets, strict=True)
+        ]
+
+
+def day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
+    """[start 00:00 UTC, the day after end 00:00 UTC): both calendar dates inclusive."""
+    return (
+        datetime.combine(start, time.min, tzinfo=UTC),
+        datetime.combine(end + timedelta(days=1), time.min, tzinfo=UTC),
+    )
+
+
+def usage_by(
+    start: date,
+    end: date,
+    keys: Sequence[str],
+    *,
+    today: date | None = None,
+    feature_id: uuid.UUID | None = None,
+    with_latency: bool = False,
+) -> dict[tuple, UsageSums]:
+    """{key values: sums} for usage from ``start`` to ``end`` (UTC dates, inclusive),
+    grouped by ``keys`` (a subset of KEYS, in that order of the tuple). Missing feature,
+    model or provider is ``None`` in the key. ``feature_id`` limits to one feature."""
+    unknown = set(keys) - set(KEYS)
+    if unknown:
+        raise ValueError(f"unknown keys {sorted(unknown)}")
+    today = today or datetime.now(UTC).date()
+    merged: dict[tuple, UsageSums] = {}
+    last_rollup_day = min(end, today - timedelta(days=1))
+    if start <= last_rollup_day:
+        _merge(merged, _rollup_rows(start, last_rollup_day, keys, feature_id, with_latency))
+    first_raw_day = max(start, today)
+    if first_raw_day <= end:
+        _merge(merged, _raw_rows(first_raw_day, end, keys, feature_id, with_latency))
+    return merged
+
+
+def _merge(merged: dict[tuple, UsageSums], rows: Any) -> None:
+    for row in rows:
+        key = tuple(None if value == NO_REFERENCE else value for value in row[:-1])
+        sums = row[-1]
+        if key in merged:
+            merged[key].add(sums)
+        else:
+            merged[key] = sums
+
+
+def _sums_from(row: Any, key_count: int, with_latency: bool) -> tuple:
+    values = list(row)
+    keys = values[:key_count]
+    rest = values[key_count:]
+    sums = UsageSums(
+        requests=int(rest[0] or 0),
+        input_tokens=int(rest[1] or 0),
+        output_tokens=int(rest[2] or 0),
+        tokens=int(rest[3] or 0),
+        cost=rest[4] if rest[4] is not None else ZERO_COST,
+        response_time_ms=int(rest[5] or 0),
+    )
+    if with_latency:
+        sums.latency_buckets = [int(v or 0) for v in rest[6:]]
+    return (*keys, sums)
+
+
+def _rollup_rows(
+    start: date, end: date, keys: Sequence[str], feature_id: uuid.UUID | None, with_latency: bool
+) -> list[tuple]:
+    c = ROLLUP.c
+    columns = [c[key] for key in keys]
+    sums = [
+        func.sum(c.request_count),
+        func.sum(c.input_tokens),
+        func.sum(c.output_tokens),
+        func.sum(c.tokens_used),
+        func.sum(c.cost_usd),
+        func.sum(c.response_time_ms_sum),
+    ]
+    if with_latency:
+        sums += [func.sum(c[name]) for name in BUCKET_COLUMNS]
+    query = select(*columns, *sums).where(c.day >= start, c.day <= end).group_by(*columns)
+    if feature_id is not None:
+        query = query.where(c.feature_id == feature_id)
+    return [_sums_from(row, len(keys), with_latency) for row in db.session.execute(query)]
+
+
+def _raw_rows(
+    start: date, end: date, keys: Sequence[str], feature_id: uuid.UUID | None, with_latency: bool
+) -> list[tuple]:
+    since, until = day_bounds(start, end)
+    nil = literal(NO_REFERENCE, ROLLUP.c.feature_id.type)
+    expressions = {
+        "day": utc_day(UsageLog.created_at),
+        "feature_id": func.coalesce(UsageLog.feature_id, nil),
+        "model_id": func.coalesce(UsageLog.model_id, nil),
+        "provider_id": func.coalesce(AIModel.provider_id, nil),
+        "status": UsageLog.status,
+    }
+    columns = [expressions[key] for key in keys]
+    sums = [
+        func.count(),
+        func.sum(UsageLog.input_tokens),
+        func.sum(UsageLog.output_tokens),
+        func.sum(UsageLog.tokens_used),
+        func.sum(UsageLog.cost_usd),
+        func.sum(UsageLog.response_time_ms),
+    ]
+    if with_latency:
+        lower = (0, *LATENCY_BOUNDS_MS)
+        for index in range(len(BUCKET_COLUMNS)):
+            condition = UsageLog.response_time_ms >= lower[index]
+            if index < len(LATENCY_BOUNDS_MS):
+                condition = condition & (UsageLog.response_time_ms < LATENCY_BOUNDS_MS[index])
+            sums.append(func.sum(case((condition, 1), else_=0)))
+    query = select(*columns, *sums).where(UsageLog.created_at >= since, UsageLog.created_at < until)
+    if "provider_id" in keys:
+        query = query.outerjoin(AIModel, AIModel.id == UsageLog.model_id)
+    if feature_id is not None:
+        query = query.where(UsageLog.feature_id == feature_id)
+    if columns:
+        query = query.group_by(*columns)
+    return [_sums_from(row, len(keys), with_latency) for row in db.session.execute(query)]
+
+
+def percentile_from_buckets(buckets: Sequence[int], fraction: float) -> int | None:
+    """The latency below which ``fraction`` of requests fall, interpolated linearly inside
+    its bucket (the open last bucket reports its lower bound). None without requests."""
+    total = sum(buckets)
+    if not total:
+        return None
+    rank = fraction * total
+    lower = (0, *LATENCY_BOUNDS_MS)
+    seen = 0
+    for index, count in enumerate(buckets):
+        if count and seen + count >= rank:
+            if index >= len(LATENCY_BOUNDS_MS):
+                return lower[index]
+            width = LATENCY_BOUNDS_MS[index] - lower[index]
+            return round(lower[index] + width * (rank - seen) / count)
+        seen += count
+    return lower[-1]
