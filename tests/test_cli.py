@@ -198,3 +198,28 @@ def test_demo_data_refuses_a_production_database_without_force(cli, app, db, mon
     assert count(db, UsageLog) == 0
     assert cli("demo-data", "--requests", "10", "--force").exit_code == 0
     assert count(db, UsageLog) == 10
+
+
+def test_rollup_rebuild_recomputes_from_raw_rows(cli, db):
+    from webapp.services.rollup import ROLLUP
+
+    assert cli("seed").exit_code == 0
+    assert cli("demo-data", "--days", "3", "--requests", "300").exit_code == 0
+    before = db.session.scalar(select(func.sum(ROLLUP.c.request_count)))
+    assert before == 300
+    db.session.execute(ROLLUP.delete())
+    db.session.commit()
+    result = cli("rollup", "rebuild", "--from", "2000-01-01")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Rollup rebuilt from 2000-01-01:")
+    assert db.session.scalar(select(func.sum(ROLLUP.c.request_count))) == 300
+    result = cli("rollup", "rebuild")
+    assert "for every day" in result.output
+    audit = db.session.scalars(select(AuditLog.action).where(AuditLog.action == "rollup.rebuild"))
+    assert len(audit.all()) == 2
+
+
+def test_rollup_rebuild_refuses_a_bad_date(cli, db):
+    result = cli("rollup", "rebuild", "--from", "yesterday")
+    assert result.exit_code == 2
+    assert "'yesterday' does not match the format '%Y-%m-%d'" in result.output

@@ -3,13 +3,13 @@ rendering for HTMX, and template helpers."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 from flask import Flask, Response, current_app, render_template, request
 from jinja2_fragments.flask import render_block
 
 from webapp.auth import is_htmx_request
+from webapp.money import usd
 
 # No inline script and no eval anywhere; Plotly and htmx are served from /static.
 # Styles allow 'unsafe-inline' because plotly.js sets element styles at run time.
@@ -53,14 +53,6 @@ def add_headers(response: Response) -> Response:
     return response
 
 
-def money(value: Decimal | None, places: int = 2) -> str:
-    """$1,234.57 — display only; the stored value stays exact."""
-    if value is None:
-        return "—"
-    quantum = Decimal(1).scaleb(-places)
-    return f"${value.quantize(quantum):,}"
-
-
 def init_app(app: Flask) -> None:
     app.after_request(add_headers)
-    app.jinja_env.filters["money"] = money
+    app.jinja_env.filters["money"] = usd

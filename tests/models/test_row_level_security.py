@@ -26,7 +26,10 @@ IS_FORCED = (
     "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class WHERE relname = ANY(:t)"
 )
 
-RLS_TABLES = [*SEED_TABLES, "ai_usage_daily_rollup"]  # and users: see test_users_rows_are_protected_too
+RLS_TABLES = [
+    *SEED_TABLES,
+    "ai_usage_daily_rollup",
+]  # and users: see test_users_rows_are_protected_too
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import PERIOD_TYPES, Budget, Feature
+from webapp.money import usd
 from webapp.services.audit import Actor, add_audit_row
 from webapp.services.audited import apply_changes, insert_row
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
@@ -218,12 +219,12 @@ def analyse(
     alerts: list[str] = []
     if spend > amount:
         status = "over_budget"
-        alerts.append(f"Over budget: ${spend:,.2f} spent of ${amount:,.2f}")
+        alerts.append(f"Over budget: {usd(spend)} spent of {usd(amount)}")
     elif projected > amount:
         status = "critical"
         alerts.append(
-            f"Projected to reach ${projected:,.2f} by {window.end.isoformat()}, "
-            f"over the ${amount:,.2f} budget"
+            f"Projected to reach {usd(projected)} by {window.end.isoformat()}, "
+            f"over the {usd(amount)} budget"
         )
     elif spend >= threshold_amount:
         status = "warning"
@@ -342,11 +343,12 @@ def budget_history(budget: Budget, now: datetime | None = None) -> list[PeriodSp
 
 
 def _decimal(fields: dict[str, Any], key: str, errors: dict[str, str], places: int) -> None:
-    """``fields[key]`` as an exact Decimal with at most ``places`` decimals (floats are
-    refused: money never passes through binary floating point)."""
+    """``fields[key]`` as an exact Decimal with at most ``places`` decimals. A JSON number
+    arrives as a float; its shortest repr is the text the client sent ("0.1"), so that
+    text is what becomes the Decimal, not the binary float."""
     value = fields.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
-        errors[key] = 'must be a decimal number (a string like "250.00" or a whole number)'
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        errors[key] = "must be a decimal number"
         return
     try:
         amount = Decimal(str(value).strip())
@@ -359,7 +361,7 @@ def _decimal(fields: dict[str, Any], key: str, errors: dict[str, str], places: i
     if amount != amount.quantize(Decimal(1).scaleb(-places)):
         errors[key] = f"must have at most {places} decimal places"
         return
-    fields[key] = amount
+    fields[key] = amount.quantize(Decimal(1).scaleb(-places))
 
 
 def _validate(fields: dict[str, Any], creating: bool) -> dict[str, str]:

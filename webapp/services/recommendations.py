@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import AIModel, Feature, Provider
+from webapp.money import usd
 from webapp.services.spending import CENT_PERCENT, HUNDRED, MICRO_DOLLAR, spending_breakdown
 from webapp.services.usage_days import ZERO_COST, usage_by
 
@@ -48,10 +49,6 @@ DEFAULT_SETTINGS = RecommendationSettings()
 
 def _money(amount: Decimal) -> Decimal:
     return amount.quantize(MICRO_DOLLAR, rounding=ROUND_HALF_EVEN)
-
-
-def _usd(amount: Decimal) -> str:
-    return f"${amount.quantize(Decimal('0.01'), rounding=ROUND_HALF_EVEN):,}"
 
 
 def _recommendation(
@@ -119,7 +116,7 @@ def _high_cost_low_usage_rule(breakdown: Any, s: RecommendationSettings) -> list
                     f"model-optimization-{model.model_id}",
                     "model_switch",
                     f"Consider switching from {model.model_name}",
-                    f"{model.model_name} cost {_usd(model.amount)} in the last 30 days for only "
+                    f"{model.model_name} cost {usd(model.amount)} in the last 30 days for only "
                     f"{model.request_count} requests. Consider a more cost-effective alternative.",
                     model.amount * s.model_switch_saving_rate,
                     model.amount,
@@ -282,8 +279,8 @@ def _cheaper_model_rule(first: date, last: date, s: RecommendationSettings) -> l
                 "model_switch",
                 f"Serve {feature_name} with {best.display_name}",
                 f"{feature_name}'s last 30 days ({entry['requests']} requests on "
-                f"{current_names}) cost {_usd(entry['cost'])}; the same tokens on "
-                f"{best.display_name} ({best_provider}) would have cost {_usd(best_cost)}.",
+                f"{current_names}) cost {usd(entry['cost'])}; the same tokens on "
+                f"{best.display_name} ({best_provider}) would have cost {usd(best_cost)}.",
                 saving,
                 entry["cost"],
                 "high"

@@ -189,10 +189,10 @@ def _timestamp(value: Any, now: datetime, found: dict[str, str]) -> datetime:
 def _cost(value: Any, found: dict[str, str]) -> Decimal | None:
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
-        # Floats are refused: 0.1 + 0.2 is not money.
-        found["cost_usd"] = "must be a decimal string or a whole number"
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        found["cost_usd"] = "must be a decimal number"
         return None
+    # A JSON number arrives as a float whose shortest repr is the text the client sent.
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
