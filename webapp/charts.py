@@ -54,3 +54,69 @@ def requests_and_errors_chart(daily: list) -> str:
         plot_bgcolor="rgba(0,0,0,0)",
     )
     return figure.to_json()
+
+
+def _layout(figure: go.Figure, height: int = 320) -> None:
+    figure.update_layout(
+        margin={"l": 48, "r": 16, "t": 16, "b": 40},
+        height=height,
+        legend={"orientation": "h", "y": -0.2},
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+    )
+
+
+def spend_donut_chart(labels: list[str], amounts: list[Decimal]) -> str:
+    """A donut of spend shares (by provider), as Plotly JSON."""
+    figure = go.Figure()
+    figure.add_pie(
+        labels=[html.escape(label) for label in labels],
+        values=[float(amount) for amount in amounts],  # display only
+        hole=0.55,
+        sort=False,
+        hovertemplate="%{label}: $%{value:,.2f} (%{percent})<extra></extra>",
+    )
+    _layout(figure, 300)
+    return figure.to_json()
+
+
+def budget_burn_chart(
+    days: list[date],
+    cumulative: list[Decimal],
+    budget_amount: Decimal,
+    window_end: date,
+    projected: Decimal,
+) -> str:
+    """Cumulative spend in the budget's window against the budget line, with the
+    projection to the end of the window, as Plotly JSON."""
+    figure = go.Figure()
+    x = [day.isoformat() for day in days]
+    figure.add_scatter(
+        name="Spent so far",
+        x=x,
+        y=[float(v) for v in cumulative],
+        mode="lines+markers",
+        line={"color": "#1a56db"},
+        hovertemplate="%{x}: $%{y:,.2f}<extra></extra>",
+    )
+    if days and days[-1] < window_end:
+        figure.add_scatter(
+            name="Projection",
+            x=[x[-1], window_end.isoformat()],
+            y=[float(cumulative[-1]), float(projected)],
+            mode="lines",
+            line={"color": "#b54708", "dash": "dash"},
+            hovertemplate="%{x}: $%{y:,.2f}<extra></extra>",
+        )
+    start = x[0] if x else window_end.isoformat()
+    figure.add_scatter(
+        name="Budget",
+        x=[start, window_end.isoformat()],
+        y=[float(budget_amount)] * 2,
+        mode="lines",
+        line={"color": "#b3261e"},
+        hovertemplate="Budget: $%{y:,.2f}<extra></extra>",
+    )
+    _layout(figure)
+    figure.update_layout(yaxis={"tickprefix": "$", "rangemode": "tozero"})
+    return figure.to_json()

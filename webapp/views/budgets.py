@@ -1,12 +1,164 @@
-"""Spending budgets (read view; the Spending issue adds analysis and editing)."""
+"""Budgets: a list with utilization, status, burn rate and projection; a page per budget
+with its burn chart and history; a create/edit form with inline validation errors."""
 
-from flask import Blueprint, render_template
+from __future__ import annotations
 
-from webapp.services import catalog
+from datetime import UTC, datetime, timedelta
+from itertools import accumulate
+from typing import Any
 
-bp = Blueprint("budgets", __name__)
+from flask import Blueprint, flash, redirect, request, url_for
+from werkzeug.wrappers import Response
+
+from webapp.auth import actor_from_request, admin_only, is_htmx_request
+from webapp.charts import budget_burn_chart
+from webapp.ids import parse_id
+from webapp.models import PERIOD_TYPES
+from webapp.responses import render_page
+from webapp.services import budgets, features
+from webapp.services.errors import ValidationFailed
+
+bp = Blueprint("budgets", __name__, url_prefix="/budgets")
+
+FORM_FIELDS = (
+    "name",
+    "description",
+    "feature_id",
+    "period_type",
+    "budget_amount",
+    "alert_threshold",
+    "start_date",
+    "end_date",
+)
 
 
-@bp.get("/budgets")
+@bp.get("")
 def index() -> str:
-    return render_template("budgets/index.html", rows=catalog.list_budgets())
+    analyses = budgets.analyse_budgets(rows=budgets.list_budgets())
+    return render_page("budgets/index.html", "content", analyses=analyses)
+
+
+def _form_page(form: dict[str, Any], errors: dict[str, str], budget=None, status: int = 200):
+    html = render_page(
+        "budgets/form.html",
+        "form",
+        form=form,
+        errors=errors,
+        budget=budget,
+        features=[row.feature for row in features.list_features()],
+        period_types=PERIOD_TYPES,
+    )
+    return html, status
+
+
+def _submitted() -> dict[str, Any]:
+    return {key: request.form.get(key, "").strip() for key in FORM_FIELDS}
+
+
+def _service_fields(form: dict[str, Any]) -> dict[str, Any]:
+    fields = dict(form)
+    fields["is_active"] = request.form.get("is_active") == "on"
+    if not fields.get("description"):
+        fields["description"] = None
+    return fields
+
+
+def _saved(budget) -> Response:
+    target = url_for("budgets.detail", budget_id=budget.id)
+    if is_htmx_request():
+        response = Response(status=204)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)
+
+
+@bp.get("/new")
+@admin_only
+def new() -> tuple[str, int]:
+    today = datetime.now(UTC).date()
+    first = today.replace(day=1)
+    return _form_page(
+        {
+            "period_type": "monthly",
+            "alert_threshold": "0.80",
+            "start_date": first.isoformat(),
+            "end_date": (first.replace(year=first.year + 1) - timedelta(days=1)).isoformat(),
+            "is_active": True,
+        },
+        {},
+    )
+
+
+@bp.post("")
+def create() -> Response | tuple[str, int]:
+    form = _submitted()
+    try:
+        budget = budgets.create_budget(actor_from_request(), _service_fields(form))
+    except ValidationFailed as error:
+        return _form_page(form | {"is_active": True}, error.errors, status=400)
+    flash(f"Budget {budget.name} created.")
+    return _saved(budget)
+
+
+@bp.get("/<budget_id>")
+def detail(budget_id: str) -> str:
+    analysis = budgets.analyse_budget(parse_id(budget_id, "budget"))
+    today = datetime.now(UTC).date()
+    chart = None
+    if analysis.phase != "upcoming":
+        last = min(analysis.window_end, today)
+        per_day = budgets.daily_spend(
+            analysis.window_start, last, today, analysis.budget.feature_id
+        )
+        chart = budget_burn_chart(
+            list(per_day),
+            list(accumulate(per_day.values())),
+            analysis.budget.budget_amount,
+            analysis.window_end,
+            analysis.projected_spend,
+        )
+    history = budgets.budget_history(analysis.budget)
+    return render_page(
+        "budgets/detail.html",
+        "content",
+        analysis=analysis,
+        budget=analysis.budget,
+        chart=chart,
+        history=list(reversed(history)),
+    )
+
+
+@bp.get("/<budget_id>/edit")
+@admin_only
+def edit(budget_id: str) -> tuple[str, int]:
+    budget = budgets.get_budget(parse_id(budget_id, "budget"))
+    form = {key: getattr(budget, key) for key in FORM_FIELDS}
+    form = {key: "" if value is None else str(value) for key, value in form.items()}
+    form["is_active"] = budget.is_active
+    return _form_page(form, {}, budget)
+
+
+@bp.post("/<budget_id>")
+def update(budget_id: str) -> Response | tuple[str, int]:
+    budget = budgets.get_budget(parse_id(budget_id, "budget"))
+    form = _submitted()
+    try:
+        budgets.update_budget(actor_from_request(), budget.id, _service_fields(form))
+    except ValidationFailed as error:
+        form["is_active"] = request.form.get("is_active") == "on"
+        return _form_page(form, error.errors, budget, status=400)
+    flash(f"Budget {budget.name} saved.")
+    return _saved(budget)
+
+
+@bp.post("/<budget_id>/delete")
+def delete(budget_id: str) -> Response:
+    target = parse_id(budget_id, "budget")
+    name = budgets.get_budget(target).name
+    budgets.delete_budget(actor_from_request(), target)
+    flash(f"Budget {name} deleted.")
+    if is_htmx_request():
+        response = Response(status=204)
+        response.headers["HX-Redirect"] = url_for("budgets.index")
+        return response
+    return redirect(url_for("budgets.index"))

@@ -1,0 +1,153 @@
+"""/spending (the seed's contract), /budgets/<id>, /usage and /usage.csv."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Response, request, stream_with_context
+
+from webapp.api import bp
+from webapp.api.envelope import error_response, success_response
+from webapp.api.parsing import json_object_body, parse_uuid, query_int
+from webapp.auth import actor_from_request
+from webapp.serialize import to_jsonable
+from webapp.services import budgets, usage_logs
+from webapp.services.recommendations import cost_recommendations
+from webapp.services.spending import spending_breakdown, spending_trends
+
+ACTIONS = ("breakdown", "budgets", "recommendations", "trends")
+
+
+def breakdown_as_dict(result: Any) -> dict[str, Any]:
+    return {
+        "total_spend": result.total_spend,
+        "total_requests": result.total_requests,
+        "period_start": result.period_start,
+        "period_end": result.period_end,
+        "by_feature": [vars(row) for row in result.by_feature],
+        "by_model": [vars(row) for row in result.by_model],
+        "by_provider": [vars(row) for row in result.by_provider],
+        "by_day": [vars(row) for row in result.by_day],
+    }
+
+
+@bp.get("/spending")
+def get_spending() -> Response:
+    action = request.args.get("action") or "breakdown"
+    if action == "breakdown":
+        missing = [name for name in ("start_date", "end_date") if not request.args.get(name)]
+        if missing:
+            return error_response(
+                400,
+                "start_date and end_date are required for breakdown",
+                fields=dict.fromkeys(missing, "is required"),
+            )
+        result = spending_breakdown(request.args["start_date"], request.args["end_date"])
+        return success_response(breakdown_as_dict(result))
+    if action == "budgets":
+        return success_response([a.as_dict() for a in budgets.analyse_budgets()])
+    if action == "recommendations":
+        return success_response(cost_recommendations())
+    if action == "trends":
+        trends = spending_trends(query_int("days", 30, 1, 365))
+        data = vars(trends) | {"daily_data": [vars(d) for d in trends.daily_data]}
+        return success_response(data)
+    return error_response(
+        400, "Invalid action parameter", fields={"action": f"must be one of {', '.join(ACTIONS)}"}
+    )
+
+
+def _create_budget() -> Response:
+    body = json_object_body()
+    missing = [name for name in budgets.REQUIRED if body.get(name) in (None, "")]
+    if missing:
+        return error_response(
+            400,
+            f"Missing required fields: {', '.join(missing)}",
+            fields=dict.fromkeys(missing, "is required"),
+        )
+    budget = budgets.create_budget(actor_from_request(), body)
+    return success_response(budgets.budget_as_dict(budget), status=201)
+
+
+@bp.post("/spending")
+def create_budget() -> Response:
+    return _create_budget()
+
+
+@bp.post("/budgets")
+def create_budget_alias() -> Response:
+    return _create_budget()
+
+
+@bp.get("/budgets")
+def list_budgets() -> Response:
+    data = [a.as_dict() for a in budgets.analyse_budgets(rows=budgets.list_budgets())]
+    return success_response(data, metadata={"count": len(data)})
+
+
+@bp.get("/budgets/<budget_id>")
+def get_budget(budget_id: str) -> Response:
+    target = parse_uuid(budget_id, "budget")
+    analysis = budgets.analyse_budget(target)
+    data = analysis.as_dict()
+    data["history"] = [vars(p) for p in budgets.budget_history(analysis.budget)]
+    return success_response(data)
+
+
+@bp.put("/budgets/<budget_id>")
+def put_budget(budget_id: str) -> Response:
+    target = parse_uuid(budget_id, "budget")
+    budget = budgets.update_budget(actor_from_request(), target, json_object_body())
+    return success_response(budgets.budget_as_dict(budget))
+
+
+@bp.delete("/budgets/<budget_id>")
+def delete_budget(budget_id: str) -> Response:
+    budgets.delete_budget(actor_from_request(), parse_uuid(budget_id, "budget"))
+    return success_response(None)
+
+
+@bp.get("/usage")
+def list_usage() -> Response:
+    filters = usage_logs.usage_filter(request.args)
+    limit = query_int("limit", 50, 1, 500)
+    page, following = usage_logs.list_usage(filters, limit, request.args.get("cursor") or None)
+    return success_response(
+        page, metadata={"count": len(page), "limit": limit, "next_cursor": following}
+    )
+
+
+def csv_safe(value: Any) -> Any:
+    """Text that a spreadsheet would run as a formula (=, +, -, @, tab, CR) gets a leading
+    apostrophe (OWASP's advice for CSV injection); numbers pass unchanged."""
+    value = to_jsonable(value)
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+@bp.get("/usage.csv")
+def export_usage() -> Response:
+    filters = usage_logs.usage_filter(request.args)  # wrong filters: 400 before streaming
+
+    def lines() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(usage_logs.COLUMNS)
+        for row in usage_logs.iter_usage(filters):
+            writer.writerow([csv_safe(row[name]) for name in usage_logs.COLUMNS])
+            if buffer.tell() > 64_000:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    return Response(
+        stream_with_context(lines()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="usage.csv"'},
+    )

@@ -1,0 +1,173 @@
+"""Reading raw usage logs: filtered, keyset-paginated lists and a constant-memory export.
+
+Pages follow (created_at, id) downwards, newest first, so page 1,000 costs what page 1
+costs (an OFFSET would scan every earlier row). The cursor is opaque to clients.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+
+from webapp.extensions import db
+from webapp.models import USAGE_STATUSES, AIModel, Feature, Provider, UsageLog
+from webapp.services.errors import ValidationFailed
+from webapp.services.spending import checked_date_range
+from webapp.services.usage_days import day_bounds
+
+EXPORT_CHUNK = 1_000
+COLUMNS = (
+    "id",
+    "created_at",
+    "feature_id",
+    "feature_name",
+    "model_id",
+    "model_name",
+    "provider_name",
+    "prompt_id",
+    "status",
+    "input_tokens",
+    "output_tokens",
+    "tokens_used",
+    "response_time_ms",
+    "cost_usd",
+    "error_message",
+    "user_id",
+    "organization_id",
+)
+
+
+@dataclass(frozen=True)
+class UsageFilter:
+    feature_id: uuid.UUID | None = None
+    model_id: uuid.UUID | None = None
+    provider_id: uuid.UUID | None = None
+    status: str | None = None
+    start: datetime | None = None
+    until: datetime | None = None
+
+
+def usage_filter(args: Mapping[str, str]) -> UsageFilter:
+    """Filters from query parameters; every wrong one named at once."""
+    errors: dict[str, str] = {}
+    ids: dict[str, uuid.UUID | None] = {}
+    for key in ("feature_id", "model_id", "provider_id"):
+        value = args.get(key) or None
+        try:
+            ids[key] = uuid.UUID(value) if value else None
+        except ValueError:
+            errors[key] = "must be a UUID"
+    status = args.get("status") or None
+    if status is not None and status not in USAGE_STATUSES:
+        errors["status"] = f"must be one of {', '.join(USAGE_STATUSES)}"
+    start = until = None
+    first, last = args.get("start_date") or None, args.get("end_date") or None
+    if first or last:
+        try:
+            start, until = day_bounds(*checked_date_range(first or last, last or first))
+        except ValidationFailed as error:
+            errors.update(error.errors)
+    if errors:
+        raise ValidationFailed(errors)
+    return UsageFilter(status=status, start=start, until=until, **ids)
+
+
+def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
+    raw = f"{created_at.isoformat()}|{row_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        stamp, row_id = raw.split("|")
+        created_at = datetime.fromisoformat(stamp)
+        if created_at.tzinfo is None:
+            raise ValueError
+        return created_at, uuid.UUID(row_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ValidationFailed({"cursor": "is not a cursor this API returned"}) from None
+
+
+def _query(filters: UsageFilter, after: tuple[datetime, uuid.UUID] | None, limit: int) -> Any:
+    # Plain columns, not ORM objects: nothing accumulates in the session's identity map.
+    query = (
+        select(
+            UsageLog.id,
+            UsageLog.created_at,
+            UsageLog.feature_id,
+            Feature.display_name.label("feature_name"),
+            UsageLog.model_id,
+            AIModel.display_name.label("model_name"),
+            Provider.display_name.label("provider_name"),
+            UsageLog.prompt_id,
+            UsageLog.status,
+            UsageLog.input_tokens,
+            UsageLog.output_tokens,
+            UsageLog.tokens_used,
+            UsageLog.response_time_ms,
+            UsageLog.cost_usd,
+            UsageLog.error_message,
+            UsageLog.user_id,
+            UsageLog.organization_id,
+        )
+        .outerjoin(Feature, Feature.id == UsageLog.feature_id)
+        .outerjoin(AIModel, AIModel.id == UsageLog.model_id)
+        .outerjoin(Provider, Provider.id == AIModel.provider_id)
+        .order_by(UsageLog.created_at.desc(), UsageLog.id.desc())
+        .limit(limit)
+    )
+    if filters.feature_id:
+        query = query.where(UsageLog.feature_id == filters.feature_id)
+    if filters.model_id:
+        query = query.where(UsageLog.model_id == filters.model_id)
+    if filters.provider_id:
+        query = query.where(AIModel.provider_id == filters.provider_id)
+    if filters.status:
+        query = query.where(UsageLog.status == filters.status)
+    if filters.start:
+        query = query.where(UsageLog.created_at >= filters.start)
+    if filters.until:
+        query = query.where(UsageLog.created_at < filters.until)
+    if after:
+        stamp, row_id = after
+        query = query.where(
+            or_(
+                UsageLog.created_at < stamp,
+                and_(UsageLog.created_at == stamp, UsageLog.id < row_id),
+            )
+        )
+    return query
+
+
+def list_usage(
+    filters: UsageFilter, limit: int = 50, cursor: str | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of logs, newest first, and the cursor of the next page (None at the end)."""
+    after = decode_cursor(cursor) if cursor else None
+    rows = db.session.execute(_query(filters, after, limit + 1)).all()
+    page = [dict(row._mapping) for row in rows[:limit]]
+    following = None
+    if len(rows) > limit:
+        last = page[-1]
+        following = encode_cursor(last["created_at"], last["id"])
+    return page, following
+
+
+def iter_usage(filters: UsageFilter) -> Iterator[dict[str, Any]]:
+    """Every matching log, newest first, fetched ``EXPORT_CHUNK`` rows at a time."""
+    after = None
+    while True:
+        rows = db.session.execute(_query(filters, after, EXPORT_CHUNK)).all()
+        for row in rows:
+            yield dict(row._mapping)
+        if len(rows) < EXPORT_CHUNK:
+            return
+        after = (rows[-1].created_at, rows[-1].id)
