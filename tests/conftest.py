@@ -135,7 +135,14 @@ class IsolatedClient(FlaskClient):
     database session, as in production, even while the test holds an app context."""
 
     def open(self, *args, **kwargs):
-        return contextvars.Context().run(super().open, *args, **kwargs)
+        context = contextvars.Context()
+        response = context.run(super().open, *args, **kwargs)
+        if response.is_streamed:
+            # A streamed body runs inside the request's context (stream_with_context):
+            # read and close it there, as the server would.
+            context.run(response.get_data)
+            context.run(response.close)
+        return response
 
 
 @pytest.fixture

@@ -1,28 +1,70 @@
-"""Spending over the last 30 days (the Spending issue adds ranges, breakdowns, export)."""
+"""Spending: a date range (presets or custom, kept in the URL) with spend per day by
+feature, a donut by provider, tables by feature/model/provider, trends and forecast, the
+cost recommendations and a CSV export of the range's usage logs. Changing the range swaps
+the results partial (htmx) and pushes the new URL."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
-from flask import Blueprint, render_template
+from flask import Blueprint, request
 
-from webapp.charts import spend_per_day_chart
-from webapp.services import usage_stats
+from webapp.charts import spend_donut_chart, spend_per_day_chart
+from webapp.responses import render_page
+from webapp.services.errors import ValidationFailed
+from webapp.services.recommendations import cost_recommendations
+from webapp.services.spending import spending_breakdown, spending_trends
 
 bp = Blueprint("spending", __name__)
+
+PRESETS = {"7d": "Last 7 days", "30d": "Last 30 days", "90d": "Last 90 days", "month": "This month"}
+
+
+def preset_range(preset: str, today: date) -> tuple[date, date]:
+    if preset == "month":
+        return today.replace(day=1), today
+    days = int(preset.removesuffix("d"))
+    return today - timedelta(days=days - 1), today
 
 
 @bp.get("/spending")
 def index() -> str:
     today = datetime.now(UTC).date()
-    start = today - timedelta(days=29)
-    series = usage_stats.spend_by_day_and_feature(start, today)
-    totals_by_feature = {name: sum(days.values()) for name, days in series.items()}
-    return render_template(
+    preset = request.args.get("preset") or None
+    start_text, end_text = request.args.get("start_date"), request.args.get("end_date")
+    errors: dict[str, str] = {}
+    result = None
+    if preset is None and (start_text or end_text):
+        try:
+            result = spending_breakdown(start_text or end_text, end_text or start_text)
+        except ValidationFailed as error:
+            errors = error.errors
+    elif preset is not None and preset not in PRESETS:
+        errors = {"preset": f"must be one of {', '.join(PRESETS)}"}
+    if result is None:
+        preset = preset if preset in PRESETS else "30d"
+        result = spending_breakdown(*preset_range(preset, today))
+    chart = None
+    donut = None
+    if result.total_requests:
+        chart = spend_per_day_chart(
+            {
+                name: dict(zip((d.date for d in result.by_day), amounts, strict=True))
+                for name, amounts in result.by_day_and_feature.items()
+            }
+        )
+        donut = spend_donut_chart(
+            [p.provider_name for p in result.by_provider], [p.amount for p in result.by_provider]
+        )
+    return render_page(
         "spending/index.html",
-        totals=usage_stats.usage_totals(start, today),
-        totals_by_feature=totals_by_feature,
-        chart=spend_per_day_chart(series) if series else None,
-        start=start,
-        end=today,
+        "results",
+        result=result,
+        chart=chart,
+        donut=donut,
+        preset=preset,
+        presets=PRESETS,
+        errors=errors,
+        trends=spending_trends(30),
+        recommendations=cost_recommendations(),
     )
