@@ -99,6 +99,35 @@ def _provider_form(**changes):
     return {"data": {**form, **changes}}
 
 
+def _budget_body(**changes):
+    body = {
+        "name": "November",
+        "budget_amount": "50.00",
+        "period_type": "monthly",
+        "alert_threshold": "0.80",
+        "start_date": "2026-11-01",
+        "end_date": "2026-11-30",
+        "is_active": "on",
+    }
+    return {**body, **changes}
+
+
+def _budget_json(**changes):
+    body = _budget_body(**changes)
+    body.pop("is_active")
+    return body
+
+
+def _budget_id(w):
+    """A budget to change, created on first use (most cases need none)."""
+    if not hasattr(w, "budget"):
+        from webapp.extensions import db
+
+        w.budget = factories.budget(name="November")
+        db.session.commit()
+    return w.budget.id
+
+
 # endpoint -> (valid request, expected action), (failing request, failure record or None)
 # A request is (method, url, kwargs) built from the world.
 CASES = {
@@ -523,6 +552,49 @@ CASES = {
         lambda w: ("POST", f"/users/{w.viewer.id}/reset-password", {}),
         "user.reset_password",
         lambda w: ("POST", f"/users/{uuid.uuid4()}/reset-password", {}),
+        None,
+    ),
+    # --- budgets: API and pages ---
+    "api.create_budget": (
+        lambda w: ("POST", f"{API}/spending", {"json": _budget_json()}),
+        "budget.create",
+        lambda w: ("POST", f"{API}/spending", {"json": _budget_json(budget_amount="-5")}),
+        None,
+    ),
+    "api.create_budget_alias": (
+        lambda w: ("POST", f"{API}/budgets", {"json": _budget_json()}),
+        "budget.create",
+        lambda w: ("POST", f"{API}/budgets", {"json": _budget_json(end_date="2026-01-01")}),
+        None,
+    ),
+    "api.put_budget": (
+        lambda w: ("PUT", f"{API}/budgets/{_budget_id(w)}", {"json": {"budget_amount": "75"}}),
+        "budget.update",
+        lambda w: ("PUT", f"{API}/budgets/{_budget_id(w)}", {"json": {"budget_amount": "0"}}),
+        None,
+    ),
+    "api.delete_budget": (
+        lambda w: ("DELETE", f"{API}/budgets/{_budget_id(w)}", {}),
+        "budget.delete",
+        lambda w: ("DELETE", f"{API}/budgets/{uuid.uuid4()}", {}),
+        None,
+    ),
+    "budgets.create": (
+        lambda w: ("POST", "/budgets", {"data": _budget_body()}),
+        "budget.create",
+        lambda w: ("POST", "/budgets", {"data": _budget_body(budget_amount="-5")}),
+        None,
+    ),
+    "budgets.update": (
+        lambda w: ("POST", f"/budgets/{_budget_id(w)}", {"data": _budget_body(name="Renamed")}),
+        "budget.update",
+        lambda w: ("POST", f"/budgets/{_budget_id(w)}", {"data": _budget_body(name="")}),
+        None,
+    ),
+    "budgets.delete": (
+        lambda w: ("POST", f"/budgets/{_budget_id(w)}/delete", {}),
+        "budget.delete",
+        lambda w: ("POST", f"/budgets/{uuid.uuid4()}/delete", {}),
         None,
     ),
 }

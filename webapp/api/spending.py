@@ -15,6 +15,7 @@ from webapp.api.parsing import json_object_body, parse_uuid, query_int
 from webapp.auth import actor_from_request
 from webapp.serialize import to_jsonable
 from webapp.services import budgets, usage_logs
+from webapp.services.errors import ValidationFailed
 from webapp.services.recommendations import cost_recommendations
 from webapp.services.spending import spending_breakdown, spending_trends
 
@@ -63,13 +64,15 @@ def get_spending() -> Response:
 def _create_budget() -> Response:
     body = json_object_body()
     missing = [name for name in budgets.REQUIRED if body.get(name) in (None, "")]
-    if missing:
+    try:
+        budget = budgets.create_budget(actor_from_request(), body)
+    except ValidationFailed as error:
+        if not missing:
+            raise
+        # The seed's message, with every wrong field (missing or not) in "fields".
         return error_response(
-            400,
-            f"Missing required fields: {', '.join(missing)}",
-            fields=dict.fromkeys(missing, "is required"),
+            400, f"Missing required fields: {', '.join(missing)}", fields=error.errors
         )
-    budget = budgets.create_budget(actor_from_request(), body)
     return success_response(budgets.budget_as_dict(budget), status=201)
 
 
