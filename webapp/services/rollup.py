@@ -153,5 +153,9 @@ def recompute_rollup(since: date | None = None) -> int:
     )
     if since is not None:
         query = query.where(UsageLog.created_at >= datetime.combine(since, time.min, tzinfo=UTC))
-    result = db.session.execute(insert(ROLLUP).from_select([*KEY_COLUMNS, *SUM_COLUMNS], query))
-    return result.rowcount
+    db.session.execute(insert(ROLLUP).from_select([*KEY_COLUMNS, *SUM_COLUMNS], query))
+    # rowcount of INSERT … SELECT is not reported by every driver: count what is there.
+    counted = select(func.count()).select_from(ROLLUP)
+    if since is not None:
+        counted = counted.where(ROLLUP.c.day >= since)
+    return db.session.scalar(counted)
