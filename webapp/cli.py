@@ -1,4 +1,4 @@
-"""flask commands: seed, demo-data, create-admin."""
+"""flask commands: seed, demo-data, create-admin, grant-app-access, providers check."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from webapp.extensions import db
 from webapp.migrations_engine import migrations_engine
 from webapp.models import ROLE_ADMIN, ROLES, Feature, UsageLog
 from webapp.rls import OPERATOR, use_database_role
-from webapp.services import users
+from webapp.services import provider_health, users
 from webapp.services.audit import Actor
 from webapp.services.demo_data import load_demo_data
 from webapp.services.errors import Conflict, ValidationFailed
@@ -179,11 +179,36 @@ def grant_app_access_command(role: str) -> None:
     click.echo(f"Granted {role} access to {len(tables) + 1} tables (audit log: read and append).")
 
 
+@click.group("providers")
+def providers_group() -> None:
+    """Provider health checks."""
+
+
+@providers_group.command("check")
+@click.option("--no-http", is_flag=True, help="Judge from usage only; skip the health-check URLs.")
+@with_appcontext
+@as_operator
+def providers_check_command(no_http: bool) -> None:
+    """Judge every provider's health and record one provider_health_logs row each.
+
+    Meant to run every minute (cron or a systemd timer, see the README)."""
+    results = provider_health.record_health_checks(http_checks=not no_http)
+    for provider, health in results:
+        score = "—" if health.score is None else str(health.score)
+        line = f"{provider.name}: {health.status} (score {score})"
+        if health.check is not None:
+            outcome = "ok" if health.check.ok else f"failed: {health.check.error}"
+            line += f", HTTP check {outcome}"
+        click.echo(line)
+    click.echo(f"Recorded {len(results)} health check(s).")
+
+
 def register_commands(app: Flask) -> None:
     for command in (
         seed_command,
         demo_data_command,
         create_admin_command,
         grant_app_access_command,
+        providers_group,
     ):
         app.cli.add_command(command)
