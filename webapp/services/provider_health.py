@@ -543,7 +543,8 @@ def health_history(
             func.count(ProviderHealthLog.health_score),
             func.avg(ProviderHealthLog.health_score),
             func.avg(ProviderHealthLog.response_time_ms),
-            func.avg(ProviderHealthLog.error_rate),
+            # ExactNumeric averages need the column's type (micro-units on SQLite).
+            func.avg(ProviderHealthLog.error_rate, type_=ProviderHealthLog.error_rate.type),
             func.avg(ProviderHealthLog.throughput),
             func.count(),
         )
@@ -558,7 +559,7 @@ def health_history(
             status=UNKNOWN if not scored and worst == 0 else by_severity[int(worst)],
             health_score=_tenth(score),
             response_time_ms=_tenth(ms),
-            error_rate=None if rate is None else Decimal(str(rate)).quantize(PERCENT),
+            error_rate=rate,
             throughput=_tenth(throughput),
             checks=int(checks),
         )
