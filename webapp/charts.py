@@ -70,7 +70,7 @@ def health_timeline_chart(points: list) -> str:
         rows=3,
         cols=1,
         shared_xaxes=True,
-        vertical_spacing=0.08,
+        vertical_spacing=0.12,
         subplot_titles=("Health score", "Latency (p95, ms)", "Error rate (%)"),
     )
     for row, (name, attribute, color) in enumerate(
