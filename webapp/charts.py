@@ -8,6 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 
 def spend_per_day_chart(series: dict[str, dict[date, Decimal]]) -> str:
@@ -119,4 +120,50 @@ def budget_burn_chart(
     )
     _layout(figure)
     figure.update_layout(yaxis={"tickprefix": "$", "rangemode": "tozero"})
+    return figure.to_json()
+
+
+def health_timeline_chart(points: list) -> str:
+    """Score, latency and error rate of a provider's health checks, three stacked panels
+    sharing the time axis, as Plotly JSON."""
+    times = [point.at.isoformat() for point in points]
+
+    def values(name: str) -> list[float | None]:
+        # float for display only; None leaves a gap (a check with no data to judge).
+        return [None if getattr(p, name) is None else float(getattr(p, name)) for p in points]
+
+    figure = make_subplots(
+        rows=3,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.12,
+        subplot_titles=("Health score", "Latency (p95, ms)", "Error rate (%)"),
+    )
+    for row, (name, attribute, color) in enumerate(
+        (
+            ("Score", "health_score", "#1a7f37"),
+            ("Latency", "response_time_ms", "#0b57d0"),
+            ("Error rate", "error_rate", "#b3261e"),
+        ),
+        start=1,
+    ):
+        figure.add_scatter(
+            name=name,
+            x=times,
+            y=values(attribute),
+            mode="lines+markers" if len(points) <= 60 else "lines",
+            line={"color": color},
+            row=row,
+            col=1,
+        )
+    figure.update_yaxes(range=[0, 100], row=1, col=1)
+    figure.update_yaxes(rangemode="tozero", row=2, col=1)
+    figure.update_yaxes(rangemode="tozero", row=3, col=1)
+    figure.update_layout(
+        showlegend=False,
+        margin={"l": 48, "r": 16, "t": 32, "b": 40},
+        height=480,
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+    )
     return figure.to_json()

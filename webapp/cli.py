@@ -1,4 +1,5 @@
-"""flask commands: seed, demo-data, create-admin, grant-app-access, rollup rebuild."""
+"""flask commands: seed, demo-data, create-admin, grant-app-access, rollup rebuild,
+providers check."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from webapp.extensions import db
 from webapp.migrations_engine import migrations_engine
 from webapp.models import ROLE_ADMIN, ROLES, Feature, UsageLog
 from webapp.rls import OPERATOR, use_database_role
-from webapp.services import users
+from webapp.services import provider_health, users
 from webapp.services.audit import Actor
 from webapp.services.demo_data import load_demo_data
 from webapp.services.errors import Conflict, ValidationFailed
@@ -202,6 +203,30 @@ def rollup_rebuild_command(since: datetime | None) -> None:
     click.echo(f"Rollup rebuilt {scope}: {written} rows.")
 
 
+@click.group("providers")
+def providers_group() -> None:
+    """Provider health checks."""
+
+
+@providers_group.command("check")
+@click.option("--no-http", is_flag=True, help="Judge from usage only; skip the health-check URLs.")
+@with_appcontext
+@as_operator
+def providers_check_command(no_http: bool) -> None:
+    """Judge every provider's health and record one provider_health_logs row each.
+
+    Meant to run every minute (cron or a systemd timer, see the README)."""
+    results = provider_health.record_health_checks(http_checks=not no_http)
+    for provider, health in results:
+        score = "—" if health.score is None else str(health.score)
+        line = f"{provider.name}: {health.status} (score {score})"
+        if health.check is not None:
+            outcome = "ok" if health.check.ok else f"failed: {health.check.error}"
+            line += f", HTTP check {outcome}"
+        click.echo(line)
+    click.echo(f"Recorded {len(results)} health check(s).")
+
+
 def register_commands(app: Flask) -> None:
     for command in (
         seed_command,
@@ -209,5 +234,6 @@ def register_commands(app: Flask) -> None:
         create_admin_command,
         grant_app_access_command,
         rollup_group,
+        providers_group,
     ):
         app.cli.add_command(command)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import secrets
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -141,6 +142,30 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
         # Argon2id parameters: argon2-cffi's defaults (RFC 9106 low-memory profile:
         # t=3, m=64 MiB, p=4) are stronger than OWASP's minimum (t=2, m=19 MiB, p=1).
         **argon2,
+        **health_settings(),
+    }
+
+
+def health_settings() -> dict[str, Any]:
+    """Provider health thresholds (see webapp/services/provider_health.py and the README).
+
+    A threshold is met at its value: an error rate of exactly 5 % is degraded."""
+    return {
+        # The two usage windows: the short one reacts fast, the long one is the fallback
+        # when the short one has too little traffic to judge.
+        "HEALTH_SHORT_WINDOW_MINUTES": int(os.environ.get("HEALTH_SHORT_WINDOW_MINUTES", "15")),
+        "HEALTH_LONG_WINDOW_MINUTES": int(os.environ.get("HEALTH_LONG_WINDOW_MINUTES", "60")),
+        # Fewer finished requests than this in a window are too few to judge it.
+        "HEALTH_MIN_REQUESTS": int(os.environ.get("HEALTH_MIN_REQUESTS", "5")),
+        # Error rate in percent of finished requests (errors and timeouts).
+        "HEALTH_DEGRADED_ERROR_RATE": Decimal(os.environ.get("HEALTH_DEGRADED_ERROR_RATE", "5")),
+        "HEALTH_DOWN_ERROR_RATE": Decimal(os.environ.get("HEALTH_DOWN_ERROR_RATE", "25")),
+        # p95 latency in milliseconds.
+        "HEALTH_DEGRADED_P95_MS": Decimal(os.environ.get("HEALTH_DEGRADED_P95_MS", "5000")),
+        "HEALTH_DOWN_P95_MS": Decimal(os.environ.get("HEALTH_DOWN_P95_MS", "15000")),
+        # The HTTP health check: default timeout, and the points a failed check costs.
+        "HEALTH_CHECK_TIMEOUT_SECONDS": float(os.environ.get("HEALTH_CHECK_TIMEOUT_SECONDS", "5")),
+        "HEALTH_CHECK_FAILURE_PENALTY": int(os.environ.get("HEALTH_CHECK_FAILURE_PENALTY", "50")),
     }
 
 

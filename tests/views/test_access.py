@@ -94,6 +94,7 @@ POLICY = {
     "api.get_provider": READ,
     "api.put_provider": ADMIN_WRITE,
     "api.delete_provider": ADMIN_WRITE,
+    "api.provider_health_history": READ,
     "api.list_models": READ,
     "api.create_model": ADMIN_WRITE,
     "api.get_model": READ,

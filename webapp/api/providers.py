@@ -6,10 +6,10 @@ from flask import Response
 
 from webapp.api import bp
 from webapp.api.envelope import success_response
-from webapp.api.parsing import parse_body, parse_uuid
+from webapp.api.parsing import parse_body, parse_uuid, query_int
 from webapp.api.schemas import ProviderCreate, ProviderUpdate
 from webapp.auth import actor_from_request
-from webapp.services import ai_models, providers
+from webapp.services import ai_models, provider_health, providers
 
 
 @bp.get("/providers")
@@ -46,3 +46,25 @@ def put_provider(provider_id: str) -> Response:
 def delete_provider(provider_id: str) -> Response:
     providers.delete_provider(actor_from_request(), parse_uuid(provider_id, "provider"))
     return success_response(None)
+
+
+@bp.get("/providers/<provider_id>/health")
+def provider_health_history(provider_id: str) -> Response:
+    """Current health, the features it serves (with alternatives) and the recorded checks
+    of the last ``hours`` hours (1–720, default 24)."""
+    target = parse_uuid(provider_id, "provider")
+    providers.get_provider(target)
+    hours = query_int("hours", 24, 1, provider_health.MAX_HISTORY_HOURS)
+    everyone = provider_health.current_health_by_provider()
+    history = provider_health.health_history(target, hours)
+    data = {
+        "current": everyone[target].as_dict(),
+        "affected_features": [
+            item.as_dict() for item in provider_health.affected_features(target, everyone)
+        ],
+        "history": [point.as_dict() for point in history.points],
+    }
+    return success_response(
+        data,
+        metadata={"hours": hours, "resolution": history.resolution, "count": len(history.points)},
+    )

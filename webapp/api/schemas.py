@@ -56,6 +56,7 @@ class ProviderCreate(Body):
     status: Any = None
     config: Any = None
     api_endpoint: Any = None
+    health_check: Any = None
 
 
 class ProviderUpdate(ProviderCreate):

@@ -137,7 +137,7 @@ def usage_metrics_by(
     ).all()
     if not totals:
         return {}
-    p95 = _p95_by(group_column, conditions)
+    p95 = p95_by(group_column, conditions)
     uptime = _uptime_by(group_column, conditions)
     result = {}
     for key, count, successes, failures, cost, avg_ms in totals:
@@ -161,7 +161,9 @@ def _ms(value: Any) -> Decimal | None:
     return Decimal(str(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN)
 
 
-def _p95_by(group_column: Any, conditions: list[ColumnElement[bool]]) -> dict[Any, Any]:
+def p95_by(group_column: Any, conditions: list[ColumnElement[bool]]) -> dict[Any, Any]:
+    """The interpolated 95th percentile of response_time_ms per value of ``group_column``
+    over the usage rows matching ``conditions`` (which may join other tables)."""
     if db.session.get_bind().dialect.name == "postgresql":
         rows = db.session.execute(
             select(

@@ -16,7 +16,18 @@ from webapp.services.errors import Conflict, NotFound, ValidationFailed
 from webapp.services.validation import check_choice, clean_text
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,199}$")
-FIELDS = ("name", "display_name", "provider_type", "status", "config", "api_endpoint")
+FIELDS = (
+    "name",
+    "display_name",
+    "provider_type",
+    "status",
+    "config",
+    "api_endpoint",
+    "health_check",
+)
+HTTP_URL = re.compile(r"^https?://\S+$", re.IGNORECASE)
+# The health-check GET runs every minute: a slow endpoint must not hold the run up.
+MAX_CHECK_TIMEOUT_SECONDS = 30
 
 
 def provider_as_dict(provider: Provider, model_count: int | None = None) -> dict[str, Any]:
@@ -83,7 +94,37 @@ def _validate(fields: dict[str, Any], creating: bool) -> dict[str, str]:
             pattern=re.compile(r"^https?://\S+$"),
             problem="must be an http(s) URL",
         )
+    if "health_check" in fields:
+        if isinstance(fields["health_check"], dict):
+            fields["health_check"] = dict(fields["health_check"])  # cleaned in place below
+        _validate_health_check(fields["health_check"], errors)
     return errors
+
+
+def _validate_health_check(value: Any, errors: dict[str, str]) -> None:
+    """``{}`` (no HTTP check) or ``{"url": "http(s)://…", "timeout_seconds": 0 < n <= 30}``."""
+    if not isinstance(value, dict):
+        errors["health_check"] = 'must be a JSON object such as {"url": "https://…"}'
+        return
+    for key in value:
+        if key not in ("url", "timeout_seconds"):
+            errors[f"health_check.{key}"] = "is not a health-check setting (url, timeout_seconds)"
+    if not value:
+        return
+    url = value.get("url")
+    if not isinstance(url, str) or not HTTP_URL.match(url.strip()) or len(url) > 2000:
+        errors["health_check.url"] = "must be an http(s) URL of at most 2000 characters"
+    else:
+        value["url"] = url.strip()
+    timeout = value.get("timeout_seconds")
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not 0 < timeout <= MAX_CHECK_TIMEOUT_SECONDS
+    ):
+        errors["health_check.timeout_seconds"] = (
+            f"must be a number of seconds above 0 and at most {MAX_CHECK_TIMEOUT_SECONDS}"
+        )
 
 
 def _name_taken(name: str, except_id: uuid.UUID | None = None) -> bool:

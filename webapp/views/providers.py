@@ -1,4 +1,5 @@
-"""Providers: the table with the models each offers, and a create/edit form."""
+"""Providers: the table with each provider's models and current health, each provider's
+page (health, timeline, features affected) and a create/edit form."""
 
 from __future__ import annotations
 
@@ -9,14 +10,36 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from webapp.auth import actor_from_request
+from webapp.charts import health_timeline_chart
 from webapp.ids import parse_id
 from webapp.models import PROVIDER_STATUSES
-from webapp.services import ai_models, providers
+from webapp.responses import render_page
+from webapp.services import ai_models, provider_health, providers
 from webapp.services.errors import Conflict, ValidationFailed
 
 bp = Blueprint("providers", __name__, url_prefix="/providers")
 
 FORM_FIELDS = ("name", "display_name", "provider_type", "status", "api_endpoint")
+CHECK_FIELDS = ("health_check_url", "health_check_timeout")
+HOUR_CHOICES = (6, 24, 168, 720)
+
+
+def _form_values(provider) -> dict[str, Any]:
+    form = {key: getattr(provider, key) or "" for key in FORM_FIELDS}
+    check = provider.health_check or {}
+    form["health_check_url"] = check.get("url", "")
+    form["health_check_timeout"] = str(check.get("timeout_seconds", ""))
+    return form
+
+
+def _form_errors(errors: dict[str, str]) -> dict[str, str]:
+    """The service names health-check fields as in the API; the form has its own names."""
+    names = {
+        "health_check": "health_check_url",
+        "health_check.url": "health_check_url",
+        "health_check.timeout_seconds": "health_check_timeout",
+    }
+    return {names.get(key, key): problem for key, problem in errors.items()}
 
 
 def _index(
@@ -30,6 +53,7 @@ def _index(
         "providers/index.html",
         rows=rows,
         models_by_provider=models_by_provider,
+        health=provider_health.current_health_by_provider(),
         form=form or {"status": "active"},
         errors=errors or {},
         statuses=PROVIDER_STATUSES,
@@ -43,32 +67,77 @@ def index() -> tuple[str, int]:
 
 
 def _submitted() -> dict[str, Any]:
-    form = {key: request.form.get(key, "").strip() for key in FORM_FIELDS}
+    form = {key: request.form.get(key, "").strip() for key in FORM_FIELDS + CHECK_FIELDS}
     form["api_endpoint"] = form["api_endpoint"] or None
     return form
+
+
+def _service_fields(form: dict[str, Any]) -> dict[str, Any]:
+    """The form's two health-check inputs as the service's health_check object."""
+    fields = {key: form[key] for key in FORM_FIELDS}
+    check: dict[str, Any] = {}
+    if form["health_check_url"]:
+        check["url"] = form["health_check_url"]
+    timeout = form["health_check_timeout"]
+    if timeout:
+        try:
+            check["timeout_seconds"] = float(timeout)
+        except ValueError:
+            check["timeout_seconds"] = timeout  # the service names the field and the problem
+        if not form["health_check_url"]:
+            check["url"] = None
+    fields["health_check"] = check
+    return fields
 
 
 @bp.post("")
 def create() -> Response | tuple[str, int]:
     form = _submitted()
     try:
-        provider = providers.create_provider(actor_from_request(), form)
+        provider = providers.create_provider(actor_from_request(), _service_fields(form))
     except ValidationFailed as error:
-        return _index(form, error.errors, 400)
+        return _index(form, _form_errors(error.errors), 400)
     except Conflict as error:
         return _index(form, {error.field or "name": error.message}, 409)
     flash(f"Provider {provider.display_name} added.")
     return redirect(url_for("providers.detail", provider_id=provider.id))
 
 
+def _hours() -> int:
+    value = request.args.get("hours", "24")
+    try:
+        hours = int(value)
+    except ValueError:
+        hours = 0
+    return provider_health.checked_hours(hours)
+
+
+def _health_context(provider) -> dict[str, Any]:
+    """Current health, the timeline and the features affected. The health of every
+    provider is judged once: the alternatives need to know which others are healthy."""
+    hours = _hours()
+    everyone = provider_health.current_health_by_provider()
+    history = provider_health.health_history(provider.id, hours)
+    return {
+        "health": everyone[provider.id],
+        "hours": hours,
+        "hour_choices": HOUR_CHOICES,
+        "history": history,
+        "chart": health_timeline_chart(history.points),
+        "affected": provider_health.affected_features(provider.id, everyone),
+    }
+
+
 def _detail(provider, form, errors, status=200):
-    html = render_template(
+    html = render_page(
         "providers/detail.html",
+        "health",
         provider=provider,
         models=ai_models.models_of_provider(provider.id),
         form=form,
         errors=errors,
         statuses=PROVIDER_STATUSES,
+        **_health_context(provider),
     )
     return html, status
 
@@ -76,8 +145,7 @@ def _detail(provider, form, errors, status=200):
 @bp.get("/<provider_id>")
 def detail(provider_id: str) -> tuple[str, int]:
     provider = providers.get_provider(parse_id(provider_id, "provider"))
-    form = {key: getattr(provider, key) or "" for key in FORM_FIELDS}
-    return _detail(provider, form, {})
+    return _detail(provider, _form_values(provider), {})
 
 
 @bp.post("/<provider_id>")
@@ -85,9 +153,9 @@ def update(provider_id: str) -> Response | tuple[str, int]:
     provider = providers.get_provider(parse_id(provider_id, "provider"))
     form = _submitted()
     try:
-        providers.update_provider(actor_from_request(), provider.id, form)
+        providers.update_provider(actor_from_request(), provider.id, _service_fields(form))
     except ValidationFailed as error:
-        return _detail(provider, form, error.errors, 400)
+        return _detail(provider, form, _form_errors(error.errors), 400)
     except Conflict as error:
         return _detail(provider, form, {error.field or "name": error.message}, 409)
     flash(f"Provider {provider.display_name} saved.")
@@ -101,7 +169,6 @@ def delete(provider_id: str) -> Response | tuple[str, int]:
         providers.delete_provider(actor_from_request(), provider.id)
     except Conflict as error:
         flash(f"Not deleted: {error.message}")
-        form = {key: getattr(provider, key) or "" for key in FORM_FIELDS}
-        return _detail(provider, form, {}, 409)
+        return _detail(provider, _form_values(provider), {}, 409)
     flash("Provider deleted.")
     return redirect(url_for("providers.index"))
