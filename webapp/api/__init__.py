@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api/platform/ai-management")
 
-from webapp.api import features, models, prompts, providers  # noqa: E402,F401  (routes)
+from webapp.api import experiments, features, models, prompts, providers  # noqa: E402,F401  (routes)
