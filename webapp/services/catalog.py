@@ -16,4 +16,3 @@ def list_budgets() -> list[tuple[Budget, str | None]]:
         .order_by(Budget.start_date.desc(), Budget.name)
     )
     return [tuple(row) for row in rows]
-

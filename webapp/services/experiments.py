@@ -67,7 +67,7 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 }
 PROMOTABLE_TYPES = ("model_comparison", "prompt_testing")
 DELETABLE_STATUSES = ("draft", "completed", "cancelled")
-MAX_RESULTS_PER_BATCH = 1_000
+MAX_RESULTS_PER_BATCH = 5_000
 METRIC_VALUE_LIMIT = Decimal("100000000")  # NUMERIC(12, 4)
 
 
@@ -346,8 +346,10 @@ def _clean(fields: dict[str, Any], creating: bool) -> dict[str, str]:
                 v: _json_number(_percent(fields["traffic_allocation"][v])) for v in ids
             }
         errors.update(_check_config(fields.get("config", {}), ids))
-    elif "config" in fields and not isinstance(fields["config"], dict):
-        errors["config"] = "must be a JSON object"
+    else:
+        raw = fields.get("variants") if isinstance(fields.get("variants"), list) else []
+        ids = [v.get("id") for v in raw if isinstance(v, dict)]
+        errors.update(_check_config(fields.get("config", {}), ids))
     if not errors:
         config = dict(fields.get("config") or {})
         config["primary_metric"] = config["primary_metric"].strip()
