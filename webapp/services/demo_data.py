@@ -27,6 +27,7 @@ from webapp.models import (
     ProviderHealthLog,
     UsageLog,
 )
+from webapp.services import experiments
 from webapp.services.audit import Actor, add_audit_row
 from webapp.services.pricing import request_cost
 
@@ -423,5 +424,6 @@ def _ensure_experiment(
                 }
             )
     db.session.execute(ExperimentResult.__table__.insert(), rows)
+    experiments.store_outcome(experiment)  # the stored p-value and winner, as if recorded live
     report.experiments += 1
     report.experiment_results += len(rows)

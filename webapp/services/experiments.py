@@ -476,7 +476,7 @@ def transition(actor: Actor, experiment_id: uuid.UUID, action: str) -> Experimen
     if target in ("completed", "cancelled"):
         experiment.end_date = now
     if target == "completed":
-        _store_outcome(experiment)
+        store_outcome(experiment)
     new = {
         "status": experiment.status,
         "start_date": experiment.start_date,
@@ -626,7 +626,7 @@ def record_results(actor: Actor, experiment_id: uuid.UUID, items: Any) -> Record
         "statistical_significance": experiment.statistical_significance,
         "winner_variant": experiment.winner_variant,
     }
-    _store_outcome(experiment)
+    store_outcome(experiment)
     add_audit_row(
         actor,
         "experiment.record_results",
@@ -651,7 +651,9 @@ def analyze(experiment_id: uuid.UUID) -> experiment_analysis.Analysis:
     return experiment_analysis.analyze(get_experiment(experiment_id))
 
 
-def _store_outcome(experiment: Experiment) -> experiment_analysis.Analysis:
+def store_outcome(experiment: Experiment) -> experiment_analysis.Analysis:
+    """Analyse and keep the p-value and winner on the experiment (no commit, no audit:
+    part of the caller's use case)."""
     db.session.flush()  # the sums must see the rows this transaction added
     analysis = experiment_analysis.analyze(experiment)
     p = analysis.decisive_p_value
@@ -683,7 +685,7 @@ def promote(actor: Actor, experiment_id: uuid.UUID) -> Promotion:
         raise Conflict(f"{experiment.name} is {experiment.status}: there is nothing to promote")
     if (experiment.results or {}).get("promotion"):
         raise Conflict(f"{experiment.name} has been promoted already")
-    analysis = _store_outcome(experiment)
+    analysis = store_outcome(experiment)
     if analysis.winner is None:
         raise Conflict(
             f"{experiment.name} has no significant winner on {analysis.primary_metric} at "
