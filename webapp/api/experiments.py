@@ -25,13 +25,13 @@ def list_experiments() -> Response:
     feature_id = request.args.get("feature_id")
     rows = experiments.list_experiments(
         statuses=query_list("status"),
-        feature_id=parse_feature(feature_id) if feature_id else None,
+        feature_id=_feature_filter(feature_id) if feature_id else None,
     )
     data = [{**experiments.experiment_as_dict(e), "feature_name": name} for e, name in rows]
     return success_response(data, metadata={"count": len(data)})
 
 
-def parse_feature(value: str):
+def _feature_filter(value: str):
     try:
         return parse_uuid(value, "feature")
     except NotFound:  # a filter, not an address: a malformed one is a 400
