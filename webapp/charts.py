@@ -167,3 +167,36 @@ def health_timeline_chart(points: list) -> str:
         plot_bgcolor="rgba(0,0,0,0)",
     )
     return figure.to_json()
+
+
+def experiment_metric_chart(metric) -> str:
+    """Each variant's mean or rate with its 95 % confidence interval as error bars."""
+    rows = [row for row in metric.variants if row.value is not None]
+    scale = 100 if metric.kind == "rate" else 1  # rates read as percent
+    figure = go.Figure()
+    figure.add_scatter(
+        x=[html.escape(row.name) for row in rows],
+        y=[row.value * scale for row in rows],
+        mode="markers",
+        marker={"size": 12, "color": ["#5f6368" if row.is_control else "#1a73e8" for row in rows]},
+        error_y={
+            "type": "data",
+            "symmetric": False,
+            "array": [(row.ci[1] - row.value) * scale if row.ci else 0 for row in rows],
+            "arrayminus": [(row.value - row.ci[0]) * scale if row.ci else 0 for row in rows],
+            "thickness": 2,
+            "width": 8,
+        },
+        customdata=[row.n for row in rows],
+        hovertemplate="%{x}: %{y:,.3f}" + (" %" if scale == 100 else "") + " (n = %{customdata})"
+        "<extra></extra>",
+    )
+    figure.update_layout(
+        margin={"l": 56, "r": 16, "t": 16, "b": 40},
+        height=260,
+        showlegend=False,
+        yaxis={"title": {"text": "rate (%)" if scale == 100 else "mean"}, "zeroline": False},
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+    )
+    return figure.to_json()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -12,7 +13,16 @@ from sqlalchemy import func, select
 from tests import factories
 from tests.conftest import PASSWORD, csrf_token, make_user
 from tests.views.test_access import ROUTES
-from webapp.models import AIModel, AuditLog, Feature, Prompt, Provider, User
+from webapp.models import (
+    AIModel,
+    AuditLog,
+    Experiment,
+    ExperimentResult,
+    Feature,
+    Prompt,
+    Provider,
+    User,
+)
 
 NEW_PASSWORD = "a brand new passphrase"
 API = "/api/platform/ai-management"
@@ -32,11 +42,13 @@ class World:
     active_prompt: Prompt  # greeting v2, active
     draft_prompt: Prompt  # greeting v3, inactive, the newest
     old_prompt: Prompt  # greeting v1, inactive
+    draft_experiment: Experiment  # prompt_testing, draft
+    live_experiment: Experiment  # model_comparison, running, "spare" wins significantly
+    paused_experiment: Experiment  # a_b_test, paused
 
 
 @pytest.fixture
 def world(db, admin_user) -> World:
-    from datetime import UTC, datetime, timedelta
 
     viewer = make_user("viewer@example.com", "viewer")
     feature = factories.feature("chatbot")
@@ -58,6 +70,7 @@ def world(db, admin_user) -> World:
     old = factories.prompt("greeting", 1, feature_id=feature.id, content="Hey")
     active = factories.prompt("greeting", 2, feature_id=feature.id, is_active=True)
     draft = factories.prompt("greeting", 3, feature_id=feature.id, content="Hi {{name}}")
+    experiments = _experiments(db, feature, active, draft, serving, spare)
     db.session.commit()
     return World(
         admin_user,
@@ -72,7 +85,60 @@ def world(db, admin_user) -> World:
         active,
         draft,
         old,
+        *experiments,
     )
+
+
+def _experiments(db, feature, control_prompt, new_prompt, serving, spare):
+    config = {"primary_metric": "converted"}
+    draft = Experiment(
+        name="Greeting",
+        feature_id=feature.id,
+        experiment_type="prompt_testing",
+        variants=[
+            {"id": "control", "name": "Current", "prompt_id": str(control_prompt.id)},
+            {"id": "new", "name": "New", "prompt_id": str(new_prompt.id)},
+        ],
+        traffic_allocation={"control": 50, "new": 50},
+        config=config,
+    )
+    live = Experiment(
+        name="Cheaper model",
+        feature_id=feature.id,
+        experiment_type="model_comparison",
+        variants=[
+            {"id": "current", "name": "Current", "model_id": str(serving.id)},
+            {"id": "spare", "name": "Spare", "model_id": str(spare.id)},
+        ],
+        traffic_allocation={"current": 50, "spare": 50},
+        config=config,
+        status="running",
+        start_date=datetime.now(UTC),
+    )
+    paused = Experiment(
+        name="Button colour",
+        feature_id=feature.id,
+        experiment_type="a_b_test",
+        variants=[{"id": "a", "name": "A"}, {"id": "b", "name": "B", "params": {"x": 1}}],
+        traffic_allocation={"a": 50, "b": 50},
+        config=config,
+        status="paused",
+        start_date=datetime.now(UTC),
+    )
+    db.session.add_all([draft, live, paused])
+    db.session.flush()
+    for variant, wins in (("current", 50), ("spare", 110)):
+        for index in range(500):
+            db.session.add(
+                ExperimentResult(
+                    experiment_id=live.id,
+                    variant_id=variant,
+                    session_id=uuid.uuid4(),
+                    metric_name="converted",
+                    metric_value=1 if index < wins else 0,
+                )
+            )
+    return draft, live, paused
 
 
 def _model_form(w, **changes):
@@ -641,6 +707,147 @@ def send(client, request, with_token: bool = True):
         else:
             kwargs.setdefault("data", {})["csrf_token"] = token
     return client.open(url, method=method, **kwargs)
+
+
+def _experiment_form(w, **changes):
+    form = {
+        "name": "Button colour 2",
+        "feature_id": str(w.feature.id),
+        "experiment_type": "a_b_test",
+        "primary_metric": "clicked",
+        "variant_0_id": "a",
+        "variant_0_name": "Blue",
+        "variant_1_id": "b",
+        "variant_1_name": "Green",
+        "variant_1_params": '{"colour": "green"}',
+    }
+    return {"data": {**form, **changes}}
+
+
+def _experiment_json(w, **changes):
+    body = {
+        "name": "Greeting v4",
+        "feature_id": str(w.feature.id),
+        "experiment_type": "prompt_testing",
+        "variants": [
+            {"id": "control", "name": "Current", "prompt_id": str(w.active_prompt.id)},
+            {"id": "v3", "name": "Draft", "prompt_id": str(w.draft_prompt.id)},
+        ],
+        "traffic_allocation": {"control": 50, "v3": 50},
+        "config": {"primary_metric": "converted"},
+    }
+    return {"json": {**body, **changes}}
+
+
+EXPERIMENT_CASES = {
+    "experiments.create": (
+        lambda w: ("POST", "/experiments", _experiment_form(w)),
+        "experiment.create",
+        lambda w: ("POST", "/experiments", _experiment_form(w, primary_metric="")),
+        None,
+    ),
+    "experiments.transition": (
+        lambda w: (
+            "POST",
+            f"/experiments/{w.draft_experiment.id}/transition",
+            {"data": {"action": "start"}},
+        ),
+        "experiment.start",
+        lambda w: (
+            "POST",
+            f"/experiments/{w.draft_experiment.id}/transition",
+            {"data": {"action": "resume"}},
+        ),
+        None,
+    ),
+    "experiments.promote": (
+        lambda w: ("POST", f"/experiments/{w.live_experiment.id}/promote", {}),
+        "experiment.promote",
+        lambda w: ("POST", f"/experiments/{w.draft_experiment.id}/promote", {}),
+        None,
+    ),
+    "experiments.delete": (
+        lambda w: ("POST", f"/experiments/{w.draft_experiment.id}/delete", {}),
+        "experiment.delete",
+        lambda w: ("POST", f"/experiments/{w.live_experiment.id}/delete", {}),
+        None,
+    ),
+    "api.create_experiment": (
+        lambda w: ("POST", f"{API}/experiments", _experiment_json(w)),
+        "experiment.create",
+        lambda w: (
+            "POST",
+            f"{API}/experiments",
+            _experiment_json(w, traffic_allocation={"control": 50, "v3": 40}),
+        ),
+        None,
+    ),
+    "api.put_experiment": (
+        lambda w: (
+            "PUT",
+            f"{API}/experiments/{w.draft_experiment.id}",
+            {"json": {"name": "Renamed"}},
+        ),
+        "experiment.update",
+        lambda w: (
+            "PUT",
+            f"{API}/experiments/{w.live_experiment.id}",
+            {"json": {"traffic_allocation": {"current": 90, "spare": 10}}},
+        ),
+        None,
+    ),
+    "api.delete_experiment": (
+        lambda w: ("DELETE", f"{API}/experiments/{w.draft_experiment.id}", {"json": {}}),
+        "experiment.delete",
+        lambda w: ("DELETE", f"{API}/experiments/{w.live_experiment.id}", {"json": {}}),
+        None,
+    ),
+    "api.record_experiment_results": (
+        lambda w: (
+            "POST",
+            f"{API}/experiments/{w.live_experiment.id}/results",
+            {"json": [{"variant_id": "spare", "metric_name": "converted", "metric_value": 1}]},
+        ),
+        "experiment.record_results",
+        lambda w: (
+            "POST",
+            f"{API}/experiments/{w.paused_experiment.id}/results",
+            {"json": [{"variant_id": "a", "metric_name": "converted", "metric_value": 1}]},
+        ),
+        None,
+    ),
+    "api.promote_experiment": (
+        lambda w: ("POST", f"{API}/experiments/{w.live_experiment.id}/promote", {"json": {}}),
+        "experiment.promote",
+        lambda w: ("POST", f"{API}/experiments/{w.paused_experiment.id}/promote", {"json": {}}),
+        None,
+    ),
+}
+# Lifecycle endpoints: (experiment that may take the action, one that may not).
+TRANSITION_CASES = {
+    "start": ("draft_experiment", "live_experiment"),
+    "pause": ("live_experiment", "draft_experiment"),
+    "resume": ("paused_experiment", "live_experiment"),
+    "complete": ("live_experiment", "draft_experiment"),
+    "cancel": ("draft_experiment", None),  # cancel applies to draft, running and paused
+}
+
+
+def _transition_case(action: str, allowed: str, refused: str | None):
+    def url(w, which):
+        target = getattr(w, which).id if which else "not-an-id"
+        return ("POST", f"{API}/experiments/{target}/{action}", {"json": {}})
+
+    return (lambda w: url(w, allowed), f"experiment.{action}", lambda w: url(w, refused), None)
+
+
+CASES.update(EXPERIMENT_CASES)
+CASES.update(
+    {
+        f"api.{action}_experiment": _transition_case(action, *which)
+        for action, which in TRANSITION_CASES.items()
+    }
+)
 
 
 @pytest.mark.parametrize("endpoint", sorted(CASES))

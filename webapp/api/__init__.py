@@ -4,4 +4,11 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api/platform/ai-management")
 
-from webapp.api import features, models, prompts, providers, spending  # noqa: E402,F401  (routes)
+from webapp.api import (  # noqa: E402,F401  (routes)
+    experiments,
+    features,
+    models,
+    prompts,
+    providers,
+    spending,
+)

@@ -92,3 +92,17 @@ class ModelFields(Body):
 
 class ModelCreate(ModelFields):
     pass
+
+
+class ExperimentCreate(Body):
+    name: Any = None
+    description: Any = None
+    feature_id: Any = None
+    experiment_type: Any = None
+    variants: Any = None
+    traffic_allocation: Any = None
+    config: Any = None
+
+
+class ExperimentUpdate(ExperimentCreate):
+    pass

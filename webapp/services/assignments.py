@@ -93,6 +93,40 @@ def _assign_locked(
     config_overrides: dict[str, Any] | None,
     action: str,
 ) -> AssignmentResult:
+    switch = _switch_model(actor, feature, model_id, environment, config_overrides)
+    if not switch.changed:
+        db.session.rollback()
+        return AssignmentResult(switch.assignment, False, switch.message)
+    add_audit_row(actor, action, "feature", feature.id, switch.old_values, switch.new_values)
+    db.session.commit()
+    return AssignmentResult(switch.assignment, True, switch.message)
+
+
+@dataclass(frozen=True)
+class ModelSwitch:
+    assignment: FeatureModelAssignment  # the active one afterwards
+    changed: bool
+    message: str
+    old_values: dict[str, Any]
+    new_values: dict[str, Any]
+
+
+def assign_in_transaction(
+    actor: Actor, feature_id: uuid.UUID, model_id: uuid.UUID, environment: str
+) -> ModelSwitch:
+    """Assign as part of a larger use case (promoting an experiment's winner): locks the
+    feature and flushes, but neither audits nor commits; the caller does both."""
+    _check(environment, None)
+    return _switch_model(actor, _lock_feature(feature_id), model_id, environment, None)
+
+
+def _switch_model(
+    actor: Actor,
+    feature: Feature,
+    model_id: uuid.UUID,
+    environment: str,
+    config_overrides: dict[str, Any] | None,
+) -> ModelSwitch:
     model = db.session.get(AIModel, model_id)
     if model is None:
         raise ValidationFailed({"model_id": "is not a known model"})
@@ -108,11 +142,12 @@ def _assign_locked(
         )
     )
     if current is not None and current.model_id == model.id:
-        db.session.rollback()
-        return AssignmentResult(
+        return ModelSwitch(
             current,
             False,
             f"{model.display_name} already serves {feature.display_name} in {environment}",
+            {},
+            {},
         )
     old_values: dict[str, Any] = {}
     try:
@@ -139,11 +174,10 @@ def _assign_locked(
             "and try again",
             field="model_id",
         ) from None
-    add_audit_row(
-        actor,
-        action,
-        "feature",
-        feature.id,
+    return ModelSwitch(
+        new,
+        True,
+        f"{model.display_name} now serves {feature.display_name} in {environment}",
         old_values,
         {
             "environment": environment,
@@ -151,10 +185,6 @@ def _assign_locked(
             "assignment_id": new.id,
             "config_overrides": new.config_overrides,
         },
-    )
-    db.session.commit()
-    return AssignmentResult(
-        new, True, f"{model.display_name} now serves {feature.display_name} in {environment}"
     )
 
 

@@ -26,6 +26,7 @@ from webapp.models import (
     Provider,
     ProviderHealthLog,
 )
+from webapp.services import experiments
 from webapp.services.audit import Actor, add_audit_row
 from webapp.services.pricing import request_cost
 from webapp.services.usage_recording import add_usage
@@ -416,5 +417,6 @@ def _ensure_experiment(
                 }
             )
     db.session.execute(ExperimentResult.__table__.insert(), rows)
+    experiments.store_outcome(experiment)  # the stored p-value and winner, as if recorded live
     report.experiments += 1
     report.experiment_results += len(rows)

@@ -303,10 +303,22 @@ def update_prompt(actor: Actor, prompt_id: uuid.UUID, changes: dict[str, Any]) -
 def activate(actor: Actor, prompt_id: uuid.UUID) -> Prompt:
     """Make this the only active version of its family, in one transaction."""
     prompt = get_prompt(prompt_id)
+    change = activate_in_transaction(prompt)
+    if change is None:
+        return prompt
+    add_audit_row(actor, "prompt.activate", "prompt", prompt.id, *change)
+    db.session.commit()
+    return prompt
+
+
+def activate_in_transaction(prompt: Prompt) -> tuple[dict, dict] | None:
+    """Activate ``prompt`` (deactivating its family's active version) and flush, without
+    audit or commit: the caller's use case does both. Returns (old, new) audit values,
+    or None when it was active already."""
     _lock_family(prompt.name, prompt.feature_id)
     db.session.refresh(prompt)  # what it is now that the family is ours
     if prompt.is_active:
-        return prompt
+        return None
     previous = db.session.scalar(
         select(Prompt.version).where(
             *_same_family(prompt.name, prompt.feature_id), Prompt.is_active
@@ -315,16 +327,7 @@ def activate(actor: Actor, prompt_id: uuid.UUID) -> Prompt:
     _deactivate_family(prompt.name, prompt.feature_id, prompt.id)
     prompt.is_active = True
     db.session.flush()
-    add_audit_row(
-        actor,
-        "prompt.activate",
-        "prompt",
-        prompt.id,
-        {"active_version": previous},
-        {"active_version": prompt.version},
-    )
-    db.session.commit()
-    return prompt
+    return {"active_version": previous}, {"active_version": prompt.version}
 
 
 def deactivate(actor: Actor, prompt_id: uuid.UUID) -> Prompt:

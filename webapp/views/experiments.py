@@ -1,12 +1,250 @@
-"""Experiments (read view; the Experiments issue adds the lifecycle and statistics)."""
+"""Experiments: a list with status filters, a create form, and each experiment's page
+with variants, allocation, per-variant metrics with confidence intervals, p-values, the
+SRM check, lifecycle buttons and the promote button."""
 
-from flask import Blueprint, render_template
+from __future__ import annotations
 
-from webapp.services import catalog
+import json
+import uuid
+from typing import Any
 
-bp = Blueprint("experiments", __name__)
+from flask import Blueprint, flash, redirect, request, url_for
+from werkzeug.wrappers import Response
+
+from webapp.auth import actor_from_request, admin_only, is_htmx_request
+from webapp.charts import experiment_metric_chart
+from webapp.extensions import db
+from webapp.ids import parse_id
+from webapp.models import EXPERIMENT_STATUSES, EXPERIMENT_TYPES, AIModel, Prompt
+from webapp.responses import render_page
+from webapp.services import assignments, experiments, features, prompts
+from webapp.services.errors import Conflict, ValidationFailed
+
+bp = Blueprint("experiments", __name__, url_prefix="/experiments")
+
+VARIANT_ROWS = 4  # rows on the create form; empty rows are skipped
+ACTION_LABELS = {
+    "start": "Start",
+    "pause": "Pause",
+    "resume": "Resume",
+    "complete": "Complete",
+    "cancel": "Cancel experiment",
+}
 
 
-@bp.get("/experiments")
-def index() -> str:
-    return render_template("experiments/index.html", rows=catalog.list_experiments())
+def _go(target: str) -> Response:
+    """Redirect; for htmx, HX-Redirect (a full load of the target page)."""
+    if is_htmx_request():
+        response = Response(status=204)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)
+
+
+@bp.get("")
+def index() -> tuple[str, int]:
+    status = (request.args.get("status") or "").strip()
+    errors = {}
+    if status and status not in EXPERIMENT_STATUSES:
+        errors["status"] = f"must be one of {', '.join(EXPERIMENT_STATUSES)}"
+        status = ""
+    rows = experiments.list_experiments([status] if status else None)
+    html = render_page(
+        "experiments/index.html",
+        "results",
+        rows=rows,
+        status=status,
+        statuses=EXPERIMENT_STATUSES,
+        errors=errors,
+    )
+    return html, 400 if errors else 200
+
+
+def _form_context(form: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    return {
+        "form": form,
+        "errors": errors,
+        "types": EXPERIMENT_TYPES,
+        "rows": range(VARIANT_ROWS),
+        "feature_rows": features.list_features(),
+        "models": assignments.assignable_models(),
+        "prompt_versions": prompts.list_prompts(limit=prompts.MAX_LIMIT).prompts,
+    }
+
+
+@bp.get("/new")
+@admin_only
+def new() -> str:
+    return render_page("experiments/new.html", "form", **_form_context({}, {}))
+
+
+def _fields_from_form(form: dict[str, str]) -> tuple[dict[str, Any], dict[str, str], list[int]]:
+    """The service's fields from the form, form-only problems, and which form row each
+    variant came from (the service names variants by position)."""
+    problems: dict[str, str] = {}
+    experiment_type = form.get("experiment_type", "")
+    target = experiments.VARIANT_TARGETS.get(experiment_type, (None, ()))[0]
+    variants, allocation, rows = [], {}, []
+    for row in range(VARIANT_ROWS):
+        variant_id = form.get(f"variant_{row}_id", "").strip()
+        name = form.get(f"variant_{row}_name", "").strip()
+        if not variant_id and not name:
+            continue
+        variant: dict[str, Any] = {"id": variant_id, "name": name}
+        if target in ("model_id", "prompt_id"):
+            variant[target] = form.get(f"variant_{row}_{target}", "")
+        raw_params = form.get(f"variant_{row}_params", "").strip()
+        if raw_params:
+            try:
+                variant["params"] = json.loads(raw_params)
+            except ValueError:
+                problems[f"variant_{row}_params"] = "must be valid JSON (an object)"
+        share = form.get(f"variant_{row}_share", "").strip()
+        if share:
+            allocation[variant_id] = share
+        variants.append(variant)
+        rows.append(row)
+    config: dict[str, Any] = {"primary_metric": form.get("primary_metric", "")}
+    alpha = form.get("alpha", "").strip()
+    if alpha:
+        try:
+            config["alpha"] = float(alpha)
+        except ValueError:
+            problems["alpha"] = "must be a number such as 0.05"
+    config["higher_is_better"] = form.get("higher_is_better", "yes") != "no"
+    fields = {
+        "name": form.get("name", ""),
+        "description": form.get("description", "").strip() or None,
+        "feature_id": form.get("feature_id", ""),
+        "experiment_type": experiment_type,
+        "variants": variants,
+        "config": config,
+    }
+    if allocation:
+        fields["traffic_allocation"] = allocation
+    return fields, problems, rows
+
+
+def _form_errors(errors: dict[str, str], rows: list[int]) -> dict[str, str]:
+    """Service field names → form field names (variants.1.name → variant_<row>_name)."""
+    named: dict[str, str] = {}
+    for field, problem in errors.items():
+        parts = field.split(".")
+        if parts[0] == "variants" and len(parts) >= 2 and parts[1].isdigit():
+            row = rows[int(parts[1])]
+            named[f"variant_{row}_{parts[2] if len(parts) > 2 else 'id'}"] = problem
+        elif parts[0] == "traffic_allocation" and len(parts) == 2:
+            ids = [request.form.get(f"variant_{r}_id", "").strip() for r in rows]
+            row = rows[ids.index(parts[1])] if parts[1] in ids else None
+            named[f"variant_{row}_share" if row is not None else "traffic_allocation"] = problem
+        elif parts[0] == "config" and len(parts) == 2:
+            named[parts[1]] = problem
+        else:
+            named[field] = problem
+    return named
+
+
+@bp.post("")
+def create() -> Response | tuple[str, int]:
+    form = request.form.to_dict()
+    form.pop("csrf_token", None)
+    fields, problems, rows = _fields_from_form(form)
+    errors = dict(problems)
+    if not problems:
+        try:
+            experiment = experiments.create_experiment(actor_from_request(), fields)
+        except ValidationFailed as error:
+            errors = _form_errors(error.errors, rows)
+        else:
+            flash(f"Experiment {experiment.name} created as a draft.")
+            return _go(url_for("experiments.detail", experiment_id=experiment.id))
+    html = render_page("experiments/new.html", "form", **_form_context(form, errors))
+    return html, 400
+
+
+def _targets(variants: list[dict[str, Any]]) -> dict[str, str]:
+    """What each variant points at, in words (model or prompt names)."""
+    described = {}
+    for variant in variants:
+        if "model_id" in variant:
+            model = db.session.get(AIModel, uuid.UUID(variant["model_id"]))
+            described[variant["id"]] = model.display_name if model else "a deleted model"
+        elif "prompt_id" in variant:
+            prompt = db.session.get(Prompt, uuid.UUID(variant["prompt_id"]))
+            described[variant["id"]] = (
+                f"{prompt.name} v{prompt.version}" if prompt else "a deleted prompt"
+            )
+        else:
+            described[variant["id"]] = ""
+        if variant.get("params"):
+            params = json.dumps(variant["params"], sort_keys=True)
+            described[variant["id"]] = f"{described[variant['id']]} {params}".strip()
+    return described
+
+
+def _detail_context(experiment_id: uuid.UUID, problem: str | None = None) -> dict[str, Any]:
+    experiment = experiments.get_experiment(experiment_id)
+    analysis = experiments.analyze(experiment_id)
+    return {
+        "experiment": experiment,
+        "feature": features.get_feature(experiment.feature_id),
+        "analysis": analysis,
+        "charts": {m.metric_name: experiment_metric_chart(m) for m in analysis.metrics},
+        "targets": _targets(experiment.variants),
+        "actions": [
+            (action, ACTION_LABELS[action])
+            for action, (sources, _) in experiments.TRANSITIONS.items()
+            if experiment.status in sources
+        ],
+        "promotable": experiment.experiment_type in experiments.PROMOTABLE_TYPES,
+        "promotion": (experiment.results or {}).get("promotion"),
+        "problem": problem,
+    }
+
+
+@bp.get("/<experiment_id>")
+def detail(experiment_id: str) -> str:
+    return render_page(
+        "experiments/detail.html", "page", **_detail_context(parse_id(experiment_id, "experiment"))
+    )
+
+
+def _refused(target: uuid.UUID, problem: str, status: int) -> tuple[str, int]:
+    """The experiment page again with the reason nothing changed (htmx swaps it in)."""
+    html = render_page("experiments/detail.html", "page", **_detail_context(target, problem))
+    return html, status
+
+
+@bp.post("/<experiment_id>/transition")
+def transition(experiment_id: str) -> Response | tuple[str, int]:
+    target = parse_id(experiment_id, "experiment")
+    action = request.form.get("action", "")
+    try:
+        experiment = experiments.transition(actor_from_request(), target, action)
+    except (ValidationFailed, Conflict) as error:
+        return _refused(target, f"Nothing changed: {error}.", error.status_code)
+    flash(f"{experiment.name} is now {experiment.status}.")
+    return _go(url_for("experiments.detail", experiment_id=target))
+
+
+@bp.post("/<experiment_id>/promote")
+def promote(experiment_id: str) -> Response | tuple[str, int]:
+    target = parse_id(experiment_id, "experiment")
+    try:
+        promotion = experiments.promote(actor_from_request(), target)
+    except (ValidationFailed, Conflict) as error:
+        return _refused(target, f"Not promoted: {error}.", error.status_code)
+    flash(f"Promoted {promotion.variant['name']}: {promotion.message}.")
+    return _go(url_for("experiments.detail", experiment_id=target))
+
+
+@bp.post("/<experiment_id>/delete")
+def delete(experiment_id: str) -> Response | tuple[str, int]:
+    target = parse_id(experiment_id, "experiment")
+    name = experiments.get_experiment(target).name
+    try:
+        experiments.delete_experiment(actor_from_request(), target)
+    except Conflict as error:
+        return _refused(target, f"Not deleted: {error.message}.", 409)
+    flash(f"Experiment {name} deleted.")
+    return _go(url_for("experiments.index"))
