@@ -8,11 +8,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Response, request, stream_with_context
+from flask_login import current_user
 
 from webapp.api import bp
 from webapp.api.envelope import error_response, success_response
 from webapp.api.parsing import json_object_body, parse_uuid, query_int
 from webapp.auth import actor_from_request
+from webapp.rls import use_database_role
 from webapp.serialize import to_jsonable
 from webapp.services import budgets, usage_logs
 from webapp.services.errors import ValidationFailed
@@ -136,8 +138,12 @@ def csv_safe(value: Any) -> Any:
 @bp.get("/usage.csv")
 def export_usage() -> Response:
     filters = usage_logs.usage_filter(request.args)  # wrong filters: 400 before streaming
+    # The request's teardown resets the database role before the body streams; the
+    # generator runs in a re-pushed context, so it takes the signed-in role up again.
+    role, user_id = current_user.role, current_user.id
 
     def lines() -> Iterator[str]:
+        use_database_role(role, user_id)
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(usage_logs.COLUMNS)
