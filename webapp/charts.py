@@ -200,3 +200,46 @@ def experiment_metric_chart(metric) -> str:
         plot_bgcolor="rgba(0,0,0,0)",
     )
     return figure.to_json()
+
+
+def stacked_spend_chart(buckets: list[str], series: dict[str, list[Decimal]]) -> str:
+    """Spend per day (or hour) stacked by feature, as Plotly JSON."""
+    figure = go.Figure()
+    for name, amounts in series.items():
+        figure.add_bar(
+            name=html.escape(name),
+            x=buckets,
+            y=[float(amount) for amount in amounts],  # display only
+            hovertemplate="%{x}: $%{y:,.2f}<extra>%{fullData.name}</extra>",
+        )
+    _layout(figure)
+    figure.update_layout(barmode="stack", yaxis={"tickprefix": "$"})
+    return figure.to_json()
+
+
+def requests_and_error_rate_chart(
+    buckets: list[str], requests: list[int], error_rate: list[Decimal | None]
+) -> str:
+    """Requests (bars) and error rate in % (line, right axis), as Plotly JSON."""
+    figure = go.Figure()
+    figure.add_bar(name="Requests", x=buckets, y=requests, marker={"color": "#8da2fb"})
+    figure.add_scatter(
+        name="Error rate (%)",
+        x=buckets,
+        y=[float(rate) if rate is not None else None for rate in error_rate],
+        mode="lines+markers",
+        line={"color": "#b3261e"},
+        yaxis="y2",
+        hovertemplate="%{x}: %{y:.2f} %<extra></extra>",
+    )
+    _layout(figure)
+    figure.update_layout(
+        yaxis={"title": {"text": "requests"}},
+        yaxis2={
+            "title": {"text": "error rate %"},
+            "overlaying": "y",
+            "side": "right",
+            "rangemode": "tozero",
+        },
+    )
+    return figure.to_json()

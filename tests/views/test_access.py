@@ -22,6 +22,8 @@ POLICY = {
     "auth.logout": ANY_ROLE_WRITE,
     "auth.change_password": ANY_ROLE_WRITE,
     "overview.index": READ,
+    "overview.tiles": READ,
+    "overview.alerts": READ,
     "features.index": READ,
     "features.create": ADMIN_WRITE,
     "features.detail": READ,

@@ -19,7 +19,7 @@ from sqlalchemy import case, func, literal, select
 from webapp.extensions import db
 from webapp.models import AIModel, UsageLog
 from webapp.models.rollup import BUCKET_COLUMNS, LATENCY_BOUNDS_MS, NO_REFERENCE
-from webapp.models.types import utc_day
+from webapp.models.types import utc_day, utc_hour
 from webapp.services.rollup import ROLLUP
 
 KEYS = ("day", "feature_id", "model_id", "provider_id", "status")
@@ -80,7 +80,21 @@ def usage_by(
         _merge(merged, _rollup_rows(start, last_rollup_day, keys, feature_id, with_latency))
     first_raw_day = max(start, today)
     if first_raw_day <= end:
-        _merge(merged, _raw_rows(first_raw_day, end, keys, feature_id, with_latency))
+        since, until = day_bounds(first_raw_day, end)
+        _merge(merged, _raw_rows(since, until, keys, feature_id, with_latency))
+    return merged
+
+
+def raw_usage_between(
+    since: datetime, until: datetime, keys: Sequence[str], *, with_latency: bool = False
+) -> dict[tuple, UsageSums]:
+    """Like ``usage_by`` over [since, until) from raw rows only, for windows that are not
+    whole days (the last 24 hours). ``keys`` may also include ``hour`` ("YYYY-MM-DD HH")."""
+    unknown = set(keys) - {*KEYS, "hour"}
+    if unknown:
+        raise ValueError(f"unknown keys {sorted(unknown)}")
+    merged: dict[tuple, UsageSums] = {}
+    _merge(merged, _raw_rows(since, until, keys, None, with_latency))
     return merged
 
 
@@ -133,12 +147,16 @@ def _rollup_rows(
 
 
 def _raw_rows(
-    start: date, end: date, keys: Sequence[str], feature_id: uuid.UUID | None, with_latency: bool
+    since: datetime,
+    until: datetime,
+    keys: Sequence[str],
+    feature_id: uuid.UUID | None,
+    with_latency: bool,
 ) -> list[tuple]:
-    since, until = day_bounds(start, end)
     nil = literal(NO_REFERENCE, ROLLUP.c.feature_id.type)
     expressions = {
         "day": utc_day(UsageLog.created_at),
+        "hour": utc_hour(UsageLog.created_at),
         "feature_id": func.coalesce(UsageLog.feature_id, nil),
         "model_id": func.coalesce(UsageLog.model_id, nil),
         "provider_id": func.coalesce(AIModel.provider_id, nil),
