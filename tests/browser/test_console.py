@@ -40,7 +40,7 @@ def test_sign_in_overview_navigation_and_sign_out(
 
     page.click("nav >> text=Overview")
     page.wait_for_selector(".chart .main-svg")  # plotly-strict drew the chart
-    assert page.locator(".tile").count() == 5
+    assert page.locator(".tile").count() == 9
     screenshot(page, "overview-1440x900.png")
 
     for label, heading in [

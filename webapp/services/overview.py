@@ -235,6 +235,13 @@ def _health_counts_at(moment: datetime) -> dict[str, int]:
     return counts
 
 
+def _provider_text(counts: dict[str, int]) -> str:
+    text = f"{counts['healthy']} / {counts['degraded']} / {counts['down']}"
+    if counts.get("unknown"):
+        text += f" · {counts['unknown']} unknown"
+    return text
+
+
 @dataclass
 class Kpis:
     tiles: list[Tile]
@@ -298,9 +305,8 @@ def kpis(
         Tile(
             "providers",
             "Providers healthy / degraded / down",
-            f"{providers['healthy']} / {providers['degraded']} / {providers['down']}",
-            f"{providers_before['healthy']} / {providers_before['degraded']} / "
-            f"{providers_before['down']}",
+            _provider_text(providers),
+            _provider_text(providers_before),
             "text",
         ),
         Tile("budgets_at_risk", "Budgets at risk", at_risk, at_risk_before, "count", "down"),
