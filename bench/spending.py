@@ -178,14 +178,14 @@ OVERVIEW_TARGETS = [
 def reading_raw_rows_only():
     """Every whole-day read goes to the raw rows ("today" set to the range's first day):
     the same pages, computed as if there were no rollup."""
-    from webapp.services import budgets, overview, spending, usage_days
+    from webapp.services import budgets, overview_kpis, spending, usage_days
 
     original = usage_days.usage_by
 
     def raw(start, end, keys, **kwargs):
         return original(start, end, keys, **{**kwargs, "today": start})
 
-    modules = (budgets, overview, spending)
+    modules = (budgets, overview_kpis, spending)
     for module in modules:
         module.usage_by = raw
     try:

@@ -1,0 +1,291 @@
+"""The overview's periods and KPI tiles (see webapp.services.overview for the
+definitions)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+
+from webapp.extensions import db
+from webapp.models import (
+    Feature,
+    ProviderHealthLog,
+)
+from webapp.services import budgets as budget_service
+from webapp.services.errors import ValidationFailed
+from webapp.services.spending import checked_date_range
+from webapp.services.usage_days import (
+    UsageSums,
+    percentile_from_buckets,
+    raw_usage_between,
+    usage_by,
+)
+
+RANGES = ("24h", "7d", "30d", "custom")
+AT_RISK = ("warning", "critical", "over_budget")
+PERCENT = Decimal("0.01")
+ZERO = Decimal("0.000000")
+FINISHED = ("success", "error", "timeout")
+
+
+@dataclass(frozen=True)
+class Period:
+    """[since, until) in time; ``days`` set for whole-day periods (read from the rollup)."""
+
+    since: datetime
+    until: datetime
+    first_day: date | None = None
+    last_day: date | None = None
+
+    @property
+    def hourly(self) -> bool:
+        return self.first_day is None
+
+    @property
+    def label(self) -> str:
+        if self.hourly:
+            return f"{self.since:%Y-%m-%d %H:%M} – {self.until:%Y-%m-%d %H:%M} UTC"
+        return f"{self.first_day.isoformat()} – {self.last_day.isoformat()} (UTC)"
+
+
+def periods_for(
+    range_name: str, start: Any = None, end: Any = None, now: datetime | None = None
+) -> tuple[str, Period, Period]:
+    """The chosen period and the previous one of the same length. ``24h`` is the last 24
+    hours; ``7d``/``30d`` are the last 7/30 UTC days including today; ``custom`` takes
+    ``start``/``end`` dates (both included)."""
+    now = now or datetime.now(UTC)
+    today = now.date()
+    if range_name not in RANGES:
+        raise ValidationFailed({"range": f"must be one of {', '.join(RANGES)}"})
+    if range_name == "24h":
+        current = Period(now - timedelta(hours=24), now)
+        return range_name, current, Period(now - timedelta(hours=48), current.since)
+    if range_name == "custom":
+        first, last = checked_date_range(start, end)
+    else:
+        last = today
+        first = today - timedelta(days=int(range_name[:-1]) - 1)
+    length = (last - first).days + 1
+    previous_last = first - timedelta(days=1)
+    previous_first = previous_last - timedelta(days=length - 1)
+
+    def whole_days(a: date, b: date) -> Period:
+        return Period(
+            datetime.combine(a, datetime.min.time(), UTC),
+            datetime.combine(b + timedelta(days=1), datetime.min.time(), UTC),
+            a,
+            b,
+        )
+
+    return range_name, whole_days(first, last), whole_days(previous_first, previous_last)
+
+
+GROUP_KEYS = ("feature_id", "model_id", "provider_id", "status")
+
+
+def grouped_usage(period: Period, today: date, with_time: bool) -> dict[tuple, UsageSums]:
+    """Usage sums by (time bucket,) feature, model, provider, status."""
+    if period.hourly:
+        keys = ("hour", *GROUP_KEYS) if with_time else GROUP_KEYS
+        return raw_usage_between(period.since, period.until, keys, with_latency=True)
+    keys = ("day", *GROUP_KEYS) if with_time else GROUP_KEYS
+    return usage_by(period.first_day, period.last_day, keys, today=today, with_latency=True)
+
+
+# --- KPIs -------------------------------------------------------------------------------
+
+
+@dataclass
+class UsageKpis:
+    requests: int = 0
+    finished: int = 0
+    successes: int = 0
+    spend: Decimal = ZERO
+    response_time_ms: int = 0
+    buckets: list[int] = field(default_factory=list)
+    features_with_traffic: int = 0
+
+    @property
+    def success_rate(self) -> Decimal | None:
+        if not self.finished:
+            return None
+        return (Decimal(self.successes) * 100 / self.finished).quantize(PERCENT, ROUND_HALF_EVEN)
+
+    @property
+    def avg_latency_ms(self) -> int | None:
+        return round(self.response_time_ms / self.finished) if self.finished else None
+
+    @property
+    def p95_latency_ms(self) -> int | None:
+        return percentile_from_buckets(self.buckets, 0.95) if self.buckets else None
+
+
+def usage_kpis(grouped: dict[tuple, UsageSums]) -> UsageKpis:
+    """KPIs from rows keyed (…, feature_id, model_id, provider_id, status)."""
+    kpis = UsageKpis()
+    features = set()
+    for key, sums in grouped.items():
+        feature_id, status = key[-4], key[-1]
+        kpis.requests += sums.requests
+        kpis.spend += sums.cost
+        if sums.requests and feature_id is not None:
+            features.add(feature_id)
+        if status not in FINISHED:
+            continue
+        kpis.finished += sums.requests
+        kpis.response_time_ms += sums.response_time_ms
+        if status == "success":
+            kpis.successes += sums.requests
+        kpis.buckets = (
+            [a + b for a, b in zip(kpis.buckets, sums.latency_buckets, strict=True)]
+            if kpis.buckets
+            else list(sums.latency_buckets)
+        )
+    kpis.features_with_traffic = len(features)
+    return kpis
+
+
+@dataclass(frozen=True)
+class Tile:
+    key: str
+    label: str
+    value: Any
+    previous: Any
+    kind: str  # count | money | percent | ms | text
+    better: str = "up"  # which direction of change is good: up | down | none
+
+    @property
+    def delta(self) -> Any:
+        if self.kind == "text" or self.value is None or self.previous is None:
+            return None
+        return self.value - self.previous
+
+    @property
+    def delta_percent(self) -> Decimal | None:
+        if self.kind in ("percent", "text") or self.delta is None or not self.previous:
+            return None
+        return (Decimal(self.delta) * 100 / Decimal(self.previous)).quantize(Decimal("0.1"))
+
+    @property
+    def tone(self) -> str:
+        delta = self.delta
+        if not delta or self.better == "none":
+            return "neutral"
+        return "good" if (delta > 0) == (self.better == "up") else "bad"
+
+
+def _health_counts(health: dict[uuid.UUID, Any]) -> dict[str, int]:
+    counts = {"healthy": 0, "degraded": 0, "down": 0, "unknown": 0}
+    for item in health.values():
+        counts[item.status] = counts.get(item.status, 0) + 1
+    return counts
+
+
+def _health_counts_at(moment: datetime) -> dict[str, int]:
+    """Provider statuses from the last health check recorded at or before ``moment``."""
+    latest = (
+        select(
+            ProviderHealthLog.provider_id,
+            func.max(ProviderHealthLog.checked_at).label("checked_at"),
+        )
+        .where(ProviderHealthLog.checked_at <= moment)
+        .group_by(ProviderHealthLog.provider_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(ProviderHealthLog.status, ProviderHealthLog.health_score).join(
+            latest,
+            (latest.c.provider_id == ProviderHealthLog.provider_id)
+            & (latest.c.checked_at == ProviderHealthLog.checked_at),
+        )
+    )
+    counts = {"healthy": 0, "degraded": 0, "down": 0, "unknown": 0}
+    for status, score in rows:
+        # A check without a score found no usage to judge (see provider_health).
+        counts["unknown" if score is None else status] += 1
+    return counts
+
+
+def _provider_text(counts: dict[str, int]) -> str:
+    text = f"{counts['healthy']} / {counts['degraded']} / {counts['down']}"
+    if counts.get("unknown"):
+        text += f" · {counts['unknown']} unknown"
+    return text
+
+
+@dataclass
+class Kpis:
+    tiles: list[Tile]
+    current: UsageKpis
+    previous: UsageKpis
+    providers: dict[str, int]
+    providers_before: dict[str, int]
+
+
+def kpis(
+    period: Period,
+    previous: Period,
+    grouped: dict[tuple, UsageSums],
+    health: dict[uuid.UUID, Any],
+    analyses: list[Any],
+    now: datetime,
+) -> Kpis:
+    today = now.date()
+    current = usage_kpis(grouped)
+    before = usage_kpis(grouped_usage(previous, today, with_time=False))
+    status_counts = dict(
+        db.session.execute(select(Feature.status, func.count()).group_by(Feature.status)).all()
+    )
+    active = int(status_counts.get("active", 0))
+    at_risk = sum(1 for a in analyses if a.budget.is_active and a.status in AT_RISK)
+    previous_end = min(previous.until - timedelta(microseconds=1), now)
+    at_risk_before = sum(
+        1 for a in budget_service.analyse_budgets(previous_end) if a.status in AT_RISK
+    )
+    providers = _health_counts(health)
+    providers_before = _health_counts_at(previous.until)
+    tiles = [
+        Tile("requests", "Requests", current.requests, before.requests, "count"),
+        Tile("spend", "Spend", current.spend, before.spend, "money", "down"),
+        Tile("success_rate", "Success rate", current.success_rate, before.success_rate, "percent"),
+        Tile(
+            "avg_latency",
+            "Avg latency",
+            current.avg_latency_ms,
+            before.avg_latency_ms,
+            "ms",
+            "down",
+        ),
+        Tile(
+            "p95_latency",
+            "p95 latency",
+            current.p95_latency_ms,
+            before.p95_latency_ms,
+            "ms",
+            "down",
+        ),
+        Tile(
+            "features",
+            "Features with traffic",
+            current.features_with_traffic,
+            before.features_with_traffic,
+            "count",
+            "none",
+        ),
+        Tile("active_features", "Active features", active, None, "count", "none"),
+        Tile(
+            "providers",
+            "Providers healthy / degraded / down",
+            _provider_text(providers),
+            _provider_text(providers_before),
+            "text",
+        ),
+        Tile("budgets_at_risk", "Budgets at risk", at_risk, at_risk_before, "count", "down"),
+    ]
+    return Kpis(tiles, current, before, providers, providers_before)

@@ -1,0 +1,318 @@
+"""The overview's charts series, tables, alerts and recent activity, computed from the
+grouped usage rows the page reads once."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import (
+    AIModel,
+    AuditLog,
+    Experiment,
+    Feature,
+    FeatureModelAssignment,
+    Provider,
+    User,
+)
+from webapp.services import provider_health
+from webapp.services.overview_kpis import AT_RISK, FINISHED, PERCENT, ZERO, Period
+from webapp.services.spending import days_between
+from webapp.services.usage_days import (
+    UsageSums,
+    percentile_from_buckets,
+)
+
+# --- series for the charts ------------------------------------------------------------
+
+
+@dataclass
+class Series:
+    buckets: list[str]  # days (YYYY-MM-DD) or hours (YYYY-MM-DD HH)
+    spend_by_feature: dict[str, list[Decimal]]
+    requests: list[int]
+    error_rate: list[Decimal | None]
+    spend_by_provider: list[tuple[str, Decimal]]
+
+
+def _buckets(period: Period) -> list[str]:
+    if period.hourly:
+        start = period.since.replace(minute=0, second=0, microsecond=0)
+        count = int((period.until - start).total_seconds() // 3600) + 1
+        hours = [start + timedelta(hours=i) for i in range(count)]
+        return [f"{h:%Y-%m-%d %H}" for h in hours if h < period.until]
+    return [d.isoformat() for d in days_between(period.first_day, period.last_day)]
+
+
+def series(period: Period, grouped: dict[tuple, UsageSums], names: dict[str, dict]) -> Series:
+    buckets = _buckets(period)
+    index = {bucket: i for i, bucket in enumerate(buckets)}
+    spend: dict[str, list[Decimal]] = {}
+    requests = [0] * len(buckets)
+    finished = [0] * len(buckets)
+    failed = [0] * len(buckets)
+    by_provider: dict[str, Decimal] = {}
+    for (moment, feature_id, _model, provider_id, status), sums in grouped.items():
+        slot = index.get(moment if isinstance(moment, str) else moment.isoformat())
+        if slot is None:
+            continue
+        feature = names["features"].get(feature_id, "(no feature)")
+        spend.setdefault(feature, [ZERO] * len(buckets))[slot] += sums.cost
+        requests[slot] += sums.requests
+        if status in FINISHED:
+            finished[slot] += sums.requests
+            if status != "success":
+                failed[slot] += sums.requests
+        provider = names["providers"].get(provider_id, "(no provider)")
+        by_provider[provider] = by_provider.get(provider, ZERO) + sums.cost
+    error_rate = [
+        (Decimal(f) * 100 / n).quantize(PERCENT) if n else None
+        for f, n in zip(failed, finished, strict=True)
+    ]
+    ordered = sorted(spend.items(), key=lambda item: (-sum(item[1]), item[0]))
+    return Series(
+        buckets,
+        dict(ordered),
+        requests,
+        error_rate,
+        sorted(by_provider.items(), key=lambda item: (-item[1], item[0])),
+    )
+
+
+# --- tables -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelCost:
+    model_id: uuid.UUID
+    name: str
+    provider: str
+    cost: Decimal
+    requests: int
+    cost_per_request: Decimal | None
+    p95_ms: int | None
+
+
+def top_models(
+    grouped: dict[tuple, UsageSums], names: dict[str, dict], limit: int = 5
+) -> list[ModelCost]:
+    per_model: dict[uuid.UUID, UsageSums] = {}
+    finished_buckets: dict[uuid.UUID, list[int]] = {}
+    provider_of: dict[uuid.UUID, uuid.UUID | None] = {}
+    for key, sums in grouped.items():
+        model_id, provider_id, status = key[-3], key[-2], key[-1]
+        if model_id is None or model_id not in names["models"]:
+            continue
+        per_model.setdefault(model_id, UsageSums()).add(sums)
+        provider_of[model_id] = provider_id
+        if status in FINISHED:
+            current = finished_buckets.get(model_id)
+            finished_buckets[model_id] = (
+                [a + b for a, b in zip(current, sums.latency_buckets, strict=True)]
+                if current
+                else list(sums.latency_buckets)
+            )
+    rows = [
+        ModelCost(
+            model_id,
+            names["models"][model_id],
+            names["providers"].get(provider_of[model_id], "(no provider)"),
+            sums.cost,
+            sums.requests,
+            (sums.cost / sums.requests).quantize(Decimal("0.000001")) if sums.requests else None,
+            percentile_from_buckets(finished_buckets.get(model_id, []), 0.95)
+            if finished_buckets.get(model_id)
+            else None,
+        )
+        for model_id, sums in per_model.items()
+    ]
+    rows.sort(key=lambda r: (-r.cost, r.name))
+    return rows[:limit]
+
+
+@dataclass(frozen=True)
+class FeatureHealth:
+    feature: Feature
+    production_model: AIModel | None
+    production_provider: str | None
+    provider_status: str | None
+    requests: int
+    success_rate: Decimal | None
+
+
+def features_table(
+    grouped: dict[tuple, UsageSums], health: dict[uuid.UUID, Any]
+) -> list[FeatureHealth]:
+    """Every feature with its production model, that model's provider health and the
+    feature's success rate in the period (two queries)."""
+    features = db.session.scalars(select(Feature).order_by(Feature.display_name)).all()
+    serving = {
+        feature_id: (model, provider_name)
+        for feature_id, model, provider_name in db.session.execute(
+            select(FeatureModelAssignment.feature_id, AIModel, Provider.display_name)
+            .join(AIModel, AIModel.id == FeatureModelAssignment.model_id)
+            .join(Provider, Provider.id == AIModel.provider_id)
+            .where(
+                FeatureModelAssignment.environment == "production",
+                FeatureModelAssignment.is_active.is_(True),
+            )
+        )
+    }
+    rows = [(feature, *serving.get(feature.id, (None, None))) for feature in features]
+    totals: dict[uuid.UUID, list[int]] = {}
+    for key, sums in grouped.items():
+        feature_id, status = key[-4], key[-1]
+        if feature_id is None or status not in FINISHED:
+            continue
+        entry = totals.setdefault(feature_id, [0, 0])
+        entry[0] += sums.requests
+        entry[1] += sums.requests if status == "success" else 0
+    table = []
+    for feature, model, provider_name in rows:
+        finished, successes = totals.get(feature.id, [0, 0])
+        table.append(
+            FeatureHealth(
+                feature,
+                model,
+                provider_name,
+                health[model.provider_id].status if model and model.provider_id in health else None,
+                finished,
+                (Decimal(successes) * 100 / finished).quantize(PERCENT) if finished else None,
+            )
+        )
+    return table
+
+
+# --- alerts ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Alert:
+    level: str  # critical | warning | info
+    kind: str  # budget | provider | experiment | feature
+    message: str
+    endpoint: str
+    resource_id: uuid.UUID
+
+
+LEVEL_ORDER = {"critical": 0, "warning": 1, "info": 2}
+
+
+def alerts(analyses: list[Any], health: dict[uuid.UUID, Any]) -> list[Alert]:
+    found: list[Alert] = []
+    for a in analyses:
+        if a.budget.is_active and a.status in AT_RISK:
+            level = "warning" if a.status == "warning" else "critical"
+            found.append(
+                Alert(
+                    level,
+                    "budget",
+                    f"Budget {a.budget.name}: {a.alerts[0]}",
+                    "budgets.detail",
+                    a.budget.id,
+                )
+            )
+    troubled = {pid: h for pid, h in health.items() if h.status in ("degraded", "down")}
+    if troubled:
+        affected = provider_health.affected_features_by_provider(health)
+        names = dict(
+            db.session.execute(
+                select(Provider.id, Provider.display_name).where(Provider.id.in_(list(troubled)))
+            ).all()
+        )
+        for provider_id, item in troubled.items():
+            features = affected.get(provider_id, [])
+            listing = ", ".join(f"{f.feature_display_name} ({f.environment})" for f in features)
+            message = f"{names.get(provider_id, 'A provider')} is {item.status}"
+            message += f": {listing} affected" if listing else ": no feature uses it"
+            found.append(
+                Alert(
+                    "critical" if item.status == "down" else "warning",
+                    "provider",
+                    message,
+                    "providers.detail",
+                    provider_id,
+                )
+            )
+    waiting = db.session.execute(
+        select(Experiment.id, Experiment.name, Experiment.winner_variant, Experiment.status).where(
+            Experiment.status.in_(("running", "paused")), Experiment.winner_variant.is_not(None)
+        )
+    ).all()
+    for ident, name, winner, _status in waiting:
+        found.append(
+            Alert(
+                "info",
+                "experiment",
+                f"Experiment {name} has a significant winner ({winner}) waiting for promotion",
+                "experiments.detail",
+                ident,
+            )
+        )
+    maintenance = db.session.execute(
+        select(Feature.id, Feature.display_name).where(Feature.status == "maintenance")
+    ).all()
+    for ident, name in maintenance:
+        found.append(
+            Alert("info", "feature", f"{name} is in maintenance", "features.detail", ident)
+        )
+    found.sort(key=lambda alert: LEVEL_ORDER[alert.level])
+    return found
+
+
+# --- activity ---------------------------------------------------------------------------
+
+RESOURCE_PAGES = {
+    "feature": "features.detail",
+    "model": "models.detail",
+    "provider": "providers.detail",
+    "prompt": "prompts.detail",
+    "budget": "budgets.detail",
+    "experiment": "experiments.detail",
+}
+
+
+@dataclass(frozen=True)
+class Activity:
+    event: AuditLog
+    email: str | None
+    endpoint: str | None
+
+
+def recent_activity(limit: int = 10) -> list[Activity]:
+    rows = db.session.execute(
+        select(AuditLog, User.email)
+        .outerjoin(User, User.id == AuditLog.user_id)
+        .order_by(AuditLog.created_at.desc(), AuditLog.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        Activity(
+            event, email, RESOURCE_PAGES.get(event.resource_type) if event.resource_id else None
+        )
+        for event, email in rows
+    ]
+
+
+def names_of(grouped: dict[tuple, UsageSums]) -> dict[str, dict]:
+    """Display names of the features, models and providers in the rows (three queries)."""
+
+    def lookup(model: Any, ids: set) -> dict:
+        ids = {i for i in ids if i is not None}
+        if not ids:
+            return {}
+        return dict(
+            db.session.execute(select(model.id, model.display_name).where(model.id.in_(ids))).all()
+        )
+
+    return {
+        "features": lookup(Feature, {k[-4] for k in grouped}),
+        "models": lookup(AIModel, {k[-3] for k in grouped}),
+        "providers": lookup(Provider, {k[-2] for k in grouped}),
+    }
