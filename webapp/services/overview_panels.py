@@ -22,6 +22,7 @@ from webapp.models import (
     User,
 )
 from webapp.services import provider_health
+from webapp.services.names import display_names
 from webapp.services.overview_kpis import AT_RISK, FINISHED, PERCENT, ZERO, Period
 from webapp.services.spending import days_between
 from webapp.services.usage_days import (
@@ -301,18 +302,9 @@ def recent_activity(limit: int = 10) -> list[Activity]:
 
 
 def names_of(grouped: dict[tuple, UsageSums]) -> dict[str, dict]:
-    """Display names of the features, models and providers in the rows (three queries)."""
-
-    def lookup(model: Any, ids: set) -> dict:
-        ids = {i for i in ids if i is not None}
-        if not ids:
-            return {}
-        return dict(
-            db.session.execute(select(model.id, model.display_name).where(model.id.in_(ids))).all()
-        )
-
-    return {
-        "features": lookup(Feature, {k[-4] for k in grouped}),
-        "models": lookup(AIModel, {k[-3] for k in grouped}),
-        "providers": lookup(Provider, {k[-2] for k in grouped}),
-    }
+    """Display names of the features, models and providers in the rows (one query)."""
+    return display_names(
+        features={k[-4] for k in grouped},
+        models={k[-3] for k in grouped},
+        providers={k[-2] for k in grouped},
+    )

@@ -15,11 +15,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from sqlalchemy import select
-
-from webapp.extensions import db
-from webapp.models import AIModel, Feature, Provider
 from webapp.services.errors import ValidationFailed
+from webapp.services.names import display_names
 from webapp.services.usage_days import ZERO_COST, usage_by
 
 MICRO_DOLLAR = Decimal("0.000001")
@@ -155,23 +152,18 @@ def shares_of(amounts: Sequence[Decimal]) -> list[Decimal]:
     return floors
 
 
-def _names(model: type, ids: set[uuid.UUID | None], *columns: Any) -> dict[uuid.UUID, tuple]:
-    ids = {i for i in ids if i is not None}
-    if not ids:
-        return {}
-    rows = db.session.execute(select(model.id, *columns).where(model.id.in_(ids)))
-    return {row[0]: tuple(row[1:]) for row in rows}
-
-
 def spending_breakdown(start: Any, end: Any, *, today: date | None = None) -> SpendingBreakdown:
     """Spend from ``start`` to ``end`` (UTC calendar dates, both inclusive), by feature,
     model, provider and day (every day present), in four small queries."""
     first, last = checked_date_range(start, end)
     grouped = usage_by(first, last, ("day", "feature_id", "model_id", "provider_id"), today=today)
 
-    features = _names(Feature, {k[1] for k in grouped}, Feature.display_name)
-    models = _names(AIModel, {k[2] for k in grouped}, AIModel.display_name)
-    providers = _names(Provider, {k[3] for k in grouped}, Provider.display_name)
+    names = display_names(
+        features={k[1] for k in grouped},
+        models={k[2] for k in grouped},
+        providers={k[3] for k in grouped},
+    )
+    features, models, providers = names["features"], names["models"], names["providers"]
 
     by_feature: dict[uuid.UUID | None, FeatureSpend] = {}
     by_model: dict[tuple, ModelSpend] = {}
@@ -189,9 +181,7 @@ def spending_breakdown(start: Any, end: Any, *, today: date | None = None) -> Sp
         requests += sums.requests
         f = by_feature.setdefault(
             feature_id,
-            FeatureSpend(
-                feature_id, features[feature_id][0] if feature_id else NO_FEATURE, ZERO_COST
-            ),
+            FeatureSpend(feature_id, features[feature_id] if feature_id else NO_FEATURE, ZERO_COST),
         )
         f.amount += sums.cost
         f.request_count += sums.requests
@@ -199,9 +189,9 @@ def spending_breakdown(start: Any, end: Any, *, today: date | None = None) -> Sp
             (model_id, provider_id),
             ModelSpend(
                 model_id,
-                models[model_id][0] if model_id else NO_MODEL,
+                models[model_id] if model_id else NO_MODEL,
                 provider_id,
-                providers[provider_id][0] if provider_id else NO_PROVIDER,
+                providers[provider_id] if provider_id else NO_PROVIDER,
                 ZERO_COST,
                 0,
             ),
@@ -211,7 +201,7 @@ def spending_breakdown(start: Any, end: Any, *, today: date | None = None) -> Sp
         p = by_provider.setdefault(
             provider_id,
             ProviderSpend(
-                provider_id, providers[provider_id][0] if provider_id else NO_PROVIDER, ZERO_COST
+                provider_id, providers[provider_id] if provider_id else NO_PROVIDER, ZERO_COST
             ),
         )
         p.amount += sums.cost
