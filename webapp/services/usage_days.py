@@ -187,17 +187,25 @@ def _raw_rows(
         query = query.where(UsageLog.feature_id == feature_id)
     if group:
         query = query.group_by(*group)
-    found = []
+    # Sum the rows of one key here (with latency, a key comes once per latency bucket).
+    found: dict[tuple, UsageSums] = {}
+    width = len(keys)
     for row in db.session.execute(query):
-        values = list(row)
+        key = tuple(row[:width])
+        sums = found.get(key)
+        if sums is None:
+            sums = found[key] = UsageSums()
+        offset = width + 1 if with_latency else width
+        requests = int(row[offset] or 0)
+        sums.requests += requests
+        sums.input_tokens += int(row[offset + 1] or 0)
+        sums.output_tokens += int(row[offset + 2] or 0)
+        sums.tokens += int(row[offset + 3] or 0)
+        sums.cost += row[offset + 4] if row[offset + 4] is not None else ZERO_COST
+        sums.response_time_ms += int(row[offset + 5] or 0)
         if with_latency:
-            index = int(values.pop(len(keys)))
-            converted = _sums_from(values, len(keys), False)
-            converted[-1].latency_buckets[index] = converted[-1].requests
-        else:
-            converted = _sums_from(values, len(keys), False)
-        found.append(converted)
-    return found
+            sums.latency_buckets[int(row[width])] += requests
+    return [(*key, sums) for key, sums in found.items()]
 
 
 def percentile_from_buckets(buckets: Sequence[int], fraction: float) -> int | None:
