@@ -156,6 +156,17 @@ def test_only_active_budgets_are_analysed_with_one_spend_query(data):
     assert [a.budget.name for a in budgets.analyse_budgets(NOW)] == ["On"]
 
 
+def test_history_of_a_long_daily_budget_is_one_pass(data):
+    budget = factories.budget(
+        period_type="daily", start_date=date(2000, 1, 1), end_date=date(2099, 12, 31)
+    )
+    db.session.commit()
+    history = budgets.budget_history(budget, NOW)
+    assert len(history) == (date(2026, 11, 20) - date(2000, 1, 1)).days + 1
+    assert [p.spend for p in history[-3:]] == [D("2.350000"), D("0.600000"), D("2.800000")]
+    assert sum(p.spend for p in history) == D("5.750000")
+
+
 def test_history_per_period(data):
     budget = factories.budget(
         period_type="weekly", start_date=date(2026, 11, 2), end_date=date(2027, 1, 31)
@@ -213,6 +224,19 @@ def test_json_numbers_become_the_decimal_the_client_wrote(db):
         ({"budget_amount": "1.005"}, {"budget_amount": "must have at most 2 decimal places"}),
         ({"budget_amount": "lots"}, {"budget_amount": "must be a decimal number"}),
         ({"budget_amount": "NaN"}, {"budget_amount": "must be a decimal number"}),
+        (
+            {"budget_amount": "1e30"},
+            {"budget_amount": "must be greater than 0 and at most 99999999.99"},
+        ),
+        (
+            {"budget_amount": 1e30},
+            {"budget_amount": "must be greater than 0 and at most 99999999.99"},
+        ),
+        (
+            {"alert_threshold": "1e40"},
+            {"alert_threshold": "must be greater than 0 and at most 1 (e.g. 0.8 for 80 %)"},
+        ),
+        ({"start_date": "0001-01-01"}, {"start_date": "must be between 1970-01-01 and 2999-12-31"}),
         (
             {"alert_threshold": "0"},
             {"alert_threshold": "must be greater than 0 and at most 1 (e.g. 0.8 for 80 %)"},

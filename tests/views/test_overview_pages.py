@@ -94,3 +94,17 @@ def test_empty_state_on_a_fresh_database(admin_client):
 def test_anonymous_partials_send_htmx_to_sign_in(client, db):
     response = client.get("/overview/tiles", headers={"HX-Request": "true"})
     assert response.status_code == 401 and response.headers["HX-Redirect"].startswith("/login")
+
+
+def test_an_expired_session_on_a_refreshing_tile_returns_to_the_page_not_the_fragment(client, db):
+    response = client.get(
+        "/overview/tiles?range=30d",
+        headers={"HX-Request": "true", "HX-Current-URL": "http://localhost/?range=30d"},
+    )
+    assert response.status_code == 401
+    assert response.headers["HX-Redirect"] == "/login?next=/?range%3D30d"
+    foreign = client.get(
+        "/overview/tiles",
+        headers={"HX-Request": "true", "HX-Current-URL": "http://evil.example/steal"},
+    )
+    assert foreign.headers["HX-Redirect"] == "/login"

@@ -323,8 +323,15 @@ def budget_history(budget: Budget, now: datetime | None = None) -> list[PeriodSp
         return []
     per_day = daily_spend(periods[0][0], min(periods[-1][1], today), today, budget.feature_id)
     history = []
+    days = iter(sorted(per_day.items()))
+    pending = next(days, None)
     for first, last in periods:
-        spend = sum((a for d, a in per_day.items() if first <= d <= last), ZERO_COST)
+        # One pass over the days: periods and days are both in order.
+        spend = ZERO_COST
+        while pending is not None and pending[0] <= last:
+            if pending[0] >= first:
+                spend += pending[1]
+            pending = next(days, None)
         history.append(
             PeriodSpend(
                 first,
@@ -357,6 +364,11 @@ def _decimal(fields: dict[str, Any], key: str, errors: dict[str, str], places: i
         return
     if not amount.is_finite():
         errors[key] = "must be a decimal number"
+        return
+    if abs(amount) >= 10**12:
+        # Far out of range ("1e30"): quantizing would overflow the decimal context; the
+        # range check names the problem.
+        fields[key] = amount
         return
     if amount != amount.quantize(Decimal(1).scaleb(-places)):
         errors[key] = f"must have at most {places} decimal places"

@@ -32,21 +32,29 @@ NO_PROVIDER = "(no provider)"
 # Dates
 
 
+EARLIEST_DATE = date(1970, 1, 1)
+LATEST_DATE = date(2999, 12, 31)
+
+
 def as_utc_date(value: Any, field_name: str) -> date:
-    """A UTC calendar date from a date, an aware datetime or an ISO 8601 string of either
-    (a datetime counts for the UTC day it falls on)."""
+    """A UTC calendar date from a date, a datetime or an ISO 8601 string of either (a
+    datetime counts for the UTC day it falls on; one without a time zone is UTC), from
+    1970-01-01 to 2999-12-31."""
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValidationFailed({field_name: "must have a time zone when it has a time"})
-        return value.astimezone(UTC).date()
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return as_utc_date(moment.astimezone(UTC).date(), field_name)
     if isinstance(value, date):
+        if not EARLIEST_DATE <= value <= LATEST_DATE:
+            raise ValidationFailed(
+                {field_name: f"must be between {EARLIEST_DATE} and {LATEST_DATE}"}
+            )
         return value
     if isinstance(value, str) and value.strip():
         text = value.strip()
         try:
-            return date.fromisoformat(text)
+            return as_utc_date(date.fromisoformat(text), field_name)
         except ValueError:
-            pass
+            pass  # not a plain date: perhaps a timestamp
         try:
             parsed = datetime.fromisoformat(text)
         except ValueError:
@@ -287,7 +295,9 @@ def spending_trends(days: int = 30, *, today: date | None = None) -> SpendingTre
     window = series[-days:]
     recent = sum((d.amount for d in series[-7:]), ZERO_COST)
     previous = sum((d.amount for d in series[-14:-7]), ZERO_COST)
-    days_with_data = sum(1 for d in window if d.request_count)
+    # Counted over every day the answer uses (the trend compares 14 days, even when
+    # ``days`` is shorter).
+    days_with_data = sum(1 for d in series if d.request_count)
     total = sum((d.amount for d in window), ZERO_COST)
     change = None
     if previous > 0:
