@@ -179,3 +179,87 @@ def test_query_count_does_not_grow_with_features_models_and_providers(data):
         db.session.commit()
         record_usage([usage_event(feature, model, at(19, 12), 100, 100)])
     assert statements() == before
+
+
+def test_active_features_then_and_now_from_the_audited_changes(data, admin_user):
+    from webapp.services.audit import Actor
+    from webapp.services.features import create_feature, update_feature
+
+    actor = Actor(admin_user.id)
+    # After the previous period ended (these audit rows are stamped now, after NOW - 7d):
+    update_feature(actor, data.search.id, {"status": "maintenance"})
+    create_feature(actor, {"name": "newcomer", "display_name": "Newcomer"})
+    t = tiles(build_overview("7d", now=NOW))
+    # Now: chatbot and newcomer active. Before: chatbot and search (newcomer did not exist).
+    assert (t["active_features"].value, t["active_features"].previous) == (2, 2)
+    update_feature(actor, data.chatbot.id, {"status": "inactive"})
+    t = tiles(build_overview("7d", now=NOW))
+    assert (t["active_features"].value, t["active_features"].previous) == (1, 2)
+
+
+def test_recent_activity_links_only_to_resources_that_still_exist(data, admin_user):
+    from webapp.services.audit import Actor
+    from webapp.services.budgets import create_budget, delete_budget
+
+    actor = Actor(admin_user.id)
+    kept = create_budget(
+        actor,
+        {
+            "name": "Kept",
+            "budget_amount": "5",
+            "start_date": "2026-11-01",
+            "end_date": "2026-11-30",
+        },
+    )
+    gone = create_budget(
+        actor,
+        {
+            "name": "Gone",
+            "budget_amount": "5",
+            "start_date": "2026-11-01",
+            "end_date": "2026-11-30",
+        },
+    )
+    delete_budget(actor, gone.id)
+    activity = build_overview("7d", now=NOW).activity
+    links = {(a.event.action, a.event.resource_id): a.endpoint for a in activity}
+    assert links[("budget.create", kept.id)] == "budgets.detail"
+    assert links[("budget.create", gone.id)] is None
+    assert links[("budget.delete", gone.id)] is None
+    assert activity[0].event.action == "budget.delete"  # newest first
+    assert activity[0].email == admin_user.email
+
+
+def test_feature_rows_count_every_request_and_rate_finished_ones(data):
+    record_usage([usage_event(data.chatbot, data.gpt, at(19, 20), 1, 1, status="pending")])
+    features = {row.feature.name: row for row in build_overview("7d", now=NOW).features}
+    assert features["chatbot"].requests == 4
+    assert features["chatbot"].success_rate == D("66.67")  # 2 of the 3 finished
+    assert features["chatbot"].production_model is None  # no production assignment
+
+
+@pytest.mark.parametrize("range_name", ["7d", "30d"])
+def test_no_raw_usage_read_covers_a_past_day(data, range_name):
+    """Past days come from the rollup: every read of ai_usage_logs starts today or later
+    (the usage of today, the provider-health windows)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import event as sa_event
+
+    factories.budget(name="Watched", budget_amount=D("50.00"))  # budgets are read twice
+    db.session.commit()
+    starts = []
+
+    def capture(conn, clause, multiparams, params, execution_options):
+        compiled = clause.compile(dialect=conn.dialect)
+        if "ai_usage_logs" in str(compiled):
+            starts.extend(v for v in compiled.params.values() if isinstance(v, datetime))
+
+    sa_event.listen(db.engine, "before_execute", capture)
+    try:
+        build_overview(range_name, now=NOW)
+    finally:
+        sa_event.remove(db.engine, "before_execute", capture)
+    midnight = datetime(2026, 11, 20, tzinfo=UTC)
+    assert starts, "the test must see the raw reads it checks"
+    assert min(starts) >= midnight

@@ -267,10 +267,17 @@ def daily_spend(
 
 
 def analyse_budgets(
-    now: datetime | None = None, rows: list[tuple[Budget, str | None]] | None = None
+    now: datetime | None = None,
+    rows: list[tuple[Budget, str | None]] | None = None,
+    *,
+    as_of: date | None = None,
 ) -> list[BudgetAnalysis]:
-    """Analysis of every active budget (or of ``rows``), from one spend query for all."""
-    today = (now or datetime.now(UTC)).date()
+    """Analysis of every active budget (or of ``rows``), from one spend query for all.
+
+    ``as_of``: the analysis as it stood at the end of that (past) UTC day, with its whole
+    days read from the rollup like any past day."""
+    real_today = (now or datetime.now(UTC)).date()
+    today = as_of or real_today
     if rows is None:
         rows = list_budgets(active_only=True)
     if not rows:
@@ -281,7 +288,7 @@ def analyse_budgets(
     spend: dict[tuple[date, uuid.UUID | None], Decimal] = {}
     if first <= last:
         for (day, feature_id), sums in usage_by(
-            first, last, ("day", "feature_id"), today=today
+            first, last, ("day", "feature_id"), today=real_today
         ).items():
             spend[(day, feature_id)] = sums.cost
     analyses = []

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from webapp.extensions import db
 from webapp.models import (
+    AuditLog,
     Feature,
     ProviderHealthLog,
 )
@@ -212,6 +213,24 @@ def _health_counts_at(moment: datetime) -> dict[str, int]:
     return counts
 
 
+def active_features_at(moment: datetime) -> int:
+    """How many features were active at ``moment``: today's statuses with the audited
+    changes since then undone, newest first (features are only changed through audited
+    services). Two queries."""
+    statuses = dict(db.session.execute(select(Feature.id, Feature.status)).all())
+    changes = db.session.execute(
+        select(AuditLog.action, AuditLog.resource_id, AuditLog.old_values)
+        .where(AuditLog.resource_type == "feature", AuditLog.created_at > moment)
+        .order_by(AuditLog.created_at.desc(), AuditLog.id.desc())
+    )
+    for action, feature_id, old_values in changes:
+        if action == "feature.create":
+            statuses.pop(feature_id, None)
+        elif isinstance(old_values, dict) and "status" in old_values:
+            statuses[feature_id] = old_values["status"]  # an update, or a deletion
+    return sum(1 for status in statuses.values() if status == "active")
+
+
 def _provider_text(counts: dict[str, int]) -> str:
     text = f"{counts['healthy']} / {counts['degraded']} / {counts['down']}"
     if counts.get("unknown"):
@@ -243,10 +262,15 @@ def kpis(
         db.session.execute(select(Feature.status, func.count()).group_by(Feature.status)).all()
     )
     active = int(status_counts.get("active", 0))
+    active_before = active_features_at(previous.until)
     at_risk = sum(1 for a in analyses if a.budget.is_active and a.status in AT_RISK)
-    previous_end = min(previous.until - timedelta(microseconds=1), now)
+    # As budgets stood at the end of the last whole UTC day before this period began:
+    # whole past days come from the rollup (a partial day would need raw rows).
+    before_day = (previous.until - timedelta(microseconds=1)).date()
+    if previous.hourly:
+        before_day -= timedelta(days=1)
     at_risk_before = sum(
-        1 for a in budget_service.analyse_budgets(previous_end) if a.status in AT_RISK
+        1 for a in budget_service.analyse_budgets(now, as_of=before_day) if a.status in AT_RISK
     )
     providers = _health_counts(health)
     providers_before = _health_counts_at(previous.until)
@@ -278,7 +302,7 @@ def kpis(
             "count",
             "none",
         ),
-        Tile("active_features", "Active features", active, None, "count", "none"),
+        Tile("active_features", "Active features", active, active_before, "count", "none"),
         Tile(
             "providers",
             "Providers healthy / degraded / down",

@@ -9,15 +9,17 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, union_all
 
 from webapp.extensions import db
 from webapp.models import (
     AIModel,
     AuditLog,
+    Budget,
     Experiment,
     Feature,
     FeatureModelAssignment,
+    Prompt,
     Provider,
     User,
 )
@@ -166,24 +168,26 @@ def features_table(
         )
     }
     rows = [(feature, *serving.get(feature.id, (None, None))) for feature in features]
-    totals: dict[uuid.UUID, list[int]] = {}
+    totals: dict[uuid.UUID, list[int]] = {}  # requests, finished, successes
     for key, sums in grouped.items():
         feature_id, status = key[-4], key[-1]
-        if feature_id is None or status not in FINISHED:
+        if feature_id is None:
             continue
-        entry = totals.setdefault(feature_id, [0, 0])
+        entry = totals.setdefault(feature_id, [0, 0, 0])
         entry[0] += sums.requests
-        entry[1] += sums.requests if status == "success" else 0
+        if status in FINISHED:
+            entry[1] += sums.requests
+            entry[2] += sums.requests if status == "success" else 0
     table = []
     for feature, model, provider_name in rows:
-        finished, successes = totals.get(feature.id, [0, 0])
+        requests, finished, successes = totals.get(feature.id, [0, 0, 0])
         table.append(
             FeatureHealth(
                 feature,
                 model,
                 provider_name,
                 health[model.provider_id].status if model and model.provider_id in health else None,
-                finished,
+                requests,
                 (Decimal(successes) * 100 / finished).quantize(PERCENT) if finished else None,
             )
         )
@@ -286,16 +290,41 @@ class Activity:
     endpoint: str | None
 
 
+RESOURCE_TABLES = {
+    "feature": Feature,
+    "model": AIModel,
+    "provider": Provider,
+    "prompt": Prompt,
+    "budget": Budget,
+    "experiment": Experiment,
+}
+
+
 def recent_activity(limit: int = 10) -> list[Activity]:
+    """The last audit events, each linking to its resource while that still exists (one
+    query for the events, one UNION ALL for which resources exist)."""
     rows = db.session.execute(
         select(AuditLog, User.email)
         .outerjoin(User, User.id == AuditLog.user_id)
         .order_by(AuditLog.created_at.desc(), AuditLog.id.desc())
         .limit(limit)
     ).all()
+    wanted: dict[str, set[uuid.UUID]] = {}
+    for event, _ in rows:
+        if event.resource_id and event.resource_type in RESOURCE_TABLES:
+            wanted.setdefault(event.resource_type, set()).add(event.resource_id)
+    parts = [
+        select(RESOURCE_TABLES[kind].id).where(RESOURCE_TABLES[kind].id.in_(ids))
+        for kind, ids in wanted.items()
+    ]
+    existing: set[uuid.UUID] = set()
+    if parts:
+        existing = set(db.session.scalars(parts[0] if len(parts) == 1 else union_all(*parts)))
     return [
         Activity(
-            event, email, RESOURCE_PAGES.get(event.resource_type) if event.resource_id else None
+            event,
+            email,
+            RESOURCE_PAGES[event.resource_type] if event.resource_id in existing else None,
         )
         for event, email in rows
     ]
