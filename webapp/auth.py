@@ -141,10 +141,10 @@ def answer_unauthorized() -> Response:
     if is_api_request():
         return error_response(401, "Authentication required", "Sign in to use the API.")
     next_path = request.full_path.rstrip("?") if request.method == "GET" else None
-    if is_htmx_request():
+    if is_htmx_request() and request.headers.get("HX-Current-URL"):
         # A fragment (a tile refreshing itself) is no place to land after signing in:
         # come back to the page the browser shows.
-        current = urlsplit(request.headers.get("HX-Current-URL", ""))
+        current = urlsplit(request.headers["HX-Current-URL"])
         page = current.path + (f"?{current.query}" if current.query else "")
         next_path = safe_next_url(page) if current.netloc in ("", request.host) else None
     login_url = url_for("auth.login", next=next_path)
