@@ -4,8 +4,10 @@ static/js/charts.js draws it, so no inline script is needed (strict CSP)."""
 from __future__ import annotations
 
 import html
+import json
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -69,16 +71,15 @@ def _layout(figure: go.Figure, height: int = 320) -> None:
 
 def spend_donut_chart(labels: list[str], amounts: list[Decimal]) -> str:
     """A donut of spend shares (by provider), as Plotly JSON."""
-    figure = go.Figure()
-    figure.add_pie(
-        labels=[html.escape(label) for label in labels],
-        values=[float(amount) for amount in amounts],  # display only
-        hole=0.55,
-        sort=False,
-        hovertemplate="%{label}: $%{value:,.2f} (%{percent})<extra></extra>",
-    )
-    _layout(figure, 300)
-    return figure.to_json()
+    trace = {
+        "type": "pie",
+        "labels": [html.escape(label) for label in labels],
+        "values": [float(amount) for amount in amounts],  # display only
+        "hole": 0.55,
+        "sort": False,
+        "hovertemplate": "%{label}: $%{value:,.2f} (%{percent})<extra></extra>",
+    }
+    return figure_json([trace], height=300)
 
 
 def budget_burn_chart(
@@ -204,36 +205,44 @@ def experiment_metric_chart(metric) -> str:
 
 def stacked_spend_chart(buckets: list[str], series: dict[str, list[Decimal]]) -> str:
     """Spend per day (or hour) stacked by feature, as Plotly JSON."""
-    figure = go.Figure()
-    for name, amounts in series.items():
-        figure.add_bar(
-            name=html.escape(name),
-            x=buckets,
-            y=[float(amount) for amount in amounts],  # display only
-            hovertemplate="%{x}: $%{y:,.2f}<extra>%{fullData.name}</extra>",
-        )
-    _layout(figure)
-    figure.update_layout(barmode="stack", yaxis={"tickprefix": "$"})
-    return figure.to_json()
+    traces = [
+        {
+            "type": "bar",
+            "name": html.escape(name),
+            "x": buckets,
+            "y": [float(amount) for amount in amounts],  # display only
+            "hovertemplate": "%{x}: $%{y:,.2f}<extra>%{fullData.name}</extra>",
+        }
+        for name, amounts in series.items()
+    ]
+    return figure_json(traces, barmode="stack", yaxis={"tickprefix": "$"})
 
 
 def requests_and_error_rate_chart(
     buckets: list[str], requests: list[int], error_rate: list[Decimal | None]
 ) -> str:
     """Requests (bars) and error rate in % (line, right axis), as Plotly JSON."""
-    figure = go.Figure()
-    figure.add_bar(name="Requests", x=buckets, y=requests, marker={"color": "#8da2fb"})
-    figure.add_scatter(
-        name="Error rate (%)",
-        x=buckets,
-        y=[float(rate) if rate is not None else None for rate in error_rate],
-        mode="lines+markers",
-        line={"color": "#b3261e"},
-        yaxis="y2",
-        hovertemplate="%{x}: %{y:.2f} %<extra></extra>",
-    )
-    _layout(figure)
-    figure.update_layout(
+    traces = [
+        {
+            "type": "bar",
+            "name": "Requests",
+            "x": buckets,
+            "y": requests,
+            "marker": {"color": "#8da2fb"},
+        },
+        {
+            "type": "scatter",
+            "name": "Error rate (%)",
+            "x": buckets,
+            "y": [float(rate) if rate is not None else None for rate in error_rate],
+            "mode": "lines+markers",
+            "line": {"color": "#b3261e"},
+            "yaxis": "y2",
+            "hovertemplate": "%{x}: %{y:.2f} %<extra></extra>",
+        },
+    ]
+    return figure_json(
+        traces,
         yaxis={"title": {"text": "requests"}},
         yaxis2={
             "title": {"text": "error rate %"},
@@ -242,4 +251,16 @@ def requests_and_error_rate_chart(
             "rangemode": "tozero",
         },
     )
-    return figure.to_json()
+
+
+def figure_json(traces: list[dict[str, Any]], height: int = 320, **layout: Any) -> str:
+    """A figure as Plotly JSON, written directly: building a ``go.Figure`` validates every
+    property and costs milliseconds per chart, which the overview cannot spare."""
+    base = {
+        "margin": {"l": 48, "r": 16, "t": 16, "b": 40},
+        "height": height,
+        "legend": {"orientation": "h", "y": -0.2},
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "rgba(0,0,0,0)",
+    }
+    return json.dumps({"data": traces, "layout": base | layout})
