@@ -143,11 +143,12 @@ def usage_kpis(grouped: dict[tuple, UsageSums]) -> UsageKpis:
         kpis.response_time_ms += sums.response_time_ms
         if status == "success":
             kpis.successes += sums.requests
-        kpis.buckets = (
-            [a + b for a, b in zip(kpis.buckets, sums.latency_buckets, strict=True)]
-            if kpis.buckets
-            else list(sums.latency_buckets)
-        )
+        if sums.latency_buckets:
+            kpis.buckets = (
+                [a + b for a, b in zip(kpis.buckets, sums.latency_buckets, strict=True)]
+                if kpis.buckets
+                else list(sums.latency_buckets)
+            )
     kpis.features_with_traffic = len(features)
     return kpis
 

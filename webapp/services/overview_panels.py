@@ -114,7 +114,7 @@ def top_models(
             continue
         per_model.setdefault(model_id, UsageSums()).add(sums)
         provider_of[model_id] = provider_id
-        if status in FINISHED:
+        if status in FINISHED and sums.latency_buckets:
             current = finished_buckets.get(model_id)
             finished_buckets[model_id] = (
                 [a + b for a, b in zip(current, sums.latency_buckets, strict=True)]

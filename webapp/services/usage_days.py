@@ -26,9 +26,10 @@ KEYS = ("day", "feature_id", "model_id", "provider_id", "status")
 ZERO_COST = Decimal("0.000000")
 
 
-@dataclass
+@dataclass(slots=True)
 class UsageSums:
-    """Sums for one group. ``latency_buckets`` counts requests per latency bucket."""
+    """Sums for one group. ``latency_buckets`` counts requests per latency bucket; it is
+    empty (all zero) unless the read asked for latency."""
 
     requests: int = 0
     input_tokens: int = 0
@@ -36,7 +37,7 @@ class UsageSums:
     tokens: int = 0
     cost: Decimal = ZERO_COST
     response_time_ms: int = 0
-    latency_buckets: list[int] = field(default_factory=lambda: [0] * len(BUCKET_COLUMNS))
+    latency_buckets: list[int] = field(default_factory=list)
 
     def add(self, other: UsageSums) -> None:
         self.requests += other.requests
@@ -45,9 +46,13 @@ class UsageSums:
         self.tokens += other.tokens
         self.cost += other.cost
         self.response_time_ms += other.response_time_ms
-        self.latency_buckets = [
-            a + b for a, b in zip(self.latency_buckets, other.latency_buckets, strict=True)
-        ]
+        if other.latency_buckets:
+            if self.latency_buckets:
+                self.latency_buckets = [
+                    a + b for a, b in zip(self.latency_buckets, other.latency_buckets, strict=True)
+                ]
+            else:
+                self.latency_buckets = list(other.latency_buckets)
 
 
 def day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
@@ -100,7 +105,9 @@ def raw_usage_between(
 
 def _merge(merged: dict[tuple, UsageSums], rows: Any) -> None:
     for row in rows:
-        key = tuple(None if value == NO_REFERENCE else value for value in row[:-1])
+        key = tuple(
+            None if value is not None and value == NO_REFERENCE else value for value in row[:-1]
+        )
         sums = row[-1]
         if key in merged:
             merged[key].add(sums)
@@ -204,6 +211,8 @@ def _raw_rows(
         sums.cost += row[offset + 4] if row[offset + 4] is not None else ZERO_COST
         sums.response_time_ms += int(row[offset + 5] or 0)
         if with_latency:
+            if not sums.latency_buckets:
+                sums.latency_buckets = [0] * len(BUCKET_COLUMNS)
             sums.latency_buckets[int(row[width])] += requests
     return [(*key, sums) for key, sums in found.items()]
 
