@@ -27,7 +27,7 @@ def data(db):
 
 
 def test_breakdown_totals_by_feature_model_provider_and_day(data):
-    result = spending_breakdown(date(2026, 11, 17), TODAY, today=TODAY)
+    result = spending_breakdown(date(2026, 11, 17), TODAY)
 
     assert result.total_spend == D("5.750000")
     assert result.total_requests == 6
@@ -62,29 +62,37 @@ def test_breakdown_totals_by_feature_model_provider_and_day(data):
     ]  # fmt: skip
 
 
-def test_past_days_are_read_from_the_rollup_and_today_from_raw_rows(data):
-    # Remove past raw rows and today's rollup rows: the answer must not change.
-    db.session.execute(delete(UsageLog).where(UsageLog.created_at < at(20, 0)))
-    db.session.execute(delete(ROLLUP).where(ROLLUP.c.day == TODAY))
+def test_every_whole_day_is_read_from_the_rollup_today_included(data):
+    # Without any raw row the answer stays the same: the rollup alone answers.
+    db.session.execute(delete(UsageLog))
     db.session.commit()
-    assert spending_breakdown(date(2026, 11, 17), TODAY, today=TODAY).total_spend == D("5.750000")
+    assert spending_breakdown(date(2026, 11, 17), TODAY).total_spend == D("5.750000")
+
+
+def test_raw_from_reads_the_same_answer_from_raw_rows(data):
+    from_rollup = spending_breakdown(date(2026, 11, 17), TODAY)
+    from_raw = spending_breakdown(date(2026, 11, 17), TODAY, raw_from=date(2026, 11, 17))
+    assert from_raw == from_rollup
+    db.session.execute(delete(ROLLUP))
+    db.session.commit()
+    assert spending_breakdown(date(2026, 11, 17), TODAY, raw_from=date(2026, 11, 17)) == from_rollup
 
 
 def test_range_bounds_are_inclusive_utc_dates_and_datetimes_count_for_their_utc_day(data):
-    assert spending_breakdown("2026-11-18", "2026-11-19", today=TODAY).total_spend == D("2.950000")
-    assert spending_breakdown("2026-11-19", "2026-11-19", today=TODAY).total_spend == D("0.600000")
+    assert spending_breakdown("2026-11-18", "2026-11-19").total_spend == D("2.950000")
+    assert spending_breakdown("2026-11-19", "2026-11-19").total_spend == D("0.600000")
     # 23:30 at UTC-2 is 01:30 UTC the next day.
-    result = spending_breakdown("2026-11-18T23:30:00-02:00", "2026-11-19", today=TODAY)
+    result = spending_breakdown("2026-11-18T23:30:00-02:00", "2026-11-19")
     assert result.period_start == date(2026, 11, 19)
     assert result.total_spend == D("0.600000")
     # A timestamp without a time zone is read as UTC.
-    assert spending_breakdown(
-        "2026-11-19T23:59:00", "2026-11-19", today=TODAY
-    ).period_start == date(2026, 11, 19)
+    assert spending_breakdown("2026-11-19T23:59:00", "2026-11-19").period_start == date(
+        2026, 11, 19
+    )
 
 
 def test_an_empty_range_has_every_day_at_zero_and_no_shares(data):
-    result = spending_breakdown(date(2026, 10, 1), date(2026, 10, 3), today=TODAY)
+    result = spending_breakdown(date(2026, 10, 1), date(2026, 10, 3))
     assert result.total_spend == D("0")
     assert [d.amount for d in result.by_day] == [D("0")] * 3
     assert result.by_feature == [] and result.by_model == []
@@ -123,7 +131,7 @@ def test_money_is_exact_even_where_floats_are_not(db):
             {"created_at": at(17, 2), "cost_usd": "0.2", "feature_id": str(data.chatbot.id)},
         ]
     )
-    day = spending_breakdown("2026-11-17", "2026-11-17", today=TODAY)
+    day = spending_breakdown("2026-11-17", "2026-11-17")
     assert day.total_spend == D("0.3") and str(day.total_spend) == "0.300000"
 
 

@@ -256,12 +256,10 @@ def analyse(
     )
 
 
-def daily_spend(
-    start: date, end: date, today: date, feature_id: uuid.UUID | None = None
-) -> dict[date, Decimal]:
+def daily_spend(start: date, end: date, feature_id: uuid.UUID | None = None) -> dict[date, Decimal]:
     """Spend per day (every day present) for one feature, or all usage when None."""
     per_day = dict.fromkeys(days_between(start, end), ZERO_COST)
-    for (day,), sums in usage_by(start, end, ("day",), today=today, feature_id=feature_id).items():
+    for (day,), sums in usage_by(start, end, ("day",), feature_id=feature_id).items():
         per_day[day] += sums.cost
     return per_day
 
@@ -287,9 +285,7 @@ def analyse_budgets(
     last = min(max(w.end for w in windows), today)
     spend: dict[tuple[date, uuid.UUID | None], Decimal] = {}
     if first <= last:
-        for (day, feature_id), sums in usage_by(
-            first, last, ("day", "feature_id"), today=real_today
-        ).items():
+        for (day, feature_id), sums in usage_by(first, last, ("day", "feature_id")).items():
             spend[(day, feature_id)] = sums.cost
     analyses = []
     for (budget, feature_name), window in zip(rows, windows, strict=True):
@@ -328,7 +324,7 @@ def budget_history(budget: Budget, now: datetime | None = None) -> list[PeriodSp
     periods = periods_of(budget, today)
     if not periods:
         return []
-    per_day = daily_spend(periods[0][0], min(periods[-1][1], today), today, budget.feature_id)
+    per_day = daily_spend(periods[0][0], min(periods[-1][1], today), budget.feature_id)
     history = []
     days = iter(sorted(per_day.items()))
     pending = next(days, None)

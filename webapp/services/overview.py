@@ -80,7 +80,7 @@ def build_overview(
     """Everything the page shows, in a bounded number of queries."""
     now = now or datetime.now(UTC)
     range_name, period, previous = periods_for(range_name, start, end, now)
-    grouped = grouped_usage(period, now.date(), with_time=True)
+    grouped = grouped_usage(period, with_time=True)
     untimed = _without_time(grouped)
     names = names_of(untimed)
     health = provider_health.current_health_by_provider(now)
@@ -106,7 +106,7 @@ def build_tiles(
     """The KPI tiles alone (their partial refreshes every minute)."""
     now = now or datetime.now(UTC)
     _, period, previous = periods_for(range_name, start, end, now)
-    untimed = grouped_usage(period, now.date(), with_time=False)
+    untimed = grouped_usage(period, with_time=False)
     health = provider_health.current_health_by_provider(now)
     return kpis(period, previous, untimed, health, budget_service.analyse_budgets(now), now)
 

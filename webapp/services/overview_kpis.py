@@ -90,13 +90,13 @@ def periods_for(
 GROUP_KEYS = ("feature_id", "model_id", "provider_id", "status")
 
 
-def grouped_usage(period: Period, today: date, with_time: bool) -> dict[tuple, UsageSums]:
+def grouped_usage(period: Period, with_time: bool) -> dict[tuple, UsageSums]:
     """Usage sums by (time bucket,) feature, model, provider, status."""
     if period.hourly:
         keys = ("hour", *GROUP_KEYS) if with_time else GROUP_KEYS
         return raw_usage_between(period.since, period.until, keys, with_latency=True)
     keys = ("day", *GROUP_KEYS) if with_time else GROUP_KEYS
-    return usage_by(period.first_day, period.last_day, keys, today=today, with_latency=True)
+    return usage_by(period.first_day, period.last_day, keys, with_latency=True)
 
 
 # --- KPIs -------------------------------------------------------------------------------
@@ -256,9 +256,8 @@ def kpis(
     analyses: list[Any],
     now: datetime,
 ) -> Kpis:
-    today = now.date()
     current = usage_kpis(grouped)
-    before = usage_kpis(grouped_usage(previous, today, with_time=False))
+    before = usage_kpis(grouped_usage(previous, with_time=False))
     status_counts = dict(
         db.session.execute(select(Feature.status, func.count()).group_by(Feature.status)).all()
     )

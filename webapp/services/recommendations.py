@@ -94,7 +94,7 @@ def cost_recommendations(
     """Recommendations for the last 30 days (today included), largest saving first."""
     today = today or datetime.now(UTC).date()
     first = today - timedelta(days=WINDOW_DAYS - 1)
-    breakdown = spending_breakdown(first, today, today=today)
+    breakdown = spending_breakdown(first, today)
     found = [
         *_cheaper_model_rule(first, today, settings),
         *_high_cost_low_usage_rule(breakdown, settings),
@@ -225,7 +225,7 @@ def repriced_cost(model: AIModel, input_tokens: int, output_tokens: int, request
 
 
 def _cheaper_model_rule(first: date, last: date, s: RecommendationSettings) -> list[dict]:
-    grouped = usage_by(first, last, ("feature_id", "model_id"), today=last)
+    grouped = usage_by(first, last, ("feature_id", "model_id"))
     rows = db.session.execute(
         select(AIModel, Provider.display_name, Provider.status).join(
             Provider, Provider.id == AIModel.provider_id

@@ -160,11 +160,13 @@ def shares_of(amounts: Sequence[Decimal]) -> list[Decimal]:
     return floors
 
 
-def spending_breakdown(start: Any, end: Any, *, today: date | None = None) -> SpendingBreakdown:
+def spending_breakdown(start: Any, end: Any, *, raw_from: date | None = None) -> SpendingBreakdown:
     """Spend from ``start`` to ``end`` (UTC calendar dates, both inclusive), by feature,
     model, provider and day (every day present), in four small queries."""
     first, last = checked_date_range(start, end)
-    grouped = usage_by(first, last, ("day", "feature_id", "model_id", "provider_id"), today=today)
+    grouped = usage_by(
+        first, last, ("day", "feature_id", "model_id", "provider_id"), raw_from=raw_from
+    )
 
     names = display_names(
         features={k[1] for k in grouped},
@@ -288,7 +290,7 @@ def spending_trends(days: int = 30, *, today: date | None = None) -> SpendingTre
     last = today - timedelta(days=1)
     first = last - timedelta(days=max(days, 14) - 1)
     per_day = {day: DaySpend(day, ZERO_COST) for day in days_between(first, last)}
-    for (day,), sums in usage_by(first, last, ("day",), today=today).items():
+    for (day,), sums in usage_by(first, last, ("day",)).items():
         per_day[day].amount += sums.cost
         per_day[day].request_count += sums.requests
     series = list(per_day.values())

@@ -107,9 +107,7 @@ def detail(budget_id: str) -> str:
     chart = None
     if analysis.phase != "upcoming":
         last = min(analysis.window_end, today)
-        per_day = budgets.daily_spend(
-            analysis.window_start, last, today, analysis.budget.feature_id
-        )
+        per_day = budgets.daily_spend(analysis.window_start, last, analysis.budget.feature_id)
         chart = budget_burn_chart(
             list(per_day),
             list(accumulate(per_day.values())),
