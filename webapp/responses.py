@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, current_app, render_template, request
+from flask import Flask, Response, current_app, redirect, render_template, request
 from jinja2_fragments.flask import render_block
 
 from webapp.auth import is_htmx_request
@@ -34,6 +34,16 @@ def render_page(template: str, block: str, **context: Any) -> str:
     if is_htmx_request():
         return render_block(template, block, **context)
     return render_template(template, **context)
+
+
+def go_to(target: str) -> Response:
+    """Redirect after a successful form: for htmx an ``HX-Redirect`` (a full load of the
+    target page), otherwise a plain 302."""
+    if is_htmx_request():
+        response = Response(status=204)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)
 
 
 def add_headers(response: Response) -> Response:

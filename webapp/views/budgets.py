@@ -7,14 +7,14 @@ from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from typing import Any
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, flash, request, url_for
 from werkzeug.wrappers import Response
 
-from webapp.auth import actor_from_request, admin_only, is_htmx_request
+from webapp.auth import actor_from_request, admin_only
 from webapp.charts import budget_burn_chart
 from webapp.ids import parse_id
 from webapp.models import PERIOD_TYPES
-from webapp.responses import render_page
+from webapp.responses import go_to, render_page
 from webapp.services import budgets, features
 from webapp.services.errors import ValidationFailed
 
@@ -64,12 +64,7 @@ def _service_fields(form: dict[str, Any]) -> dict[str, Any]:
 
 
 def _saved(budget) -> Response:
-    target = url_for("budgets.detail", budget_id=budget.id)
-    if is_htmx_request():
-        response = Response(status=204)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target)
+    return go_to(url_for("budgets.detail", budget_id=budget.id))
 
 
 @bp.get("/new")
@@ -155,8 +150,4 @@ def delete(budget_id: str) -> Response:
     name = budgets.get_budget(target).name
     budgets.delete_budget(actor_from_request(), target)
     flash(f"Budget {name} deleted.")
-    if is_htmx_request():
-        response = Response(status=204)
-        response.headers["HX-Redirect"] = url_for("budgets.index")
-        return response
-    return redirect(url_for("budgets.index"))
+    return go_to(url_for("budgets.index"))

@@ -8,15 +8,15 @@ import json
 import uuid
 from typing import Any
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, flash, request, url_for
 from werkzeug.wrappers import Response
 
-from webapp.auth import actor_from_request, admin_only, is_htmx_request
+from webapp.auth import actor_from_request, admin_only
 from webapp.charts import experiment_metric_chart
 from webapp.extensions import db
 from webapp.ids import parse_id
 from webapp.models import EXPERIMENT_STATUSES, EXPERIMENT_TYPES, AIModel, Prompt
-from webapp.responses import render_page
+from webapp.responses import go_to, render_page
 from webapp.services import assignments, experiments, features, prompts
 from webapp.services.errors import Conflict, ValidationFailed
 
@@ -30,15 +30,6 @@ ACTION_LABELS = {
     "complete": "Complete",
     "cancel": "Cancel experiment",
 }
-
-
-def _go(target: str) -> Response:
-    """Redirect; for htmx, HX-Redirect (a full load of the target page)."""
-    if is_htmx_request():
-        response = Response(status=204)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target)
 
 
 @bp.get("")
@@ -157,7 +148,7 @@ def create() -> Response | tuple[str, int]:
             errors = _form_errors(error.errors, rows)
         else:
             flash(f"Experiment {experiment.name} created as a draft.")
-            return _go(url_for("experiments.detail", experiment_id=experiment.id))
+            return go_to(url_for("experiments.detail", experiment_id=experiment.id))
     html = render_page("experiments/new.html", "form", **_form_context(form, errors))
     return html, 400
 
@@ -224,7 +215,7 @@ def transition(experiment_id: str) -> Response | tuple[str, int]:
     except (ValidationFailed, Conflict) as error:
         return _refused(target, f"Nothing changed: {error}.", error.status_code)
     flash(f"{experiment.name} is now {experiment.status}.")
-    return _go(url_for("experiments.detail", experiment_id=target))
+    return go_to(url_for("experiments.detail", experiment_id=target))
 
 
 @bp.post("/<experiment_id>/promote")
@@ -235,7 +226,7 @@ def promote(experiment_id: str) -> Response | tuple[str, int]:
     except (ValidationFailed, Conflict) as error:
         return _refused(target, f"Not promoted: {error}.", error.status_code)
     flash(f"Promoted {promotion.variant['name']}: {promotion.message}.")
-    return _go(url_for("experiments.detail", experiment_id=target))
+    return go_to(url_for("experiments.detail", experiment_id=target))
 
 
 @bp.post("/<experiment_id>/delete")
@@ -247,4 +238,4 @@ def delete(experiment_id: str) -> Response | tuple[str, int]:
     except Conflict as error:
         return _refused(target, f"Not deleted: {error.message}.", 409)
     flash(f"Experiment {name} deleted.")
-    return _go(url_for("experiments.index"))
+    return go_to(url_for("experiments.index"))

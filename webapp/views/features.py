@@ -12,7 +12,7 @@ from webapp.auth import actor_from_request, is_htmx_request
 from webapp.charts import requests_and_errors_chart
 from webapp.ids import parse_id
 from webapp.models import ENVIRONMENTS, FEATURE_STATUSES
-from webapp.responses import render_page
+from webapp.responses import go_to, render_page
 from webapp.services import assignments, features, metrics
 from webapp.services.errors import Conflict, ValidationFailed
 
@@ -65,12 +65,7 @@ def create() -> Response | tuple[str, int]:
         )
         return html, status
     flash(f"Feature {feature.display_name} created.")
-    target = url_for("features.detail", feature_id=feature.id)
-    if is_htmx_request():
-        response = Response(status=204)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target)
+    return go_to(url_for("features.detail", feature_id=feature.id))
 
 
 def _detail_context(feature_id: uuid.UUID) -> dict:

@@ -8,10 +8,10 @@ from typing import Any
 from flask import Blueprint, flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from webapp.auth import actor_from_request, admin_only, is_htmx_request
+from webapp.auth import actor_from_request, admin_only
 from webapp.ids import parse_id
 from webapp.models import MODEL_STATUSES
-from webapp.responses import render_page
+from webapp.responses import go_to, render_page
 from webapp.services import ai_models, metrics, providers
 from webapp.services.errors import Conflict, ValidationFailed
 
@@ -83,12 +83,7 @@ def _service_fields(form: dict[str, Any]) -> dict[str, Any]:
 
 
 def _saved(model) -> Response:
-    target = url_for("models.detail", model_id=model.id)
-    if is_htmx_request():
-        response = Response(status=204)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target)
+    return go_to(url_for("models.detail", model_id=model.id))
 
 
 @bp.get("/new")

@@ -7,26 +7,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, flash, request, url_for
 from werkzeug.wrappers import Response
 
-from webapp.auth import actor_from_request, admin_only, is_htmx_request
+from webapp.auth import actor_from_request, admin_only
 from webapp.ids import parse_id
-from webapp.responses import render_page
+from webapp.responses import go_to, render_page
 from webapp.services import features, prompts
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
 from webapp.services.prompt_rendering import placeholders
 
 bp = Blueprint("prompts", __name__, url_prefix="/prompts")
-
-
-def _go(target: str) -> Response:
-    """Redirect; for htmx, HX-Redirect (a normal page load of the new version's page)."""
-    if is_htmx_request():
-        response = Response(status=204)
-        response.headers["HX-Redirect"] = target
-        return response
-    return redirect(target)
 
 
 @bp.get("")
@@ -90,7 +81,7 @@ def create() -> Response | tuple[str, int]:
     except ValidationFailed as error:
         return _new_page(form, error.errors, 400)
     flash(f"{prompt.name} v{prompt.version} saved.")
-    return _go(url_for("prompts.detail", prompt_id=prompt.id))
+    return go_to(url_for("prompts.detail", prompt_id=prompt.id))
 
 
 def _detail_context(prompt_id, **extra: Any) -> dict[str, Any]:
@@ -155,7 +146,7 @@ def save_content(prompt_id: str) -> Response | tuple[str, int]:
         flash("Nothing changed: the content is the same as this version's.")
     else:
         flash(f"Saved as version {prompt.version}.")
-    return _go(url_for("prompts.detail", prompt_id=prompt.id))
+    return go_to(url_for("prompts.detail", prompt_id=prompt.id))
 
 
 @bp.post("/<prompt_id>/details")
@@ -185,21 +176,21 @@ def save_details(prompt_id: str) -> Response | tuple[str, int]:
     except ValidationFailed as error:
         return _refused(target, f"Not saved: {error}.", 400)
     flash("Description and tags saved.")
-    return _go(url_for("prompts.detail", prompt_id=target))
+    return go_to(url_for("prompts.detail", prompt_id=target))
 
 
 @bp.post("/<prompt_id>/activate")
 def activate(prompt_id: str) -> Response:
     prompt = prompts.activate(actor_from_request(), parse_id(prompt_id, "prompt"))
     flash(f"Version {prompt.version} is now the active one.")
-    return _go(url_for("prompts.detail", prompt_id=prompt.id))
+    return go_to(url_for("prompts.detail", prompt_id=prompt.id))
 
 
 @bp.post("/<prompt_id>/deactivate")
 def deactivate(prompt_id: str) -> Response:
     prompt = prompts.deactivate(actor_from_request(), parse_id(prompt_id, "prompt"))
     flash(f"Version {prompt.version} is no longer active; no version of {prompt.name} is.")
-    return _go(url_for("prompts.detail", prompt_id=prompt.id))
+    return go_to(url_for("prompts.detail", prompt_id=prompt.id))
 
 
 @bp.post("/<prompt_id>/duplicate")
@@ -210,7 +201,7 @@ def duplicate(prompt_id: str) -> Response | tuple[str, int]:
     except (ValidationFailed, Conflict) as error:
         return _refused(target, f"Not duplicated: {error}.", error.status_code)
     flash(f"Duplicated as {copy.name}.")
-    return _go(url_for("prompts.detail", prompt_id=copy.id))
+    return go_to(url_for("prompts.detail", prompt_id=copy.id))
 
 
 @bp.post("/<prompt_id>/delete")
@@ -224,8 +215,8 @@ def delete(prompt_id: str) -> Response | tuple[str, int]:
         return _refused(target, f"Not deleted: {error.message}.", 409)
     flash(f"{prompt.name} v{prompt.version} deleted.")
     if others:
-        return _go(url_for("prompts.detail", prompt_id=others[0].id))
-    return _go(url_for("prompts.index"))
+        return go_to(url_for("prompts.detail", prompt_id=others[0].id))
+    return go_to(url_for("prompts.index"))
 
 
 @bp.get("/<prompt_id>/test")
