@@ -13,30 +13,6 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 
-def spend_per_day_chart(series: dict[str, dict[date, Decimal]]) -> str:
-    """A stacked bar chart of spend per day by feature, as Plotly JSON."""
-    figure = go.Figure()
-    for name, per_day in series.items():
-        figure.add_bar(
-            name=html.escape(name),  # Plotly reads trace names as (limited) HTML
-            x=[day.isoformat() for day in per_day],
-            y=[float(amount) for amount in per_day.values()],  # display only
-            # %{fullData.name}: Plotly inserts the trace name itself, so a feature name is
-            # never read as hover-label markup.
-            hovertemplate="%{x}: $%{y:,.2f}<extra>%{fullData.name}</extra>",
-        )
-    figure.update_layout(
-        barmode="stack",
-        margin={"l": 48, "r": 16, "t": 16, "b": 40},
-        height=320,
-        legend={"orientation": "h", "y": -0.2},
-        yaxis={"tickprefix": "$"},
-        paper_bgcolor="rgba(0,0,0,0)",
-        plot_bgcolor="rgba(0,0,0,0)",
-    )
-    return figure.to_json()
-
-
 def requests_and_errors_chart(daily: list) -> str:
     """Requests (bars) and failed requests (line) per day, as Plotly JSON."""
     days = [entry.day.isoformat() for entry in daily]
@@ -49,24 +25,21 @@ def requests_and_errors_chart(daily: list) -> str:
         mode="lines+markers",
         line={"color": "#b3261e"},
     )
-    figure.update_layout(
-        margin={"l": 48, "r": 16, "t": 16, "b": 40},
-        height=300,
-        legend={"orientation": "h", "y": -0.2},
-        paper_bgcolor="rgba(0,0,0,0)",
-        plot_bgcolor="rgba(0,0,0,0)",
-    )
+    _layout(figure, 300)
     return figure.to_json()
 
 
+# Every chart's frame: compact margins, legend below, transparent so the card shows.
+BASE_LAYOUT = {
+    "margin": {"l": 48, "r": 16, "t": 16, "b": 40},
+    "legend": {"orientation": "h", "y": -0.2},
+    "paper_bgcolor": "rgba(0,0,0,0)",
+    "plot_bgcolor": "rgba(0,0,0,0)",
+}
+
+
 def _layout(figure: go.Figure, height: int = 320) -> None:
-    figure.update_layout(
-        margin={"l": 48, "r": 16, "t": 16, "b": 40},
-        height=height,
-        legend={"orientation": "h", "y": -0.2},
-        paper_bgcolor="rgba(0,0,0,0)",
-        plot_bgcolor="rgba(0,0,0,0)",
-    )
+    figure.update_layout(**BASE_LAYOUT, height=height)
 
 
 def spend_donut_chart(labels: list[str], amounts: list[Decimal]) -> str:
@@ -208,9 +181,11 @@ def stacked_spend_chart(buckets: list[str], series: dict[str, list[Decimal]]) ->
     traces = [
         {
             "type": "bar",
-            "name": html.escape(name),
+            "name": html.escape(name),  # Plotly reads trace names as (limited) HTML
             "x": buckets,
             "y": [float(amount) for amount in amounts],  # display only
+            # %{fullData.name}: Plotly inserts the trace name itself, so a feature name is
+            # never read as hover-label markup.
             "hovertemplate": "%{x}: $%{y:,.2f}<extra>%{fullData.name}</extra>",
         }
         for name, amounts in series.items()
@@ -256,11 +231,4 @@ def requests_and_error_rate_chart(
 def figure_json(traces: list[dict[str, Any]], height: int = 320, **layout: Any) -> str:
     """A figure as Plotly JSON, written directly: building a ``go.Figure`` validates every
     property and costs milliseconds per chart, which the overview cannot spare."""
-    base = {
-        "margin": {"l": 48, "r": 16, "t": 16, "b": 40},
-        "height": height,
-        "legend": {"orientation": "h", "y": -0.2},
-        "paper_bgcolor": "rgba(0,0,0,0)",
-        "plot_bgcolor": "rgba(0,0,0,0)",
-    }
-    return json.dumps({"data": traces, "layout": base | layout})
+    return json.dumps({"data": traces, "layout": BASE_LAYOUT | {"height": height} | layout})

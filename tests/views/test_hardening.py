@@ -92,13 +92,12 @@ def test_admins_see_addresses_and_attempted_emails(client, admin_user, db):
 
 
 def test_feature_names_are_escaped_in_chart_json(db):
-    from datetime import date
     from decimal import Decimal
 
-    from webapp.charts import spend_per_day_chart
+    from webapp.charts import stacked_spend_chart
 
     name = '<a href="https://evil.example">Click</a>'
-    figure = json.loads(spend_per_day_chart({name: {date(2026, 11, 1): Decimal("1")}}))
+    figure = json.loads(stacked_spend_chart(["2026-11-01"], {name: [Decimal("1")]}))
     assert (
         figure["data"][0]["name"]
         == "&lt;a href=&quot;https://evil.example&quot;&gt;Click&lt;/a&gt;"

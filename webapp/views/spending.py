@@ -5,26 +5,17 @@ the results partial (htmx) and pushes the new URL."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 
 from flask import Blueprint, request
 
-from webapp.charts import spend_donut_chart, spend_per_day_chart
+from webapp.charts import spend_donut_chart, stacked_spend_chart
 from webapp.responses import render_page
 from webapp.services.errors import ValidationFailed
 from webapp.services.recommendations import cost_recommendations
-from webapp.services.spending import spending_breakdown, spending_trends
+from webapp.services.spending import PRESETS, preset_range, spending_breakdown, spending_trends
 
 bp = Blueprint("spending", __name__)
-
-PRESETS = {"7d": "Last 7 days", "30d": "Last 30 days", "90d": "Last 90 days", "month": "This month"}
-
-
-def preset_range(preset: str, today: date) -> tuple[date, date]:
-    if preset == "month":
-        return today.replace(day=1), today
-    days = int(preset.removesuffix("d"))
-    return today - timedelta(days=days - 1), today
 
 
 @bp.get("/spending")
@@ -47,11 +38,8 @@ def index() -> str:
     chart = None
     donut = None
     if result.total_requests:
-        chart = spend_per_day_chart(
-            {
-                name: dict(zip((d.date for d in result.by_day), amounts, strict=True))
-                for name, amounts in result.by_day_and_feature.items()
-            }
+        chart = stacked_spend_chart(
+            [d.date.isoformat() for d in result.by_day], result.by_day_and_feature
         )
         donut = spend_donut_chart(
             [p.provider_name for p in result.by_provider], [p.amount for p in result.by_provider]
