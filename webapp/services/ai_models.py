@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -24,7 +24,7 @@ from webapp.services import metrics
 from webapp.services.audit import Actor, add_audit_row
 from webapp.services.audited import apply_changes, insert_row
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
-from webapp.services.validation import check_choice, clean_text
+from webapp.services.validation import as_decimal, check_choice, clean_text
 
 PRICE_FIELDS = (
     "input_price_per_million",
@@ -140,15 +140,6 @@ def deployment_history(model_id: uuid.UUID) -> list[tuple[FeatureModelAssignment
     return [(assignment, feature, email) for assignment, feature, email in rows]
 
 
-def _price(value: Any) -> Decimal:
-    if isinstance(value, bool) or value is None or value == "":
-        raise InvalidOperation
-    amount = Decimal(str(value).strip())
-    if not amount.is_finite():
-        raise InvalidOperation
-    return amount
-
-
 def _validate(fields: dict[str, Any], creating: bool) -> dict[str, str]:
     errors: dict[str, str] = {}
     for key in fields:
@@ -188,9 +179,8 @@ def _validate(fields: dict[str, Any], creating: bool) -> dict[str, str]:
         if value is None or value == "":
             errors[key] = "is required (0 when the model does not charge for it)"
             continue
-        try:
-            amount = _price(value)
-        except (InvalidOperation, ValueError):
+        amount = as_decimal(value)
+        if amount is None:
             errors[key] = "must be a number in USD, like 2.50"
             continue
         if amount < 0:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -32,7 +32,7 @@ from webapp.services.audited import apply_changes, insert_row
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
 from webapp.services.spending import HUNDRED, MICRO_DOLLAR, as_utc_date, days_between
 from webapp.services.usage_days import ZERO_COST, usage_by
-from webapp.services.validation import check_choice, clean_text
+from webapp.services.validation import as_decimal, check_choice, clean_text
 
 FIELDS = (
     "name",
@@ -353,19 +353,9 @@ def budget_history(budget: Budget, now: datetime | None = None) -> list[PeriodSp
 
 
 def _decimal(fields: dict[str, Any], key: str, errors: dict[str, str], places: int) -> None:
-    """``fields[key]`` as an exact Decimal with at most ``places`` decimals. A JSON number
-    arrives as a float; its shortest repr is the text the client sent ("0.1"), so that
-    text is what becomes the Decimal, not the binary float."""
-    value = fields.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        errors[key] = "must be a decimal number"
-        return
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        errors[key] = "must be a decimal number"
-        return
-    if not amount.is_finite():
+    """``fields[key]`` as an exact Decimal with at most ``places`` decimals."""
+    amount = as_decimal(fields.get(key))
+    if amount is None:
         errors[key] = "must be a decimal number"
         return
     if abs(amount) >= 10**12:

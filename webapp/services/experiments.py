@@ -13,7 +13,7 @@ import hashlib
 import re
 import uuid
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,7 +33,7 @@ from webapp.models.types import utcnow
 from webapp.services import assignments, experiment_analysis, prompts
 from webapp.services.audit import Actor, add_audit_row, changed_fields
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
-from webapp.services.validation import check_choice, clean_text
+from webapp.services.validation import as_decimal, check_choice, clean_text
 
 VARIANT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 MAX_VARIANTS = 10
@@ -147,17 +147,8 @@ def list_experiments(
 
 def _percent(value: Any) -> Decimal | None:
     """A percentage > 0 and ≤ 100 with at most two decimals, else None."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        return None
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    if (
-        not number.is_finite()
-        or not 0 < number <= 100
-        or number != number.quantize(Decimal("0.01"))
-    ):
+    number = as_decimal(value)
+    if number is None or not 0 < number <= 100 or number != number.quantize(Decimal("0.01")):
         return None
     return number
 
@@ -567,14 +558,8 @@ def _result_row(experiment: Experiment, item: Any) -> tuple[dict[str, Any] | Non
     metric = item.get("metric_name")
     if not isinstance(metric, str) or not metric.strip() or len(metric) > 100:
         return None, "metric_name is required (text of at most 100 characters)"
-    raw = item.get("metric_value")
-    try:
-        if isinstance(raw, bool) or not isinstance(raw, int | float | str):
-            raise InvalidOperation
-        value = Decimal(str(raw))
-        if not value.is_finite() or abs(value) >= METRIC_VALUE_LIMIT:
-            raise InvalidOperation
-    except InvalidOperation:
+    value = as_decimal(item.get("metric_value"))
+    if value is None or abs(value) >= METRIC_VALUE_LIMIT:
         return None, "metric_value must be a number below 100,000,000 in size"
     row: dict[str, Any] = {
         "id": uuid.uuid4(),

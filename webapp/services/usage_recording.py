@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -19,6 +19,7 @@ from webapp.models import USAGE_STATUSES, AIModel, Feature, Prompt, UsageLog
 from webapp.services.errors import ValidationFailed
 from webapp.services.pricing import request_cost
 from webapp.services.rollup import add_to_rollup
+from webapp.services.validation import as_decimal
 
 BATCH_SIZE = 2_000
 MAX_TOKENS = 2**31 - 1  # the columns are 32-bit integers
@@ -189,16 +190,11 @@ def _timestamp(value: Any, now: datetime, found: dict[str, str]) -> datetime:
 def _cost(value: Any, found: dict[str, str]) -> Decimal | None:
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+    amount = as_decimal(value)
+    if amount is None:
         found["cost_usd"] = "must be a decimal number"
         return None
-    # A JSON number arrives as a float whose shortest repr is the text the client sent.
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        found["cost_usd"] = "must be a decimal number"
-        return None
-    if not amount.is_finite() or amount < 0 or amount > MAX_COST:
+    if amount < 0 or amount > MAX_COST:
         found["cost_usd"] = f"must be from 0 to {MAX_COST}"
         return None
     if amount != amount.quantize(Decimal("0.000001")):

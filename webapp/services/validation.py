@@ -4,6 +4,7 @@ services with their types unchecked, so that every wrong field is named at once)
 from __future__ import annotations
 
 import re
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 
@@ -42,3 +43,16 @@ def check_choice(
 ) -> None:
     if key in fields and (not isinstance(fields[key], str) or fields[key] not in choices):
         errors[key] = f"must be one of {', '.join(choices)}"
+
+
+def as_decimal(value: Any) -> Decimal | None:
+    """A finite Decimal from a number or numeric text, else None. A JSON number arrives as
+    a float whose shortest repr is the text the client sent ("0.1"): that text becomes the
+    Decimal, never the binary float. Booleans are not numbers here."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
