@@ -205,6 +205,10 @@ class Alert:
     endpoint: str
     resource_id: uuid.UUID
 
+    @property
+    def url_args(self) -> dict[str, uuid.UUID]:
+        return {PAGE_ID_ARGUMENT[self.endpoint]: self.resource_id}
+
 
 LEVEL_ORDER = {"critical": 0, "warning": 1, "info": 2}
 
@@ -273,6 +277,15 @@ def alerts(analyses: list[Any], health: dict[uuid.UUID, Any]) -> list[Alert]:
 
 # --- activity ---------------------------------------------------------------------------
 
+# The detail pages alerts and activity link to, and the name of their id argument.
+PAGE_ID_ARGUMENT = {
+    "features.detail": "feature_id",
+    "models.detail": "model_id",
+    "providers.detail": "provider_id",
+    "prompts.detail": "prompt_id",
+    "budgets.detail": "budget_id",
+    "experiments.detail": "experiment_id",
+}
 RESOURCE_PAGES = {
     "feature": "features.detail",
     "model": "models.detail",
@@ -287,7 +300,11 @@ RESOURCE_PAGES = {
 class Activity:
     event: AuditLog
     email: str | None
-    endpoint: str | None
+    endpoint: str | None  # None: nothing to link to (no resource, or deleted since)
+
+    @property
+    def url_args(self) -> dict[str, uuid.UUID | None]:
+        return {PAGE_ID_ARGUMENT[self.endpoint]: self.event.resource_id} if self.endpoint else {}
 
 
 RESOURCE_TABLES = {
