@@ -214,11 +214,12 @@ def _health_counts_at(moment: datetime) -> dict[str, int]:
     return counts
 
 
-def active_features_at(moment: datetime) -> int:
-    """How many features were active at ``moment``: today's statuses with the audited
-    changes since then undone, newest first (features are only changed through audited
-    services). Two queries."""
+def active_features_now_and_at(moment: datetime) -> tuple[int, int]:
+    """How many features are active now, and were at ``moment``: today's statuses with the
+    audited changes since then undone, newest first (features are only changed through
+    audited services). Two queries."""
     statuses = dict(db.session.execute(select(Feature.id, Feature.status)).all())
+    active_now = sum(1 for status in statuses.values() if status == "active")
     changes = db.session.execute(
         select(AuditLog.action, AuditLog.resource_id, AuditLog.old_values)
         .where(AuditLog.resource_type == "feature", AuditLog.created_at > moment)
@@ -229,7 +230,7 @@ def active_features_at(moment: datetime) -> int:
             statuses.pop(feature_id, None)
         elif isinstance(old_values, dict) and "status" in old_values:
             statuses[feature_id] = old_values["status"]  # an update, or a deletion
-    return sum(1 for status in statuses.values() if status == "active")
+    return active_now, sum(1 for status in statuses.values() if status == "active")
 
 
 def _provider_text(counts: dict[str, int]) -> str:
@@ -258,11 +259,7 @@ def kpis(
 ) -> Kpis:
     current = usage_kpis(grouped)
     before = usage_kpis(grouped_usage(previous, with_time=False))
-    status_counts = dict(
-        db.session.execute(select(Feature.status, func.count()).group_by(Feature.status)).all()
-    )
-    active = int(status_counts.get("active", 0))
-    active_before = active_features_at(previous.until)
+    active, active_before = active_features_now_and_at(previous.until)
     at_risk = sum(1 for a in analyses if a.budget.is_active and a.status in AT_RISK)
     # As budgets stood at the end of the last whole UTC day before this period began:
     # whole past days come from the rollup (a partial day would need raw rows).
