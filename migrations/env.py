@@ -15,14 +15,21 @@ logger = logging.getLogger("alembic.env")
 
 
 def get_engine():
-    return current_app.extensions["migrate"].db.engine
+    # The schema owner (MIGRATIONS_DATABASE_URL) when set: migrations must never run as
+    # the application role, or that role would own the tables and could switch off
+    # row-level security or the audit log's append-only trigger.
+    from webapp.migrations_engine import migrations_engine
+
+    return migrations_engine()
 
 
 def get_engine_url():
-    try:
-        return get_engine().url.render_as_string(hide_password=False).replace("%", "%%")
-    except AttributeError:
-        return str(get_engine().url).replace("%", "%%")
+    from sqlalchemy.engine import make_url
+
+    from webapp.migrations_engine import migrations_url
+
+    url = make_url(migrations_url()) if migrations_url() else get_engine().url
+    return url.render_as_string(hide_password=False).replace("%", "%%")
 
 
 # add your model's MetaData object here
@@ -86,7 +93,16 @@ def run_migrations_online():
         conf_args["process_revision_directives"] = process_revision_directives
 
     connectable = get_engine()
+    owned_engine = connectable is not current_app.extensions["migrate"].db.engine
 
+    try:
+        _run_online(connectable, conf_args)
+    finally:
+        if owned_engine:
+            connectable.dispose()
+
+
+def _run_online(connectable, conf_args):
     with connectable.connect() as connection:
         # SQLite cannot ALTER most constraints in place: batch mode rebuilds the table,
         # which needs foreign-key enforcement off while the copy replaces the original.

@@ -81,6 +81,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
             "TESTING": True,
             "SECRET_KEY": "test-secret-key-not-for-production",
             "SQLALCHEMY_DATABASE_URI": _database_url(tmp_path_factory.mktemp("db")),
+            # The test database is built by its own role, whatever the shell has set.
+            "MIGRATIONS_DATABASE_URL": None,
             # Cheap Argon2id parameters keep the suite fast; production uses the defaults.
             "ARGON2_TIME_COST": 1,
             "ARGON2_MEMORY_COST_KIB": 8 * 1024,

@@ -153,7 +153,11 @@ def test_production_sends_hsts_even_behind_an_unconfigured_proxy(monkeypatch, ap
     monkeypatch.setenv("AIPM_ENV", "production")
     monkeypatch.setenv("SECRET_KEY", "k" * 64)
     monkeypatch.setenv("RATELIMIT_STORAGE_URI", "memory://")
-    production = create_app({"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"]})
+    # TESTING: the test database's role owns its tables, which production refuses
+    # (webapp/db_roles.py; tests/test_two_database_roles.py checks that refusal).
+    production = create_app(
+        {"SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"], "TESTING": True}
+    )
     response = production.test_client().get("/login")
     assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
 

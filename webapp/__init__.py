@@ -56,4 +56,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from webapp.cli import register_commands
 
     register_commands(app)
+
+    from webapp.db_roles import refuse_unsafe_app_role
+
+    refuse_unsafe_app_role(app)
     return app

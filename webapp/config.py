@@ -110,6 +110,13 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
         ),
         # hide_parameters: SQL errors in the log never show values (password hashes, …).
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
+        # The schema owner, for `flask db upgrade` and `flask grant-app-access` when the
+        # application connects as a lesser role (see webapp/migrations_engine.py).
+        "MIGRATIONS_DATABASE_URL": os.environ.get("MIGRATIONS_DATABASE_URL") or None,
+        # Provider health checks and API endpoints may point at loopback and private
+        # addresses (self-hosted models) only with this on; link-local, multicast, reserved
+        # and cloud metadata addresses stay refused (webapp/services/outbound.py).
+        "ALLOW_PRIVATE_PROVIDER_URLS": _flag("ALLOW_PRIVATE_PROVIDER_URLS", default=False),
         "PRODUCTION": production,
         # Behind a reverse proxy, how many proxies set X-Forwarded-For/-Proto (client IPs
         # in the audit log, HTTPS detection for HSTS). 0: the app faces clients directly.

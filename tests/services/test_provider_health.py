@@ -331,7 +331,9 @@ class Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def server() -> Iterator[str]:
+def server(app, monkeypatch) -> Iterator[str]:
+    # A local server is a loopback address: allowed only with the setting on.
+    monkeypatch.setitem(app.config, "ALLOW_PRIVATE_PROVIDER_URLS", True)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -343,24 +345,24 @@ def server() -> Iterator[str]:
 
 
 def test_http_check_success(server):
-    result = ph.run_http_check(f"{server}/ok", 2)
+    result = ph.run_http_check(f"{server}/ok", 2, allow_private=True)
     assert result.ok and result.status_code == 200 and result.response_time_ms is not None
 
 
 def test_http_check_server_error(server):
-    result = ph.run_http_check(f"{server}/fail", 2)
+    result = ph.run_http_check(f"{server}/fail", 2, allow_private=True)
     assert not result.ok and result.status_code == 500 and result.error == "HTTP 500"
 
 
 def test_http_check_timeout(server):
     started = time.perf_counter()
-    result = ph.run_http_check(f"{server}/slow", 0.3)
+    result = ph.run_http_check(f"{server}/slow", 0.3, allow_private=True)
     assert time.perf_counter() - started < 1.4
     assert not result.ok and result.status_code is None and "timed out" in result.error
 
 
 def test_http_check_connection_refused_and_other_schemes():
-    assert not ph.run_http_check("http://127.0.0.1:9/", 1).ok
+    assert not ph.run_http_check("http://127.0.0.1:9/", 1, allow_private=True).ok
     assert ph.run_http_check("file:///etc/passwd", 1).error == "not an http(s) URL"
 
 

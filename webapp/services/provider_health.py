@@ -20,10 +20,12 @@ Judging (thresholds are settings in webapp/config.py; a threshold is met *at* it
 - score = 100 − 60 · min(error rate / down error rate, 1) − 40 · min(p95 / down p95, 1),
   rounded half-even to a whole number (100: no errors and instant answers; reaching the
   down error rate alone costs 60 points, the down latency alone 40);
-- the HTTP check (when the provider has ``health_check = {"url": …}``): a success changes
-  nothing, except that a provider without usage to judge is ``healthy`` (score 100); a
-  failure (connection error, timeout, HTTP status >= 400) makes a healthy provider
-  ``degraded`` (the applications still get answers, only the check fails) and any other
+- the HTTP check (when the provider has ``health_check = {"url": …}``, requested through
+  the SSRF guard of webapp/services/outbound.py; a 2xx answer is a success, redirects are
+  not followed): a success changes nothing, except that a provider without usage to judge
+  is ``healthy`` (score 100); a failure (connection error, timeout, a refused address,
+  HTTP status 3xx or >= 400) makes a healthy provider ``degraded`` (the applications
+  still get answers, only the check fails) and any other
   ``down``, and costs HEALTH_CHECK_FAILURE_PENALTY points (score 0 with no usage);
 - with no usage to judge and no HTTP check the status is ``unknown`` with no score —
   shown as such, never as a flattering "healthy". provider_health_logs only allows
@@ -37,9 +39,6 @@ records one row per provider.
 
 from __future__ import annotations
 
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -61,6 +60,7 @@ from webapp.models import (
     UsageLog,
 )
 from webapp.models.types import utc_hour
+from webapp.services import outbound
 from webapp.services.errors import ValidationFailed
 from webapp.services.metrics import p95_by
 from webapp.services.providers import get_provider
@@ -163,7 +163,8 @@ class CheckResult:
             ok=bool(data.get("ok")),
             status_code=data.get("status_code"),
             response_time_ms=data.get("response_time_ms"),
-            error=data.get("error"),
+            # Rows recorded before the SSRF guard kept the remote side's text: not shown.
+            error=outbound.generic_error(data.get("error")),
         )
 
 
@@ -366,25 +367,21 @@ def provider_health(provider_id: uuid.UUID, now: datetime | None = None) -> Prov
 # --- the HTTP check and recording ---------------------------------------------------
 
 
-def run_http_check(url: str, timeout_seconds: float) -> CheckResult:
-    """GET ``url``; any answer below 400 within the timeout is a success."""
-    if not url.lower().startswith(("http://", "https://")):
-        # Saved URLs are checked, but a row edited by hand must not open file:// or ftp://.
-        return CheckResult(url, False, error="not an http(s) URL")
-    started = time.perf_counter()
-    request = urllib.request.Request(url, headers={"User-Agent": "aipm-health-check"})
+def run_http_check(url: str, timeout_seconds: float, allow_private: bool = False) -> CheckResult:
+    """GET ``url`` through the SSRF guard of webapp/services/outbound.py (the host is
+    resolved and checked now, redirects are not followed); a 2xx answer within the timeout
+    is a success. A failure records a generic class, never the remote side's text."""
     try:
-        with urllib.request.urlopen(request, timeout=timeout_seconds) as response:
-            status_code = response.status
-    except urllib.error.HTTPError as error:
-        elapsed = int((time.perf_counter() - started) * 1000)
-        return CheckResult(url, False, error.code, elapsed, f"HTTP {error.code}")
-    except (urllib.error.URLError, TimeoutError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        text = "timed out" if isinstance(reason, TimeoutError) else str(reason)
-        return CheckResult(url, False, None, None, text[:200])
-    elapsed = int((time.perf_counter() - started) * 1000)
-    return CheckResult(url, status_code < 400, status_code, elapsed, None)
+        status_code, elapsed = outbound.get_status(url, timeout_seconds, allow_private)
+    except (outbound.OutboundRefused, outbound.OutboundFailed) as error:
+        return CheckResult(url, False, None, None, error.error)
+    if 300 <= status_code < 400:
+        return CheckResult(
+            url, False, status_code, elapsed, f"HTTP {status_code} (redirect not followed)"
+        )
+    if status_code >= 400 or status_code < 200:
+        return CheckResult(url, False, status_code, elapsed, f"HTTP {status_code}")
+    return CheckResult(url, True, status_code, elapsed, None)
 
 
 def _check_targets(providers: Iterable[Provider], limits: Thresholds) -> dict[Any, Any]:
@@ -408,9 +405,13 @@ def record_health_checks(
     usage = window_usage_by_provider(now, limits)
     targets = _check_targets(providers, limits) if http_checks else {}
     checks: dict[uuid.UUID, CheckResult] = {}
+    allow_private = bool(current_app.config.get("ALLOW_PRIVATE_PROVIDER_URLS"))
     if targets:
         with ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
-            futures = {pid: pool.submit(run_http_check, *target) for pid, target in targets.items()}
+            futures = {
+                pid: pool.submit(run_http_check, url, timeout, allow_private)
+                for pid, (url, timeout) in targets.items()
+            }
             checks = {pid: future.result() for pid, future in futures.items()}
     empty = (WindowUsage(limits.short_minutes), WindowUsage(limits.long_minutes))
     results = []

@@ -6,6 +6,7 @@ import re
 import uuid
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, select
 
 from webapp.extensions import db
@@ -13,6 +14,7 @@ from webapp.models import PROVIDER_STATUSES, AIModel, Feature, FeatureModelAssig
 from webapp.services.audit import Actor, add_audit_row
 from webapp.services.audited import apply_changes, insert_row
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.outbound import url_problem
 from webapp.services.validation import check_choice, clean_text
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,199}$")
@@ -91,9 +93,10 @@ def _validate(fields: dict[str, Any], creating: bool) -> dict[str, str]:
             errors,
             max_length=2000,
             required=False,
-            pattern=re.compile(r"^https?://\S+$"),
+            pattern=HTTP_URL,
             problem="must be an http(s) URL",
         )
+        _check_outbound(fields.get("api_endpoint"), "api_endpoint", errors)
     if "health_check" in fields:
         if isinstance(fields["health_check"], dict):
             fields["health_check"] = dict(fields["health_check"])  # cleaned in place below
@@ -116,6 +119,7 @@ def _validate_health_check(value: Any, errors: dict[str, str]) -> None:
         errors["health_check.url"] = "must be an http(s) URL of at most 2000 characters"
     else:
         value["url"] = url.strip()
+        _check_outbound(value["url"], "health_check.url", errors)
     timeout = value.get("timeout_seconds")
     if timeout is not None and (
         isinstance(timeout, bool)
@@ -125,6 +129,16 @@ def _validate_health_check(value: Any, errors: dict[str, str]) -> None:
         errors["health_check.timeout_seconds"] = (
             f"must be a number of seconds above 0 and at most {MAX_CHECK_TIMEOUT_SECONDS}"
         )
+
+
+def _check_outbound(url: Any, key: str, errors: dict[str, str]) -> None:
+    """The SSRF guard at save time (the health check applies it again at every request)."""
+    if key in errors or not isinstance(url, str) or not url:
+        return
+    allow_private = bool(current_app.config.get("ALLOW_PRIVATE_PROVIDER_URLS"))
+    problem = url_problem(url, allow_private)
+    if problem:
+        errors[key] = problem
 
 
 def _name_taken(name: str, except_id: uuid.UUID | None = None) -> bool:
