@@ -22,7 +22,7 @@ from webapp.extensions import db
 from webapp.models import Experiment
 from webapp.services.errors import ValidationFailed
 from webapp.services.overview import build_alerts, build_overview, periods_for
-from webapp.services.usage_recording import record_usage
+from webapp.services.usage.recording import record_usage
 
 D = Decimal
 

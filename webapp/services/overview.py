@@ -42,7 +42,7 @@ from webapp.services.overview_panels import (
     series,
     top_models,
 )
-from webapp.services.usage_days import UsageSums
+from webapp.services.usage.reads import UsageSums
 
 __all__ = ["build_alerts", "build_overview", "build_tiles", "periods_for"]
 

@@ -20,7 +20,7 @@ from webapp.models import (
 from webapp.services import budgets as budget_service
 from webapp.services.errors import ValidationFailed
 from webapp.services.spending import checked_date_range
-from webapp.services.usage_days import (
+from webapp.services.usage.reads import (
     UsageSums,
     percentile_from_buckets,
     raw_usage_between,

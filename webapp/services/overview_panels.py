@@ -27,7 +27,7 @@ from webapp.services import provider_health
 from webapp.services.names import display_names
 from webapp.services.overview_kpis import AT_RISK, FINISHED, PERCENT, ZERO, Period
 from webapp.services.spending import days_between
-from webapp.services.usage_days import (
+from webapp.services.usage.reads import (
     UsageSums,
     percentile_from_buckets,
 )

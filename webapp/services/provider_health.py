@@ -62,8 +62,8 @@ from webapp.models import (
 )
 from webapp.models.types import utc_hour
 from webapp.services.errors import ValidationFailed
-from webapp.services.metrics import p95_by
 from webapp.services.providers import get_provider
+from webapp.services.usage.windows import p95_by
 
 HEALTHY, DEGRADED, DOWN, UNKNOWN = "healthy", "degraded", "down", "unknown"
 SEVERITY = {HEALTHY: 0, DEGRADED: 1, DOWN: 2}

@@ -27,6 +27,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from webapp.extensions import db
 from webapp.models import UsageLog
 from webapp.models.types import utc_day, utc_hour
+from webapp.services.core.money import MICRO_DOLLAR
 from webapp.services.errors import ValidationFailed
 
 TIME_RANGES = {
@@ -35,7 +36,7 @@ TIME_RANGES = {
     "7d": timedelta(days=7),
     "30d": timedelta(days=30),
 }
-MICRO_DOLLAR = Decimal("0.000001")
+
 PERCENT = Decimal("0.01")
 
 

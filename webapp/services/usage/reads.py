@@ -26,10 +26,10 @@ from webapp.extensions import db
 from webapp.models import AIModel, UsageLog
 from webapp.models.rollup import BUCKET_COLUMNS, LATENCY_BOUNDS_MS, NO_REFERENCE
 from webapp.models.types import utc_day, utc_hour
-from webapp.services.rollup import ROLLUP
+from webapp.services.core.money import ZERO_COST
+from webapp.services.usage.rollup import ROLLUP
 
 KEYS = ("day", "feature_id", "model_id", "provider_id", "status")
-ZERO_COST = Decimal("0.000000")
 
 
 @dataclass(slots=True)
