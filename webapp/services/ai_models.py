@@ -17,7 +17,6 @@ from webapp.models import (
     Feature,
     FeatureModelAssignment,
     Provider,
-    UsageLog,
     User,
 )
 from webapp.services.audit import Actor, add_audit_row
@@ -122,8 +121,7 @@ def models_of_provider(provider_id: uuid.UUID) -> list[AIModel]:
 def model_performance(
     model_ids: list[uuid.UUID], time_range: str = "24h", now: datetime | None = None
 ) -> dict[uuid.UUID, windows.UsageMetrics]:
-    since, until = windows.window_for(time_range, now)
-    found = windows.usage_metrics_by(UsageLog.model_id, since, until, only=model_ids)
+    found = windows.metrics_for("model_id", time_range, now, only=model_ids)
     return {model_id: found.get(model_id) or windows.UsageMetrics.empty() for model_id in model_ids}
 
 

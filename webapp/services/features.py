@@ -77,7 +77,7 @@ def list_features(
             errors["status"] = f"must be one of {', '.join(FEATURE_STATUSES)}"
     if include_metrics:
         try:
-            since, until = windows.window_for(time_range, now)
+            windows.checked_range(time_range)
         except ValidationFailed as error:
             errors.update(error.errors)
     if errors:
@@ -89,9 +89,7 @@ def list_features(
     ids = [f.id for f in features]
     models = active_models(ids)
     by_feature = (
-        windows.usage_metrics_by(UsageLog.feature_id, since, until, only=ids)
-        if include_metrics
-        else {}
+        windows.metrics_for("feature_id", time_range, now, only=ids) if include_metrics else {}
     )
     return [
         FeatureRow(
@@ -107,8 +105,7 @@ def feature_health(
     feature_id: uuid.UUID, time_range: str = "24h", now: datetime | None = None
 ) -> windows.UsageMetrics:
     get_feature(feature_id)
-    since, until = windows.window_for(time_range, now)
-    found = windows.usage_metrics_by(UsageLog.feature_id, since, until, only=[feature_id])
+    found = windows.metrics_for("feature_id", time_range, now, only=[feature_id])
     return found.get(feature_id) or windows.UsageMetrics.empty()
 
 

@@ -482,7 +482,9 @@ def usage(prompt_id: uuid.UUID, days: int = 30, today: date | None = None) -> Pr
     daily = windows.daily_usage(UsageLog.prompt_id, prompt_id, days, today)
     since = datetime(daily[0].day.year, daily[0].day.month, daily[0].day.day, tzinfo=UTC)
     until = datetime(today.year, today.month, today.day, tzinfo=UTC) + windows.TIME_RANGES["24h"]
-    found = windows.usage_metrics_by(UsageLog.prompt_id, since, until, only=[prompt_id])
+    found = windows.usage_metrics_by(
+        UsageLog.prompt_id, since, until, only=[prompt_id], whole_days=True
+    )
     return PromptUsage(found.get(prompt_id) or windows.UsageMetrics.empty(), daily)
 
 
