@@ -100,9 +100,9 @@ def main() -> None:
     from webapp.extensions import db
     from webapp.rls import OPERATOR, use_database_role
     from webapp.services.audit import Actor
-    from webapp.services.rollup import recompute_rollup
     from webapp.services.seed import seed_defaults
     from webapp.services.spending import spending_breakdown
+    from webapp.services.usage.rollup import recompute_rollup
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": args.database_url, "SECRET_KEY": "bench" * 8})
     with app.app_context():
@@ -178,7 +178,8 @@ OVERVIEW_TARGETS = [
 def reading_raw_rows_only():
     """Every whole-day read goes to the raw rows: the same pages, computed as if there
     were no rollup."""
-    from webapp.services import budgets, overview_kpis, spending, usage_days
+    from webapp.services import budgets, overview_kpis, spending
+    from webapp.services.usage import reads as usage_days
 
     original = usage_days.usage_by
 

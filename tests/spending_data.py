@@ -22,7 +22,7 @@ from decimal import Decimal
 from tests import factories
 from webapp.extensions import db
 from webapp.models import AIModel, Feature, Provider
-from webapp.services.usage_recording import record_usage
+from webapp.services.usage.recording import record_usage
 
 TODAY = date(2026, 11, 20)
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

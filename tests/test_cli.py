@@ -21,7 +21,7 @@ from webapp.models import (
     UsageLog,
     User,
 )
-from webapp.services.pricing import request_cost
+from webapp.services.usage.cost import request_cost
 
 
 def count(db, model) -> int:
@@ -201,7 +201,7 @@ def test_demo_data_refuses_a_production_database_without_force(cli, app, db, mon
 
 
 def test_rollup_rebuild_recomputes_from_raw_rows(cli, db):
-    from webapp.services.rollup import ROLLUP
+    from webapp.services.usage.rollup import ROLLUP
 
     assert cli("seed").exit_code == 0
     assert cli("demo-data", "--days", "3", "--requests", "300").exit_code == 0

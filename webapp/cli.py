@@ -23,8 +23,8 @@ from webapp.services import provider_health, users
 from webapp.services.audit import Actor
 from webapp.services.demo_data import load_demo_data
 from webapp.services.errors import Conflict, ValidationFailed
-from webapp.services.rollup import rebuild_rollup
 from webapp.services.seed import seed_defaults
+from webapp.services.usage.rollup import rebuild_rollup
 
 
 def as_operator(command: Callable[..., None]) -> Callable[..., None]:

@@ -14,7 +14,7 @@ from tests.conftest import csrf_token
 from tests.spending_data import at, build_dataset, event
 from webapp.extensions import db
 from webapp.models import Budget
-from webapp.services.usage_recording import record_usage
+from webapp.services.usage.recording import record_usage
 
 API = "/api/platform/ai-management"
 
@@ -259,7 +259,7 @@ def test_csv_export_streams_filtered_rows_and_defuses_formulas(admin_client, dat
 
 
 def test_csv_export_pages_through_more_rows_than_one_chunk(admin_client, data, monkeypatch):
-    from webapp.services import usage_logs
+    from webapp.services.usage import logs as usage_logs
 
     monkeypatch.setattr(usage_logs, "EXPORT_CHUNK", 4)
     response = admin_client.get(f"{API}/usage.csv")

@@ -9,8 +9,8 @@ import pytest
 
 from tests import factories
 from webapp.models import UsageLog
-from webapp.services import metrics
 from webapp.services.errors import ValidationFailed
+from webapp.services.usage import windows
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 H0 = datetime(2026, 11, 25, 8, 10, tzinfo=UTC)
@@ -62,8 +62,8 @@ def dataset(db):
 
 def test_feature_metrics_hand_computed(dataset):
     feature, _quiet, _ = dataset
-    since, until = metrics.window_for("24h", NOW)
-    result = metrics.usage_metrics_by(UsageLog.feature_id, since, until)
+    since, until = windows.window_for("24h", NOW)
+    result = windows.usage_metrics_by(UsageLog.feature_id, since, until)
     assert set(result) == {feature.id}  # a feature without traffic has no row
     m = result[feature.id]
     assert m.total_requests == 10
@@ -80,28 +80,28 @@ def test_feature_metrics_hand_computed(dataset):
 
 def test_model_metrics_use_the_same_queries(dataset):
     _, _, model = dataset
-    since, until = metrics.window_for("24h", NOW)
-    m = metrics.usage_metrics_by(UsageLog.model_id, since, until)[model.id]
+    since, until = windows.window_for("24h", NOW)
+    m = windows.usage_metrics_by(UsageLog.model_id, since, until)[model.id]
     assert m.total_requests == 10 and m.p95_response_ms == Decimal("955.0")
 
 
 def test_narrow_window_and_single_row_percentile(dataset):
     feature, _, _ = dataset
-    since, until = metrics.window_for("1h", H0 + timedelta(hours=2, minutes=9, seconds=30))
+    since, until = windows.window_for("1h", H0 + timedelta(hours=2, minutes=9, seconds=30))
     # Only the 900 ms error falls in this hour (10:09:00).
-    m = metrics.usage_metrics_by(UsageLog.feature_id, since, until)[feature.id]
+    m = windows.usage_metrics_by(UsageLog.feature_id, since, until)[feature.id]
     assert (m.total_requests, m.p95_response_ms, m.uptime) == (1, Decimal("900.0"), Decimal("0.00"))
 
 
 def test_empty_metrics_have_no_rates():
-    empty = metrics.UsageMetrics.empty()
+    empty = windows.UsageMetrics.empty()
     assert (empty.success_rate, empty.uptime, empty.cost_per_request) == (None, None, None)
 
 
 @pytest.mark.parametrize("bad", ["2h", "", "24H", "all"])
 def test_unknown_time_range_is_a_validation_error(bad):
     with pytest.raises(ValidationFailed) as error:
-        metrics.window_for(bad)
+        windows.window_for(bad)
     assert "time_range" in error.value.errors
 
 
@@ -118,7 +118,7 @@ def test_pending_requests_are_left_out_of_every_figure(db):
             )
         )
     db.session.commit()
-    m = metrics.usage_metrics_by(UsageLog.feature_id, *metrics.window_for("1h", NOW))[feature.id]
+    m = windows.usage_metrics_by(UsageLog.feature_id, *windows.window_for("1h", NOW))[feature.id]
     assert (m.total_requests, m.success_rate, m.avg_response_ms, m.p95_response_ms) == (
         1,
         Decimal("100.00"),
@@ -133,7 +133,7 @@ def test_an_hour_with_mostly_failures_counts_as_down(db):
     for status in ("success", "error", "error", "timeout"):
         db.session.add(UsageLog(feature_id=feature.id, status=status, created_at=hour))
     db.session.commit()
-    m = metrics.usage_metrics_by(UsageLog.feature_id, *metrics.window_for("1h", NOW))[feature.id]
+    m = windows.usage_metrics_by(UsageLog.feature_id, *windows.window_for("1h", NOW))[feature.id]
     assert (m.hours_with_traffic, m.hours_up, m.uptime) == (1, 0, Decimal("0.00"))
 
 
@@ -153,7 +153,7 @@ def test_p95_is_computed_per_group_in_one_query(db):
                 )
             )
     db.session.commit()
-    result = metrics.usage_metrics_by(UsageLog.feature_id, *metrics.window_for("1h", NOW))
+    result = windows.usage_metrics_by(UsageLog.feature_id, *windows.window_for("1h", NOW))
 
     def by_hand(values):  # percentile_cont: linear interpolation at 0.95 × (n − 1)
         values = sorted(values)

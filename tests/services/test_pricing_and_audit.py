@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from webapp.models import AIModel
 from webapp.services.audit import changed_fields
-from webapp.services.pricing import request_cost
+from webapp.services.usage.cost import request_cost
 
 
 def priced(**prices) -> AIModel:

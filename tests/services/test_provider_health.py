@@ -506,4 +506,4 @@ def test_history_of_an_unknown_provider(db):
     with pytest.raises(NotFound):
         ph.health_history(uuid.uuid4(), 24, NOW)
     with pytest.raises(NotFound):
-        ph.provider_health(uuid.uuid4(), NOW)
+        ph.provider_page(uuid.uuid4(), 24, now=NOW)  # provider_health() was dead code (issue 13)

@@ -14,9 +14,9 @@ from webapp.extensions import db
 from webapp.models import UsageLog
 from webapp.services.errors import ValidationFailed
 from webapp.services.recommendations import cost_recommendations, repriced_cost
-from webapp.services.rollup import ROLLUP
 from webapp.services.spending import shares_of, spending_breakdown, spending_trends
-from webapp.services.usage_recording import record_usage
+from webapp.services.usage.recording import record_usage
+from webapp.services.usage.rollup import ROLLUP
 
 D = Decimal
 

@@ -17,9 +17,9 @@ from webapp.models import AIModel, UsageLog
 from webapp.models.rollup import BUCKET_COLUMNS, NO_REFERENCE, latency_bucket
 from webapp.models.types import utc_day
 from webapp.services.errors import ValidationFailed
-from webapp.services.rollup import KEY_COLUMNS, ROLLUP, recompute_rollup
-from webapp.services.usage_days import percentile_from_buckets
-from webapp.services.usage_recording import record_usage
+from webapp.services.usage.reads import percentile_from_buckets
+from webapp.services.usage.recording import record_usage
+from webapp.services.usage.rollup import KEY_COLUMNS, ROLLUP, recompute_rollup
 
 D = Decimal
 
@@ -88,7 +88,7 @@ def test_a_bad_event_is_named_and_nothing_is_recorded(db):
 def test_rollup_rows_roll_back_with_the_raw_rows(db):
     data = build_dataset()
     before = (count(UsageLog), count(ROLLUP))
-    from webapp.services.usage_recording import add_usage
+    from webapp.services.usage.recording import add_usage
 
     add_usage([event(data.chatbot, data.gpt, at(1, 1), 10, 10)])
     assert count(ROLLUP) == before[1] + 1

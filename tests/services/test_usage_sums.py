@@ -11,8 +11,8 @@ import pytest
 from tests import factories
 from webapp.services.overview import build_overview
 from webapp.services.spending import spending_breakdown
-from webapp.services.usage_days import usage_by
-from webapp.services.usage_recording import record_usage
+from webapp.services.usage.reads import usage_by
+from webapp.services.usage.recording import record_usage
 
 
 def _record(rows):

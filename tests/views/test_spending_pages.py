@@ -12,7 +12,7 @@ from tests import factories
 from tests.conftest import csrf_token
 from webapp.extensions import db
 from webapp.models import Budget
-from webapp.services.usage_recording import record_usage
+from webapp.services.usage.recording import record_usage
 
 
 @pytest.fixture

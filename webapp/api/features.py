@@ -19,8 +19,9 @@ from webapp.api.schemas import (
 )
 from webapp.auth import actor_from_request
 from webapp.models import FeatureModelAssignment
-from webapp.services import assignments, features, metrics
+from webapp.services import assignments, features
 from webapp.services.errors import ValidationFailed
+from webapp.services.usage import windows
 
 
 def _row_as_dict(row: features.FeatureRow) -> dict[str, Any]:
@@ -51,7 +52,7 @@ def assignment_as_dict(assignment: FeatureModelAssignment) -> dict[str, Any]:
 @bp.get("/features")
 def list_features() -> Response:
     time_range = request.args.get("time_range", "24h")
-    metrics.checked_range(time_range)  # an unknown range is a 400 even without metrics
+    windows.checked_range(time_range)  # an unknown range is a 400 even without metrics
     rows = features.list_features(
         statuses=query_list("status"),
         include_metrics=query_flag("include_metrics"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response
+from flask import Response, request
 
 from webapp.api import bp
 from webapp.api.envelope import success_response
@@ -10,6 +10,7 @@ from webapp.api.parsing import parse_body, parse_uuid, query_int
 from webapp.api.schemas import ProviderCreate, ProviderUpdate
 from webapp.auth import actor_from_request
 from webapp.services import ai_models, provider_health, providers
+from webapp.services.usage import windows
 
 
 @bp.get("/providers")
@@ -55,16 +56,19 @@ def provider_health_history(provider_id: str) -> Response:
     target = parse_uuid(provider_id, "provider")
     providers.get_provider(target)
     hours = query_int("hours", 24, 1, provider_health.MAX_HISTORY_HOURS)
-    everyone = provider_health.current_health_by_provider()
-    history = provider_health.health_history(target, hours)
+    time_range = windows.checked_range(request.args.get("time_range", "24h"))
+    page = provider_health.provider_page(target, hours, time_range)
     data = {
-        "current": everyone[target].as_dict(),
-        "affected_features": [
-            item.as_dict() for item in provider_health.affected_features(target, everyone)
-        ],
-        "history": [point.as_dict() for point in history.points],
+        "current": page.health.as_dict(),
+        "usage": page.usage.as_dict() | {"time_range": time_range},
+        "affected_features": [item.as_dict() for item in page.affected],
+        "history": [point.as_dict() for point in page.history.points],
     }
     return success_response(
         data,
-        metadata={"hours": hours, "resolution": history.resolution, "count": len(history.points)},
+        metadata={
+            "hours": hours,
+            "resolution": page.history.resolution,
+            "count": len(page.history.points),
+        },
     )

@@ -16,10 +16,11 @@ from webapp.api.parsing import json_object_body, parse_uuid, query_int
 from webapp.auth import actor_from_request
 from webapp.rls import use_database_role
 from webapp.serialize import to_jsonable
-from webapp.services import budgets, usage_logs
+from webapp.services import budgets
 from webapp.services.errors import ValidationFailed
 from webapp.services.recommendations import cost_recommendations
 from webapp.services.spending import spending_breakdown, spending_trends
+from webapp.services.usage import logs
 
 ACTIONS = ("breakdown", "budgets", "recommendations", "trends")
 
@@ -118,9 +119,9 @@ def delete_budget(budget_id: str) -> Response:
 
 @bp.get("/usage")
 def list_usage() -> Response:
-    filters = usage_logs.usage_filter(request.args)
+    filters = logs.usage_filter(request.args)
     limit = query_int("limit", 50, 1, 500)
-    page, following = usage_logs.list_usage(filters, limit, request.args.get("cursor") or None)
+    page, following = logs.list_usage(filters, limit, request.args.get("cursor") or None)
     return success_response(
         page, metadata={"count": len(page), "limit": limit, "next_cursor": following}
     )
@@ -137,7 +138,7 @@ def csv_safe(value: Any) -> Any:
 
 @bp.get("/usage.csv")
 def export_usage() -> Response:
-    filters = usage_logs.usage_filter(request.args)  # wrong filters: 400 before streaming
+    filters = logs.usage_filter(request.args)  # wrong filters: 400 before streaming
     # The request's teardown resets the database role before the body streams; the
     # generator runs in a re-pushed context, so it takes the signed-in role up again.
     role, user_id = current_user.role, current_user.id
@@ -146,9 +147,9 @@ def export_usage() -> Response:
         use_database_role(role, user_id)
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(usage_logs.COLUMNS)
-        for row in usage_logs.iter_usage(filters):
-            writer.writerow([csv_safe(row[name]) for name in usage_logs.COLUMNS])
+        writer.writerow(logs.COLUMNS)
+        for row in logs.iter_usage(filters):
+            writer.writerow([csv_safe(row[name]) for name in logs.COLUMNS])
             if buffer.tell() > 64_000:
                 yield buffer.getvalue()
                 buffer.seek(0)

@@ -17,13 +17,12 @@ from webapp.models import (
     Feature,
     FeatureModelAssignment,
     Provider,
-    UsageLog,
     User,
 )
-from webapp.services import metrics
 from webapp.services.audit import Actor, add_audit_row
 from webapp.services.audited import apply_changes, insert_row
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.usage import windows
 from webapp.services.validation import as_decimal, check_choice, clean_text
 
 PRICE_FIELDS = (
@@ -121,10 +120,9 @@ def models_of_provider(provider_id: uuid.UUID) -> list[AIModel]:
 
 def model_performance(
     model_ids: list[uuid.UUID], time_range: str = "24h", now: datetime | None = None
-) -> dict[uuid.UUID, metrics.UsageMetrics]:
-    since, until = metrics.window_for(time_range, now)
-    found = metrics.usage_metrics_by(UsageLog.model_id, since, until, only=model_ids)
-    return {model_id: found.get(model_id) or metrics.UsageMetrics.empty() for model_id in model_ids}
+) -> dict[uuid.UUID, windows.UsageMetrics]:
+    found = windows.metrics_for("model_id", time_range, now, only=model_ids)
+    return {model_id: found.get(model_id) or windows.UsageMetrics.empty() for model_id in model_ids}
 
 
 def deployment_history(model_id: uuid.UUID) -> list[tuple[FeatureModelAssignment, str, str | None]]:

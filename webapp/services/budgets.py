@@ -29,9 +29,10 @@ from webapp.models import PERIOD_TYPES, Budget, Feature
 from webapp.money import usd
 from webapp.services.audit import Actor, add_audit_row
 from webapp.services.audited import apply_changes, insert_row
+from webapp.services.core.money import MICRO_DOLLAR
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
-from webapp.services.spending import HUNDRED, MICRO_DOLLAR, as_utc_date, days_between
-from webapp.services.usage_days import ZERO_COST, usage_by
+from webapp.services.spending import HUNDRED, as_utc_date, days_between
+from webapp.services.usage.reads import ZERO_COST, usage_by
 from webapp.services.validation import as_decimal, check_choice, clean_text
 
 FIELDS = (

@@ -28,8 +28,8 @@ from webapp.models import (
 )
 from webapp.services import experiments
 from webapp.services.audit import Actor, add_audit_row
-from webapp.services.pricing import request_cost
-from webapp.services.usage_recording import add_usage
+from webapp.services.usage.cost import request_cost
+from webapp.services.usage.recording import add_usage
 
 BATCH_SIZE = 5_000
 

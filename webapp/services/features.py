@@ -13,10 +13,10 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
 from webapp.models import FEATURE_STATUSES, AIModel, Feature, FeatureModelAssignment, UsageLog
-from webapp.services import metrics
 from webapp.services.audit import Actor, add_audit_row
 from webapp.services.audited import apply_changes, insert_row
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.usage import windows
 from webapp.services.validation import check_choice, clean_text
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
@@ -27,7 +27,7 @@ EDITABLE_FIELDS = ("display_name", "description", "status", "config")
 class FeatureRow:
     feature: Feature
     models_by_environment: dict[str, AIModel] = field(default_factory=dict)
-    metrics: metrics.UsageMetrics | None = None
+    metrics: windows.UsageMetrics | None = None
 
 
 def feature_as_dict(feature: Feature) -> dict[str, Any]:
@@ -77,7 +77,7 @@ def list_features(
             errors["status"] = f"must be one of {', '.join(FEATURE_STATUSES)}"
     if include_metrics:
         try:
-            since, until = metrics.window_for(time_range, now)
+            windows.checked_range(time_range)
         except ValidationFailed as error:
             errors.update(error.errors)
     if errors:
@@ -89,15 +89,13 @@ def list_features(
     ids = [f.id for f in features]
     models = active_models(ids)
     by_feature = (
-        metrics.usage_metrics_by(UsageLog.feature_id, since, until, only=ids)
-        if include_metrics
-        else {}
+        windows.metrics_for("feature_id", time_range, now, only=ids) if include_metrics else {}
     )
     return [
         FeatureRow(
             f,
             models.get(f.id, {}),
-            (by_feature.get(f.id) or metrics.UsageMetrics.empty()) if include_metrics else None,
+            (by_feature.get(f.id) or windows.UsageMetrics.empty()) if include_metrics else None,
         )
         for f in features
     ]
@@ -105,19 +103,18 @@ def list_features(
 
 def feature_health(
     feature_id: uuid.UUID, time_range: str = "24h", now: datetime | None = None
-) -> metrics.UsageMetrics:
+) -> windows.UsageMetrics:
     get_feature(feature_id)
-    since, until = metrics.window_for(time_range, now)
-    found = metrics.usage_metrics_by(UsageLog.feature_id, since, until, only=[feature_id])
-    return found.get(feature_id) or metrics.UsageMetrics.empty()
+    found = windows.metrics_for("feature_id", time_range, now, only=[feature_id])
+    return found.get(feature_id) or windows.UsageMetrics.empty()
 
 
 def usage_by_day(
     feature_id: uuid.UUID, days: int = 30, today: date | None = None
-) -> list[metrics.DailyUsage]:
+) -> list[windows.DailyUsage]:
     """Requests, failures and cost per UTC day for the last ``days`` days, zero-filled."""
     get_feature(feature_id)
-    return metrics.daily_usage(UsageLog.feature_id, feature_id, days, today)
+    return windows.daily_usage(UsageLog.feature_id, feature_id, days, today)
 
 
 def _validate_fields(changes: dict[str, Any], creating: bool) -> dict[str, str]:

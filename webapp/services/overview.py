@@ -7,9 +7,10 @@ never whole past days). One grouped read serves the KPIs, the charts and the tab
 the number of queries does not grow with the number of features, models or providers.
 
 Definitions:
-- requests: every request; success rate, latencies: finished requests only (pending
-  left out), as on the feature and model pages;
-- p95 latency: from the rollup's latency histogram (exact to the bucket, interpolated);
+- requests, success and error rates, latencies: finished requests only (pending left
+  out), spend: every request — as on every page (webapp.services.usage.windows);
+- p95 latency: for 7d/30d/custom (whole UTC days) the rollup's latency histogram; for
+  24h (rolling) the exact percentile of the raw rows — the definitions of usage.windows;
 - active features: status ``active``; features with traffic: those that served a request
   in the period (this one has a previous-period value);
 - budgets at risk: active budgets whose status is warning, critical or over_budget, now
@@ -28,7 +29,7 @@ from webapp.extensions import db
 from webapp.models import UsageLog
 from webapp.services import budgets as budget_service
 from webapp.services import provider_health
-from webapp.services.overview_kpis import Kpis, Period, grouped_usage, kpis, periods_for
+from webapp.services.overview_kpis import GROUP_KEYS, Kpis, Period, grouped_usage, kpis, periods_for
 from webapp.services.overview_panels import (
     Activity,
     Alert,
@@ -42,7 +43,7 @@ from webapp.services.overview_panels import (
     series,
     top_models,
 )
-from webapp.services.usage_days import UsageSums
+from webapp.services.usage.reads import UsageSums, key_type
 
 __all__ = ["build_alerts", "build_overview", "build_tiles", "periods_for"]
 
@@ -65,8 +66,9 @@ class Overview:
 
 def _without_time(grouped: dict[tuple, UsageSums]) -> dict[tuple, UsageSums]:
     untimed: dict[tuple, UsageSums] = {}
+    make_key = key_type(GROUP_KEYS)
     for key, sums in grouped.items():
-        untimed.setdefault(key[1:], UsageSums()).add(sums)
+        untimed.setdefault(make_key(*key[1:]), UsageSums()).add(sums)
     return untimed
 
 
@@ -93,7 +95,7 @@ def build_overview(
         kpis=figures,
         series=series(period, grouped, names),
         alerts=alerts(analyses, health),
-        top_models=top_models(untimed, names),
+        top_models=top_models(untimed, names, period),
         features=features_table(untimed, health),
         activity=recent_activity(),
         empty=figures.current.requests == 0 and not any_usage(),

@@ -20,18 +20,18 @@ from webapp.models import (
 from webapp.services import budgets as budget_service
 from webapp.services.errors import ValidationFailed
 from webapp.services.spending import checked_date_range
-from webapp.services.usage_days import (
+from webapp.services.usage.reads import (
     UsageSums,
-    percentile_from_buckets,
+    merge_buckets,
     raw_usage_between,
     usage_by,
 )
+from webapp.services.usage.windows import FINISHED, p95_exact, p95_of_buckets
 
 RANGES = ("24h", "7d", "30d", "custom")
 AT_RISK = ("warning", "critical", "over_budget")
 PERCENT = Decimal("0.01")
 ZERO = Decimal("0.000000")
-FINISHED = ("success", "error", "timeout")
 
 
 @dataclass(frozen=True)
@@ -122,34 +122,43 @@ class UsageKpis:
     def avg_latency_ms(self) -> int | None:
         return round(self.response_time_ms / self.finished) if self.finished else None
 
+    exact_p95_ms: Decimal | None = None  # rolling windows: the exact p95 of the raw rows
+
     @property
-    def p95_latency_ms(self) -> int | None:
-        return percentile_from_buckets(self.buckets, 0.95) if self.buckets else None
+    def error_rate(self) -> Decimal | None:
+        if not self.finished:
+            return None
+        failures = self.finished - self.successes
+        return (Decimal(failures) * 100 / self.finished).quantize(PERCENT, ROUND_HALF_EVEN)
+
+    @property
+    def p95_latency_ms(self) -> Decimal | None:
+        """The p95 as every page computes it for the period (webapp.services.usage.windows)."""
+        if self.exact_p95_ms is not None:
+            return self.exact_p95_ms
+        return p95_of_buckets(self.buckets)
 
 
-def usage_kpis(grouped: dict[tuple, UsageSums]) -> UsageKpis:
-    """KPIs from rows keyed (…, feature_id, model_id, provider_id, status)."""
+def usage_kpis(grouped: dict[tuple, UsageSums], period: Period) -> UsageKpis:
+    """KPIs from rows keyed (…, feature_id, model_id, provider_id, status). Requests are
+    finished requests; spend counts every request."""
     kpis = UsageKpis()
     features = set()
     for key, sums in grouped.items():
-        feature_id, status = key[-4], key[-1]
-        kpis.requests += sums.requests
         kpis.spend += sums.cost
-        if sums.requests and feature_id is not None:
-            features.add(feature_id)
-        if status not in FINISHED:
+        if key.status not in FINISHED:
             continue
+        if sums.requests and key.feature_id is not None:
+            features.add(key.feature_id)
+        kpis.requests += sums.requests
         kpis.finished += sums.requests
         kpis.response_time_ms += sums.response_time_ms
-        if status == "success":
+        if key.status == "success":
             kpis.successes += sums.requests
-        if sums.latency_buckets:
-            kpis.buckets = (
-                [a + b for a, b in zip(kpis.buckets, sums.latency_buckets, strict=True)]
-                if kpis.buckets
-                else list(sums.latency_buckets)
-            )
+        kpis.buckets = merge_buckets(kpis.buckets, sums.latency_buckets)
     kpis.features_with_traffic = len(features)
+    if period.hourly and kpis.finished:
+        kpis.exact_p95_ms = p95_exact(None, period.since, period.until)[None]
     return kpis
 
 
@@ -257,8 +266,8 @@ def kpis(
     analyses: list[Any],
     now: datetime,
 ) -> Kpis:
-    current = usage_kpis(grouped)
-    before = usage_kpis(grouped_usage(previous, with_time=False))
+    current = usage_kpis(grouped, period)
+    before = usage_kpis(grouped_usage(previous, with_time=False), previous)
     active, active_before = active_features_now_and_at(previous.until)
     at_risk = sum(1 for a in analyses if a.budget.is_active and a.status in AT_RISK)
     # As budgets stood at the end of the last whole UTC day before this period began:

@@ -24,13 +24,12 @@ from webapp.models import (
     User,
 )
 from webapp.services import provider_health
+from webapp.services.core.money import to_micro_dollars
 from webapp.services.names import display_names
 from webapp.services.overview_kpis import AT_RISK, FINISHED, PERCENT, ZERO, Period
 from webapp.services.spending import days_between
-from webapp.services.usage_days import (
-    UsageSums,
-    percentile_from_buckets,
-)
+from webapp.services.usage.reads import UsageSums
+from webapp.services.usage.windows import GROUP_COLUMNS, p95_exact, p95_of_buckets
 
 # --- series for the charts ------------------------------------------------------------
 
@@ -61,14 +60,16 @@ def series(period: Period, grouped: dict[tuple, UsageSums], names: dict[str, dic
     finished = [0] * len(buckets)
     failed = [0] * len(buckets)
     by_provider: dict[str, Decimal] = {}
-    for (moment, feature_id, _model, provider_id, status), sums in grouped.items():
+    for key, sums in grouped.items():
+        moment, status = key[0], key.status
+        feature_id, provider_id = key.feature_id, key.provider_id
         slot = index.get(moment if isinstance(moment, str) else moment.isoformat())
         if slot is None:
             continue
         feature = names["features"].get(feature_id, "(no feature)")
         spend.setdefault(feature, [ZERO] * len(buckets))[slot] += sums.cost
-        requests[slot] += sums.requests
         if status in FINISHED:
+            requests[slot] += sums.requests
             finished[slot] += sums.requests
             if status != "success":
                 failed[slot] += sums.requests
@@ -99,42 +100,44 @@ class ModelCost:
     cost: Decimal
     requests: int
     cost_per_request: Decimal | None
-    p95_ms: int | None
+    p95_ms: Decimal | None
 
 
 def top_models(
-    grouped: dict[tuple, UsageSums], names: dict[str, dict], limit: int = 5
+    grouped: dict[tuple, UsageSums], names: dict[str, dict], period: Period, limit: int = 5
 ) -> list[ModelCost]:
-    per_model: dict[uuid.UUID, UsageSums] = {}
-    finished_buckets: dict[uuid.UUID, list[int]] = {}
+    """The costliest models: spend counts every request, requests and p95 finished ones
+    (the p95 as every page computes it for the period)."""
+    cost: dict[uuid.UUID, Decimal] = {}
+    finished: dict[uuid.UUID, UsageSums] = {}
     provider_of: dict[uuid.UUID, uuid.UUID | None] = {}
     for key, sums in grouped.items():
-        model_id, provider_id, status = key[-3], key[-2], key[-1]
-        if model_id is None or model_id not in names["models"]:
+        if key.model_id is None or key.model_id not in names["models"]:
             continue
-        per_model.setdefault(model_id, UsageSums()).add(sums)
-        provider_of[model_id] = provider_id
-        if status in FINISHED and sums.latency_buckets:
-            current = finished_buckets.get(model_id)
-            finished_buckets[model_id] = (
-                [a + b for a, b in zip(current, sums.latency_buckets, strict=True)]
-                if current
-                else list(sums.latency_buckets)
+        cost[key.model_id] = cost.get(key.model_id, ZERO) + sums.cost
+        provider_of[key.model_id] = key.provider_id
+        if key.status in FINISHED:
+            finished.setdefault(key.model_id, UsageSums()).add(sums)
+    exact = (
+        p95_exact(GROUP_COLUMNS["model_id"], period.since, period.until)
+        if period.hourly and finished
+        else {}
+    )
+    rows = []
+    for model_id, spent in cost.items():
+        done = finished.get(model_id, UsageSums())
+        p95 = exact.get(model_id) if period.hourly else p95_of_buckets(done.latency_buckets)
+        rows.append(
+            ModelCost(
+                model_id,
+                names["models"][model_id],
+                names["providers"].get(provider_of[model_id], "(no provider)"),
+                spent,
+                done.requests,
+                to_micro_dollars(spent / done.requests) if done.requests else None,
+                p95,
             )
-    rows = [
-        ModelCost(
-            model_id,
-            names["models"][model_id],
-            names["providers"].get(provider_of[model_id], "(no provider)"),
-            sums.cost,
-            sums.requests,
-            (sums.cost / sums.requests).quantize(Decimal("0.000001")) if sums.requests else None,
-            percentile_from_buckets(finished_buckets.get(model_id, []), 0.95)
-            if finished_buckets.get(model_id)
-            else None,
         )
-        for model_id, sums in per_model.items()
-    ]
     rows.sort(key=lambda r: (-r.cost, r.name))
     return rows[:limit]
 
@@ -170,14 +173,12 @@ def features_table(
     rows = [(feature, *serving.get(feature.id, (None, None))) for feature in features]
     totals: dict[uuid.UUID, list[int]] = {}  # requests, finished, successes
     for key, sums in grouped.items():
-        feature_id, status = key[-4], key[-1]
-        if feature_id is None:
+        if key.feature_id is None or key.status not in FINISHED:
             continue
-        entry = totals.setdefault(feature_id, [0, 0, 0])
+        entry = totals.setdefault(key.feature_id, [0, 0, 0])
         entry[0] += sums.requests
-        if status in FINISHED:
-            entry[1] += sums.requests
-            entry[2] += sums.requests if status == "success" else 0
+        entry[1] += sums.requests
+        entry[2] += sums.requests if key.status == "success" else 0
     table = []
     for feature, model, provider_name in rows:
         requests, finished, successes = totals.get(feature.id, [0, 0, 0])

@@ -11,8 +11,11 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
+
+from webapp.services.core.money import to_micro_dollars
+from webapp.services.usage.cost import price_of
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 VARIABLE_TYPES = ("string", "number", "boolean")
@@ -159,7 +162,8 @@ def estimate_input_cost(
 ) -> Decimal:
     """The prompt's part of one call: input tokens at the model's input price, plus its
     per-request price. The answer's output tokens are unknown before the call."""
-    cost = Decimal(tokens) * input_price_per_million / Decimal(1_000_000)
-    if price_per_request is not None:
-        cost += price_per_request
-    return cost.quantize(Decimal("0.000001"), rounding=ROUND_HALF_EVEN)
+    return to_micro_dollars(
+        price_of(
+            tokens, 0, input_price_per_million, Decimal(0), price_per_request=price_per_request
+        )
+    )

@@ -22,7 +22,6 @@ from sqlalchemy.exc import IntegrityError
 from webapp.extensions import db
 from webapp.models import AIModel, Feature, FeatureModelAssignment, Prompt, UsageLog
 from webapp.models.types import json_array_overlaps
-from webapp.services import metrics
 from webapp.services.audit import Actor, add_audit_row, changed_fields
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
 from webapp.services.prompt_rendering import (
@@ -33,6 +32,7 @@ from webapp.services.prompt_rendering import (
     render,
     validate_declarations,
 )
+from webapp.services.usage import windows
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,199}$")
 FIELDS = ("name", "description", "content", "feature_id", "tags", "variables", "is_active")
@@ -472,18 +472,20 @@ def try_render(
 
 @dataclass(frozen=True)
 class PromptUsage:
-    totals: metrics.UsageMetrics
-    daily: list[metrics.DailyUsage]
+    totals: windows.UsageMetrics
+    daily: list[windows.DailyUsage]
 
 
 def usage(prompt_id: uuid.UUID, days: int = 30, today: date | None = None) -> PromptUsage:
     get_prompt(prompt_id)
     today = today or datetime.now(UTC).date()
-    daily = metrics.daily_usage(UsageLog.prompt_id, prompt_id, days, today)
+    daily = windows.daily_usage(UsageLog.prompt_id, prompt_id, days, today)
     since = datetime(daily[0].day.year, daily[0].day.month, daily[0].day.day, tzinfo=UTC)
-    until = datetime(today.year, today.month, today.day, tzinfo=UTC) + metrics.TIME_RANGES["24h"]
-    found = metrics.usage_metrics_by(UsageLog.prompt_id, since, until, only=[prompt_id])
-    return PromptUsage(found.get(prompt_id) or metrics.UsageMetrics.empty(), daily)
+    until = datetime(today.year, today.month, today.day, tzinfo=UTC) + windows.TIME_RANGES["24h"]
+    found = windows.usage_metrics_by(
+        UsageLog.prompt_id, since, until, only=[prompt_id], whole_days=True
+    )
+    return PromptUsage(found.get(prompt_id) or windows.UsageMetrics.empty(), daily)
 
 
 @dataclass(frozen=True)

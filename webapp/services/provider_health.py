@@ -4,7 +4,7 @@ HTTP health check.
 Usage is ``ai_usage_logs`` joined to ``ai_models.provider_id``, over two windows ending
 now: the short one (15 minutes) and the long one (60 minutes), both settings. Figures
 count *finished* requests only (``pending`` ones have no outcome or latency yet), as in
-webapp/services/metrics.py, and are computed by the database (p95 with the same
+webapp/services/usage/windows.py, and are computed by the database (p95 with the same
 ``percentile_cont``/window-function approach).
 
 Judging (thresholds are settings in webapp/config.py; a threshold is met *at* its value):
@@ -62,8 +62,14 @@ from webapp.models import (
 from webapp.models.types import utc_hour
 from webapp.services import outbound
 from webapp.services.errors import ValidationFailed
-from webapp.services.metrics import p95_by
 from webapp.services.providers import get_provider
+from webapp.services.usage.windows import (
+    FAILED,
+    UsageMetrics,
+    finished_conditions,
+    metrics_for,
+    p95_by,
+)
 
 HEALTHY, DEGRADED, DOWN, UNKNOWN = "healthy", "degraded", "down", "unknown"
 SEVERITY = {HEALTHY: 0, DEGRADED: 1, DOWN: 2}
@@ -273,16 +279,11 @@ def window_usage_by_provider(
     """(short, long) window usage per provider with traffic: three queries in all."""
     short_since = now - timedelta(minutes=limits.short_minutes)
     long_since = now - timedelta(minutes=limits.long_minutes)
-    failed = UsageLog.status.in_(("error", "timeout"))
+    failed = UsageLog.status.in_(FAILED)
     in_short = UsageLog.created_at >= short_since
 
     def conditions(since: datetime) -> list[Any]:
-        return [
-            UsageLog.model_id == AIModel.id,
-            UsageLog.created_at >= since,
-            UsageLog.created_at < now,
-            UsageLog.status != "pending",
-        ]
+        return finished_conditions(AIModel.provider_id, since, now)
 
     # The long window contains the short one (both end now): one pass counts both.
     since = min(short_since, long_since)
@@ -358,10 +359,36 @@ def current_health_by_provider(now: datetime | None = None) -> dict[uuid.UUID, P
     }
 
 
-def provider_health(provider_id: uuid.UUID, now: datetime | None = None) -> ProviderHealth:
-    """One provider's current health (NotFound for an unknown provider)."""
+@dataclass(frozen=True)
+class ProviderPage:
+    """What a provider's page and its API answer show: the judged health now, the usage
+    of a named range (the same figures as every other page), the recorded checks of the
+    last ``hours`` and the features it serves."""
+
+    health: ProviderHealth
+    time_range: str
+    usage: UsageMetrics
+    history: HealthHistory
+    affected: list[AffectedFeature]
+
+
+def provider_page(
+    provider_id: uuid.UUID, hours: int, time_range: str = "24h", now: datetime | None = None
+) -> ProviderPage:
+    """The provider's health page (NotFound for an unknown provider). Every provider's
+    health is judged once: the alternatives need to know which others are healthy."""
     get_provider(provider_id)
-    return current_health_by_provider(now)[provider_id]
+    checked_hours(hours)
+    now = now or datetime.now(UTC)
+    everyone = current_health_by_provider(now)
+    usage = metrics_for("provider_id", time_range, now, only=[provider_id])
+    return ProviderPage(
+        health=everyone[provider_id],
+        time_range=time_range,
+        usage=usage.get(provider_id) or UsageMetrics.empty(),
+        history=health_history(provider_id, hours, now),
+        affected=affected_features(provider_id, everyone),
+    )
 
 
 # --- the HTTP check and recording ---------------------------------------------------

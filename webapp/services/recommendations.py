@@ -20,11 +20,12 @@ from sqlalchemy import select
 from webapp.extensions import db
 from webapp.models import AIModel, Feature, Provider
 from webapp.money import usd
-from webapp.services.spending import CENT_PERCENT, HUNDRED, MICRO_DOLLAR, spending_breakdown
-from webapp.services.usage_days import ZERO_COST, usage_by
+from webapp.services.core.money import MICRO_DOLLAR
+from webapp.services.spending import CENT_PERCENT, HUNDRED, spending_breakdown
+from webapp.services.usage.cost import model_price_of
+from webapp.services.usage.reads import ZERO_COST, usage_by
 
 WINDOW_DAYS = 30
-ONE_MILLION = Decimal(1_000_000)
 
 
 @dataclass(frozen=True)
@@ -213,15 +214,9 @@ def _dominant_feature_rule(breakdown: Any, s: RecommendationSettings) -> list[di
 def repriced_cost(model: AIModel, input_tokens: int, output_tokens: int, requests: int) -> Decimal:
     """What the same usage would have cost on ``model``: tokens at its per-million prices,
     plus its per-request price, plus its per-image price once per request."""
-    cost = (
-        Decimal(input_tokens) * model.input_price_per_million
-        + Decimal(output_tokens) * model.output_price_per_million
-    ) / ONE_MILLION
-    if model.price_per_request is not None:
-        cost += model.price_per_request * requests
-    if model.price_per_image is not None:
-        cost += model.price_per_image * requests
-    return _money(cost)
+    return _money(
+        model_price_of(model, input_tokens, output_tokens, requests=requests, images=requests)
+    )
 
 
 def _cheaper_model_rule(first: date, last: date, s: RecommendationSettings) -> list[dict]:

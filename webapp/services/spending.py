@@ -15,11 +15,11 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from webapp.services.core.money import MICRO_DOLLAR
 from webapp.services.errors import ValidationFailed
 from webapp.services.names import display_names
-from webapp.services.usage_days import ZERO_COST, usage_by
+from webapp.services.usage.reads import ZERO_COST, usage_by
 
-MICRO_DOLLAR = Decimal("0.000001")
 CENT_PERCENT = Decimal("0.01")
 HUNDRED = Decimal(100)
 MAX_RANGE_DAYS = 366 * 5

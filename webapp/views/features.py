@@ -13,14 +13,15 @@ from webapp.charts import requests_and_errors_chart
 from webapp.ids import parse_id
 from webapp.models import ENVIRONMENTS, FEATURE_STATUSES
 from webapp.responses import go_to, render_page
-from webapp.services import assignments, features, metrics
+from webapp.services import assignments, features
 from webapp.services.errors import Conflict, ValidationFailed
+from webapp.services.usage import windows
 
 bp = Blueprint("features", __name__, url_prefix="/features")
 
 
 def _range() -> str:
-    return metrics.checked_range(request.args.get("range", "24h"), "range")
+    return windows.checked_range(request.args.get("range", "24h"), "range")
 
 
 @bp.get("")
@@ -31,7 +32,7 @@ def index() -> str:
         "table",
         rows=features.list_features(include_metrics=True, time_range=time_range),
         time_range=time_range,
-        ranges=list(metrics.TIME_RANGES),
+        ranges=list(windows.TIME_RANGES),
         environments=ENVIRONMENTS,
         form={},
         errors={},
@@ -58,7 +59,7 @@ def create() -> Response | tuple[str, int]:
             "create_form",
             rows=features.list_features(include_metrics=True, time_range="24h"),
             time_range="24h",
-            ranges=list(metrics.TIME_RANGES),
+            ranges=list(windows.TIME_RANGES),
             environments=ENVIRONMENTS,
             form=form,
             errors=errors,
@@ -75,7 +76,7 @@ def _detail_context(feature_id: uuid.UUID) -> dict:
     return {
         "feature": feature,
         "time_range": time_range,
-        "ranges": list(metrics.TIME_RANGES),
+        "ranges": list(windows.TIME_RANGES),
         "health": features.feature_health(feature_id, time_range),
         "chart": requests_and_errors_chart(daily),
         "matrix": features.active_models([feature_id]).get(feature_id, {}),

@@ -12,14 +12,15 @@ from webapp.auth import actor_from_request, admin_only
 from webapp.ids import parse_id
 from webapp.models import MODEL_STATUSES
 from webapp.responses import go_to, render_page
-from webapp.services import ai_models, metrics, providers
+from webapp.services import ai_models, providers
 from webapp.services.errors import Conflict, ValidationFailed
+from webapp.services.usage import windows
 
 bp = Blueprint("models", __name__, url_prefix="/models")
 
 
 def _range() -> str:
-    return metrics.checked_range(request.args.get("range", "24h"), "range")
+    return windows.checked_range(request.args.get("range", "24h"), "range")
 
 
 FORM_FIELDS = (
@@ -121,7 +122,7 @@ def _detail(model) -> str:
         provider=providers.get_provider(model.provider_id),
         performance=ai_models.model_performance([model.id], time_range)[model.id],
         time_range=time_range,
-        ranges=list(metrics.TIME_RANGES),
+        ranges=list(windows.TIME_RANGES),
         history=ai_models.deployment_history(model.id),
     )
 

@@ -16,6 +16,7 @@ from webapp.models import PROVIDER_STATUSES
 from webapp.responses import render_page
 from webapp.services import ai_models, provider_health, providers
 from webapp.services.errors import Conflict, ValidationFailed
+from webapp.services.usage import windows
 
 bp = Blueprint("providers", __name__, url_prefix="/providers")
 
@@ -113,18 +114,22 @@ def _hours() -> int:
 
 
 def _health_context(provider) -> dict[str, Any]:
-    """Current health, the timeline and the features affected. The health of every
-    provider is judged once: the alternatives need to know which others are healthy."""
+    """Current health, the usage of the chosen range, the timeline and the features
+    affected (one service call, as the API's)."""
     hours = _hours()
-    everyone = provider_health.current_health_by_provider()
-    history = provider_health.health_history(provider.id, hours)
+    time_range = windows.checked_range(request.args.get("range", "24h"), "range")
+    page = provider_health.provider_page(provider.id, hours, time_range)
     return {
-        "health": everyone[provider.id],
+        "health": page.health,
+        "usage": page.usage,
+        "time_range": time_range,
+        "ranges": list(windows.TIME_RANGES),
+        "range_caption": windows.RANGE_CAPTIONS[time_range],
         "hours": hours,
         "hour_choices": HOUR_CHOICES,
-        "history": history,
-        "chart": health_timeline_chart(history.points),
-        "affected": provider_health.affected_features(provider.id, everyone),
+        "history": page.history,
+        "chart": health_timeline_chart(page.history.points),
+        "affected": page.affected,
     }
 
 

@@ -13,7 +13,9 @@ to compute the same answers without the rollup.
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -26,10 +28,10 @@ from webapp.extensions import db
 from webapp.models import AIModel, UsageLog
 from webapp.models.rollup import BUCKET_COLUMNS, LATENCY_BOUNDS_MS, NO_REFERENCE
 from webapp.models.types import utc_day, utc_hour
-from webapp.services.rollup import ROLLUP
+from webapp.services.core.money import ZERO_COST
+from webapp.services.usage.rollup import ROLLUP
 
 KEYS = ("day", "feature_id", "model_id", "provider_id", "status")
-ZERO_COST = Decimal("0.000000")
 
 
 @dataclass(slots=True)
@@ -53,12 +55,23 @@ class UsageSums:
         self.cost += other.cost
         self.response_time_ms += other.response_time_ms
         if other.latency_buckets:
-            if self.latency_buckets:
-                self.latency_buckets = [
-                    a + b for a, b in zip(self.latency_buckets, other.latency_buckets, strict=True)
-                ]
-            else:
-                self.latency_buckets = list(other.latency_buckets)
+            self.latency_buckets = merge_buckets(self.latency_buckets, other.latency_buckets)
+
+
+def merge_buckets(left: Sequence[int], right: Sequence[int]) -> list[int]:
+    """Two latency histograms added bucket by bucket (an empty one is all zero)."""
+    if not left:
+        return list(right)
+    if not right:
+        return list(left)
+    return [a + b for a, b in zip(left, right, strict=True)]
+
+
+@functools.cache
+def key_type(keys: tuple[str, ...]) -> type:
+    """A named tuple for the group keys of a read: ``key.status``, not ``key[-1]``. It
+    compares equal to the plain tuple of the same values."""
+    return namedtuple("UsageKey", keys)  # type: ignore[misc]
 
 
 def day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
@@ -89,11 +102,11 @@ def usage_by(
         raw_from = end + timedelta(days=1)
     last_rollup_day = min(end, raw_from - timedelta(days=1))
     if start <= last_rollup_day:
-        _merge(merged, _rollup_rows(start, last_rollup_day, keys, feature_id, with_latency))
+        _merge(merged, _rollup_rows(start, last_rollup_day, keys, feature_id, with_latency), keys)
     first_raw_day = max(start, raw_from)
     if first_raw_day <= end:
         since, until = day_bounds(first_raw_day, end)
-        _merge(merged, _raw_rows(since, until, keys, feature_id, with_latency))
+        _merge(merged, _raw_rows(since, until, keys, feature_id, with_latency), keys)
     return merged
 
 
@@ -101,19 +114,21 @@ def raw_usage_between(
     since: datetime, until: datetime, keys: Sequence[str], *, with_latency: bool = False
 ) -> dict[tuple, UsageSums]:
     """Like ``usage_by`` over [since, until) from raw rows only, for windows that are not
-    whole days (the last 24 hours). ``keys`` may also include ``hour`` ("YYYY-MM-DD HH")."""
-    unknown = set(keys) - {*KEYS, "hour"}
+    whole days (the last 24 hours). ``keys`` may also include ``hour`` ("YYYY-MM-DD HH") and
+    ``prompt_id`` (not in the rollup)."""
+    unknown = set(keys) - {*KEYS, "hour", "prompt_id"}
     if unknown:
         raise ValueError(f"unknown keys {sorted(unknown)}")
     merged: dict[tuple, UsageSums] = {}
-    _merge(merged, _raw_rows(since, until, keys, None, with_latency))
+    _merge(merged, _raw_rows(since, until, keys, None, with_latency), keys)
     return merged
 
 
-def _merge(merged: dict[tuple, UsageSums], rows: Any) -> None:
+def _merge(merged: dict[tuple, UsageSums], rows: Any, keys: Sequence[str]) -> None:
+    make_key = key_type(tuple(keys))
     for row in rows:
-        key = tuple(
-            None if value is not None and value == NO_REFERENCE else value for value in row[:-1]
+        key = make_key(
+            *(None if value is not None and value == NO_REFERENCE else value for value in row[:-1])
         )
         sums = row[-1]
         if key in merged:
@@ -173,6 +188,7 @@ def _raw_rows(
         "hour": utc_hour(UsageLog.created_at),
         "feature_id": func.coalesce(UsageLog.feature_id, nil),
         "model_id": func.coalesce(UsageLog.model_id, nil),
+        "prompt_id": func.coalesce(UsageLog.prompt_id, nil),
         "provider_id": func.coalesce(AIModel.provider_id, nil),
         "status": UsageLog.status,
     }

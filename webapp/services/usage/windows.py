@@ -1,13 +1,19 @@
-"""Health and performance metrics of usage, computed by the database.
+"""The one read path for request counts, error rates and latency: every page, partial,
+API answer and the provider-health judge read these figures through this module.
 
-One set of queries serves features and models alike: each groups ``ai_usage_logs`` by a
-column (feature_id or model_id) over a time window. The p95 latency is PostgreSQL's
-``percentile_cont(0.95)``; on SQLite the same interpolated percentile is computed with
-window functions. Nothing loads log rows into Python.
-
-Definitions (percentages of the *finished* requests in the window; ``pending`` ones,
-which have neither an outcome nor a latency yet, are left out of every figure):
-- success rate: status ``success``; error rate: ``error`` or ``timeout``;
+Definitions (one per figure, used everywhere):
+- windows: ``1h`` and ``24h`` are rolling, the last 60 minutes / 24 hours ending now, read
+  from raw rows; ``7d`` and ``30d`` are the last 7 / 30 whole UTC days including today
+  (today so far), read from the daily rollup where the grouping is in it. Pages caption
+  them with ``RANGE_CAPTIONS`` ("last 7 UTC days, today included").
+- requests: *finished* requests (status success, error or timeout); ``pending`` ones have
+  neither an outcome nor a latency yet and are left out of every figure but spend;
+- error rate: error + timeout over finished requests; success rate: success over them;
+- p95 latency: for a rolling window, the exact interpolated percentile of the raw rows
+  (PostgreSQL's ``percentile_cont(0.95)``, the same formula by window functions on
+  SQLite); for a whole-day window, the latency histogram of ``LATENCY_BOUNDS_MS`` (the
+  rollup's, or raw rows bucketed the same way), interpolated inside its bucket. So the same
+  window gives the same p95 on every page, whichever table it is read from;
 - uptime: the share of hours with traffic in which at least half the requests succeeded;
 - cost per request: total cost / requests, rounded half-even to the micro-dollar.
 A window without requests has no rates (None), not a flattering 100 %.
@@ -17,7 +23,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -25,9 +31,16 @@ from sqlalchemy import case, func, literal_column, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from webapp.extensions import db
-from webapp.models import UsageLog
+from webapp.models import AIModel, UsageLog
 from webapp.models.types import utc_day, utc_hour
+from webapp.services.core.money import MICRO_DOLLAR
 from webapp.services.errors import ValidationFailed
+from webapp.services.usage.reads import (
+    UsageSums,
+    percentile_from_buckets,
+    raw_usage_between,
+    usage_by,
+)
 
 TIME_RANGES = {
     "1h": timedelta(hours=1),
@@ -35,7 +48,16 @@ TIME_RANGES = {
     "7d": timedelta(days=7),
     "30d": timedelta(days=30),
 }
-MICRO_DOLLAR = Decimal("0.000001")
+WHOLE_DAY_RANGES = ("7d", "30d")
+RANGE_CAPTIONS = {
+    "1h": "last 60 minutes, rolling",
+    "24h": "last 24 hours, rolling",
+    "7d": "last 7 UTC days, today included",
+    "30d": "last 30 UTC days, today included",
+}
+FINISHED = ("success", "error", "timeout")
+FAILED = ("error", "timeout")
+
 PERCENT = Decimal("0.01")
 
 
@@ -48,10 +70,28 @@ def checked_range(time_range: str, field: str = "time_range") -> str:
 
 
 def window_for(time_range: str, now: datetime | None = None) -> tuple[datetime, datetime]:
-    """[since, until) for a named range; an unknown name is a validation error."""
+    """[since, until) for a named range (see the definitions above); an unknown name is a
+    validation error."""
     checked_range(time_range)
     until = now or datetime.now(UTC)
+    if time_range in WHOLE_DAY_RANGES:
+        first = until.date() - timedelta(days=TIME_RANGES[time_range].days - 1)
+        return datetime.combine(first, time.min, tzinfo=UTC), until
     return until - TIME_RANGES[time_range], until
+
+
+def metrics_for(
+    group: str,
+    time_range: str,
+    now: datetime | None = None,
+    only: list[uuid.UUID] | None = None,
+) -> dict[uuid.UUID, UsageMetrics]:
+    """Metrics per feature, model or provider (``group``: feature_id, model_id or
+    provider_id) over a named range: what every page and the API show."""
+    since, until = window_for(time_range, now)
+    return usage_metrics_by(
+        GROUP_COLUMNS[group], since, until, only, whole_days=time_range in WHOLE_DAY_RANGES
+    )
 
 
 @dataclass(frozen=True)
@@ -112,16 +152,17 @@ def usage_metrics_by(
     since: datetime,
     until: datetime,
     only: list[uuid.UUID] | None = None,
+    *,
+    whole_days: bool = False,
+    with_uptime: bool = True,
 ) -> dict[uuid.UUID, UsageMetrics]:
-    """Metrics per value of ``group_column`` (UsageLog.feature_id or .model_id)."""
-    conditions: list[ColumnElement[bool]] = [
-        UsageLog.created_at >= since,
-        UsageLog.created_at < until,
-        group_column.is_not(None),
-        UsageLog.status != "pending",
-    ]
-    if only is not None:
-        conditions.append(group_column.in_(only))
+    """Metrics per value of ``group_column`` (UsageLog.feature_id, .model_id, .prompt_id
+    or AIModel.provider_id) over [since, until). ``whole_days``: ``since`` is a UTC
+    midnight and the p95 comes from the latency histogram (see the definitions); counts
+    are then read from the rollup when it holds the grouping."""
+    conditions = finished_conditions(group_column, since, until, only)
+    if whole_days:
+        return _whole_day_metrics(group_column, since, until, only, conditions, with_uptime)
 
     totals = db.session.execute(
         select(
@@ -138,7 +179,7 @@ def usage_metrics_by(
     if not totals:
         return {}
     p95 = p95_by(group_column, conditions)
-    uptime = _uptime_by(group_column, conditions)
+    uptime = _uptime_by(group_column, conditions) if with_uptime else {}
     result = {}
     for key, count, successes, failures, cost, avg_ms in totals:
         hours, up = uptime.get(key, (0, 0))
@@ -155,15 +196,109 @@ def usage_metrics_by(
     return result
 
 
+GROUP_COLUMNS: dict[str, Any] = {
+    "feature_id": UsageLog.feature_id,
+    "model_id": UsageLog.model_id,
+    "provider_id": AIModel.provider_id,
+    "prompt_id": UsageLog.prompt_id,
+}
+ROLLUP_GROUPS = {"feature_id", "model_id", "provider_id"}
+
+
+def finished_conditions(
+    group_column: Any, since: datetime, until: datetime, only: list[uuid.UUID] | None = None
+) -> list[ColumnElement[bool]]:
+    """The finished usage rows of [since, until) with a value of ``group_column``."""
+    conditions: list[ColumnElement[bool]] = [
+        UsageLog.created_at >= since,
+        UsageLog.created_at < until,
+        group_column.is_not(None),
+        UsageLog.status.in_(FINISHED),
+    ]
+    if group_column is AIModel.provider_id:
+        conditions.append(UsageLog.model_id == AIModel.id)
+    if only is not None:
+        conditions.append(group_column.in_(only))
+    return conditions
+
+
+def _group_name(group_column: Any) -> str:
+    return next(name for name, column in GROUP_COLUMNS.items() if column is group_column)
+
+
+def _whole_day_metrics(
+    group_column: Any,
+    since: datetime,
+    until: datetime,
+    only: list[uuid.UUID] | None,
+    conditions: list[ColumnElement[bool]],
+    with_uptime: bool,
+) -> dict[uuid.UUID, UsageMetrics]:
+    name = _group_name(group_column)
+    keys = (name, "status")
+    if name in ROLLUP_GROUPS:
+        grouped = usage_by(since.date(), until.date(), keys, with_latency=True)
+    else:
+        grouped = raw_usage_between(since, until, keys, with_latency=True)
+    per_key: dict[uuid.UUID, UsageSums] = {}
+    counts: dict[uuid.UUID, list[int]] = {}  # successes, failures
+    for key, sums in grouped.items():
+        if key.status not in FINISHED or key[0] is None:
+            continue
+        group_value = key[0]
+        if only is not None and group_value not in only:
+            continue
+        per_key.setdefault(group_value, UsageSums()).add(sums)
+        entry = counts.setdefault(group_value, [0, 0])
+        entry[0 if key.status == "success" else 1] += sums.requests
+    uptime = _uptime_by(group_column, conditions) if with_uptime and per_key else {}
+    result = {}
+    for group_value, sums in per_key.items():
+        if not sums.requests:
+            continue
+        hours, up = uptime.get(group_value, (0, 0))
+        result[group_value] = UsageMetrics(
+            total_requests=sums.requests,
+            successes=counts[group_value][0],
+            failures=counts[group_value][1],
+            total_cost=sums.cost,
+            avg_response_ms=_ms(Decimal(sums.response_time_ms) / sums.requests),
+            p95_response_ms=p95_of_buckets(sums.latency_buckets),
+            hours_with_traffic=hours,
+            hours_up=up,
+        )
+    return result
+
+
+def p95_of_buckets(buckets: list[int]) -> Decimal | None:
+    """The histogram p95 (whole-day windows) in the same unit as the exact one."""
+    return _ms(percentile_from_buckets(buckets, 0.95)) if buckets else None
+
+
 def _ms(value: Any) -> Decimal | None:
     if value is None:
         return None
     return Decimal(str(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN)
 
 
+def p95_exact(group_column: Any, since: datetime, until: datetime) -> dict[Any, Decimal | None]:
+    """The exact p95 (rolling windows) of the finished rows of [since, until) per value
+    of ``group_column``, or ``{None: p95}`` overall when ``group_column`` is None."""
+    column = group_column if group_column is not None else UsageLog.status
+    conditions = finished_conditions(column, since, until)
+    found = p95_by(group_column, conditions)
+    return {key: _ms(value) for key, value in found.items()}
+
+
 def p95_by(group_column: Any, conditions: list[ColumnElement[bool]]) -> dict[Any, Any]:
     """The interpolated 95th percentile of response_time_ms per value of ``group_column``
-    over the usage rows matching ``conditions`` (which may join other tables)."""
+    over the usage rows matching ``conditions`` (which may join other tables); with
+    ``group_column`` None, ``{None: p95}`` over them all."""
+    if group_column is None:
+        # One group: partition and group by a constant that every database accepts.
+        group_column = func.coalesce(UsageLog.created_at.is_(None), False)
+        found = p95_by(group_column, conditions)
+        return {None: next(iter(found.values()), None)}
     if db.session.get_bind().dialect.name == "postgresql":
         rows = db.session.execute(
             select(

@@ -20,7 +20,7 @@ from webapp.extensions import db
 from webapp.models import USAGE_STATUSES, AIModel, Feature, Provider, UsageLog
 from webapp.services.errors import ValidationFailed
 from webapp.services.spending import checked_date_range
-from webapp.services.usage_days import day_bounds
+from webapp.services.usage.reads import day_bounds
 
 EXPORT_CHUNK = 1_000
 COLUMNS = (

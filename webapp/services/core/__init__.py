@@ -1,0 +1,1 @@
+"""Helpers every domain shares (money, and later dates, ids, validation, serialization)."""

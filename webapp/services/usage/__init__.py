@@ -1,0 +1,1 @@
+"""Usage: recording requests, the daily rollup, and reading the figures."""
