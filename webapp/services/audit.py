@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.dialects import postgresql, sqlite
+
 from webapp.extensions import db
-from webapp.models import AuditLog
+from webapp.models import AuditEventWindow, AuditLog
+from webapp.models.types import utcnow
 from webapp.serialize import to_jsonable
 
 
@@ -54,3 +58,42 @@ def add_audit_row(
     )
     db.session.add(row)
     return row
+
+
+def window_start(moment: datetime, window: timedelta) -> datetime:
+    """The start of the fixed window (aligned to the Unix epoch) ``moment`` falls in."""
+    seconds = max(1, int(window.total_seconds()))
+    return datetime.fromtimestamp(int(moment.timestamp()) // seconds * seconds, UTC)
+
+
+def add_repeated_event(
+    actor: Actor,
+    action: str,
+    resource_type: str,
+    subject: str,
+    window: timedelta,
+    new_values: dict[str, Any] | None = None,
+) -> int:
+    """Record an event that may repeat in floods: one audit row per (action, subject,
+    window), written by the window's first event, and a counter (``audit_event_windows``)
+    every event increments. The audit log stays append-only; the increment is one atomic
+    upsert, so parallel events count exactly and exactly one of them writes the row.
+    Returns the count so far in this window."""
+    moment = utcnow()
+    start = window_start(moment, window)
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(AuditEventWindow).values(
+        action=action, subject=subject[:100], window_start=start, event_count=1, last_seen_at=moment
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["action", "subject", "window_start"],
+        set_={
+            "event_count": AuditEventWindow.event_count + 1,
+            "last_seen_at": statement.excluded.last_seen_at,
+        },
+    ).returning(AuditEventWindow.event_count)
+    count = db.session.scalar(statement) or 0
+    if count == 1:
+        values = {**(new_values or {}), "counted_until": (start + window).isoformat()}
+        add_audit_row(actor, action, resource_type, new_values=values)
+    return count

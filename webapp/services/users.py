@@ -11,11 +11,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
-from webapp.models import ROLE_ADMIN, ROLES, AuditLog, User
+from webapp.models import ROLE_ADMIN, ROLES, User
 from webapp.models.types import utcnow
 from webapp.rls import ANONYMOUS, current_database_role, use_database_role
 from webapp.services import passwords
-from webapp.services.audit import Actor, add_audit_row
+from webapp.services.audit import Actor, add_audit_row, add_repeated_event
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
 
 # Deliberately simple: one @, something on each side, a dot in the domain, no spaces.
@@ -120,27 +120,30 @@ def record_logout(actor: Actor, user: User) -> None:
 
 
 def record_throttled_login(actor: Actor, email: str, window: timedelta) -> None:
-    """One audit row per account and window, however many throttled attempts follow (a
-    flood of 429s must not flood the audit log)."""
-    email = normalize_email(email)[:320]
-    recent = db.session.scalar(
-        select(AuditLog.id)
-        .where(
-            AuditLog.action == "auth.login_throttled",
-            AuditLog.created_at >= utcnow() - window,
-            AuditLog.new_values["email"].as_string() == email,
-        )
-        .limit(1)
+    """One audit row per client address and window, with a count of the throttled
+    attempts (``audit_event_windows``): a flood of 429s, whatever emails it types, cannot
+    flood the audit log."""
+    add_repeated_event(
+        actor,
+        "auth.login_throttled",
+        "session",
+        f"address:{actor.ip_address or 'unknown'}",
+        window,
+        new_values={"email": normalize_email(email)[:320]},
     )
-    if recent is None:
-        add_audit_row(actor, "auth.login_throttled", "session", new_values={"email": email})
-        db.session.commit()
+    db.session.commit()
 
 
-def record_refusal(actor: Actor, method: str, path: str) -> None:
-    """A signed-in user tried something their role does not allow (answered 403)."""
-    add_audit_row(
-        actor, "auth.forbidden", "request", new_values={"method": method, "path": path[:500]}
+def record_refusal(actor: Actor, method: str, path: str, window: timedelta) -> None:
+    """A signed-in user tried something their role does not allow (answered 403): one
+    audit row per user and window (the first refusal's method and path), with a count."""
+    add_repeated_event(
+        actor,
+        "auth.forbidden",
+        "request",
+        f"user:{actor.user_id}",
+        window,
+        new_values={"method": method, "path": path[:500]},
     )
     db.session.commit()
 
