@@ -84,3 +84,50 @@ def test_reset_password_shows_a_new_password_and_the_old_one_stops_working(
 
 def test_unknown_user_is_404(admin_client):
     assert post(admin_client, "/users/not-a-uuid/activate").status_code == 404
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(app, db, monkeypatch):
+    """Issue 12 item 8: on SQLite both demotions went through (no admin left); on
+    PostgreSQL the loser deadlocked into a 500. Now one wins and the other answers 409."""
+    import threading
+    import time
+
+    from tests.conftest import IsolatedClient, make_user
+    from webapp.models import ROLE_ADMIN
+    from webapp.services import users
+
+    first, second = make_user("a1@example.com", ROLE_ADMIN), make_user("a2@example.com", ROLE_ADMIN)
+    targets = {"a1@example.com": second.id, "a2@example.com": first.id}
+    real_count = users._other_active_admins
+
+    def slow_count(user_id):  # widen the window between the check and the commit
+        count = real_count(user_id)
+        time.sleep(0.5)
+        return count
+
+    monkeypatch.setattr(users, "_other_active_admins", slow_count)
+    app.test_client_class = IsolatedClient
+    clients = {}
+    for email in targets:
+        clients[email] = app.test_client()
+        assert sign_in(clients[email], email).status_code == 302
+    tokens = {email: csrf_token(c, "/") for email, c in clients.items()}
+    barrier = threading.Barrier(2)
+    statuses: dict[str, int] = {}
+
+    def demote(email):
+        barrier.wait()
+        response = clients[email].post(
+            f"/users/{targets[email]}/role", data={"role": "viewer", "csrf_token": tokens[email]}
+        )
+        statuses[email] = response.status_code
+
+    threads = [threading.Thread(target=demote, args=(email,)) for email in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(statuses.values()) == [302, 409]
+    db.session.expire_all()
+    roles = db.session.scalars(select(User.role).where(User.id.in_(targets.values()))).all()
+    assert sorted(roles) == ["platform_admin", "viewer"]

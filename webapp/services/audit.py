@@ -94,6 +94,5 @@ def add_repeated_event(
     ).returning(AuditEventWindow.event_count)
     count = db.session.scalar(statement) or 0
     if count == 1:
-        values = {**(new_values or {}), "counted_until": (start + window).isoformat()}
-        add_audit_row(actor, action, resource_type, new_values=values)
+        add_audit_row(actor, action, resource_type, new_values=new_values)
     return count

@@ -7,7 +7,7 @@ import secrets
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
@@ -166,15 +166,40 @@ def generate_password() -> str:
     return secrets.token_urlsafe(18)  # 24 characters, 144 bits
 
 
+# Any number of admins may be demoted or deactivated at the same moment; row locks alone
+# let two admins demote each other (SQLite has no FOR UPDATE) or deadlock (PostgreSQL,
+# rows locked in opposite orders). So every change that can remove an admin first takes
+# one lock for all of them, held until commit, and only then reads the rows it decides on.
+ADMIN_CHANGES_LOCK = 0x6169706D  # "aipm": pg_advisory_xact_lock key
+
+
+def _serialize_admin_changes(user_id: uuid.UUID) -> User:
+    """Wait for any other admin-removing change to commit, then read ``user_id`` afresh."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(func.pg_advisory_xact_lock(ADMIN_CHANGES_LOCK)))
+    else:
+        # SQLite: a write takes the database's one RESERVED lock until commit (reads run
+        # outside any transaction here), so later writers wait for this one to finish.
+        db.session.execute(
+            update(User).where(User.id == user_id).values(role=User.role),
+            execution_options={"synchronize_session": False},
+        )
+    user = db.session.get(User, user_id, populate_existing=True)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return user
+
+
 def _other_active_admins(user_id: uuid.UUID) -> int:
-    """Active admins other than ``user_id``, rows locked until commit so two admins
-    demoting each other at the same moment cannot leave nobody in charge."""
-    ids = db.session.scalars(
-        select(User.id)
-        .where(User.role == ROLE_ADMIN, User.is_active_user, User.id != user_id)
-        .with_for_update()
-    ).all()
-    return len(ids)
+    """Active admins other than ``user_id`` (call under _serialize_admin_changes)."""
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.role == ROLE_ADMIN, User.is_active_user, User.id != user_id)
+        )
+        or 0
+    )
 
 
 def change_role(actor: Actor, user_id: uuid.UUID, role: str) -> User:
@@ -184,6 +209,9 @@ def change_role(actor: Actor, user_id: uuid.UUID, role: str) -> User:
     if user.role == role:
         return user
     if user.role == ROLE_ADMIN:
+        user = _serialize_admin_changes(user_id)
+        if user.role != ROLE_ADMIN:  # changed by someone else meanwhile
+            raise Conflict("this user's role was changed meanwhile; reload the page", "role")
         if user.id == actor.user_id:
             raise Conflict("you cannot remove your own admin role; ask another admin", "role")
         if user.is_active_user and _other_active_admins(user.id) == 0:
@@ -203,6 +231,10 @@ def set_active(actor: Actor, user_id: uuid.UUID, active: bool) -> User:
     if not active:
         if user.id == actor.user_id:
             raise Conflict("you cannot deactivate yourself; ask another admin", "is_active")
+        if user.role == ROLE_ADMIN:
+            user = _serialize_admin_changes(user_id)
+            if not user.is_active_user:
+                raise Conflict("this user was deactivated meanwhile; reload the page", "is_active")
         if user.role == ROLE_ADMIN and _other_active_admins(user.id) == 0:
             raise Conflict("this is the last active admin and cannot be deactivated", "is_active")
         user.session_version += 1
