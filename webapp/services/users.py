@@ -32,7 +32,12 @@ def create_user(
     password: str,
     role: str,
     display_name: str | None = None,
+    *,
+    must_change_password: bool = False,
 ) -> User:
+    """``must_change_password``: the console generated ``password`` (it was shown to
+    someone other than the user, or printed); the user must choose their own at first
+    sign-in. A password the person chose themselves needs no change."""
     email = normalize_email(email)
     errors: dict[str, str] = {}
     if not email:
@@ -41,7 +46,7 @@ def create_user(
         errors["email"] = "is not a valid email address"
     if role not in ROLES:
         errors["role"] = f"must be one of {', '.join(ROLES)}"
-    problem = passwords.password_problem(password)
+    problem = passwords.password_problem(password, email)
     if problem:
         errors["password"] = problem
     if display_name is not None and len(display_name) > 200:
@@ -56,6 +61,7 @@ def create_user(
         password_hash=passwords.hash_password(password),
         role=role,
         display_name=display_name,
+        must_change_password=must_change_password,
     )
     db.session.add(user)
     try:
@@ -257,6 +263,7 @@ def reset_password(actor: Actor, user_id: uuid.UUID) -> tuple[User, str]:
     user = get_user(user_id)
     password = generate_password()
     user.password_hash = passwords.hash_password(password)
+    user.must_change_password = True
     user.session_version += 1
     add_audit_row(actor, "user.reset_password", "user", user.id)
     db.session.commit()
@@ -272,7 +279,7 @@ def change_own_password(actor: Actor, user: User, current: str, new: str, confir
         add_audit_row(actor, "auth.reauth_failed", "user", user.id)
         db.session.commit()
         raise ValidationFailed({"current_password": "is wrong"})
-    problem = passwords.password_problem(new)
+    problem = passwords.password_problem(new, user.email)
     if problem:
         errors["new_password"] = problem
     elif new != confirm:
@@ -282,6 +289,7 @@ def change_own_password(actor: Actor, user: User, current: str, new: str, confir
     if errors:
         raise ValidationFailed(errors)
     user.password_hash = passwords.hash_password(new)
+    user.must_change_password = False
     user.session_version += 1
     add_audit_row(actor, "user.change_password", "user", user.id)
     db.session.commit()
