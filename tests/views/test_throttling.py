@@ -258,3 +258,11 @@ def test_a_viewer_s_flood_of_refusals_leaves_one_counted_row(viewer_client, view
     assert len(rows) == 1 and rows[0].user_id == viewer_user.id
     counter = db.session.scalars(select(AuditEventWindow)).one()
     assert counter.subject == f"user:{viewer_user.id}" and counter.event_count == 25
+
+
+def test_the_audit_page_shows_how_many_refusals_a_row_stands_for(app, viewer_client, db):
+    token = csrf_token(viewer_client, "/")
+    for number in range(7):
+        viewer_client.post("/users", data={"csrf_token": token, "email": f"u{number}@x.io"})
+    html = viewer_client.get("/audit").get_data(as_text=True)
+    assert "×7</small>" in html

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.extensions import db
@@ -94,5 +95,51 @@ def add_repeated_event(
     ).returning(AuditEventWindow.event_count)
     count = db.session.scalar(statement) or 0
     if count == 1:
-        add_audit_row(actor, action, resource_type, new_values=new_values)
+        row = add_audit_row(actor, action, resource_type, new_values=new_values)
+        row.created_at = moment  # in the counter's window, even at its very end
     return count
+
+
+def repeated_event_subject(action: str, event: AuditLog) -> str | None:
+    """The counter subject of an audit row written by add_repeated_event, or None."""
+    if action == "auth.login_throttled":
+        return f"address:{event.ip_address or 'unknown'}"
+    if action == "auth.forbidden":
+        return f"user:{event.user_id}"
+    return None
+
+
+def repeated_event_counts(events: list[AuditLog], window: timedelta) -> dict[uuid.UUID, int]:
+    """How many events each audit row written by add_repeated_event stands for."""
+    keys = {}
+    for event in events:
+        subject = repeated_event_subject(event.action, event)
+        if subject is not None:
+            keys[(event.action, subject[:100], window_start(event.created_at, window))] = event.id
+    if not keys:
+        return {}
+    rows = db.session.execute(
+        select(
+            AuditEventWindow.action,
+            AuditEventWindow.subject,
+            AuditEventWindow.window_start,
+            AuditEventWindow.event_count,
+        ).where(
+            or_(
+                *(
+                    and_(
+                        AuditEventWindow.action == action,
+                        AuditEventWindow.subject == subject,
+                        AuditEventWindow.window_start == start,
+                    )
+                    for action, subject, start in keys
+                )
+            )
+        )
+    ).all()
+    counts = {}
+    for action, subject, start, count in rows:
+        event_id = keys.get((action, subject, start))
+        if event_id is not None:
+            counts[event_id] = count
+    return counts

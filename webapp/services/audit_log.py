@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
 from webapp.extensions import db
 from webapp.models import AuditLog, User
+from webapp.services.audit import repeated_event_counts
 
 PER_PAGE = 50
 MAX_PAGE = 100_000
@@ -31,6 +32,8 @@ class AuditPage:
     page: int
     per_page: int
     total: int
+    # Rows that stand for a flood of repeated events (throttled sign-ins, 403s): how many.
+    counts: dict[uuid.UUID, int] = field(default_factory=dict)
 
     @property
     def pages(self) -> int:
@@ -109,6 +112,7 @@ def search_events(
     per_page: int = PER_PAGE,
     *,
     with_emails: bool = False,
+    repeat_window: timedelta | None = None,
 ) -> AuditPage:
     conditions = []
     if filters.user_id:
@@ -136,7 +140,10 @@ def search_events(
         (event, user_label(user_id, email, name, with_emails))
         for event, user_id, email, name in rows
     ]
-    return AuditPage(labelled, page, per_page, total)
+    counts = {}
+    if repeat_window is not None:
+        counts = repeated_event_counts([event for event, _ in labelled], repeat_window)
+    return AuditPage(labelled, page, per_page, total, counts)
 
 
 def filter_choices(*, with_emails: bool = False) -> dict[str, list]:

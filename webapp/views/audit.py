@@ -3,7 +3,9 @@ newest first, paginated; htmx swaps only the results."""
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from datetime import timedelta
+
+from flask import Blueprint, current_app, request
 from flask_login import current_user
 
 from webapp.responses import render_page
@@ -22,7 +24,8 @@ def index() -> tuple[str, int]:
     status = 400 if errors else 200
     # Emails only for admins, as on the admin-only users page.
     with_emails = current_user.is_admin
-    result = audit_log.search_events(filters, page, with_emails=with_emails)
+    window = timedelta(minutes=current_app.config["AUDIT_REPEAT_WINDOW_MINUTES"])
+    result = audit_log.search_events(filters, page, with_emails=with_emails, repeat_window=window)
     html = render_page(
         "audit/index.html",
         "results",
