@@ -121,6 +121,14 @@ def test_create_admin_with_password_from_stdin(cli, db):
     user = db.session.scalar(select(User))
     assert user.email == "ops@example.com" and user.role == "platform_admin"
     assert user.password_hash.startswith("$argon2id$")
+    assert user.must_change_password is False  # the person chose it
+
+
+def test_a_generated_admin_password_must_be_changed_at_first_sign_in(cli, db):
+    result = cli("create-admin", "ops@example.com", "--generate-password")
+    assert result.exit_code == 0, result.output
+    assert "must be changed at the first sign-in" in result.output
+    assert db.session.scalar(select(User.must_change_password)) is True
 
 
 def test_create_admin_interactive_prompt_and_viewer_role(cli, db):

@@ -13,6 +13,7 @@ included. Sessions also end after an idle period and after an absolute lifetime.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -123,6 +124,42 @@ def guard_request() -> Response | None:
     return None
 
 
+# Where a user who must replace a generated password may still go.
+PASSWORD_CHANGE_ENDPOINTS = frozenset({"auth.change_password", "auth.logout"})
+
+
+def require_password_change() -> Response | None:
+    """A signed-in user whose password the console generated must choose their own
+    before anything else: pages redirect to /account/password, htmx gets HX-Redirect,
+    the API answers 403 with the code ``password_change_required``."""
+    if not current_user.is_authenticated or not current_user.must_change_password:
+        return None
+    if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    if request.endpoint in PASSWORD_CHANGE_ENDPOINTS or getattr(
+        view_for_request(), "is_public", False
+    ):
+        return None
+    from webapp.api.envelope import error_response
+
+    if is_api_request():
+        response = error_response(
+            403,
+            "Password change required",
+            "Choose your own password at /account/password before using the API.",
+        )
+        body = response.get_json()
+        body["code"] = "password_change_required"
+        response.set_data(json.dumps(body))
+        return response
+    target = url_for("auth.change_password")
+    if is_htmx_request():
+        response = Response(status=403)
+        response.headers["HX-Redirect"] = target
+        return response
+    return redirect(target)
+
+
 def load_user(session_token: str) -> User | None:
     """The user named by a session token ``<id>.<session version>``, if still valid."""
     user_id, _, version = session_token.partition(".")
@@ -189,4 +226,5 @@ def init_app(app: Flask) -> None:
     # Cookie-level protection against stolen cookies on top of the session version.
     login_manager.session_protection = "strong"
     app.before_request(guard_request)
+    app.before_request(require_password_change)
     app.teardown_request(end_request_role)

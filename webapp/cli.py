@@ -141,13 +141,17 @@ def create_admin_command(
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        user = users.create_user(Actor.cli(), email, password, role)
+        # A printed password has been seen by whoever ran this: the user replaces it.
+        user = users.create_user(
+            Actor.cli(), email, password, role, must_change_password=generate_password
+        )
     except ValidationFailed as error:
         raise click.ClickException(f"User not created: {error}") from None
     except Conflict as error:
         raise click.ClickException(f"User not created: {error.message}") from None
     click.echo(f"Created {user.role} {user.email}.")
     if generate_password:
+        click.echo("It must be changed at the first sign-in.")
         click.echo(f"Generated password (shown only this once): {password}")
 
 

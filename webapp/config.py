@@ -134,9 +134,10 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
         "SESSION_IDLE_MINUTES": idle_minutes,
         "SESSION_ABSOLUTE_HOURS": absolute_hours,
         "PERMANENT_SESSION_LIFETIME": timedelta(hours=absolute_hours),
-        # Sign-in throttling (Flask-Limiter). Failed attempts only are counted, and the
-        # check happens before any password hashing. Use a shared storage such as
-        # redis://host:6379 when several worker processes serve the console.
+        # Sign-in throttling (webapp/login_throttle.py on Flask-Limiter's storage): every
+        # attempt is counted when it arrives, before any password hashing; a successful
+        # sign-in resets the account (or device) counter it was charged to. Use a shared
+        # storage such as redis://host:6379 when several worker processes serve the console.
         "RATELIMIT_STORAGE_URI": storage or "memory://",
         "RATELIMIT_STRATEGY": "moving-window",
         "RATELIMIT_HEADERS_ENABLED": True,
@@ -146,6 +147,16 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
         "LOGIN_FAILURES_PER_ADDRESS": os.environ.get(
             "LOGIN_FAILURES_PER_ADDRESS", "50 per 15 minutes"
         ),
+        # A browser that signed in to an account gets a signed device cookie for it; its
+        # attempts are limited per device, so strangers hammering the account (limited
+        # per account) cannot lock its owner out (OWASP's "device cookies").
+        "LOGIN_FAILURES_PER_DEVICE": os.environ.get(
+            "LOGIN_FAILURES_PER_DEVICE", "10 per 15 minutes"
+        ),
+        "LOGIN_DEVICE_COOKIE_DAYS": int(os.environ.get("LOGIN_DEVICE_COOKIE_DAYS", "90")),
+        # Repeated events (throttled sign-ins per address, refused requests per user) are
+        # audited once per window, with a count.
+        "AUDIT_REPEAT_WINDOW_MINUTES": int(os.environ.get("AUDIT_REPEAT_WINDOW_MINUTES", "15")),
         # Argon2id parameters: argon2-cffi's defaults (RFC 9106 low-memory profile:
         # t=3, m=64 MiB, p=4) are stronger than OWASP's minimum (t=2, m=19 MiB, p=1).
         **argon2,

@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from webapp.api.envelope import error_response
 from webapp.auth import actor_from_request, is_api_request
 from webapp.extensions import db, limiter, login_manager
+from webapp.login_throttle import LoginThrottled
 from webapp.services import users
 from webapp.services.errors import Conflict, DomainError, NotFound, ValidationFailed
 
@@ -43,22 +44,19 @@ def _page(status: int, message: str) -> tuple[str, int]:
     return render_template("errors/error.html", status=status, title=title, message=message), status
 
 
+def repeat_window() -> timedelta:
+    return timedelta(minutes=current_app.config["AUDIT_REPEAT_WINDOW_MINUTES"])
+
+
 def record_refusal() -> None:
     """Audit a 403 in its own transaction (whatever the request did is rolled back)."""
     db.session.rollback()
-    users.record_refusal(actor_from_request(), request.method, request.path)
+    users.record_refusal(actor_from_request(), request.method, request.path, repeat_window())
 
 
-def handle_rate_limit(error: RateLimitExceeded) -> Response | tuple[str, int]:
-    """429 with Retry-After (added by Flask-Limiter) and a page that says when to retry."""
-    db.session.rollback()
-    limit = limiter.current_limit
-    retry_in = max(1, int(limit.reset_at - time.time())) if limit else 60
+def too_many_requests(retry_in: int) -> Response:
+    """429 with Retry-After and a page (or envelope) that says when to retry."""
     minutes = -(-retry_in // 60)
-    if request.endpoint == "auth.login":
-        users.record_throttled_login(
-            actor_from_request(), request.form.get("email", ""), timedelta(minutes=15)
-        )
     message = (
         f"Too many sign-in attempts for this account or address. Try again in {minutes} minute"
         f"{'s' if minutes != 1 else ''}."
@@ -70,6 +68,20 @@ def handle_rate_limit(error: RateLimitExceeded) -> Response | tuple[str, int]:
         response = Response(body, status=429, mimetype="text/html")
     response.headers["Retry-After"] = str(retry_in)
     return response
+
+
+def handle_rate_limit(error: RateLimitExceeded) -> Response:
+    """A Flask-Limiter limit (changing one's password)."""
+    db.session.rollback()
+    limit = limiter.current_limit
+    return too_many_requests(max(1, int(limit.reset_at - time.time())) if limit else 60)
+
+
+def handle_login_throttled(error: LoginThrottled) -> Response:
+    """A sign-in over its limits: audited once per address and window, with a count."""
+    db.session.rollback()
+    users.record_throttled_login(actor_from_request(), error.email, repeat_window())
+    return too_many_requests(error.retry_after)
 
 
 def handle_http_error(error: HTTPException) -> Response | tuple[str, int]:
@@ -119,6 +131,7 @@ def handle_unexpected_error(error: Exception) -> Response | tuple[str, int]:
 def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(RateLimitExceeded, handle_rate_limit)
+    app.register_error_handler(LoginThrottled, handle_login_throttled)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(InternalServerError, handle_unexpected_error)

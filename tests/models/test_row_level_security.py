@@ -29,6 +29,7 @@ IS_FORCED = (
 RLS_TABLES = [
     *SEED_TABLES,
     "ai_usage_daily_rollup",
+    "audit_event_windows",
 ]  # and users: see test_users_rows_are_protected_too
 
 
@@ -225,3 +226,42 @@ def test_users_rows_are_protected_too(app_engine, db, admin_user, viewer_user):
                     "VALUES (gen_random_uuid(), 'n@e.x', 'h')"
                 )
             )
+
+
+COUNT_EVENT = (
+    "INSERT INTO audit_event_windows (action, subject, window_start) "
+    "VALUES (:action, 'address:192.0.2.1', now()) "
+    "ON CONFLICT (action, subject, window_start) "
+    "DO UPDATE SET event_count = audit_event_windows.event_count + 1 RETURNING event_count"
+)
+
+
+@pytest.mark.parametrize(
+    ("role", "action", "allowed"),
+    [
+        ("anonymous", "auth.login_throttled", True),
+        ("anonymous", "auth.forbidden", False),
+        ("viewer", "auth.forbidden", True),
+        ("platform_admin", "auth.forbidden", True),
+        (None, "auth.login_throttled", False),
+    ],
+)
+def test_event_counters_are_counted_by_whom_they_concern(app_engine, role, action, allowed):
+    with app_engine.connect() as connection:
+        as_role(connection, role)
+        try:
+            count = connection.execute(text(COUNT_EVENT), {"action": action}).scalar()
+        except DBAPIError:
+            assert not allowed
+        else:
+            assert allowed and count == 1
+        connection.rollback()
+
+
+def test_event_counters_cannot_be_deleted(app_engine, db):
+    with app_engine.connect() as connection:
+        as_role(connection, "platform_admin")
+        connection.execute(text(COUNT_EVENT), {"action": "auth.forbidden"})
+        deleted = connection.execute(text("DELETE FROM audit_event_windows")).rowcount
+        assert deleted == 0
+        connection.rollback()

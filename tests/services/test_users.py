@@ -48,8 +48,8 @@ def test_create_user_names_the_wrong_field_and_saves_nothing(db, email, password
 
 
 def test_password_length_limits_are_inclusive(db):
-    users.create_user(ACTOR, "twelve@example.com", "x" * 12, "viewer")
-    users.create_user(ACTOR, "long@example.com", "x" * 128, "viewer")
+    users.create_user(ACTOR, "twelve@example.com", "xy" * 6, "viewer")  # not one repeated character
+    users.create_user(ACTOR, "long@example.com", "xy" * 64, "viewer")
 
 
 def test_duplicate_email_is_a_conflict_whatever_the_case(db):
@@ -196,3 +196,42 @@ def test_change_own_password_rules(db):
     version = user.session_version
     users.change_own_password(ACTOR, user, GOOD, "another long secret", "another long secret")
     assert user.session_version == version + 1
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "Jane.Doe@Example.com",  # the email itself, any case
+        "my jane.doe@example.com!",  # contained
+        "JANE.DOE-secret-2026",  # its local part, contained
+        "aaaaaaaaaaaaaa",  # one character repeated
+        "AaAaAaAaAaAaAa",  # the same, whatever the case
+    ],
+)
+def test_passwords_refuse_the_account_email_and_single_character_repeats(db, password):
+    """Issue 12 item 11."""
+    with pytest.raises(ValidationFailed) as error:
+        users.create_user(ACTOR, "jane.doe@example.com", password, "viewer")
+    assert set(error.value.errors) == {"password"}
+    user = users.create_user(ACTOR, "other.person@example.com", GOOD, "viewer")
+    with pytest.raises(ValidationFailed) as error:
+        users.change_own_password(ACTOR, user, GOOD, "Other.Person 2026!", "Other.Person 2026!")
+    assert set(error.value.errors) == {"new_password"}
+
+
+def test_a_short_local_part_alone_does_not_refuse_a_password(db):
+    users.create_user(ACTOR, "al@example.com", "totally alright passphrase", "viewer")
+
+
+def test_generated_passwords_must_be_changed_and_chosen_ones_need_not(db, admin_user):
+    chosen = users.create_user(ACTOR, "chose@example.com", GOOD, "viewer")
+    assert chosen.must_change_password is False
+    generated = users.create_user(
+        ACTOR, "given@example.com", users.generate_password(), "viewer", must_change_password=True
+    )
+    assert generated.must_change_password is True
+    _, given = users.reset_password(Actor(admin_user.id), chosen.id)
+    assert chosen.must_change_password is True
+    new = "my very own passphrase"
+    users.change_own_password(ACTOR, chosen, given, new, new)
+    assert chosen.must_change_password is False

@@ -175,3 +175,26 @@ def test_structured_values_are_shown_as_json(admin_client, db):
         or '{"input_price_per_million": "30.000000"}' in html
     )
     assert "{'input_price_per_million'" not in html
+
+
+def test_viewers_see_names_not_emails(viewer_client, events, admin_user, db):
+    """Issue 12 item 12: the user filter listed every account's email to viewers, while
+    /users is admin-only."""
+    from tests.conftest import make_user
+    from webapp.models import ROLE_VIEWER
+
+    named = make_user("named.person@example.com", ROLE_VIEWER)
+    named.display_name = "Named Person"
+    db.session.commit()
+    html = viewer_client.get("/audit").get_data(as_text=True)
+    for email in ("admin@example.com", "named.person@example.com", "z@example.com"):
+        assert email not in html
+    assert ">Named Person</option>" in html
+    assert f">user {admin_user.id.hex[:8]}</option>" in html
+    assert f"<td>user {admin_user.id.hex[:8]}</td>" in html  # who did it, in the rows
+
+
+def test_admins_see_emails(admin_client, events):
+    html = admin_client.get("/audit").get_data(as_text=True)
+    assert ">viewer@example.com</option>" in html and "<td>admin@example.com</td>" in html
+    assert "z@example.com" in html  # the new user's email in user.create's values

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import PASSWORD, csrf_token, sign_in
-from webapp.models import AuditLog
+from tests.conftest import PASSWORD, csrf_token, make_user, sign_in
+from webapp.models import ROLE_VIEWER, AuditEventWindow, AuditLog
 from webapp.services import passwords
 
 
@@ -50,13 +50,74 @@ def test_throttling_is_per_account_whatever_the_case(client, admin_user, viewer_
     assert sign_in(client, viewer_user.email).status_code == 302  # other account unaffected
 
 
-def test_every_attempt_counts_when_it_arrives(client, admin_user):
-    """Counting on arrival (not after the answer) is what makes the limit hold under
-    parallel requests; successful sign-ins count too."""
-    for _ in range(10):
+def test_successful_sign_ins_do_not_count_towards_a_limit(client, admin_user):
+    """Issue 12 item 5 (this test used to pin the opposite: ten sign-ins locked the account)."""
+    for _ in range(15):
         assert sign_in(client, admin_user.email).status_code == 302
         client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    for _ in range(9):
+        assert sign_in(client, admin_user.email, "wrong password!").status_code == 401
+    assert sign_in(client, admin_user.email).status_code == 302
+
+
+def from_address(app, address: str):
+    from tests.conftest import IsolatedClient
+
+    app.test_client_class = IsolatedClient
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def test_strangers_hammering_an_account_cannot_lock_its_owner_out(app, client, admin_user):
+    assert sign_in(client, admin_user.email).status_code == 302  # the owner's browser
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
+    for number in range(4):  # attackers from several addresses, no device cookie
+        attacker = from_address(app, f"203.0.113.{number}")
+        for _ in range(8):
+            sign_in(attacker, admin_user.email, "wrong password!")
+    assert sign_in(from_address(app, "203.0.113.99"), admin_user.email).status_code == 429
+    # The owner, from their usual browser, still gets in, with a typo first.
+    assert sign_in(client, admin_user.email, "typo typo typo").status_code == 401
+    assert sign_in(client, admin_user.email).status_code == 302
+
+
+def test_brute_force_is_bounded_per_account_and_per_device(app, client, admin_user, hash_calls):
+    # Untrusted clients share ten password checks per window, whatever their addresses.
+    for number in range(30):
+        sign_in(from_address(app, f"198.51.100.{number}"), admin_user.email, f"guess {number}!!")
+    assert len(hash_calls) == 10
+    # A device cookie earned on one's own account opens no budget on another account.
+    make_user("mallory@example.com", ROLE_VIEWER)
+    mallory = from_address(app, "192.0.2.7")
+    assert sign_in(mallory, "mallory@example.com").status_code == 302
+    mallory.post("/logout", data={"csrf_token": csrf_token(mallory, "/")})
+    assert sign_in(mallory, admin_user.email, "one more guess").status_code == 429
+    # A trusted device has its own ten attempts, then it is throttled too.
+    del hash_calls[:]
+    for _ in range(12):
+        sign_in(mallory, "mallory@example.com", "wrong password!")
+    assert len(hash_calls) == 10
+    assert sign_in(mallory, "mallory@example.com").status_code == 429
+
+
+def test_a_forged_device_cookie_is_not_trusted(app, client, admin_user):
+    for _ in range(10):
+        sign_in(client, admin_user.email, "wrong password!")
+    client.set_cookie("device", "eyJuIjoieCIsImEiOltdfQ.forged.signature")
     assert sign_in(client, admin_user.email).status_code == 429
+
+
+def test_json_sign_ins_count_on_the_same_account(client, admin_user):
+    """Issue 12 item 6: the per-account key read the form only, JSON bodies slipped past."""
+    for _ in range(10):
+        assert sign_in(client, admin_user.email, "wrong password!").status_code == 401
+    response = client.post(
+        "/login",
+        json={"email": admin_user.email.upper(), "password": PASSWORD},
+        headers={"X-CSRFToken": csrf_token(client)},
+    )
+    assert response.status_code == 429
 
 
 def test_parallel_attempts_cannot_slip_past_the_limit(app, admin_user):
@@ -140,3 +201,68 @@ def test_a_flood_of_throttled_attempts_leaves_one_audit_row(client, admin_user, 
         sign_in(client, admin_user.email, "wrong password!")
     actions = db.session.scalars(select(AuditLog.action)).all()
     assert actions.count("auth.login_throttled") == 1 and actions.count("auth.login_failed") == 10
+
+
+def test_throttled_sign_ins_with_random_emails_leave_one_counted_row(client, db):
+    """Issue 12 item 4: de-duplication keyed on the typed email, so random emails from one
+    address wrote a row each."""
+    for number in range(60):
+        sign_in(client, f"random{number}@example.com", "wrong password!")
+    rows = db.session.scalars(select(AuditLog).where(AuditLog.action == "auth.login_throttled"))
+    assert len(rows.all()) == 1
+    counter = db.session.scalars(select(AuditEventWindow)).one()
+    assert counter.subject == "address:127.0.0.1" and counter.event_count == 10
+
+
+def test_parallel_throttled_attempts_are_counted_exactly_once_each(app, admin_user, db):
+    import threading
+
+    clients = [from_address(app, "192.0.2.50") for _ in range(16)]
+    tokens = [csrf_token(c) for c in clients]
+    for _ in range(10):
+        sign_in(clients[0], "someone@example.com", "wrong password!")
+    barrier = threading.Barrier(len(clients))
+    statuses: list[int] = []
+
+    def attempt(c, token):
+        barrier.wait()
+        response = c.post(
+            "/login",
+            data={"email": "someone@example.com", "password": "x" * 12, "csrf_token": token},
+        )
+        statuses.append(response.status_code)
+
+    threads = [
+        threading.Thread(target=attempt, args=pair) for pair in zip(clients, tokens, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert statuses == [429] * 16
+    db.session.expire_all()
+    assert db.session.scalars(select(AuditEventWindow.event_count)).one() == 16
+    actions = db.session.scalars(select(AuditLog.action)).all()
+    assert actions.count("auth.login_throttled") == 1
+
+
+def test_a_viewer_s_flood_of_refusals_leaves_one_counted_row(viewer_client, viewer_user, db):
+    """Issue 12 item 4: every 403 of a viewer wrote a row (200 in 9 s)."""
+    token = csrf_token(viewer_client, "/")
+    for number in range(25):
+        response = viewer_client.post(
+            "/users", data={"csrf_token": token, "email": f"u{number}@x.io"}
+        )
+        assert response.status_code == 403
+    rows = db.session.scalars(select(AuditLog).where(AuditLog.action == "auth.forbidden")).all()
+    assert len(rows) == 1 and rows[0].user_id == viewer_user.id
+    counter = db.session.scalars(select(AuditEventWindow)).one()
+    assert counter.subject == f"user:{viewer_user.id}" and counter.event_count == 25
+
+
+def test_the_audit_page_shows_how_many_refusals_a_row_stands_for(app, viewer_client, db):
+    token = csrf_token(viewer_client, "/")
+    for number in range(7):
+        viewer_client.post("/users", data={"csrf_token": token, "email": f"u{number}@x.io"})
+    html = viewer_client.get("/audit").get_data(as_text=True)
+    assert "×7</small>" in html

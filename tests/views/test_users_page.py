@@ -84,3 +84,92 @@ def test_reset_password_shows_a_new_password_and_the_old_one_stops_working(
 
 def test_unknown_user_is_404(admin_client):
     assert post(admin_client, "/users/not-a-uuid/activate").status_code == 404
+
+
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(app, db, monkeypatch):
+    """Issue 12 item 8: on SQLite both demotions went through (no admin left); on
+    PostgreSQL the loser deadlocked into a 500. Now one wins and the other answers 409."""
+    import threading
+    import time
+
+    from tests.conftest import IsolatedClient, make_user
+    from webapp.models import ROLE_ADMIN
+    from webapp.services import users
+
+    first, second = make_user("a1@example.com", ROLE_ADMIN), make_user("a2@example.com", ROLE_ADMIN)
+    targets = {"a1@example.com": second.id, "a2@example.com": first.id}
+    real_count = users._other_active_admins
+
+    def slow_count(user_id):  # widen the window between the check and the commit
+        count = real_count(user_id)
+        time.sleep(0.5)
+        return count
+
+    monkeypatch.setattr(users, "_other_active_admins", slow_count)
+    app.test_client_class = IsolatedClient
+    clients = {}
+    for email in targets:
+        clients[email] = app.test_client()
+        assert sign_in(clients[email], email).status_code == 302
+    tokens = {email: csrf_token(c, "/") for email, c in clients.items()}
+    barrier = threading.Barrier(2)
+    statuses: dict[str, int] = {}
+
+    def demote(email):
+        barrier.wait()
+        response = clients[email].post(
+            f"/users/{targets[email]}/role", data={"role": "viewer", "csrf_token": tokens[email]}
+        )
+        statuses[email] = response.status_code
+
+    threads = [threading.Thread(target=demote, args=(email,)) for email in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(statuses.values()) == [302, 409]
+    db.session.expire_all()
+    roles = db.session.scalars(select(User.role).where(User.id.in_(targets.values()))).all()
+    assert sorted(roles) == ["platform_admin", "viewer"]
+
+
+def test_a_generated_password_must_be_changed_before_anything_else(app, admin_client, db):
+    """Issue 12 item 11: pages redirect, htmx gets HX-Redirect, the API a 403 with a code."""
+    from tests.conftest import IsolatedClient
+
+    page = post(admin_client, "/users", email="new@example.com", role="viewer")
+    password = page.get_data(as_text=True).split('<code class="secret">')[1].split("</code>")[0]
+    app.test_client_class = IsolatedClient
+    user = app.test_client()
+    assert sign_in(user, "new@example.com", password).status_code == 302
+    for path in ("/", "/features", "/audit"):
+        response = user.get(path)
+        assert response.status_code == 302 and response.location == "/account/password"
+    response = user.get("/", headers={"HX-Request": "true"})
+    assert response.headers["HX-Redirect"] == "/account/password"
+    response = user.get("/api/platform/ai-management/features")
+    assert response.status_code == 403
+    assert response.get_json()["code"] == "password_change_required"
+    form = user.get("/account/password")
+    assert form.status_code == 200 and "generated for you" in form.get_data(as_text=True)
+    new = "a passphrase of my own"
+    response = user.post(
+        "/account/password",
+        data={
+            "csrf_token": csrf_token(user, "/account/password"),
+            "current_password": password,
+            "new_password": new,
+            "confirm_password": new,
+        },
+    )
+    assert response.status_code == 302
+    assert user.get("/").status_code == 200
+    assert user.get("/api/platform/ai-management/features").status_code == 200
+
+
+def test_a_reset_password_must_be_changed_too(app, admin_client, viewer_user, db):
+    response = post(admin_client, f"/users/{viewer_user.id}/reset-password")
+    password = response.get_data(as_text=True).split('<code class="secret">')[1].split("</code>")[0]
+    other = app.test_client()
+    assert sign_in(other, viewer_user.email, password).status_code == 302
+    assert other.get("/").location == "/account/password"

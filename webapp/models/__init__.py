@@ -1,7 +1,7 @@
 """Typed SQLAlchemy models, one module per domain. Importing this package registers every
 table on ``db.metadata`` (Alembic's autogenerate and ``flask db check`` read it)."""
 
-from webapp.models.audit import AuditLog
+from webapp.models.audit import AuditEventWindow, AuditLog
 from webapp.models.budgets import PERIOD_TYPES, Budget
 from webapp.models.experiments import (
     EXPERIMENT_STATUSES,
@@ -42,6 +42,7 @@ __all__ = [
     "ROLE_VIEWER",
     "USAGE_STATUSES",
     "AIModel",
+    "AuditEventWindow",
     "AuditLog",
     "Budget",
     "Experiment",

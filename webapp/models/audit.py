@@ -37,3 +37,24 @@ class AuditLog(db.Model):
         server_default=sa.func.now(),
         index=True,
     )
+
+
+class AuditEventWindow(db.Model):
+    """How often one repeated event (a throttled sign-in from one address, a refused
+    request of one user) happened in one time window. The audit log is append-only, so a
+    flood is recorded as one audit row (written by the window's first event) plus this
+    counter, which later events of the window increment."""
+
+    __tablename__ = "audit_event_windows"
+    __table_args__ = (sa.CheckConstraint("event_count >= 1", name="event_count_positive"),)
+
+    action: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    # "address:<ip>" or "user:<uuid>": who repeats the event.
+    subject: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    event_count: Mapped[int] = mapped_column(
+        sa.Integer, nullable=False, default=1, server_default="1"
+    )
+    last_seen_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, nullable=False, default=utcnow, server_default=sa.func.now()
+    )

@@ -47,6 +47,11 @@ class User(UserMixin, db.Model):
     session_version: Mapped[int] = mapped_column(
         sa.Integer, nullable=False, default=1, server_default="1"
     )
+    # Set when the console generated the password (users page, create-admin
+    # --generate-password): the user must choose their own at first sign-in.
+    must_change_password: Mapped[bool] = mapped_column(
+        sa.Boolean, nullable=False, default=False, server_default=sa.false()
+    )
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import func, select
 
 from webapp.extensions import db
 from webapp.models import AuditLog, User
+from webapp.services.audit import repeated_event_counts
 
 PER_PAGE = 50
 MAX_PAGE = 100_000
@@ -27,10 +28,12 @@ class AuditFilters:
 
 @dataclass(frozen=True)
 class AuditPage:
-    rows: list[tuple[AuditLog, str | None]]  # (event, actor email)
+    rows: list[tuple[AuditLog, str | None]]  # (event, who: see user_label)
     page: int
     per_page: int
     total: int
+    # Rows that stand for a flood of repeated events (throttled sign-ins, 403s): how many.
+    counts: dict[uuid.UUID, int] = field(default_factory=dict)
 
     @property
     def pages(self) -> int:
@@ -90,7 +93,27 @@ def parse_filters(args: dict[str, str]) -> tuple[AuditFilters, int, dict[str, st
     return filters, page, errors
 
 
-def search_events(filters: AuditFilters, page: int = 1, per_page: int = PER_PAGE) -> AuditPage:
+def user_label(
+    user_id: uuid.UUID | None, email: str | None, display_name: str | None, with_emails: bool
+) -> str | None:
+    """How a user is named to the reader: admins (who manage users) see emails; anyone
+    else sees display names, or a short id where there is none (emails are as private as
+    the admin-only users page)."""
+    if user_id is None:
+        return None
+    if with_emails:
+        return email
+    return display_name or f"user {user_id.hex[:8]}"
+
+
+def search_events(
+    filters: AuditFilters,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+    *,
+    with_emails: bool = False,
+    repeat_window: timedelta | None = None,
+) -> AuditPage:
     conditions = []
     if filters.user_id:
         conditions.append(AuditLog.user_id == filters.user_id)
@@ -106,20 +129,36 @@ def search_events(filters: AuditFilters, page: int = 1, per_page: int = PER_PAGE
 
     total = db.session.scalar(select(func.count()).select_from(AuditLog).where(*conditions)) or 0
     rows = db.session.execute(
-        select(AuditLog, User.email)
+        select(AuditLog, User.id, User.email, User.display_name)
         .outerjoin(User, User.id == AuditLog.user_id)
         .where(*conditions)
         .order_by(AuditLog.created_at.desc(), AuditLog.id)
         .limit(per_page)
         .offset((page - 1) * per_page)
     ).all()
-    return AuditPage([tuple(row) for row in rows], page, per_page, total)
+    labelled = [
+        (event, user_label(user_id, email, name, with_emails))
+        for event, user_id, email, name in rows
+    ]
+    counts = {}
+    if repeat_window is not None:
+        counts = repeated_event_counts([event for event, _ in labelled], repeat_window)
+    return AuditPage(labelled, page, per_page, total, counts)
 
 
-def filter_choices() -> dict[str, list]:
-    """Values the filter selects offer: users, actions and resource types that occur."""
+def filter_choices(*, with_emails: bool = False) -> dict[str, list]:
+    """Values the filter selects offer: users (named as user_label names them), actions
+    and resource types that occur."""
+    people = db.session.execute(select(User.id, User.email, User.display_name)).all()
+    users = sorted(
+        (
+            (user_id, user_label(user_id, email, name, with_emails))
+            for user_id, email, name in people
+        ),
+        key=lambda choice: (choice[1] or "").casefold(),
+    )
     return {
-        "users": list(db.session.execute(select(User.id, User.email).order_by(User.email))),
+        "users": users,
         "actions": list(
             db.session.scalars(select(AuditLog.action).distinct().order_by(AuditLog.action))
         ),

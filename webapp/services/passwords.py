@@ -42,14 +42,29 @@ def common_passwords() -> frozenset[str]:
         return frozenset(line.strip().lower() for line in lines if line.strip())
 
 
-def password_problem(password: str) -> str | None:
-    """What is wrong with a new password, or None when it is acceptable."""
+# A local part this short ("al@…") would refuse too many passwords merely containing it.
+MIN_LOCAL_PART_TO_REFUSE = 3
+
+
+def password_problem(password: str, email: str | None = None) -> str | None:
+    """What is wrong with a new password for the account ``email``, or None when it is
+    acceptable."""
     if len(password) < MIN_LENGTH:
         return f"must be at least {MIN_LENGTH} characters"
     if len(password) > MAX_LENGTH:
         return f"must be at most {MAX_LENGTH} characters"
+    folded = password.casefold()
+    if len(set(folded)) == 1:
+        return "must not be one character repeated"
     if password.strip().lower() in common_passwords():
         return "is one of the 10,000 most common passwords; choose another"
+    if email:
+        email = email.strip().casefold()
+        local_part = email.split("@", 1)[0]
+        if email in folded or (
+            len(local_part) >= MIN_LOCAL_PART_TO_REFUSE and local_part in folded
+        ):
+            return "must not contain the account's email address or its name part"
     return None
 
 

@@ -7,15 +7,15 @@ import secrets
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
-from webapp.models import ROLE_ADMIN, ROLES, AuditLog, User
+from webapp.models import ROLE_ADMIN, ROLES, User
 from webapp.models.types import utcnow
 from webapp.rls import ANONYMOUS, current_database_role, use_database_role
 from webapp.services import passwords
-from webapp.services.audit import Actor, add_audit_row
+from webapp.services.audit import Actor, add_audit_row, add_repeated_event
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
 
 # Deliberately simple: one @, something on each side, a dot in the domain, no spaces.
@@ -32,7 +32,12 @@ def create_user(
     password: str,
     role: str,
     display_name: str | None = None,
+    *,
+    must_change_password: bool = False,
 ) -> User:
+    """``must_change_password``: the console generated ``password`` (it was shown to
+    someone other than the user, or printed); the user must choose their own at first
+    sign-in. A password the person chose themselves needs no change."""
     email = normalize_email(email)
     errors: dict[str, str] = {}
     if not email:
@@ -41,7 +46,7 @@ def create_user(
         errors["email"] = "is not a valid email address"
     if role not in ROLES:
         errors["role"] = f"must be one of {', '.join(ROLES)}"
-    problem = passwords.password_problem(password)
+    problem = passwords.password_problem(password, email)
     if problem:
         errors["password"] = problem
     if display_name is not None and len(display_name) > 200:
@@ -56,6 +61,7 @@ def create_user(
         password_hash=passwords.hash_password(password),
         role=role,
         display_name=display_name,
+        must_change_password=must_change_password,
     )
     db.session.add(user)
     try:
@@ -120,27 +126,30 @@ def record_logout(actor: Actor, user: User) -> None:
 
 
 def record_throttled_login(actor: Actor, email: str, window: timedelta) -> None:
-    """One audit row per account and window, however many throttled attempts follow (a
-    flood of 429s must not flood the audit log)."""
-    email = normalize_email(email)[:320]
-    recent = db.session.scalar(
-        select(AuditLog.id)
-        .where(
-            AuditLog.action == "auth.login_throttled",
-            AuditLog.created_at >= utcnow() - window,
-            AuditLog.new_values["email"].as_string() == email,
-        )
-        .limit(1)
+    """One audit row per client address and window, with a count of the throttled
+    attempts (``audit_event_windows``): a flood of 429s, whatever emails it types, cannot
+    flood the audit log."""
+    add_repeated_event(
+        actor,
+        "auth.login_throttled",
+        "session",
+        f"address:{actor.ip_address or 'unknown'}",
+        window,
+        new_values={"email": normalize_email(email)[:320]},
     )
-    if recent is None:
-        add_audit_row(actor, "auth.login_throttled", "session", new_values={"email": email})
-        db.session.commit()
+    db.session.commit()
 
 
-def record_refusal(actor: Actor, method: str, path: str) -> None:
-    """A signed-in user tried something their role does not allow (answered 403)."""
-    add_audit_row(
-        actor, "auth.forbidden", "request", new_values={"method": method, "path": path[:500]}
+def record_refusal(actor: Actor, method: str, path: str, window: timedelta) -> None:
+    """A signed-in user tried something their role does not allow (answered 403): one
+    audit row per user and window (the first refusal's method and path), with a count."""
+    add_repeated_event(
+        actor,
+        "auth.forbidden",
+        "request",
+        f"user:{actor.user_id}",
+        window,
+        new_values={"method": method, "path": path[:500]},
     )
     db.session.commit()
 
@@ -163,15 +172,40 @@ def generate_password() -> str:
     return secrets.token_urlsafe(18)  # 24 characters, 144 bits
 
 
+# Any number of admins may be demoted or deactivated at the same moment; row locks alone
+# let two admins demote each other (SQLite has no FOR UPDATE) or deadlock (PostgreSQL,
+# rows locked in opposite orders). So every change that can remove an admin first takes
+# one lock for all of them, held until commit, and only then reads the rows it decides on.
+ADMIN_CHANGES_LOCK = 0x6169706D  # "aipm": pg_advisory_xact_lock key
+
+
+def _serialize_admin_changes(user_id: uuid.UUID) -> User:
+    """Wait for any other admin-removing change to commit, then read ``user_id`` afresh."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(select(func.pg_advisory_xact_lock(ADMIN_CHANGES_LOCK)))
+    else:
+        # SQLite: a write takes the database's one RESERVED lock until commit (reads run
+        # outside any transaction here), so later writers wait for this one to finish.
+        db.session.execute(
+            update(User).where(User.id == user_id).values(role=User.role),
+            execution_options={"synchronize_session": False},
+        )
+    user = db.session.get(User, user_id, populate_existing=True)
+    if user is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return user
+
+
 def _other_active_admins(user_id: uuid.UUID) -> int:
-    """Active admins other than ``user_id``, rows locked until commit so two admins
-    demoting each other at the same moment cannot leave nobody in charge."""
-    ids = db.session.scalars(
-        select(User.id)
-        .where(User.role == ROLE_ADMIN, User.is_active_user, User.id != user_id)
-        .with_for_update()
-    ).all()
-    return len(ids)
+    """Active admins other than ``user_id`` (call under _serialize_admin_changes)."""
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(User)
+            .where(User.role == ROLE_ADMIN, User.is_active_user, User.id != user_id)
+        )
+        or 0
+    )
 
 
 def change_role(actor: Actor, user_id: uuid.UUID, role: str) -> User:
@@ -181,6 +215,9 @@ def change_role(actor: Actor, user_id: uuid.UUID, role: str) -> User:
     if user.role == role:
         return user
     if user.role == ROLE_ADMIN:
+        user = _serialize_admin_changes(user_id)
+        if user.role != ROLE_ADMIN:  # changed by someone else meanwhile
+            raise Conflict("this user's role was changed meanwhile; reload the page", "role")
         if user.id == actor.user_id:
             raise Conflict("you cannot remove your own admin role; ask another admin", "role")
         if user.is_active_user and _other_active_admins(user.id) == 0:
@@ -200,6 +237,10 @@ def set_active(actor: Actor, user_id: uuid.UUID, active: bool) -> User:
     if not active:
         if user.id == actor.user_id:
             raise Conflict("you cannot deactivate yourself; ask another admin", "is_active")
+        if user.role == ROLE_ADMIN:
+            user = _serialize_admin_changes(user_id)
+            if not user.is_active_user:
+                raise Conflict("this user was deactivated meanwhile; reload the page", "is_active")
         if user.role == ROLE_ADMIN and _other_active_admins(user.id) == 0:
             raise Conflict("this is the last active admin and cannot be deactivated", "is_active")
         user.session_version += 1
@@ -222,6 +263,7 @@ def reset_password(actor: Actor, user_id: uuid.UUID) -> tuple[User, str]:
     user = get_user(user_id)
     password = generate_password()
     user.password_hash = passwords.hash_password(password)
+    user.must_change_password = True
     user.session_version += 1
     add_audit_row(actor, "user.reset_password", "user", user.id)
     db.session.commit()
@@ -237,7 +279,7 @@ def change_own_password(actor: Actor, user: User, current: str, new: str, confir
         add_audit_row(actor, "auth.reauth_failed", "user", user.id)
         db.session.commit()
         raise ValidationFailed({"current_password": "is wrong"})
-    problem = passwords.password_problem(new)
+    problem = passwords.password_problem(new, user.email)
     if problem:
         errors["new_password"] = problem
     elif new != confirm:
@@ -247,6 +289,7 @@ def change_own_password(actor: Actor, user: User, current: str, new: str, confir
     if errors:
         raise ValidationFailed(errors)
     user.password_hash = passwords.hash_password(new)
+    user.must_change_password = False
     user.session_version += 1
     add_audit_row(actor, "user.change_password", "user", user.id)
     db.session.commit()

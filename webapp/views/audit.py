@@ -3,7 +3,10 @@ newest first, paginated; htmx swaps only the results."""
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from datetime import timedelta
+
+from flask import Blueprint, current_app, request
+from flask_login import current_user
 
 from webapp.responses import render_page
 from webapp.services import audit_log
@@ -19,13 +22,16 @@ def index() -> tuple[str, int]:
         args["page"] = request.args["page"]
     filters, page, errors = audit_log.parse_filters(args)
     status = 400 if errors else 200
-    result = audit_log.search_events(filters, page)
+    # Emails only for admins, as on the admin-only users page.
+    with_emails = current_user.is_admin
+    window = timedelta(minutes=current_app.config["AUDIT_REPEAT_WINDOW_MINUTES"])
+    result = audit_log.search_events(filters, page, with_emails=with_emails, repeat_window=window)
     html = render_page(
         "audit/index.html",
         "results",
         result=result,
         args=args,
         errors=errors,
-        choices=audit_log.filter_choices(),
+        choices=audit_log.filter_choices(with_emails=with_emails),
     )
     return html, status

@@ -18,6 +18,7 @@ from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, Length
 
+from webapp import login_throttle
 from webapp.auth import (
     actor_from_request,
     any_role_may_post,
@@ -45,39 +46,25 @@ class PasswordForm(FlaskForm):
     confirm_password = PasswordField("Repeat the new password", validators=[DataRequired()])
 
 
-# Every attempt is counted when it arrives (an atomic increment, checked before any hash
-# is computed), so parallel requests cannot slip past the limit; successful sign-ins
-# count too, which no real user reaches in 15 minutes.
-def account_key() -> str:
-    """Throttling key for the account being tried (the same for any case or spacing)."""
-    return "login-account:" + users.normalize_email(request.form.get("email", ""))
-
-
 @bp.route("/login", methods=["GET", "POST"])
 @public
-@limiter.limit(
-    lambda: current_app.config["LOGIN_FAILURES_PER_ACCOUNT"],
-    key_func=account_key,
-    methods=["POST"],
-    scope="login-account",
-)
-@limiter.limit(
-    lambda: current_app.config["LOGIN_FAILURES_PER_ADDRESS"],
-    methods=["POST"],
-    scope="login-address",
-)
 def login() -> Response | str | tuple[str, int]:
     next_url = safe_next_url(request.args.get("next"))
     if current_user.is_authenticated:
         return redirect(next_url or url_for("overview.index"))
     form = LoginForm()
+    if request.method == "POST":
+        # Counted on arrival, before any hashing (see webapp/login_throttle.py).
+        attempt = login_throttle.count_attempt(form.email.data)
     if form.validate_on_submit():
         user = users.authenticate(actor_from_request(), form.email.data, form.password.data)
         if user is not None:
+            attempt.succeeded()
             session.clear()  # a fresh session at sign-in: nothing carried over from before
             login_user(user)
             start_session_clock()
-            return redirect(next_url or url_for("overview.index"))
+            response = redirect(next_url or url_for("overview.index"))
+            return login_throttle.remember_device(response, user.email)
         form.password.errors = [LOGIN_FAILED]
         return render_template("auth/login.html", form=form), 401
     status = 400 if request.method == "POST" else 200

@@ -40,6 +40,7 @@ def create() -> tuple[str, int]:
             password,
             form["role"],
             form["display_name"] or None,
+            must_change_password=True,  # the admin saw it: the user chooses their own
         )
     except ValidationFailed as error:
         return _page(400, form=form, errors=error.errors)
