@@ -1,5 +1,5 @@
-"""Response-wide behaviour: security headers, ``Vary: HX-Request``, page-or-fragment
-rendering for HTMX, and template helpers."""
+"""Response-wide behaviour: security headers, ``Vary: HX-Request`` and page-or-fragment
+rendering for HTMX (template filters: ``webapp.views.filters``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from flask import Flask, Response, current_app, redirect, render_template, reque
 from jinja2_fragments.flask import render_block
 
 from webapp.auth import is_htmx_request
-from webapp.money import usd
 
 # No inline script and no eval anywhere; Plotly and htmx are served from /static.
 # Styles allow 'unsafe-inline' because plotly.js sets element styles at run time.
@@ -65,4 +64,3 @@ def add_headers(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     app.after_request(add_headers)
-    app.jinja_env.filters["money"] = usd
