@@ -599,14 +599,17 @@ def test_promote_is_refused_without_a_significant_winner_and_changes_nothing(db,
     assert active == [world.serving.id]
 
 
-def test_promote_is_refused_for_types_without_a_target(db, world):
-    body = prompt_body(
-        world,
+def ab_body(w: World) -> dict:
+    return prompt_body(
+        w,
         experiment_type="a_b_test",
         variants=[{"id": "a", "name": "A"}, {"id": "b", "name": "B", "params": {"x": 1}}],
         traffic_allocation={"a": 50, "b": 50},
     )
-    experiment = running(db, world, body)
+
+
+def test_promote_is_refused_for_types_without_a_target(db, world):
+    experiment = running(db, world, ab_body(world))
     significant_win(db, experiment, "a", "b")
     with pytest.raises(Conflict) as error:
         experiments.promote(ACTOR, experiment.id)
@@ -632,13 +635,7 @@ def test_can_promote_and_can_delete_answer_what_promote_and_delete_would_do(db, 
 
 
 def test_can_promote_is_false_for_types_applied_by_hand(db, world):
-    body = prompt_body(
-        world,
-        experiment_type="a_b_test",
-        variants=[{"id": "a", "name": "A"}, {"id": "b", "name": "B", "params": {"x": 1}}],
-        traffic_allocation={"a": 50, "b": 50},
-    )
-    experiment = running(db, world, body)
+    experiment = running(db, world, ab_body(world))
     significant_win(db, experiment, "a", "b")
     analysis = experiments.analyze(experiment.id)
     assert analysis.winner == "b" and experiments.is_promotable_type(experiment) is False

@@ -110,3 +110,67 @@ def test_pager_keeps_the_filters(app):
     assert 'hx-target="#r"' in html and 'rel="prev"' in html and 'rel="next"' in html
     first = _render(app, '{{ forms.pager("audit.index", 1, 1, {}, "#r") }}')
     assert "<a " not in first
+
+
+@pytest.fixture
+def demo(db):
+    from sqlalchemy import select
+
+    from webapp.models import AIModel, Budget, Experiment, Feature, Prompt, Provider
+    from webapp.services.audit import Actor
+    from webapp.services.demo_data import load_demo_data
+    from webapp.services.seed import seed_defaults
+
+    now = datetime.now(UTC)
+    seed_defaults(Actor.cli(), now.date())
+    load_demo_data(Actor.cli(), now, days=3, requests=200)
+    db.session.commit()
+    first = {
+        kind: db.session.scalars(select(model.id).limit(1)).first()
+        for kind, model in {
+            "feature": Feature,
+            "model": AIModel,
+            "provider": Provider,
+            "prompt": Prompt,
+            "experiment": Experiment,
+            "budget": Budget,
+        }.items()
+    }
+    return first
+
+
+# Every page whose template the kit changed, with a fragment it renders alone for htmx.
+KIT_PAGES = [
+    ("/", 'id="dashboard"'),
+    ("/features", 'id="features-table"'),
+    ("/features/{feature}", 'id="health"'),
+    ("/models", 'id="models-table"'),
+    ("/models/new", 'id="model-form"'),
+    ("/models/{model}/edit", 'id="model-form"'),
+    ("/prompts", 'id="prompt-results"'),
+    ("/prompts/new", 'id="prompt-form"'),
+    ("/prompts/{prompt}", 'id="prompt-page"'),
+    ("/experiments", 'id="experiment-results"'),
+    ("/experiments/new", 'id="experiment-form"'),
+    ("/experiments/{experiment}", 'id="experiment-page"'),
+    ("/spending", 'id="spending-results"'),
+    ("/budgets/new", 'id="budget-form"'),
+    ("/budgets/{budget}/edit", 'id="budget-form"'),
+    ("/audit", 'id="audit-results"'),
+]
+
+
+def test_kit_pages_render_whole_and_as_htmx_fragments(admin_client, demo):
+    for template, marker in KIT_PAGES:
+        url = template.format(**demo)
+        page = admin_client.get(url)
+        assert page.status_code == 200, url
+        assert "<html" in page.get_data(as_text=True), url
+        fragment = admin_client.get(url, headers={"HX-Request": "true"})
+        html = fragment.get_data(as_text=True)
+        assert fragment.status_code == 200, url
+        assert "<html" not in html and marker in html, url
+    # Pages rendered whole for htmx too.
+    whole = ("/users", "/providers", "/budgets", f"/budgets/{demo['budget']}")
+    for url in (*whole, f"/providers/{demo['provider']}"):
+        assert admin_client.get(url).status_code == 200, url
