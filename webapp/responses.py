@@ -1,5 +1,5 @@
-"""Response-wide behaviour: security headers, ``Vary: HX-Request``, page-or-fragment
-rendering for HTMX, and template helpers."""
+"""Response-wide behaviour: security headers, ``Vary: HX-Request`` and page-or-fragment
+rendering for HTMX (template filters: ``webapp.views.filters``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from flask import Flask, Response, current_app, redirect, render_template, reque
 from jinja2_fragments.flask import render_block
 
 from webapp.auth import is_htmx_request
-from webapp.money import usd
 from webapp.services.usage.windows import RANGE_CAPTIONS
 
 # No inline script and no eval anywhere; Plotly and htmx are served from /static.
@@ -66,6 +65,5 @@ def add_headers(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     app.after_request(add_headers)
-    app.jinja_env.filters["money"] = usd
     # What "24h", "7d"… mean, said on every page that shows a figure over a range.
     app.jinja_env.globals["range_captions"] = RANGE_CAPTIONS

@@ -514,6 +514,32 @@ def test_lower_is_better_and_a_winning_control(db, world):
     assert analysis.winner == "control" and "control" in analysis.verdict.lower()
 
 
+def test_describe_targets_names_models_prompts_and_params(db, world):
+    experiment = experiments.create_experiment(ACTOR, model_body(world))
+    variants = [
+        *experiment.variants,
+        {"id": "gone", "name": "Gone", "model_id": str(uuid.uuid4())},
+        {"id": "p", "name": "P", "prompt_id": str(world.new_prompt.id), "params": {"t": 1, "a": 2}},
+        {"id": "bare", "name": "Bare"},
+    ]
+    assert experiments.describe_targets(variants) == {
+        "current": world.serving.display_name,
+        "mini": world.challenger.display_name,
+        "gone": "a deleted model",
+        "p": 'greeting v2 {"a": 2, "t": 1}',
+        "bare": "",
+    }
+
+
+def test_available_actions_follow_the_lifecycle(db, world):
+    experiment = experiments.create_experiment(ACTOR, prompt_body(world))
+    assert experiments.available_actions(experiment) == ["start", "cancel"]
+    experiments.transition(ACTOR, experiment.id, "start")
+    assert experiments.available_actions(experiment) == ["pause", "complete", "cancel"]
+    experiments.transition(ACTOR, experiment.id, "cancel")
+    assert experiments.available_actions(experiment) == []
+
+
 # --- promotion ------------------------------------------------------------------------
 
 
@@ -573,15 +599,44 @@ def test_promote_is_refused_without_a_significant_winner_and_changes_nothing(db,
     assert active == [world.serving.id]
 
 
-def test_promote_is_refused_for_types_without_a_target(db, world):
-    body = prompt_body(
-        world,
+def ab_body(w: World) -> dict:
+    return prompt_body(
+        w,
         experiment_type="a_b_test",
         variants=[{"id": "a", "name": "A"}, {"id": "b", "name": "B", "params": {"x": 1}}],
         traffic_allocation={"a": 50, "b": 50},
     )
-    experiment = running(db, world, body)
+
+
+def test_promote_is_refused_for_types_without_a_target(db, world):
+    experiment = running(db, world, ab_body(world))
     significant_win(db, experiment, "a", "b")
     with pytest.raises(Conflict) as error:
         experiments.promote(ACTOR, experiment.id)
     assert "a_b_test" in error.value.message
+
+
+def test_can_promote_and_can_delete_answer_what_promote_and_delete_would_do(db, world):
+    experiment = experiments.create_experiment(ACTOR, model_body(world))
+    assert experiments.can_delete(experiment) is True
+    assert experiments.can_promote(experiment, experiments.analyze(experiment.id)) is False
+    experiments.transition(ACTOR, experiment.id, "start")
+    assert experiments.can_delete(experiment) is False
+    assert experiments.can_promote(experiment, experiments.analyze(experiment.id)) is False
+    significant_win(db, experiment, "current", "mini")
+    assert experiments.can_promote(experiment, experiments.analyze(experiment.id)) is True
+    experiments.transition(ACTOR, experiment.id, "pause")
+    assert experiments.can_promote(experiment, experiments.analyze(experiment.id)) is True
+    experiments.promote(ACTOR, experiment.id)
+    promoted = experiments.get_experiment(experiment.id)
+    assert experiments.promotion_of(promoted)["variant_id"] == "mini"
+    assert experiments.can_promote(promoted, experiments.analyze(experiment.id)) is False
+    assert experiments.can_delete(promoted) is True  # completed
+
+
+def test_can_promote_is_false_for_types_applied_by_hand(db, world):
+    experiment = running(db, world, ab_body(world))
+    significant_win(db, experiment, "a", "b")
+    analysis = experiments.analyze(experiment.id)
+    assert analysis.winner == "b" and experiments.is_promotable_type(experiment) is False
+    assert experiments.can_promote(experiment, analysis) is False

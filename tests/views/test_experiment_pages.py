@@ -172,3 +172,22 @@ def test_viewer_sees_the_page_without_buttons(viewer_client, db, setup):
     html = viewer_client.get(f"/experiments/{experiment.id}").get_data(as_text=True)
     assert "Cheaper model" in html and 'name="action"' not in html
     assert "New experiment" not in viewer_client.get("/experiments").get_data(as_text=True)
+
+
+def test_delete_button_follows_the_service_rule(admin_client, db, setup):
+    draft = create(setup, "Draft one")
+    live = create(setup, "Live one", start=True)
+    draft_page = admin_client.get(f"/experiments/{draft.id}").get_data(as_text=True)
+    live_page = admin_client.get(f"/experiments/{live.id}").get_data(as_text=True)
+    assert f"/experiments/{draft.id}/delete" in draft_page
+    assert f"/experiments/{live.id}/delete" not in live_page
+    fragment = admin_client.get(f"/experiments/{draft.id}", headers={"HX-Request": "true"})
+    html = fragment.get_data(as_text=True)
+    assert fragment.status_code == 200 and "<html" not in html and "/delete" in html
+
+
+def test_the_page_template_repeats_no_lifecycle_rule(app):
+    """Which buttons show is the service's call (can_promote, can_delete)."""
+    source = app.jinja_loader.get_source(app.jinja_env, "experiments/detail.html")[0]
+    assert "experiment.status in" not in source
+    assert "{% if can_promote %}" in source and "{% if can_delete %}" in source

@@ -48,7 +48,6 @@ FIELDS = (
 )
 REQUIRED = ("name", "budget_amount", "start_date", "end_date")
 MAX_AMOUNT = Decimal("99999999.99")  # NUMERIC(10, 2)
-STATUSES = ("over_budget", "critical", "warning", "on_track")
 
 
 # ---------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ are frozen, so results always belong to the design they were collected under.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -31,7 +32,8 @@ from webapp.models import (
 )
 from webapp.models.types import utcnow
 from webapp.services import assignments, experiment_analysis, prompts
-from webapp.services.audit import Actor, add_audit_row, changed_fields
+from webapp.services.audit import Actor, add_audit_row
+from webapp.services.audited import apply_changes
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
 from webapp.services.validation import as_decimal, check_choice, clean_text
 
@@ -66,6 +68,7 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "cancel": (("draft", "running", "paused"), "cancelled"),
 }
 PROMOTABLE_TYPES = ("model_comparison", "prompt_testing")
+PROMOTABLE_STATUSES = ("running", "paused", "completed")
 DELETABLE_STATUSES = ("draft", "completed", "cancelled")
 MAX_RESULTS_PER_BATCH = 5_000
 METRIC_VALUE_LIMIT = Decimal("100000000")  # NUMERIC(12, 4)
@@ -100,6 +103,33 @@ def control_of(experiment: Experiment) -> str | None:
     if control:
         return control
     return experiment.variants[0]["id"] if experiment.variants else None
+
+
+def describe_targets(variants: list[dict[str, Any]]) -> dict[str, str]:
+    """What each variant points at, in words: the model's display name or the prompt's
+    name and version (a deleted one says so), then its params as sorted JSON."""
+    model_ids = {_as_uuid(v["model_id"]) for v in variants if "model_id" in v} - {None}
+    prompt_ids = {_as_uuid(v["prompt_id"]) for v in variants if "prompt_id" in v} - {None}
+    models = {
+        str(model.id): model.display_name
+        for model in db.session.scalars(select(AIModel).where(AIModel.id.in_(model_ids)))
+    }
+    prompt_names = {
+        str(prompt.id): f"{prompt.name} v{prompt.version}"
+        for prompt in db.session.scalars(select(Prompt).where(Prompt.id.in_(prompt_ids)))
+    }
+    described = {}
+    for variant in variants:
+        if "model_id" in variant:
+            text = models.get(str(_as_uuid(variant["model_id"])), "a deleted model")
+        elif "prompt_id" in variant:
+            text = prompt_names.get(str(_as_uuid(variant["prompt_id"])), "a deleted prompt")
+        else:
+            text = ""
+        if variant.get("params"):
+            text = f"{text} {json.dumps(variant['params'], sort_keys=True)}".strip()
+        described[variant["id"]] = text
+    return described
 
 
 def get_experiment(experiment_id: uuid.UUID) -> Experiment:
@@ -401,22 +431,21 @@ def update_experiment(
     if errors:
         raise ValidationFailed(errors)
     new = {key: merged[key] for key in changes}
-    old_values, new_values = changed_fields({k: current[k] for k in new}, new)
-    if new_values:
-        for key, value in new.items():
-            setattr(experiment, key, value)
-        add_audit_row(
-            actor, "experiment.update", "experiment", experiment.id, old_values, new_values
-        )
+    apply_changes(actor, experiment, new, "experiment.update", "experiment")
     db.session.commit()
     return experiment
+
+
+def can_delete(experiment: Experiment) -> bool:
+    """Running and paused experiments are kept (cancel or complete them first)."""
+    return experiment.status in DELETABLE_STATUSES
 
 
 def delete_experiment(actor: Actor, experiment_id: uuid.UUID) -> None:
     """Deletes the experiment with its results. Refused while it runs or is paused:
     cancel or complete it first, so that nobody deletes live data by accident."""
     experiment = _lock(experiment_id)
-    if experiment.status not in DELETABLE_STATUSES:
+    if not can_delete(experiment):
         raise Conflict(
             f"{experiment.name} is {experiment.status}: cancel or complete it before deleting it"
         )
@@ -437,6 +466,11 @@ def delete_experiment(actor: Actor, experiment_id: uuid.UUID) -> None:
 
 
 # --- lifecycle ------------------------------------------------------------------------
+
+
+def available_actions(experiment: Experiment) -> list[str]:
+    """The lifecycle actions the experiment's status allows, in TRANSITIONS' order."""
+    return [action for action, (sources, _) in TRANSITIONS.items() if experiment.status in sources]
 
 
 def transition(actor: Actor, experiment_id: uuid.UUID, action: str) -> Experiment:
@@ -656,20 +690,44 @@ class Promotion:
     message: str
 
 
+def promotion_of(experiment: Experiment) -> dict[str, Any] | None:
+    """The stored record of the promotion (variant, when, by whom), if it happened."""
+    return (experiment.results or {}).get("promotion")
+
+
+def _promotion_refusal(experiment: Experiment) -> str | None:
+    """Why the experiment cannot be promoted whatever its results say, or None."""
+    if experiment.experiment_type not in PROMOTABLE_TYPES:
+        return (
+            f"{experiment.experiment_type} experiments have nothing to promote automatically "
+            "(only model_comparison and prompt_testing do); apply the winning variant by hand"
+        )
+    if experiment.status not in PROMOTABLE_STATUSES:
+        return f"{experiment.name} is {experiment.status}: there is nothing to promote"
+    if promotion_of(experiment):
+        return f"{experiment.name} has been promoted already"
+    return None
+
+
+def is_promotable_type(experiment: Experiment) -> bool:
+    """Whether promote can apply this type's winner by itself (the others are by hand)."""
+    return experiment.experiment_type in PROMOTABLE_TYPES
+
+
+def can_promote(experiment: Experiment, analysis: experiment_analysis.Analysis) -> bool:
+    """Whether ``promote`` would go through now: the same checks, with ``analysis`` as
+    the fresh analysis of the experiment's results."""
+    return _promotion_refusal(experiment) is None and analysis.winner is not None
+
+
 def promote(actor: Actor, experiment_id: uuid.UUID) -> Promotion:
     """Put the significant winner into production — the model (model_comparison) or the
     prompt version (prompt_testing) — and complete the experiment: one transaction, one
     audit row. Refused without a significant winner, for other types, or twice."""
     experiment = _lock(experiment_id)
-    if experiment.experiment_type not in PROMOTABLE_TYPES:
-        raise Conflict(
-            f"{experiment.experiment_type} experiments have nothing to promote automatically "
-            "(only model_comparison and prompt_testing do); apply the winning variant by hand"
-        )
-    if experiment.status not in ("running", "paused", "completed"):
-        raise Conflict(f"{experiment.name} is {experiment.status}: there is nothing to promote")
-    if (experiment.results or {}).get("promotion"):
-        raise Conflict(f"{experiment.name} has been promoted already")
+    refusal = _promotion_refusal(experiment)
+    if refusal is not None:
+        raise Conflict(refusal)
     analysis = store_outcome(experiment)
     if analysis.winner is None:
         raise Conflict(

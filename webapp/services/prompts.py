@@ -22,7 +22,8 @@ from sqlalchemy.exc import IntegrityError
 from webapp.extensions import db
 from webapp.models import AIModel, Feature, FeatureModelAssignment, Prompt, UsageLog
 from webapp.models.types import json_array_overlaps
-from webapp.services.audit import Actor, add_audit_row, changed_fields
+from webapp.services.audit import Actor, add_audit_row
+from webapp.services.audited import apply_changes
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
 from webapp.services.prompt_rendering import (
     RenderResult,
@@ -36,7 +37,6 @@ from webapp.services.usage import windows
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,199}$")
 FIELDS = ("name", "description", "content", "feature_id", "tags", "variables", "is_active")
-IN_PLACE_FIELDS = ("description", "tags", "variables")
 MAX_LIMIT = 200
 CREATE_ATTEMPTS = 5
 # Stands in for a NULL feature when joining families (NULL never equals NULL).
@@ -291,11 +291,7 @@ def update_prompt(actor: Actor, prompt_id: uuid.UUID, changes: dict[str, Any]) -
             actor, fields, "prompt.new_version", {"version": prompt.version, "id": prompt.id}
         )
     changes.pop("content", None)
-    old_values, new_values = changed_fields({k: getattr(prompt, k) for k in changes}, changes)
-    if new_values:
-        for key, value in changes.items():
-            setattr(prompt, key, value)
-        add_audit_row(actor, "prompt.update", "prompt", prompt.id, old_values, new_values)
+    if apply_changes(actor, prompt, changes, "prompt.update", "prompt"):
         db.session.commit()
     return prompt
 

@@ -13,9 +13,8 @@ from werkzeug.wrappers import Response
 
 from webapp.auth import actor_from_request, admin_only
 from webapp.charts import experiment_metric_chart
-from webapp.extensions import db
 from webapp.ids import parse_id
-from webapp.models import EXPERIMENT_STATUSES, EXPERIMENT_TYPES, AIModel, Prompt
+from webapp.models import EXPERIMENT_STATUSES, EXPERIMENT_TYPES
 from webapp.responses import go_to, render_page
 from webapp.services import assignments, experiments, features, prompts
 from webapp.services.errors import Conflict, ValidationFailed
@@ -153,26 +152,6 @@ def create() -> Response | tuple[str, int]:
     return html, 400
 
 
-def _targets(variants: list[dict[str, Any]]) -> dict[str, str]:
-    """What each variant points at, in words (model or prompt names)."""
-    described = {}
-    for variant in variants:
-        if "model_id" in variant:
-            model = db.session.get(AIModel, uuid.UUID(variant["model_id"]))
-            described[variant["id"]] = model.display_name if model else "a deleted model"
-        elif "prompt_id" in variant:
-            prompt = db.session.get(Prompt, uuid.UUID(variant["prompt_id"]))
-            described[variant["id"]] = (
-                f"{prompt.name} v{prompt.version}" if prompt else "a deleted prompt"
-            )
-        else:
-            described[variant["id"]] = ""
-        if variant.get("params"):
-            params = json.dumps(variant["params"], sort_keys=True)
-            described[variant["id"]] = f"{described[variant['id']]} {params}".strip()
-    return described
-
-
 def _detail_context(experiment_id: uuid.UUID, problem: str | None = None) -> dict[str, Any]:
     experiment = experiments.get_experiment(experiment_id)
     analysis = experiments.analyze(experiment_id)
@@ -181,14 +160,14 @@ def _detail_context(experiment_id: uuid.UUID, problem: str | None = None) -> dic
         "feature": features.get_feature(experiment.feature_id),
         "analysis": analysis,
         "charts": {m.metric_name: experiment_metric_chart(m) for m in analysis.metrics},
-        "targets": _targets(experiment.variants),
+        "targets": experiments.describe_targets(experiment.variants),
         "actions": [
-            (action, ACTION_LABELS[action])
-            for action, (sources, _) in experiments.TRANSITIONS.items()
-            if experiment.status in sources
+            (action, ACTION_LABELS[action]) for action in experiments.available_actions(experiment)
         ],
-        "promotable": experiment.experiment_type in experiments.PROMOTABLE_TYPES,
-        "promotion": (experiment.results or {}).get("promotion"),
+        "promotable": experiments.is_promotable_type(experiment),
+        "can_promote": experiments.can_promote(experiment, analysis),
+        "can_delete": experiments.can_delete(experiment),
+        "promotion": experiments.promotion_of(experiment),
         "problem": problem,
     }
 
