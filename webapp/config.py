@@ -96,6 +96,9 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
             "Argon2 settings below OWASP's minimum (time cost 2, memory 19 MiB) are refused "
             "in production."
         )
+    max_request_bytes = int(os.environ.get("MAX_REQUEST_BYTES", str(1024 * 1024)))
+    if max_request_bytes < 1024:
+        raise ConfigError("MAX_REQUEST_BYTES must be at least 1024.")
     storage = os.environ.get("RATELIMIT_STORAGE_URI")
     if production and not storage:
         raise ConfigError(
@@ -111,6 +114,10 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
         # hide_parameters: SQL errors in the log never show values (password hashes, …).
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
         "PRODUCTION": production,
+        # The largest request body read (bytes), checked before any byte is read; a view
+        # may accept more with @accepts_request_bytes (webapp/request_limits.py).
+        "MAX_REQUEST_BYTES": max_request_bytes,
+        "MAX_CONTENT_LENGTH": max_request_bytes,
         # Behind a reverse proxy, how many proxies set X-Forwarded-For/-Proto (client IPs
         # in the audit log, HTTPS detection for HSTS). 0: the app faces clients directly.
         "TRUSTED_PROXY_COUNT": int(os.environ.get("TRUSTED_PROXY_COUNT", "0")),

@@ -17,6 +17,7 @@ from webapp.services import metrics
 from webapp.services.audit import Actor, add_audit_row
 from webapp.services.audited import apply_changes, insert_row
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.json_values import check_json_field
 from webapp.services.validation import check_choice, clean_text
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
@@ -144,6 +145,7 @@ def _validate_fields(changes: dict[str, Any], creating: bool) -> dict[str, str]:
     check_choice(changes, "status", FEATURE_STATUSES, errors)
     if "config" in changes and not isinstance(changes["config"], dict):
         errors["config"] = "must be a JSON object"
+    check_json_field(changes, "config", errors)
     description = changes.get("description")
     if description is not None and (not isinstance(description, str) or len(description) > 10_000):
         errors["description"] = "must be text of at most 10,000 characters"

@@ -13,6 +13,7 @@ from webapp.models import PROVIDER_STATUSES, AIModel, Feature, FeatureModelAssig
 from webapp.services.audit import Actor, add_audit_row
 from webapp.services.audited import apply_changes, insert_row
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.json_values import check_json_field
 from webapp.services.validation import check_choice, clean_text
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,199}$")
@@ -84,6 +85,7 @@ def _validate(fields: dict[str, Any], creating: bool) -> dict[str, str]:
     check_choice(fields, "status", PROVIDER_STATUSES, errors)
     if "config" in fields and not isinstance(fields["config"], dict):
         errors["config"] = "must be a JSON object"
+    check_json_field(fields, "config", errors)
     if "api_endpoint" in fields:
         clean_text(
             fields,

@@ -15,6 +15,7 @@ from webapp.auth import actor_from_request, admin_only
 from webapp.charts import experiment_metric_chart
 from webapp.extensions import db
 from webapp.ids import parse_id
+from webapp.json_input import loads_strict
 from webapp.models import EXPERIMENT_STATUSES, EXPERIMENT_TYPES, AIModel, Prompt
 from webapp.responses import go_to, render_page
 from webapp.services import assignments, experiments, features, prompts
@@ -87,7 +88,7 @@ def _fields_from_form(form: dict[str, str]) -> tuple[dict[str, Any], dict[str, s
         raw_params = form.get(f"variant_{row}_params", "").strip()
         if raw_params:
             try:
-                variant["params"] = json.loads(raw_params)
+                variant["params"] = loads_strict(raw_params)
             except ValueError:
                 problems[f"variant_{row}_params"] = "must be valid JSON (an object)"
         share = form.get(f"variant_{row}_share", "").strip()
