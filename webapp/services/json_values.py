@@ -43,11 +43,10 @@ def json_value_problem(value: Any, max_depth: int = MAX_JSON_FIELD_DEPTH) -> tup
                 for key, child in item.items():
                     if not isinstance(key, str):
                         return path, "must have text keys"
-                    key_path = f"{path}.{key}" if path else key
                     problem = _text_problem(key)
-                    if problem:
-                        return key_path, f"has a key that {problem.removeprefix('must ')}"
-                    stack.append((child, depth + 1, key_path))
+                    if problem:  # the key itself is not named: it may not be encodable
+                        return path, f"has a key that {problem.removeprefix('must ')}"
+                    stack.append((child, depth + 1, f"{path}.{key}" if path else key))
             else:
                 stack.extend(
                     (child, depth + 1, f"{path}.{index}" if path else str(index))
