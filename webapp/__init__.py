@@ -29,6 +29,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             "Development mode: set AIPM_ENV=production (and SECRET_KEY) when serving real users."
         )
 
+    from webapp import json_input
+
+    json_input.init_app(app)  # request JSON is parsed strictly (no NaN, no lone surrogates)
+
     import webapp.models  # noqa: F401  (registers every table on db.metadata)
 
     db.init_app(app)
@@ -36,8 +40,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     # Authorization runs before CSRF validation (both are before_request hooks, run in
     # registration order): an anonymous write is answered 401/redirect, not 400.
-    from webapp import auth
+    from webapp import auth, request_limits
 
+    request_limits.init_app(app)  # body size first: known from the headers alone
     auth.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)

@@ -99,14 +99,18 @@ def carries_nul() -> bool:
     return False
 
 
-def guard_request() -> Response | None:
-    use_database_role(ANONYMOUS)
+def refuse_nul() -> None:
     if carries_nul():
         abort(400, description="Request fields must not contain NUL characters.")
+
+
+def guard_request() -> Response | None:
+    use_database_role(ANONYMOUS)
     if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:
         return None  # unknown URL: the 404 handler answers, revealing nothing
     view = view_for_request()
     if getattr(view, "is_public", False):
+        refuse_nul()
         return None
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
@@ -121,6 +125,7 @@ def guard_request() -> Response | None:
         or (request.method not in SAFE_METHODS and not getattr(view, "any_role_may_post", False))
     ):
         abort(403)
+    refuse_nul()  # only now is the body read: never for anonymous or refused requests
     return None
 
 

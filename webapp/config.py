@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
+import sys
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -96,12 +98,27 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
             "Argon2 settings below OWASP's minimum (time cost 2, memory 19 MiB) are refused "
             "in production."
         )
+    max_request_bytes = int(os.environ.get("MAX_REQUEST_BYTES", str(1024 * 1024)))
+    if max_request_bytes < 1024:
+        raise ConfigError("MAX_REQUEST_BYTES must be at least 1024.")
+    if production and not secure_cookies:
+        raise ConfigError(
+            "SESSION_COOKIE_SECURE=0 is refused in production: session cookies must travel "
+            "over HTTPS only. Serve the console over HTTPS (TRUSTED_PROXY_COUNT behind a proxy)."
+        )
     storage = os.environ.get("RATELIMIT_STORAGE_URI")
     if production and not storage:
         raise ConfigError(
             "RATELIMIT_STORAGE_URI is not set. Sign-in throttling needs storage shared by all "
             "worker processes, e.g. redis://localhost:6379; set memory:// only when a single "
             "process serves the console."
+        )
+    workers = configured_worker_count()
+    if production and storage and storage.startswith("memory://") and workers > 1:
+        raise ConfigError(
+            f"RATELIMIT_STORAGE_URI=memory:// with {workers} worker processes: each would "
+            "count sign-in failures on its own, multiplying the limits. Use a shared storage "
+            "such as redis://localhost:6379, or a single worker."
         )
     return {
         "SECRET_KEY": secret_key,
@@ -118,6 +135,10 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
         # and cloud metadata addresses stay refused (webapp/services/outbound.py).
         "ALLOW_PRIVATE_PROVIDER_URLS": _flag("ALLOW_PRIVATE_PROVIDER_URLS", default=False),
         "PRODUCTION": production,
+        # The largest request body read (bytes), checked before any byte is read; a view
+        # may accept more with @accepts_request_bytes (webapp/request_limits.py).
+        "MAX_REQUEST_BYTES": max_request_bytes,
+        "MAX_CONTENT_LENGTH": max_request_bytes,
         # Behind a reverse proxy, how many proxies set X-Forwarded-For/-Proto (client IPs
         # in the audit log, HTTPS detection for HSTS). 0: the app faces clients directly.
         "TRUSTED_PROXY_COUNT": int(os.environ.get("TRUSTED_PROXY_COUNT", "0")),
@@ -185,6 +206,27 @@ def health_settings() -> dict[str, Any]:
         "HEALTH_CHECK_TIMEOUT_SECONDS": float(os.environ.get("HEALTH_CHECK_TIMEOUT_SECONDS", "5")),
         "HEALTH_CHECK_FAILURE_PENALTY": int(os.environ.get("HEALTH_CHECK_FAILURE_PENALTY", "50")),
     }
+
+
+def configured_worker_count(argv: list[str] | None = None) -> int:
+    """How many worker processes the server was told to start, as far as the process can
+    tell: ``WEB_CONCURRENCY`` (gunicorn's and most platforms' variable), ``--workers`` /
+    ``-w`` in ``GUNICORN_CMD_ARGS`` or on gunicorn's own command line (workers are forked
+    from it, so they share its ``sys.argv``). A ``workers =`` line in a gunicorn
+    configuration file is not seen: 1 then."""
+    argv = sys.argv if argv is None else argv
+    counts = [os.environ.get("WEB_CONCURRENCY", "")]
+    words = shlex.split(os.environ.get("GUNICORN_CMD_ARGS", ""))
+    if argv and Path(argv[0]).name.startswith("gunicorn"):
+        words += argv[1:]
+    for index, word in enumerate(words):
+        if word in ("-w", "--workers") and index + 1 < len(words):
+            counts.append(words[index + 1])
+        elif word.startswith("--workers="):
+            counts.append(word.partition("=")[2])
+        elif word.startswith("-w") and word[2:].isdigit():
+            counts.append(word[2:])
+    return max((int(count) for count in counts if count.strip().isdigit()), default=1)
 
 
 def _flag(name: str, *, default: bool) -> bool:

@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+import webapp.db_errors  # noqa: F401  (PostgreSQL errors lose DETAIL/CONTEXT values)
 from webapp.models.base import db
 
 __all__ = ["csrf", "db", "limiter", "login_manager", "migrate"]

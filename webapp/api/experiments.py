@@ -12,6 +12,7 @@ from webapp.api.envelope import success_response
 from webapp.api.parsing import parse_body, parse_uuid, query_list
 from webapp.api.schemas import ExperimentCreate, ExperimentUpdate
 from webapp.auth import actor_from_request
+from webapp.json_input import JSONRefused, request_json
 from webapp.services import experiments
 from webapp.services.errors import NotFound, ValidationFailed
 
@@ -106,7 +107,12 @@ def experiment_assignment(experiment_id: str) -> Response:
 
 def _results_body() -> Any:
     """A JSON array of results, or an object ``{"results": [...]}``."""
-    body = request.get_json(silent=True)
+    try:
+        body = request_json()
+    except JSONRefused as refused:
+        raise ValidationFailed({refused.path: refused.problem}, "Malformed JSON") from None
+    except ValueError:
+        body = None
     if isinstance(body, dict):
         unknown = set(body) - {"results"}
         if unknown:

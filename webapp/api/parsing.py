@@ -9,18 +9,28 @@ from flask import request
 from pydantic import BaseModel, ValidationError
 
 from webapp.ids import parse_id
+from webapp.json_input import JSONRefused, request_json
 from webapp.services.errors import ValidationFailed
 
 Schema = TypeVar("Schema", bound=BaseModel)
 
 
-def json_object_body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if body is None:
+def json_body() -> Any:
+    """The parsed JSON body; a ValidationFailed naming the place of a refused value (NaN,
+    lone surrogates, too deep: see webapp/json_input.py) or saying it is not JSON."""
+    try:
+        return request_json()
+    except JSONRefused as refused:
+        raise ValidationFailed({refused.path: refused.problem}, "Malformed JSON") from None
+    except ValueError:
         raise ValidationFailed(
             {"body": "must be valid JSON sent with Content-Type: application/json"},
             "Malformed JSON",
-        )
+        ) from None
+
+
+def json_object_body() -> dict[str, Any]:
+    body = json_body()
     if not isinstance(body, dict):
         raise ValidationFailed({"body": "must be a JSON object"}, "Malformed JSON")
     return body

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
@@ -127,11 +128,24 @@ def list_usage() -> Response:
     )
 
 
+FORMULA_STARTS = frozenset("=+-@")
+
+
 def csv_safe(value: Any) -> Any:
-    """Text that a spreadsheet would run as a formula (=, +, -, @, tab, CR) gets a leading
-    apostrophe (OWASP's advice for CSV injection); numbers pass unchanged."""
+    """Text that a spreadsheet would run as a formula gets a leading apostrophe (OWASP's
+    advice for CSV injection): text starting with =, +, -, @ or their full-width and small
+    forms (＝, ﹦, …: spreadsheets fold them), and text starting with any whitespace or
+    control character (LF, space, tab, CR: spreadsheets trim them and then see a formula).
+    Numbers pass unchanged."""
     value = to_jsonable(value)
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    if not isinstance(value, str) or not value:
+        return value
+    first = value[0]
+    if (
+        unicodedata.normalize("NFKC", first)[:1] in FORMULA_STARTS
+        or first.isspace()
+        or unicodedata.category(first) in ("Cc", "Cf")
+    ):
         return "'" + value
     return value
 

@@ -22,6 +22,7 @@ from webapp.models import (
 from webapp.services.audit import Actor, add_audit_row
 from webapp.services.audited import apply_changes, insert_row
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.json_values import check_json_field
 from webapp.services.usage import windows
 from webapp.services.validation import as_decimal, check_choice, clean_text
 
@@ -159,6 +160,7 @@ def _validate(fields: dict[str, Any], creating: bool) -> dict[str, str]:
     for key in ("config", "performance_metrics"):
         if key in fields and not isinstance(fields[key], dict):
             errors[key] = "must be a JSON object"
+        check_json_field(fields, key, errors)
     if "capabilities" in fields:
         caps = fields["capabilities"]
         if not isinstance(caps, list) or not all(

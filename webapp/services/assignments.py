@@ -14,6 +14,7 @@ from webapp.models import ENVIRONMENTS, AIModel, Feature, FeatureModelAssignment
 from webapp.models.types import utcnow
 from webapp.services.audit import Actor, add_audit_row
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.json_values import check_json_field
 
 UNASSIGNABLE_STATUSES = ("offline", "deprecated")
 
@@ -65,6 +66,7 @@ def _check(environment: str, config_overrides: Any) -> None:
         errors["environment"] = f"must be one of {', '.join(ENVIRONMENTS)}"
     if config_overrides is not None and not isinstance(config_overrides, dict):
         errors["config_overrides"] = "must be a JSON object"
+    check_json_field({"config_overrides": config_overrides}, "config_overrides", errors)
     if errors:
         raise ValidationFailed(errors)
 

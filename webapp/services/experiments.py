@@ -35,6 +35,7 @@ from webapp.services import assignments, experiment_analysis, prompts
 from webapp.services.audit import Actor, add_audit_row
 from webapp.services.audited import apply_changes
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.json_values import check_json_field
 from webapp.services.validation import as_decimal, check_choice, clean_text
 
 VARIANT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -234,6 +235,7 @@ def _check_variants(
             errors[f"{where}.name"] = "is required (text of at most 200 characters)"
         if "params" in variant and not isinstance(variant["params"], dict):
             errors[f"{where}.params"] = "must be a JSON object of parameters"
+        check_json_field({f"{where}.params": variant.get("params")}, f"{where}.params", errors)
         if target == "params" and not variant.get("params"):
             errors[f"{where}.params"] = "is required: the parameter set this variant tries"
         elif target == "model_id":
@@ -303,6 +305,9 @@ def _check_config(config: Any, variant_ids: list[str]) -> dict[str, str]:
     if not isinstance(config, dict):
         return {"config": "must be a JSON object"}
     errors: dict[str, str] = {}
+    check_json_field({"config": config}, "config", errors)
+    if errors:
+        return errors
     for key in config:
         if key not in CONFIG_KEYS:
             errors[f"config.{key}"] = f"is not a setting (settings: {', '.join(CONFIG_KEYS)})"
@@ -606,6 +611,10 @@ def _result_row(experiment: Experiment, item: Any) -> tuple[dict[str, Any] | Non
     }
     if not isinstance(row["metadata"], dict):
         return None, "metadata must be a JSON object"
+    problems: dict[str, str] = {}
+    check_json_field(row, "metadata", problems)
+    if problems:
+        return None, f"metadata {problems['metadata']}"
     for key in ("user_id", "session_id"):
         if item.get(key) not in (None, ""):
             subject = _as_uuid(item[key])

@@ -16,6 +16,7 @@ from webapp.models import FEATURE_STATUSES, AIModel, Feature, FeatureModelAssign
 from webapp.services.audit import Actor, add_audit_row
 from webapp.services.audited import apply_changes, insert_row
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.json_values import check_json_field
 from webapp.services.usage import windows
 from webapp.services.validation import check_choice, clean_text
 
@@ -141,6 +142,7 @@ def _validate_fields(changes: dict[str, Any], creating: bool) -> dict[str, str]:
     check_choice(changes, "status", FEATURE_STATUSES, errors)
     if "config" in changes and not isinstance(changes["config"], dict):
         errors["config"] = "must be a JSON object"
+    check_json_field(changes, "config", errors)
     description = changes.get("description")
     if description is not None and (not isinstance(description, str) or len(description) > 10_000):
         errors["description"] = "must be text of at most 10,000 characters"

@@ -24,6 +24,9 @@ VARIABLE_TYPES = ("string", "number", "boolean")
 CHARS_PER_TOKEN = 4
 # Numbers are written out in full when rendered: keep them to a sane size.
 MAX_EXPONENT = 30
+# The longest rendered prompt (characters): twice the longest template. A short template
+# repeating a long value ({{a}} x 20,000) would otherwise answer hundreds of megabytes.
+MAX_RENDERED_CHARS = 200_000
 
 
 def placeholders(content: str) -> list[str]:
@@ -99,15 +102,23 @@ class RenderResult:
     missing: list[str] = field(default_factory=list)  # errors
     extra: list[str] = field(default_factory=list)  # warnings
     type_errors: dict[str, str] = field(default_factory=dict)  # errors
+    # Set when the rendered text would pass MAX_RENDERED_CHARS: then it is not built and
+    # ``rendered`` is empty.
+    oversize_chars: int | None = None
 
     @property
     def ok(self) -> bool:
-        return not self.missing and not self.type_errors
+        return not self.missing and not self.type_errors and self.oversize_chars is None
 
     @property
     def errors(self) -> list[str]:
         found = [f"{name}: no value and no default" for name in self.missing]
         found += [f"{name}: {problem}" for name, problem in self.type_errors.items()]
+        if self.oversize_chars is not None:
+            found.append(
+                f"the rendered prompt would be {self.oversize_chars:,} characters; "
+                f"at most {MAX_RENDERED_CHARS:,} are rendered (shorten the values)"
+            )
         return found
 
     @property
@@ -149,6 +160,15 @@ def render(
     def substitute(match: re.Match[str]) -> str:
         return texts.get(match.group(1), match.group(0))
 
+    size = len(content) + sum(
+        len(texts[match.group(1)]) - len(match.group(0))
+        for match in PLACEHOLDER.finditer(content)
+        if match.group(1) in texts
+    )
+    if size > MAX_RENDERED_CHARS:
+        result.oversize_chars = size  # counted before building: nothing large is allocated
+        result.rendered = ""
+        return result
     result.rendered = PLACEHOLDER.sub(substitute, content)  # one pass: no re-expansion
     return result
 

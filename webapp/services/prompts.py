@@ -25,6 +25,7 @@ from webapp.models.types import json_array_overlaps
 from webapp.services.audit import Actor, add_audit_row
 from webapp.services.audited import apply_changes
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.json_values import check_json_field
 from webapp.services.prompt_rendering import (
     RenderResult,
     estimate_input_cost,
@@ -187,6 +188,7 @@ def _clean(fields: dict[str, Any], creating: bool) -> dict[str, str]:
             fields["tags"] = tags
     if "variables" in fields:
         errors.update(validate_declarations(fields["variables"]))
+        check_json_field(fields, "variables", errors)
     if "feature_id" in fields and fields["feature_id"] not in (None, ""):
         try:
             fields["feature_id"] = uuid.UUID(str(fields["feature_id"]))

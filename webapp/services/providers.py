@@ -14,6 +14,7 @@ from webapp.models import PROVIDER_STATUSES, AIModel, Feature, FeatureModelAssig
 from webapp.services.audit import Actor, add_audit_row
 from webapp.services.audited import apply_changes, insert_row
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.json_values import check_json_field
 from webapp.services.outbound import url_problem
 from webapp.services.validation import check_choice, clean_text
 
@@ -86,6 +87,7 @@ def _validate(fields: dict[str, Any], creating: bool) -> dict[str, str]:
     check_choice(fields, "status", PROVIDER_STATUSES, errors)
     if "config" in fields and not isinstance(fields["config"], dict):
         errors["config"] = "must be a JSON object"
+    check_json_field(fields, "config", errors)
     if "api_endpoint" in fields:
         clean_text(
             fields,

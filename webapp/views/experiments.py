@@ -4,7 +4,6 @@ SRM check, lifecycle buttons and the promote button."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -14,6 +13,7 @@ from werkzeug.wrappers import Response
 from webapp.auth import actor_from_request, admin_only
 from webapp.charts import experiment_metric_chart
 from webapp.ids import parse_id
+from webapp.json_input import loads_strict
 from webapp.models import EXPERIMENT_STATUSES, EXPERIMENT_TYPES
 from webapp.responses import go_to, render_page
 from webapp.services import assignments, experiments, features, prompts
@@ -86,7 +86,7 @@ def _fields_from_form(form: dict[str, str]) -> tuple[dict[str, Any], dict[str, s
         raw_params = form.get(f"variant_{row}_params", "").strip()
         if raw_params:
             try:
-                variant["params"] = json.loads(raw_params)
+                variant["params"] = loads_strict(raw_params)
             except ValueError:
                 problems[f"variant_{row}_params"] = "must be valid JSON (an object)"
         share = form.get(f"variant_{row}_share", "").strip()

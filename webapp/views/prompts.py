@@ -4,7 +4,6 @@ delete and an inline test form."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, flash, request, url_for
@@ -12,6 +11,7 @@ from werkzeug.wrappers import Response
 
 from webapp.auth import actor_from_request, admin_only
 from webapp.ids import parse_id
+from webapp.json_input import loads_strict
 from webapp.responses import go_to, render_page
 from webapp.services import features, prompts
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
@@ -159,7 +159,7 @@ def save_details(prompt_id: str) -> Response | tuple[str, int]:
     raw_variables = request.form.get("variables", "").strip()
     if raw_variables:
         try:
-            fields["variables"] = json.loads(raw_variables)
+            fields["variables"] = loads_strict(raw_variables)
         except ValueError as error:
             html = render_page(
                 "prompts/detail.html",
