@@ -114,10 +114,15 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
 def empty_all_tables() -> None:
     """Test-only cleanup. The audit log refuses DELETE (triggers, and RLS on PostgreSQL),
     so PostgreSQL gets TRUNCATE (which neither applies to) and SQLite has its audit
-    triggers dropped and re-created around the DELETE. Only tables with rows are
-    emptied (one query finds them), so a test that wrote nothing pays almost nothing."""
+    triggers dropped and re-created around the DELETE. SQLite empties only the tables that
+    have rows (one query finds them), so a test that wrote nothing pays almost nothing;
+    PostgreSQL truncates every table, since row-level security could hide rows from such
+    a check."""
     tables = list(reversed(_db.metadata.sorted_tables))
     with _db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text(f"TRUNCATE {', '.join(t.name for t in tables)} CASCADE"))
+            return
         has_rows = connection.execute(
             text(
                 "SELECT "
@@ -129,9 +134,6 @@ def empty_all_tables() -> None:
         ).one()
         tables = [table for table, filled in zip(tables, has_rows, strict=True) if filled]
         if not tables:
-            return
-        if connection.dialect.name == "postgresql":
-            connection.execute(text(f"TRUNCATE {', '.join(t.name for t in tables)} CASCADE"))
             return
         triggers = connection.execute(
             text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
