@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format audit clean
+.PHONY: run test test-fast lint format audit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ run: $(VENV)/.runtime-installed
 
 test: $(VENV)/.dev-installed
 	./scripts/test.sh
+
+# The inner loop: SQLite only, no browser tests, no lint. `make test` before pushing.
+# Extra pytest arguments: make test-fast ARGS="-k budgets -x"
+test-fast: $(VENV)/.dev-installed
+	env -u TEST_DATABASE_URL $(BIN)/python -m pytest -m "not browser" -q $(ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
