@@ -29,6 +29,8 @@ IS_FORCED = (
 RLS_TABLES = [
     *SEED_TABLES,
     "ai_usage_daily_rollup",
+    "user_sessions",
+    "user_recovery_codes",
 ]  # and users: see test_users_rows_are_protected_too
 
 
