@@ -33,7 +33,7 @@ def require_mfa_enrolment() -> Response | None:
             "Platform admins must set up two-factor authentication at /account/mfa first.",
             code=MFA_ENROLMENT_REQUIRED,
         )
-    url = url_for("account.mfa")
+    url = url_for("account.mfa_settings")
     if is_htmx_request():
         response = Response(status=403)
         response.headers["HX-Redirect"] = url
