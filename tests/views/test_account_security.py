@@ -247,7 +247,9 @@ def test_one_code_used_in_parallel_signs_in_only_once(app, viewer_user, db):
             client.post("/login/mfa", data={"code": code, "csrf_token": token}).status_code
         )
 
-    threads = [threading.Thread(target=attempt, args=pair) for pair in zip(clients, tokens)]
+    threads = [
+        threading.Thread(target=attempt, args=pair) for pair in zip(clients, tokens, strict=True)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
