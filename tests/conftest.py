@@ -244,3 +244,24 @@ def viewer_client(client: FlaskClient, viewer_user: User) -> FlaskClient:
     response = sign_in(client, viewer_user.email)
     assert response.status_code == 302
     return client
+
+
+def totp_code(secret: str, at: float | None = None) -> str:
+    """The code an authenticator app shows for ``secret`` at ``at`` (default now)."""
+    import time
+
+    import pyotp
+
+    return pyotp.TOTP(secret).at(int(time.time() if at is None else at))
+
+
+def enrol_mfa(user: User) -> str:
+    """Turn on TOTP for ``user`` with a code of the previous 30-second step, so the
+    current step's code is still unused; returns the secret."""
+    import time
+
+    from webapp.services import mfa
+
+    secret = mfa.new_secret()
+    mfa.enable(Actor.cli(), user, secret, totp_code(secret, time.time() - 30))
+    return secret

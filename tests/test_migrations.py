@@ -12,7 +12,14 @@ from sqlalchemy import create_engine, inspect, text
 
 from tests.conftest import SEED_TABLES
 
-EXPECTED_TABLES = {*SEED_TABLES, "users", "ai_usage_daily_rollup", "audit_event_windows"}
+EXPECTED_TABLES = {
+    *SEED_TABLES,
+    "users",
+    "ai_usage_daily_rollup",
+    "user_sessions",
+    "user_recovery_codes",
+    "audit_event_windows",
+}
 
 
 def table_names(db) -> set[str]:

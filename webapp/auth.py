@@ -6,9 +6,19 @@
 - Views marked ``admin_only`` (user management) refuse viewers even for reading.
 Default-deny: a new route is protected without anyone remembering to decorate it.
 
-Sessions: the session cookie names the user *and* their session version; bumping the
-version (sign-out, password change, deactivation) invalidates every earlier cookie, copies
-included. Sessions also end after an idle period and after an absolute lifetime.
+Sessions: the signed session cookie names the user, their session version and a random
+session token; the token's hash names a server-side record (webapp/services/sessions.py)
+holding when the session started, was last used (by the person: background polling does
+not count) and last authenticated, and from where. Deleting the record (sign-out, the
+sessions page, an admin) ends that session; bumping the version or deleting all records
+(password change or reset, deactivation) ends them all, copies of cookies included.
+Sessions also end after an idle period and after an absolute lifetime, measured on the
+record.
+
+Sessions are not bound to the client's address or user agent (Flask-Login's session
+protection is off): addresses change on mobile networks and behind proxies, and a thief
+can copy a user agent. Instead each record shows the address and user agent it was last
+used from, and the user or an admin can end it.
 """
 
 from __future__ import annotations
@@ -17,15 +27,17 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, current_app, redirect, request, session, url_for
+from flask import Flask, Response, abort, current_app, g, redirect, request, session, url_for
 from flask_login import current_user, logout_user
 
 from webapp.extensions import db, login_manager
-from webapp.models import User
-from webapp.rls import ANONYMOUS, reset_database_role, use_database_role
+from webapp.models import User, UserSession
+from webapp.rls import ANONYMOUS, current_database_role, reset_database_role, use_database_role
+from webapp.services import sessions
 from webapp.services.audit import Actor
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -70,21 +82,49 @@ def now() -> float:
     return time.time()
 
 
+def now_utc() -> datetime:
+    return datetime.fromtimestamp(now(), UTC)
+
+
+# Polling elements (the overview's tiles and alerts) send this header: their requests are
+# no sign of a person at the keyboard and must not keep the session alive.
+BACKGROUND_HEADER = "X-Background-Poll"
+
+
+def is_background_request() -> bool:
+    return request.headers.get(BACKGROUND_HEADER) == "1"
+
+
+def session_limits() -> sessions.SessionLimits:
+    return sessions.SessionLimits(
+        idle=timedelta(minutes=current_app.config["SESSION_IDLE_MINUTES"]),
+        absolute=timedelta(hours=current_app.config["SESSION_ABSOLUTE_HOURS"]),
+    )
+
+
+def current_session_record() -> UserSession | None:
+    """The server-side record of this request's session (found by load_user)."""
+    return g.get("user_session")
+
+
 def start_session_clock() -> None:
-    """Called right after sign-in."""
-    session["signed_in_at"] = session["seen_at"] = int(now())
+    """Called right after sign-in (login_user): a new session record, its token in the
+    cookie."""
+    record, token = sessions.start_session(
+        current_user._get_current_object(),
+        now_utc(),
+        request.remote_addr,
+        request.headers.get("User-Agent"),
+    )
+    g.user_session = record
+    session["session_token"] = token
+    session["signed_in_at"] = int(now())
     session.permanent = True
 
 
 def session_expired() -> bool:
-    signed_in_at = session.get("signed_in_at")
-    seen_at = session.get("seen_at")
-    if signed_in_at is None or seen_at is None:
-        return True
-    moment = now()
-    idle_limit = current_app.config["SESSION_IDLE_MINUTES"] * 60
-    absolute_limit = current_app.config["SESSION_ABSOLUTE_HOURS"] * 3600
-    return moment - seen_at > idle_limit or moment - signed_in_at > absolute_limit
+    record = current_session_record()
+    return record is None or sessions.is_expired(record, now_utc(), session_limits())
 
 
 def carries_nul() -> bool:
@@ -115,11 +155,20 @@ def guard_request() -> Response | None:
     if not current_user.is_authenticated:
         return login_manager.unauthorized()
     if session_expired():
+        record = current_session_record()
+        if record is not None:
+            sessions.end_expired(record)
         logout_user()
         session.clear()
         return login_manager.unauthorized()
-    session["seen_at"] = int(now())
     use_database_role(current_user.role, current_user.id)
+    if not is_background_request():
+        sessions.touch(
+            current_session_record(),  # type: ignore[arg-type]  (not expired: it exists)
+            now_utc(),
+            request.remote_addr,
+            request.headers.get("User-Agent"),
+        )
     if not current_user.is_admin and (
         getattr(view, "admin_only", False)
         or (request.method not in SAFE_METHODS and not getattr(view, "any_role_may_post", False))
@@ -166,14 +215,23 @@ def require_password_change() -> Response | None:
 
 
 def load_user(session_token: str) -> User | None:
-    """The user named by a session token ``<id>.<session version>``, if still valid."""
+    """The user named by a session token ``<id>.<session version>``, if still valid and
+    the session's server-side record still exists."""
     user_id, _, version = session_token.partition(".")
     try:
-        user = db.session.get(User, uuid.UUID(user_id))
+        uid = uuid.UUID(user_id)
     except ValueError:
         return None
+    # The cookie is signed: until the role is known the database may show this user's
+    # own rows (their session records) and nobody else's.
+    use_database_role(current_database_role() or ANONYMOUS, uid)
+    user = db.session.get(User, uid)
     if user is None or not user.is_active_user or str(user.session_version) != version:
-        return None  # deactivated, signed out elsewhere, or password changed
+        return None  # deactivated, or password changed
+    record = sessions.find_session(uid, session.get("session_token", ""))
+    if record is None:
+        return None  # signed out, ended on the sessions page or by an admin
+    g.user_session = record
     return user
 
 
@@ -182,13 +240,7 @@ def answer_unauthorized() -> Response:
 
     if is_api_request():
         return error_response(401, "Authentication required", "Sign in to use the API.")
-    next_path = request.full_path.rstrip("?") if request.method == "GET" else None
-    if is_htmx_request() and request.headers.get("HX-Current-URL"):
-        # A fragment (a tile refreshing itself) is no place to land after signing in:
-        # come back to the page the browser shows.
-        current = urlsplit(request.headers["HX-Current-URL"])
-        page = current.path + (f"?{current.query}" if current.query else "")
-        next_path = safe_next_url(page) if current.netloc in ("", request.host) else None
+    next_path = page_to_return_to()
     login_url = url_for("auth.login", next=next_path)
     if is_htmx_request():
         # Never swap a login form into a fragment: tell htmx to load the login page.
@@ -196,6 +248,21 @@ def answer_unauthorized() -> Response:
         response.headers["HX-Redirect"] = login_url
         return response
     return redirect(login_url)
+
+
+def page_to_return_to(*, use_referrer: bool = False) -> str | None:
+    """Where to come back to after signing in (or confirming one's password): this page
+    for a GET; for a fragment (a tile refreshing itself) the page the browser shows; for a
+    form post, with ``use_referrer``, the page the form was on."""
+    next_path = request.full_path.rstrip("?") if request.method == "GET" else None
+    shown = request.headers.get("HX-Current-URL") if is_htmx_request() else None
+    if shown is None and use_referrer and request.method != "GET":
+        shown = request.referrer
+    if shown:
+        current = urlsplit(shown)
+        page = current.path + (f"?{current.query}" if current.query else "")
+        next_path = safe_next_url(page) if current.netloc in ("", request.host) else None
+    return next_path
 
 
 def safe_next_url(target: str | None) -> str | None:
@@ -228,8 +295,13 @@ def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.user_loader(load_user)
     login_manager.unauthorized_handler(answer_unauthorized)
-    # Cookie-level protection against stolen cookies on top of the session version.
-    login_manager.session_protection = "strong"
+    # Off: Flask-Login's "strong" mode does nothing for permanent sessions, and binding a
+    # session to address or user agent is not worth its false sign-outs (see the module
+    # docstring). Sessions are server-side records the user and admins can end instead.
+    login_manager.session_protection = None
     app.before_request(guard_request)
     app.before_request(require_password_change)
+    from webapp.mfa_gate import require_mfa_enrolment
+
+    app.before_request(require_mfa_enrolment)
     app.teardown_request(end_request_role)

@@ -178,6 +178,12 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
         # Repeated events (throttled sign-ins per address, refused requests per user) are
         # audited once per window, with a count.
         "AUDIT_REPEAT_WINDOW_MINUTES": int(os.environ.get("AUDIT_REPEAT_WINDOW_MINUTES", "15")),
+        # Platform admins must enrol a TOTP second factor before using the console (on in
+        # production unless set to 0; off in development and tests unless set to 1).
+        "MFA_REQUIRED_FOR_ADMINS": _flag("MFA_REQUIRED_FOR_ADMINS", default=production),
+        # Sensitive actions (roles, password/MFA resets, deactivation, health-check URLs)
+        # need a sign-in or re-authentication within this many minutes.
+        "REAUTH_MINUTES": int(os.environ.get("REAUTH_MINUTES", "10")),
         # Argon2id parameters: argon2-cffi's defaults (RFC 9106 low-memory profile:
         # t=3, m=64 MiB, p=4) are stronger than OWASP's minimum (t=2, m=19 MiB, p=1).
         **argon2,

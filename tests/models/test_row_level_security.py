@@ -30,6 +30,8 @@ RLS_TABLES = [
     *SEED_TABLES,
     "ai_usage_daily_rollup",
     "audit_event_windows",
+    "user_sessions",
+    "user_recovery_codes",
 ]  # and users: see test_users_rows_are_protected_too
 
 

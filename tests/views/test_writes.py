@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from tests import factories
-from tests.conftest import PASSWORD, csrf_token, make_user
+from tests.conftest import PASSWORD, csrf_token, enrol_mfa, make_user, totp_code
 from tests.views.test_access import ROUTES
 from webapp.models import (
     AIModel,
@@ -624,6 +624,61 @@ CASES = {
         lambda w: ("POST", f"/users/{uuid.uuid4()}/reset-password", {}),
         None,
     ),
+    "users.reset_mfa": (
+        lambda w: ("POST", f"/users/{w.viewer.id}/reset-mfa", {}),
+        "user.reset_mfa",
+        lambda w: ("POST", f"/users/{uuid.uuid4()}/reset-mfa", {}),
+        None,
+    ),
+    "users.end_sessions": (
+        lambda w: ("POST", f"/users/{w.viewer.id}/end-sessions", {}),
+        "user.end_sessions",
+        lambda w: ("POST", f"/users/{uuid.uuid4()}/end-sessions", {}),
+        None,
+    ),
+    # --- one's own account: sessions, second factor, re-authentication ---
+    "account.end_session": (
+        lambda w: ("POST", f"/account/sessions/{_other_session(w)}/end", {}),
+        "session.end",
+        lambda w: ("POST", f"/account/sessions/{uuid.uuid4()}/end", {}),
+        None,
+    ),
+    "account.end_other_sessions": (
+        lambda w: ("POST", "/account/sessions/end-others", {}),
+        "session.end_others",
+        None,
+        None,
+    ),
+    "account.enable_mfa": (
+        lambda w: ("POST", "/account/mfa/enable", {"data": {"code": totp_code(w.mfa_secret)}}),
+        "mfa.enable",
+        lambda w: ("POST", "/account/mfa/enable", {"data": {"code": "12345x"}}),
+        None,
+    ),
+    "account.regenerate_recovery_codes": (
+        lambda w: ("POST", "/account/mfa/recovery-codes", {}),
+        "mfa.recovery_codes_regenerated",
+        None,
+        None,
+    ),
+    "account.disable_mfa": (
+        lambda w: ("POST", "/account/mfa/disable", {}),
+        "mfa.disable",
+        None,
+        None,
+    ),
+    "account.reauthenticate": (
+        lambda w: ("POST", "/account/reauthenticate", {"data": {"password": PASSWORD}}),
+        "auth.reauthenticate",
+        lambda w: ("POST", "/account/reauthenticate", {"data": {"password": "not it"}}),
+        "auth.reauth_failed",
+    ),
+    "account.mfa_login": (
+        lambda w: ("POST", "/login/mfa", {"data": {"code": totp_code(w.mfa_secret)}}),
+        None,  # the sign-in itself was recorded when the password was right
+        lambda w: ("POST", "/login/mfa", {"data": {"code": "12345x"}}),
+        "auth.mfa_failed",
+    ),
     # --- budgets: API and pages ---
     "api.create_budget": (
         lambda w: ("POST", f"{API}/spending", {"json": _budget_json()}),
@@ -695,8 +750,28 @@ def prepare(endpoint: str, client, world: World):
         from webapp.extensions import db
 
         db.session.commit()
+    if endpoint == "users.reset_mfa":
+        enrol_mfa(world.viewer)
+    if endpoint == "account.mfa_login":
+        world.mfa_secret = enrol_mfa(world.admin)
     if endpoint != "auth.login":
         assert sign_in(client, world.admin.email).status_code == 302
+    if endpoint in ("account.regenerate_recovery_codes", "account.disable_mfa"):
+        enrol_mfa(world.admin)
+    if endpoint == "account.enable_mfa":
+        client.get("/account/mfa")
+        with client.session_transaction() as session:
+            world.mfa_secret = session["mfa_enrolment_secret"]
+
+
+def _other_session(w) -> uuid.UUID:
+    """A session of the admin on another device."""
+    from webapp.extensions import db
+    from webapp.services import sessions
+
+    record, _ = sessions.start_session(w.admin, datetime.now(UTC), "192.0.2.7", "Phone")
+    db.session.commit()
+    return record.id
 
 
 def send(client, request, with_token: bool = True):
@@ -704,7 +779,7 @@ def send(client, request, with_token: bool = True):
     kwargs = {
         key: dict(value) if isinstance(value, dict) else value for key, value in kwargs.items()
     }
-    token = csrf_token(client, "/login" if url == "/login" else "/")
+    token = csrf_token(client, "/login" if url.startswith("/login") else "/")
     if with_token:
         if "json" in kwargs:
             kwargs["headers"] = {"X-CSRFToken": token}

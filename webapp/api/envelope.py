@@ -33,8 +33,11 @@ def error_response(
     error: str,
     details: str | None = None,
     fields: dict[str, str] | None = None,
+    code: str | None = None,
 ) -> Response:
     body: dict[str, Any] = {"success": False, "error": error}
+    if code:
+        body["code"] = code  # machine-readable reason, e.g. "reauthentication_required"
     if details:
         body["details"] = details
     if fields:

@@ -9,6 +9,7 @@ from webapp.api.envelope import success_response
 from webapp.api.parsing import parse_body, parse_uuid, query_int
 from webapp.api.schemas import ProviderCreate, ProviderUpdate
 from webapp.auth import actor_from_request
+from webapp.reauth import health_check_url_changes, reauthentication_needed
 from webapp.services import ai_models, provider_health, providers
 from webapp.services.usage import windows
 
@@ -22,6 +23,8 @@ def list_providers() -> Response:
 @bp.post("/providers")
 def create_provider() -> Response:
     body = parse_body(ProviderCreate).model_dump(exclude_unset=True)
+    if health_check_url_changes(None, body) and (answer := reauthentication_needed()):
+        return answer
     provider = providers.create_provider(actor_from_request(), body)
     return success_response(providers.provider_as_dict(provider), status=201)
 
@@ -39,6 +42,9 @@ def get_provider(provider_id: str) -> Response:
 def put_provider(provider_id: str) -> Response:
     target = parse_uuid(provider_id, "provider")
     body = parse_body(ProviderUpdate).model_dump(exclude_unset=True)
+    current = providers.get_provider(target).health_check
+    if health_check_url_changes(current, body) and (answer := reauthentication_needed()):
+        return answer
     provider = providers.update_provider(actor_from_request(), target, body)
     return success_response(providers.provider_as_dict(provider))
 

@@ -25,6 +25,7 @@ from webapp.models.providers import (
     ProviderHealthLog,
 )
 from webapp.models.rollup import UsageDailyRollup
+from webapp.models.sessions import RecoveryCode, UserSession
 from webapp.models.usage import USAGE_STATUSES, UsageLog
 from webapp.models.users import ROLE_ADMIN, ROLE_VIEWER, ROLES, User
 
@@ -52,7 +53,9 @@ __all__ = [
     "Prompt",
     "Provider",
     "ProviderHealthLog",
+    "RecoveryCode",
     "UsageDailyRollup",
     "UsageLog",
     "User",
+    "UserSession",
 ]

@@ -53,6 +53,11 @@ class User(UserMixin, db.Model):
         sa.Boolean, nullable=False, default=False, server_default=sa.false()
     )
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # TOTP second factor: the secret encrypted at rest (Fernet, see services/mfa.py), when
+    # it was enrolled, and the last time step a code was accepted for (no replays).
+    mfa_secret: Mapped[str | None] = mapped_column(sa.Text)
+    mfa_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    mfa_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
 
@@ -65,6 +70,10 @@ class User(UserMixin, db.Model):
     def get_id(self) -> str:
         """Flask-Login's session token: the id and the session version (see load_user)."""
         return f"{self.id}.{self.session_version}"
+
+    @property
+    def has_mfa(self) -> bool:
+        return self.mfa_enabled_at is not None
 
     @property
     def is_admin(self) -> bool:

@@ -7,14 +7,14 @@ import secrets
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
-from webapp.models import ROLE_ADMIN, ROLES, User
+from webapp.models import ROLE_ADMIN, ROLES, User, UserSession
 from webapp.models.types import utcnow
 from webapp.rls import ANONYMOUS, current_database_role, use_database_role
-from webapp.services import passwords
+from webapp.services import passwords, sessions
 from webapp.services.audit import Actor, add_audit_row, add_repeated_event
 from webapp.services.errors import Conflict, NotFound, ValidationFailed
 
@@ -118,9 +118,13 @@ def authenticate(actor: Actor, email: str, password: str) -> User | None:
     return user
 
 
-def record_logout(actor: Actor, user: User) -> None:
-    """Sign-out ends every session of the user: copied cookies stop working too."""
-    user.session_version += 1
+def record_logout(actor: Actor, user: User, session_id: uuid.UUID | None) -> None:
+    """Sign-out ends this session (its record is deleted: copies of the cookie stop working
+    too); the user's other devices stay signed in (the sessions page ends those)."""
+    if session_id is not None:
+        db.session.execute(
+            delete(UserSession).where(UserSession.id == session_id, UserSession.user_id == user.id)
+        )
     add_audit_row(actor, "auth.logout", "session", user.id)
     db.session.commit()
 
@@ -244,6 +248,7 @@ def set_active(actor: Actor, user_id: uuid.UUID, active: bool) -> User:
         if user.role == ROLE_ADMIN and _other_active_admins(user.id) == 0:
             raise Conflict("this is the last active admin and cannot be deactivated", "is_active")
         user.session_version += 1
+        sessions.delete_sessions_of(user.id)
     user.is_active_user = active
     add_audit_row(
         actor,
@@ -265,6 +270,7 @@ def reset_password(actor: Actor, user_id: uuid.UUID) -> tuple[User, str]:
     user.password_hash = passwords.hash_password(password)
     user.must_change_password = True
     user.session_version += 1
+    sessions.delete_sessions_of(user.id)
     add_audit_row(actor, "user.reset_password", "user", user.id)
     db.session.commit()
     return user, password
@@ -291,6 +297,7 @@ def change_own_password(actor: Actor, user: User, current: str, new: str, confir
     user.password_hash = passwords.hash_password(new)
     user.must_change_password = False
     user.session_version += 1
+    sessions.delete_sessions_of(user.id)
     add_audit_row(actor, "user.change_password", "user", user.id)
     db.session.commit()
     return user

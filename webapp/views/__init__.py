@@ -5,6 +5,7 @@ from flask import Flask
 
 def register_views(app: Flask) -> None:
     from webapp.views import (
+        account,
         audit,
         auth,
         budgets,
@@ -30,6 +31,7 @@ def register_views(app: Flask) -> None:
         experiments,
         audit,
         users,
+        account,
     )
     for module in areas:
         app.register_blueprint(module.bp)

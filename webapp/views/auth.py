@@ -22,6 +22,7 @@ from webapp import login_throttle
 from webapp.auth import (
     actor_from_request,
     any_role_may_post,
+    current_session_record,
     public,
     safe_next_url,
     start_session_clock,
@@ -29,6 +30,7 @@ from webapp.auth import (
 from webapp.extensions import limiter
 from webapp.services import users
 from webapp.services.errors import ValidationFailed
+from webapp.views.account import begin_second_factor
 
 bp = Blueprint("auth", __name__)
 
@@ -60,6 +62,8 @@ def login() -> Response | str | tuple[str, int]:
         user = users.authenticate(actor_from_request(), form.email.data, form.password.data)
         if user is not None:
             attempt.succeeded()
+            if user.has_mfa:
+                return begin_second_factor(user, next_url)
             session.clear()  # a fresh session at sign-in: nothing carried over from before
             login_user(user)
             start_session_clock()
@@ -74,7 +78,10 @@ def login() -> Response | str | tuple[str, int]:
 @bp.post("/logout")
 @any_role_may_post
 def logout() -> Response:
-    users.record_logout(actor_from_request(), current_user._get_current_object())
+    record = current_session_record()
+    users.record_logout(
+        actor_from_request(), current_user._get_current_object(), record.id if record else None
+    )
     logout_user()
     session.clear()
     flash("You are signed out.")

@@ -13,6 +13,7 @@ from webapp.auth import actor_from_request
 from webapp.charts import health_timeline_chart
 from webapp.ids import parse_id
 from webapp.models import PROVIDER_STATUSES
+from webapp.reauth import health_check_url_changes, reauthentication_needed
 from webapp.responses import render_page
 from webapp.services import ai_models, provider_health, providers
 from webapp.services.errors import Conflict, ValidationFailed
@@ -94,8 +95,11 @@ def _service_fields(form: dict[str, Any]) -> dict[str, Any]:
 @bp.post("")
 def create() -> Response | tuple[str, int]:
     form = _submitted()
+    fields = _service_fields(form)
+    if health_check_url_changes(None, fields) and (answer := reauthentication_needed()):
+        return answer
     try:
-        provider = providers.create_provider(actor_from_request(), _service_fields(form))
+        provider = providers.create_provider(actor_from_request(), fields)
     except ValidationFailed as error:
         return _index(form, _form_errors(error.errors), 400)
     except Conflict as error:
@@ -157,8 +161,13 @@ def detail(provider_id: str) -> tuple[str, int]:
 def update(provider_id: str) -> Response | tuple[str, int]:
     provider = providers.get_provider(parse_id(provider_id, "provider"))
     form = _submitted()
+    fields = _service_fields(form)
+    if health_check_url_changes(provider.health_check, fields) and (
+        answer := reauthentication_needed()
+    ):
+        return answer
     try:
-        providers.update_provider(actor_from_request(), provider.id, _service_fields(form))
+        providers.update_provider(actor_from_request(), provider.id, fields)
     except ValidationFailed as error:
         return _detail(provider, form, _form_errors(error.errors), 400)
     except Conflict as error:

@@ -8,7 +8,8 @@ from werkzeug.wrappers import Response
 from webapp.auth import actor_from_request, admin_only
 from webapp.ids import parse_id
 from webapp.models import ROLES
-from webapp.services import users
+from webapp.reauth import requires_reauthentication
+from webapp.services import mfa, sessions, users
 from webapp.services.errors import Conflict, ValidationFailed
 
 bp = Blueprint("users", __name__, url_prefix="/users")
@@ -52,6 +53,7 @@ def create() -> tuple[str, int]:
 
 @bp.post("/<user_id>/role")
 @admin_only
+@requires_reauthentication
 def change_role(user_id: str) -> Response | tuple[str, int]:
     try:
         user = users.change_role(
@@ -65,6 +67,7 @@ def change_role(user_id: str) -> Response | tuple[str, int]:
 
 @bp.post("/<user_id>/deactivate")
 @admin_only
+@requires_reauthentication
 def deactivate(user_id: str) -> Response | tuple[str, int]:
     try:
         user = users.set_active(actor_from_request(), parse_id(user_id, "user"), False)
@@ -84,6 +87,25 @@ def activate(user_id: str) -> Response:
 
 @bp.post("/<user_id>/reset-password")
 @admin_only
+@requires_reauthentication
 def reset_password(user_id: str) -> tuple[str, int]:
     user, password = users.reset_password(actor_from_request(), parse_id(user_id, "user"))
     return _page(200, one_time_password={"email": user.email, "password": password})
+
+
+@bp.post("/<user_id>/reset-mfa")
+@admin_only
+@requires_reauthentication
+def reset_mfa(user_id: str) -> Response:
+    user = mfa.reset_for_user(actor_from_request(), parse_id(user_id, "user"))
+    flash(f"Two-factor authentication of {user.email} is removed; they can enrol again.")
+    return redirect(url_for("users.index"))
+
+
+@bp.post("/<user_id>/end-sessions")
+@admin_only
+def end_sessions(user_id: str) -> Response:
+    target = parse_id(user_id, "user")
+    ended = sessions.end_sessions_of_user(actor_from_request(), target)
+    flash(f"{ended} session{'s' if ended != 1 else ''} of {users.get_user(target).email} ended.")
+    return redirect(url_for("users.index"))

@@ -1,0 +1,41 @@
+"""Platform admins without a second factor are sent to enrolment (MFA_REQUIRED_FOR_ADMINS)."""
+
+from __future__ import annotations
+
+from flask import Response, current_app, redirect, request, url_for
+from flask_login import current_user
+
+from webapp.auth import PUBLIC_ENDPOINTS, is_api_request, is_htmx_request, view_for_request
+
+# What an admin may still do before enrolling: enrol, and sign out.
+ENROLMENT_ENDPOINTS = frozenset({"account.mfa_settings", "account.enable_mfa", "auth.logout"})
+MFA_ENROLMENT_REQUIRED = "mfa_enrolment_required"
+
+
+def mfa_required_for(user) -> bool:
+    return bool(current_app.config["MFA_REQUIRED_FOR_ADMINS"]) and user.is_admin
+
+
+def require_mfa_enrolment() -> Response | None:
+    endpoint = request.endpoint
+    if endpoint is None or endpoint in PUBLIC_ENDPOINTS or endpoint in ENROLMENT_ENDPOINTS:
+        return None
+    if getattr(view_for_request(), "is_public", False) or not current_user.is_authenticated:
+        return None
+    if current_user.has_mfa or not mfa_required_for(current_user):
+        return None
+    if is_api_request():
+        from webapp.api.envelope import error_response
+
+        return error_response(
+            403,
+            "Two-factor authentication required",
+            "Platform admins must set up two-factor authentication at /account/mfa first.",
+            code=MFA_ENROLMENT_REQUIRED,
+        )
+    url = url_for("account.mfa_settings")
+    if is_htmx_request():
+        response = Response(status=403)
+        response.headers["HX-Redirect"] = url
+        return response
+    return redirect(url)
