@@ -97,11 +97,11 @@ def main() -> None:
     from sqlalchemy import text
 
     from webapp import create_app
+    from webapp.cli.seed import seed_defaults
     from webapp.extensions import db
     from webapp.rls import OPERATOR, use_database_role
-    from webapp.services.audit import Actor
-    from webapp.services.seed import seed_defaults
-    from webapp.services.spending import spending_breakdown
+    from webapp.services.core.actor import Actor
+    from webapp.services.spending.analytics import spending_breakdown
     from webapp.services.usage.rollup import recompute_rollup
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": args.database_url, "SECRET_KEY": "bench" * 8})
@@ -178,7 +178,9 @@ OVERVIEW_TARGETS = [
 def reading_raw_rows_only():
     """Every whole-day read goes to the raw rows: the same pages, computed as if there
     were no rollup."""
-    from webapp.services import budgets, overview_kpis, spending
+    from webapp.services.overview import kpis as overview_kpis
+    from webapp.services.spending import analytics as spending
+    from webapp.services.spending import budgets
     from webapp.services.usage import reads as usage_days
 
     original = usage_days.usage_by
@@ -200,8 +202,8 @@ def overview_figures(app, repeat: int) -> None:
     """Median server-side time of the overview page and its partials, through the app."""
     from webapp.extensions import db
     from webapp.models import ROLE_ADMIN
-    from webapp.services.audit import Actor
-    from webapp.services.users import create_user
+    from webapp.services.core.actor import Actor
+    from webapp.services.identity.users import create_user
 
     email, password = "bench@example.com", "a long benchmark passphrase"
     create_user(Actor.cli(), email, password, ROLE_ADMIN)

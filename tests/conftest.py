@@ -28,9 +28,9 @@ from webapp.extensions import db as _db
 from webapp.extensions import limiter
 from webapp.models import ROLE_ADMIN, ROLE_VIEWER, User
 from webapp.rls import OPERATOR, use_database_role
-from webapp.services import passwords
-from webapp.services.audit import Actor
-from webapp.services.users import create_user
+from webapp.services.core.actor import Actor
+from webapp.services.identity import passwords
+from webapp.services.identity.users import create_user
 
 PASSWORD = "correct horse battery staple"
 
@@ -260,7 +260,7 @@ def enrol_mfa(user: User) -> str:
     current step's code is still unused; returns the secret."""
     import time
 
-    from webapp.services import mfa
+    from webapp.services.identity import mfa
 
     secret = mfa.new_secret()
     mfa.enable(Actor.cli(), user, secret, totp_code(secret, time.time() - 30))

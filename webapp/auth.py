@@ -7,7 +7,7 @@
 Default-deny: a new route is protected without anyone remembering to decorate it.
 
 Sessions: the signed session cookie names the user, their session version and a random
-session token; the token's hash names a server-side record (webapp/services/sessions.py)
+session token; the token's hash names a server-side record (webapp/services/identity/sessions.py)
 holding when the session started, was last used (by the person: background polling does
 not count) and last authenticated, and from where. Deleting the record (sign-out, the
 sessions page, an admin) ends that session; bumping the version or deleting all records
@@ -37,8 +37,8 @@ from flask_login import current_user, logout_user
 from webapp.extensions import db, login_manager
 from webapp.models import User, UserSession
 from webapp.rls import ANONYMOUS, current_database_role, reset_database_role, use_database_role
-from webapp.services import sessions
-from webapp.services.audit import Actor
+from webapp.services.core.actor import Actor
+from webapp.services.identity import sessions
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_ENDPOINTS = frozenset({"static"})

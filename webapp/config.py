@@ -132,7 +132,7 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
         "MIGRATIONS_DATABASE_URL": os.environ.get("MIGRATIONS_DATABASE_URL") or None,
         # Provider health checks and API endpoints may point at loopback and private
         # addresses (self-hosted models) only with this on; link-local, multicast, reserved
-        # and cloud metadata addresses stay refused (webapp/services/outbound.py).
+        # and cloud metadata addresses stay refused (webapp/services/core/outbound.py).
         "ALLOW_PRIVATE_PROVIDER_URLS": _flag("ALLOW_PRIVATE_PROVIDER_URLS", default=False),
         "PRODUCTION": production,
         # The largest request body read (bytes), checked before any byte is read; a view
@@ -192,7 +192,7 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 def health_settings() -> dict[str, Any]:
-    """Provider health thresholds (see webapp/services/provider_health.py and the README).
+    """Provider health thresholds (see webapp/services/health/provider_health.py and the README).
 
     A threshold is met at its value: an error rate of exactly 5 % is degraded."""
     return {

@@ -16,8 +16,8 @@ from webapp.api.envelope import error_response
 from webapp.auth import actor_from_request, is_api_request
 from webapp.extensions import db, limiter, login_manager
 from webapp.login_throttle import LoginThrottled
-from webapp.services import users
-from webapp.services.errors import Conflict, DomainError, NotFound, ValidationFailed
+from webapp.services.core.errors import Conflict, DomainError, NotFound, ValidationFailed
+from webapp.services.identity import users
 
 TITLES = {
     400: "Bad request",

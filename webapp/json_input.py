@@ -11,7 +11,7 @@ from typing import Any
 from flask import Flask, current_app, request
 from flask.json.provider import DefaultJSONProvider
 
-from webapp.services.json_values import json_value_problem
+from webapp.services.core.json_values import json_value_problem
 
 # Deeper than any free JSON field (MAX_JSON_FIELD_DEPTH) plus the body's own levels, so the
 # field's check names the field; anything deeper is refused here, before any validation.

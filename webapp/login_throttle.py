@@ -32,7 +32,7 @@ from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
 
 from webapp.extensions import limiter
-from webapp.services.users import normalize_email
+from webapp.services.identity.users import normalize_email
 
 MAX_ACCOUNTS_PER_DEVICE = 5
 

@@ -154,7 +154,7 @@ def test_wrong_method_is_405_json(admin_client, feature):
 def test_money_and_ids_are_strings_in_json():
     from decimal import Decimal
 
-    from webapp.serialize import to_jsonable
+    from webapp.services.core.serialization import to_jsonable
 
     value = to_jsonable({"cost": Decimal("0.1") + Decimal("0.2"), "id": uuid.UUID(int=1)})
     assert value == {"cost": "0.3", "id": "00000000-0000-0000-0000-000000000001"}

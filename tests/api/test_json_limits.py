@@ -8,8 +8,8 @@ import pytest
 
 from tests import factories
 from tests.conftest import csrf_token
-from webapp.services.json_values import MAX_JSON_FIELD_DEPTH, json_value_problem
-from webapp.services.prompt_rendering import MAX_RENDERED_CHARS, render
+from webapp.services.core.json_values import MAX_JSON_FIELD_DEPTH, json_value_problem
+from webapp.services.prompts.rendering import MAX_RENDERED_CHARS, render
 
 API = "/api/platform/ai-management"
 

@@ -10,10 +10,10 @@ from sqlalchemy import func, select
 
 from tests.browser.conftest import screenshot
 from tests.browser.test_console import sign_in
+from webapp.cli.demo_data import load_demo_data
+from webapp.cli.seed import seed_defaults
 from webapp.models import Budget
-from webapp.services.audit import Actor
-from webapp.services.demo_data import load_demo_data
-from webapp.services.seed import seed_defaults
+from webapp.services.core.actor import Actor
 
 pytestmark = pytest.mark.browser
 

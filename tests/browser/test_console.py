@@ -9,9 +9,9 @@ import pytest
 
 from tests.browser.conftest import screenshot
 from tests.conftest import PASSWORD
-from webapp.services.audit import Actor
-from webapp.services.demo_data import load_demo_data
-from webapp.services.seed import seed_defaults
+from webapp.cli.demo_data import load_demo_data
+from webapp.cli.seed import seed_defaults
+from webapp.services.core.actor import Actor
 
 pytestmark = pytest.mark.browser
 

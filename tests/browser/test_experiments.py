@@ -13,8 +13,8 @@ from tests import factories
 from tests.browser.conftest import screenshot
 from tests.browser.test_console import sign_in
 from webapp.models import Experiment, Prompt
-from webapp.services import experiments
-from webapp.services.audit import Actor
+from webapp.services.core.actor import Actor
+from webapp.services.experiments import lifecycle as experiments
 
 pytestmark = pytest.mark.browser
 

@@ -14,9 +14,9 @@ from tests import factories
 from tests.spending_data import NOW, build_dataset
 from webapp.extensions import db
 from webapp.models import AuditLog, Budget
-from webapp.services import budgets
-from webapp.services.audit import Actor
-from webapp.services.errors import NotFound, ValidationFailed
+from webapp.services.core.actor import Actor
+from webapp.services.core.errors import NotFound, ValidationFailed
+from webapp.services.spending import budgets
 
 D = Decimal
 ACTOR = Actor.cli()

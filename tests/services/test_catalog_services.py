@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 
 from tests import factories
 from webapp.models import AIModel, AuditLog, Feature, FeatureModelAssignment, Provider, UsageLog
-from webapp.services import ai_models, assignments, features, providers
-from webapp.services.audit import Actor
-from webapp.services.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.catalog import ai_models, assignments, features, providers
+from webapp.services.core.actor import Actor
+from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
 
 ACTOR = Actor(user_id=None, ip_address="192.0.2.9", user_agent="pytest")
 

@@ -13,7 +13,7 @@ from flask import template_rendered
 
 from tests import factories
 from webapp.models import UsageLog
-from webapp.services import provider_health
+from webapp.services.health import provider_health
 from webapp.services.usage.rollup import recompute_rollup
 
 API = "/api/platform/ai-management"

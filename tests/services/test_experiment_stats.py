@@ -8,7 +8,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 
-from webapp.services import experiment_stats as st
+from webapp.services.experiments import stats as st
 
 
 def sums_of(values) -> st.Sums:

@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 
 from tests import factories
 from webapp.models import AuditLog, Experiment, ExperimentResult, FeatureModelAssignment, Prompt
-from webapp.services import experiments
-from webapp.services.audit import Actor
-from webapp.services.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.core.actor import Actor
+from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.experiments import lifecycle as experiments
 
 ACTOR = Actor.cli()
 

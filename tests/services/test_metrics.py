@@ -9,7 +9,7 @@ import pytest
 
 from tests import factories
 from webapp.models import UsageLog
-from webapp.services.errors import ValidationFailed
+from webapp.services.core.errors import ValidationFailed
 from webapp.services.usage import windows
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""The SSRF guard on provider URLs (webapp/services/outbound.py): refused at save time with
+"""The SSRF guard on provider URLs (webapp/services/core/outbound.py): refused at save time with
 a 400 naming the field, refused again at check time (DNS can change), the checked address
 is the one connected to, redirects are not followed and only generic error classes are
 stored. A real HTTP server on 127.0.0.1 plays the provider (allowed only with
@@ -19,8 +19,8 @@ from tests import factories
 from tests.conftest import csrf_token
 from webapp.extensions import db as _db
 from webapp.models import Provider, ProviderHealthLog
-from webapp.services import outbound
-from webapp.services import provider_health as ph
+from webapp.services.core import outbound
+from webapp.services.health import provider_health as ph
 
 API = "/api/platform/ai-management"
 

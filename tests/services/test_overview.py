@@ -20,8 +20,8 @@ from tests.spending_data import NOW, at, build_dataset
 from tests.spending_data import event as usage_event
 from webapp.extensions import db
 from webapp.models import Experiment
-from webapp.services.errors import ValidationFailed
-from webapp.services.overview import build_alerts, build_overview, periods_for
+from webapp.services.core.errors import ValidationFailed
+from webapp.services.overview.dashboard import build_alerts, build_overview, periods_for
 from webapp.services.usage.recording import record_usage
 
 D = Decimal
@@ -182,8 +182,8 @@ def test_query_count_does_not_grow_with_features_models_and_providers(data):
 
 
 def test_active_features_then_and_now_from_the_audited_changes(data, admin_user):
-    from webapp.services.audit import Actor
-    from webapp.services.features import create_feature, update_feature
+    from webapp.services.catalog.features import create_feature, update_feature
+    from webapp.services.core.actor import Actor
 
     actor = Actor(admin_user.id)
     # After the previous period ended (these audit rows are stamped now, after NOW - 7d):
@@ -198,8 +198,8 @@ def test_active_features_then_and_now_from_the_audited_changes(data, admin_user)
 
 
 def test_recent_activity_links_only_to_resources_that_still_exist(data, admin_user):
-    from webapp.services.audit import Actor
-    from webapp.services.budgets import create_budget, delete_budget
+    from webapp.services.core.actor import Actor
+    from webapp.services.spending.budgets import create_budget, delete_budget
 
     actor = Actor(admin_user.id)
     kept = create_budget(

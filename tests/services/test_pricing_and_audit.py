@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from webapp.models import AIModel
-from webapp.services.audit import changed_fields
+from webapp.services.audit.records import changed_fields
 from webapp.services.usage.cost import request_cost
 
 

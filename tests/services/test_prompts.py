@@ -12,10 +12,10 @@ from sqlalchemy import func, select
 
 from tests import factories
 from webapp.models import AuditLog, Prompt, UsageLog
-from webapp.services import prompts
-from webapp.services.audit import Actor
-from webapp.services.errors import Conflict, NotFound, ValidationFailed
-from webapp.services.prompt_rendering import render
+from webapp.services.core.actor import Actor
+from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.prompts import versions as prompts
+from webapp.services.prompts.rendering import render
 
 ACTOR = Actor(user_id=None, ip_address="192.0.2.3", user_agent="pytest")
 

@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 
 from tests import factories
 from webapp.models import ProviderHealthLog, UsageLog
-from webapp.services import provider_health as ph
-from webapp.services.errors import NotFound, ValidationFailed
+from webapp.services.core.errors import NotFound, ValidationFailed
+from webapp.services.health import provider_health as ph
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

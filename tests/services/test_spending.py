@@ -12,9 +12,9 @@ from sqlalchemy import delete
 from tests.spending_data import TODAY, at, build_dataset, event
 from webapp.extensions import db
 from webapp.models import UsageLog
-from webapp.services.errors import ValidationFailed
-from webapp.services.recommendations import cost_recommendations, repriced_cost
-from webapp.services.spending import shares_of, spending_breakdown, spending_trends
+from webapp.services.core.errors import ValidationFailed
+from webapp.services.spending.analytics import shares_of, spending_breakdown, spending_trends
+from webapp.services.spending.recommendations import cost_recommendations, repriced_cost
 from webapp.services.usage.recording import record_usage
 from webapp.services.usage.rollup import ROLLUP
 

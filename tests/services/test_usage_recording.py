@@ -16,7 +16,7 @@ from webapp.extensions import db
 from webapp.models import AIModel, UsageLog
 from webapp.models.rollup import BUCKET_COLUMNS, NO_REFERENCE, latency_bucket
 from webapp.models.types import utc_day
-from webapp.services.errors import ValidationFailed
+from webapp.services.core.errors import ValidationFailed
 from webapp.services.usage.reads import percentile_from_buckets
 from webapp.services.usage.recording import record_usage
 from webapp.services.usage.rollup import KEY_COLUMNS, ROLLUP, recompute_rollup

@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 
 from tests import factories
-from webapp.services.overview import build_overview
-from webapp.services.spending import spending_breakdown
+from webapp.services.overview.dashboard import build_overview
+from webapp.services.spending.analytics import spending_breakdown
 from webapp.services.usage.reads import usage_by
 from webapp.services.usage.recording import record_usage
 

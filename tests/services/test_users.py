@@ -7,9 +7,9 @@ from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from webapp.models import AuditLog, User
-from webapp.services import users
-from webapp.services.audit import Actor
-from webapp.services.errors import Conflict, ValidationFailed
+from webapp.services.core.actor import Actor
+from webapp.services.core.errors import Conflict, ValidationFailed
+from webapp.services.identity import users
 
 ACTOR = Actor(user_id=None, ip_address="192.0.2.1", user_agent="pytest")
 GOOD = "a long enough password"
@@ -105,7 +105,7 @@ def test_common_passwords_are_refused_whatever_the_case(db, password):
 
 
 def test_the_common_list_ships_ten_thousand_passwords():
-    from webapp.services.passwords import common_passwords
+    from webapp.services.identity.passwords import common_passwords
 
     assert 9_000 < len(common_passwords()) <= 10_000
     assert "password" in common_passwords()
@@ -163,7 +163,7 @@ def test_unknown_role_and_unknown_user_are_refused(admins):
     first, _ = admins
     import uuid as _uuid
 
-    from webapp.services.errors import NotFound
+    from webapp.services.core.errors import NotFound
 
     with pytest.raises(ValidationFailed):
         users.change_role(Actor(first.id), first.id, "owner")

@@ -20,8 +20,8 @@ from tests.conftest import (
 )
 from webapp.extensions import login_manager
 from webapp.models import AuditLog, RecoveryCode, User, UserSession
-from webapp.services import mfa
-from webapp.services.audit import Actor
+from webapp.services.core.actor import Actor
+from webapp.services.identity import mfa
 
 API = "/api/platform/ai-management"
 POLL = {"HX-Request": "true", "X-Background-Poll": "1"}

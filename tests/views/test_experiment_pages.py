@@ -13,8 +13,8 @@ from sqlalchemy import select
 from tests import factories
 from tests.conftest import csrf_token
 from webapp.models import Experiment, ExperimentResult
-from webapp.services import experiments
-from webapp.services.audit import Actor
+from webapp.services.core.actor import Actor
+from webapp.services.experiments import lifecycle as experiments
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from webapp.services.audit import Actor
-from webapp.services.demo_data import load_demo_data
-from webapp.services.seed import seed_defaults
+from webapp.cli.demo_data import load_demo_data
+from webapp.cli.seed import seed_defaults
+from webapp.services.core.actor import Actor
 
 
 @pytest.fixture

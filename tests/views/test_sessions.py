@@ -7,8 +7,8 @@ import pytest
 
 import webapp.auth
 from tests.conftest import PASSWORD, IsolatedClient, csrf_token, sign_in
-from webapp.services.audit import Actor
-from webapp.services.users import reset_password, set_active
+from webapp.services.core.actor import Actor
+from webapp.services.identity.users import reset_password, set_active
 
 
 def session_cookie(client) -> str:

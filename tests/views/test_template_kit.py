@@ -116,10 +116,10 @@ def test_pager_keeps_the_filters(app):
 def demo(db):
     from sqlalchemy import select
 
+    from webapp.cli.demo_data import load_demo_data
+    from webapp.cli.seed import seed_defaults
     from webapp.models import AIModel, Budget, Experiment, Feature, Prompt, Provider
-    from webapp.services.audit import Actor
-    from webapp.services.demo_data import load_demo_data
-    from webapp.services.seed import seed_defaults
+    from webapp.services.core.actor import Actor
 
     now = datetime.now(UTC)
     seed_defaults(Actor.cli(), now.date())

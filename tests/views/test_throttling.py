@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from tests.conftest import PASSWORD, csrf_token, make_user, sign_in
 from webapp.models import ROLE_VIEWER, AuditEventWindow, AuditLog
-from webapp.services import passwords
+from webapp.services.identity import passwords
 
 
 @pytest.fixture

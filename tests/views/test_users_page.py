@@ -94,7 +94,7 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin(app, db, monkeyp
 
     from tests.conftest import IsolatedClient, make_user
     from webapp.models import ROLE_ADMIN
-    from webapp.services import users
+    from webapp.services.identity import users
 
     first, second = make_user("a1@example.com", ROLE_ADMIN), make_user("a2@example.com", ROLE_ADMIN)
     targets = {"a1@example.com": second.id, "a2@example.com": first.id}

@@ -767,7 +767,7 @@ def prepare(endpoint: str, client, world: World):
 def _other_session(w) -> uuid.UUID:
     """A session of the admin on another device."""
     from webapp.extensions import db
-    from webapp.services import sessions
+    from webapp.services.identity import sessions
 
     record, _ = sessions.start_session(w.admin, datetime.now(UTC), "192.0.2.7", "Phone")
     db.session.commit()

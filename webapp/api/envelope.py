@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Response
 
-from webapp.serialize import to_jsonable
+from webapp.services.core.serialization import to_jsonable
 
 
 def _json_response(body: dict[str, Any], status: int) -> Response:

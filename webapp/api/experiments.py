@@ -13,8 +13,8 @@ from webapp.api.parsing import parse_body, parse_uuid, query_list
 from webapp.api.schemas import ExperimentCreate, ExperimentUpdate
 from webapp.auth import actor_from_request
 from webapp.json_input import JSONRefused, request_json
-from webapp.services import experiments
-from webapp.services.errors import NotFound, ValidationFailed
+from webapp.services.core.errors import NotFound, ValidationFailed
+from webapp.services.experiments import lifecycle as experiments
 
 
 def _id(experiment_id: str):

@@ -19,8 +19,8 @@ from webapp.api.schemas import (
 )
 from webapp.auth import actor_from_request
 from webapp.models import FeatureModelAssignment
-from webapp.services import assignments, features
-from webapp.services.errors import ValidationFailed
+from webapp.services.catalog import assignments, features
+from webapp.services.core.errors import ValidationFailed
 from webapp.services.usage import windows
 
 

@@ -11,8 +11,8 @@ from webapp.api.parsing import parse_body, parse_uuid, query_flag
 from webapp.api.schemas import ModelCreate, ModelFields
 from webapp.auth import actor_from_request
 from webapp.models import AIModel
-from webapp.services import ai_models
-from webapp.services.errors import ValidationFailed
+from webapp.services.catalog import ai_models
+from webapp.services.core.errors import ValidationFailed
 
 
 @bp.get("/models")

@@ -8,9 +8,9 @@ from typing import Any, TypeVar
 from flask import request
 from pydantic import BaseModel, ValidationError
 
-from webapp.ids import parse_id
 from webapp.json_input import JSONRefused, request_json
-from webapp.services.errors import ValidationFailed
+from webapp.services.core.errors import ValidationFailed
+from webapp.services.core.ids import parse_id
 
 Schema = TypeVar("Schema", bound=BaseModel)
 

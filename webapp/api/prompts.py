@@ -17,8 +17,8 @@ from webapp.api.envelope import success_response
 from webapp.api.parsing import parse_body, query_flag, query_int
 from webapp.api.schemas import Body
 from webapp.auth import actor_from_request
-from webapp.services import prompts
-from webapp.services.errors import ValidationFailed
+from webapp.services.core.errors import ValidationFailed
+from webapp.services.prompts import versions as prompts
 
 
 class PromptCreate(Body):

@@ -10,7 +10,8 @@ from webapp.api.parsing import parse_body, parse_uuid, query_int
 from webapp.api.schemas import ProviderCreate, ProviderUpdate
 from webapp.auth import actor_from_request
 from webapp.reauth import health_check_url_changes, reauthentication_needed
-from webapp.services import ai_models, provider_health, providers
+from webapp.services.catalog import ai_models, providers
+from webapp.services.health import provider_health
 from webapp.services.usage import windows
 
 

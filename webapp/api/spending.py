@@ -16,11 +16,11 @@ from webapp.api.envelope import error_response, success_response
 from webapp.api.parsing import json_object_body, parse_uuid, query_int
 from webapp.auth import actor_from_request
 from webapp.rls import use_database_role
-from webapp.serialize import to_jsonable
-from webapp.services import budgets
-from webapp.services.errors import ValidationFailed
-from webapp.services.recommendations import cost_recommendations
-from webapp.services.spending import spending_breakdown, spending_trends
+from webapp.services.core.errors import ValidationFailed
+from webapp.services.core.serialization import to_jsonable
+from webapp.services.spending import budgets
+from webapp.services.spending.analytics import spending_breakdown, spending_trends
+from webapp.services.spending.recommendations import cost_recommendations
 from webapp.services.usage import logs
 
 ACTIONS = ("breakdown", "budgets", "recommendations", "trends")

@@ -36,14 +36,14 @@ from webapp.auth import (
     start_session_clock,
 )
 from webapp.extensions import db, limiter
-from webapp.ids import parse_id
 from webapp.mfa_gate import mfa_required_for
 from webapp.models import User
 from webapp.reauth import requires_reauthentication
 from webapp.rls import ANONYMOUS, use_database_role
-from webapp.services import mfa, sessions
-from webapp.services.errors import Conflict, ValidationFailed
-from webapp.services.reauthentication import confirm_identity
+from webapp.services.core.errors import Conflict, ValidationFailed
+from webapp.services.core.ids import parse_id
+from webapp.services.identity import mfa, sessions
+from webapp.services.identity.reauthentication import confirm_identity
 
 bp = Blueprint("account", __name__)
 
@@ -129,7 +129,7 @@ def mfa_login() -> Response | str | tuple[str, int]:
 
 
 def actor_from_request_for(user: User):
-    from webapp.services.audit import Actor
+    from webapp.services.core.actor import Actor
 
     actor = actor_from_request()
     return Actor(user.id, actor.ip_address, actor.user_agent)

@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, request
 from flask_login import current_user
 
 from webapp.responses import render_page
-from webapp.services import audit_log
+from webapp.services.audit import log as audit_log
 
 bp = Blueprint("audit", __name__)
 

@@ -28,8 +28,8 @@ from webapp.auth import (
     start_session_clock,
 )
 from webapp.extensions import limiter
-from webapp.services import users
-from webapp.services.errors import ValidationFailed
+from webapp.services.core.errors import ValidationFailed
+from webapp.services.identity import users
 from webapp.views.account import begin_second_factor
 
 bp = Blueprint("auth", __name__)

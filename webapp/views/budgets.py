@@ -12,11 +12,12 @@ from werkzeug.wrappers import Response
 
 from webapp.auth import actor_from_request, admin_only
 from webapp.charts import budget_burn_chart
-from webapp.ids import parse_id
 from webapp.models import PERIOD_TYPES
 from webapp.responses import go_to, render_page
-from webapp.services import budgets, features
-from webapp.services.errors import ValidationFailed
+from webapp.services.catalog import features
+from webapp.services.core.errors import ValidationFailed
+from webapp.services.core.ids import parse_id
+from webapp.services.spending import budgets
 
 bp = Blueprint("budgets", __name__, url_prefix="/budgets")
 

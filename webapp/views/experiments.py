@@ -12,12 +12,14 @@ from werkzeug.wrappers import Response
 
 from webapp.auth import actor_from_request, admin_only
 from webapp.charts import experiment_metric_chart
-from webapp.ids import parse_id
 from webapp.json_input import loads_strict
 from webapp.models import EXPERIMENT_STATUSES, EXPERIMENT_TYPES
 from webapp.responses import go_to, render_page
-from webapp.services import assignments, experiments, features, prompts
-from webapp.services.errors import Conflict, ValidationFailed
+from webapp.services.catalog import assignments, features
+from webapp.services.core.errors import Conflict, ValidationFailed
+from webapp.services.core.ids import parse_id
+from webapp.services.experiments import lifecycle as experiments
+from webapp.services.prompts import versions as prompts
 
 bp = Blueprint("experiments", __name__, url_prefix="/experiments")
 

@@ -10,11 +10,11 @@ from werkzeug.wrappers import Response
 
 from webapp.auth import actor_from_request, is_htmx_request
 from webapp.charts import requests_and_errors_chart
-from webapp.ids import parse_id
 from webapp.models import ENVIRONMENTS, FEATURE_STATUSES
 from webapp.responses import go_to, render_page
-from webapp.services import assignments, features
-from webapp.services.errors import Conflict, ValidationFailed
+from webapp.services.catalog import assignments, features
+from webapp.services.core.errors import Conflict, ValidationFailed
+from webapp.services.core.ids import parse_id
 from webapp.services.usage import windows
 
 bp = Blueprint("features", __name__, url_prefix="/features")

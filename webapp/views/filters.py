@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from flask import Flask
 
-from webapp.money import usd
+from webapp.services.core.money import usd
 
 NONE = "—"
 

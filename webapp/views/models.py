@@ -9,11 +9,11 @@ from flask import Blueprint, flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from webapp.auth import actor_from_request, admin_only
-from webapp.ids import parse_id
 from webapp.models import MODEL_STATUSES
 from webapp.responses import go_to, render_page
-from webapp.services import ai_models, providers
-from webapp.services.errors import Conflict, ValidationFailed
+from webapp.services.catalog import ai_models, providers
+from webapp.services.core.errors import Conflict, ValidationFailed
+from webapp.services.core.ids import parse_id
 from webapp.services.usage import windows
 
 bp = Blueprint("models", __name__, url_prefix="/models")

@@ -11,8 +11,8 @@ from jinja2_fragments.flask import render_block
 
 from webapp.charts import requests_and_error_rate_chart, spend_donut_chart, stacked_spend_chart
 from webapp.responses import render_page
-from webapp.services import overview
-from webapp.services.errors import ValidationFailed
+from webapp.services.core.errors import ValidationFailed
+from webapp.services.overview import dashboard as overview
 
 bp = Blueprint("overview", __name__)
 

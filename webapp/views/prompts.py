@@ -10,12 +10,13 @@ from flask import Blueprint, flash, request, url_for
 from werkzeug.wrappers import Response
 
 from webapp.auth import actor_from_request, admin_only
-from webapp.ids import parse_id
 from webapp.json_input import loads_strict
 from webapp.responses import go_to, render_page
-from webapp.services import features, prompts
-from webapp.services.errors import Conflict, NotFound, ValidationFailed
-from webapp.services.prompt_rendering import placeholders
+from webapp.services.catalog import features
+from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.core.ids import parse_id
+from webapp.services.prompts import versions as prompts
+from webapp.services.prompts.rendering import placeholders
 
 bp = Blueprint("prompts", __name__, url_prefix="/prompts")
 

@@ -11,12 +11,13 @@ from werkzeug.wrappers import Response
 
 from webapp.auth import actor_from_request
 from webapp.charts import health_timeline_chart
-from webapp.ids import parse_id
 from webapp.models import PROVIDER_STATUSES
 from webapp.reauth import health_check_url_changes, reauthentication_needed
 from webapp.responses import render_page
-from webapp.services import ai_models, provider_health, providers
-from webapp.services.errors import Conflict, ValidationFailed
+from webapp.services.catalog import ai_models, providers
+from webapp.services.core.errors import Conflict, ValidationFailed
+from webapp.services.core.ids import parse_id
+from webapp.services.health import provider_health
 from webapp.services.usage import windows
 
 bp = Blueprint("providers", __name__, url_prefix="/providers")

@@ -11,9 +11,14 @@ from flask import Blueprint, request
 
 from webapp.charts import spend_donut_chart, stacked_spend_chart
 from webapp.responses import render_page
-from webapp.services.errors import ValidationFailed
-from webapp.services.recommendations import cost_recommendations
-from webapp.services.spending import PRESETS, preset_range, spending_breakdown, spending_trends
+from webapp.services.core.errors import ValidationFailed
+from webapp.services.spending.analytics import (
+    PRESETS,
+    preset_range,
+    spending_breakdown,
+    spending_trends,
+)
+from webapp.services.spending.recommendations import cost_recommendations
 
 bp = Blueprint("spending", __name__)
 

@@ -6,11 +6,11 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from webapp.auth import actor_from_request, admin_only
-from webapp.ids import parse_id
 from webapp.models import ROLES
 from webapp.reauth import requires_reauthentication
-from webapp.services import mfa, sessions, users
-from webapp.services.errors import Conflict, ValidationFailed
+from webapp.services.core.errors import Conflict, ValidationFailed
+from webapp.services.core.ids import parse_id
+from webapp.services.identity import mfa, sessions, users
 
 bp = Blueprint("users", __name__, url_prefix="/users")
 

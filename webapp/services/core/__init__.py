@@ -1,1 +1,2 @@
-"""Helpers every domain shares (money, and later dates, ids, validation, serialization)."""
+"""Shared helpers of every domain: errors, validation, ids, money, dates,
+serialization, the actor."""

@@ -18,8 +18,8 @@ from sqlalchemy import and_, or_, select
 
 from webapp.extensions import db
 from webapp.models import USAGE_STATUSES, AIModel, Feature, Provider, UsageLog
-from webapp.services.errors import ValidationFailed
-from webapp.services.spending import checked_date_range
+from webapp.services.core.errors import ValidationFailed
+from webapp.services.spending.analytics import checked_date_range
 from webapp.services.usage.reads import day_bounds
 
 EXPORT_CHUNK = 1_000

@@ -16,10 +16,10 @@ from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import USAGE_STATUSES, AIModel, Feature, Prompt, UsageLog
-from webapp.services.errors import ValidationFailed
+from webapp.services.core.errors import ValidationFailed
+from webapp.services.core.validation import as_decimal
 from webapp.services.usage.cost import request_cost
 from webapp.services.usage.rollup import add_to_rollup
-from webapp.services.validation import as_decimal
 
 BATCH_SIZE = 2_000
 MAX_TOKENS = 2**31 - 1  # the columns are 32-bit integers

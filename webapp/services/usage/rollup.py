@@ -26,7 +26,8 @@ from webapp.models.rollup import (
     latency_bucket,
 )
 from webapp.models.types import utc_day
-from webapp.services.audit import Actor, add_audit_row
+from webapp.services.audit.records import add_audit_row
+from webapp.services.core.actor import Actor
 
 ROLLUP = UsageDailyRollup.__table__
 KEY_COLUMNS = ("day", "feature_id", "model_id", "provider_id", "status")

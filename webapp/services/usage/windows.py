@@ -33,8 +33,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from webapp.extensions import db
 from webapp.models import AIModel, UsageLog
 from webapp.models.types import utc_day, utc_hour
+from webapp.services.core.errors import ValidationFailed
 from webapp.services.core.money import MICRO_DOLLAR
-from webapp.services.errors import ValidationFailed
 from webapp.services.usage.reads import (
     UsageSums,
     percentile_from_buckets,

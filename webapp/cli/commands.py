@@ -1,0 +1,244 @@
+"""flask commands: seed, demo-data, create-admin, grant-app-access, rollup rebuild,
+providers check."""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+from sqlalchemy import func, select
+
+from webapp.cli.demo_data import load_demo_data
+from webapp.cli.seed import seed_defaults
+from webapp.extensions import db
+from webapp.migrations_engine import migrations_engine
+from webapp.models import ROLE_ADMIN, ROLES, Feature, UsageLog
+from webapp.rls import OPERATOR, use_database_role
+from webapp.services.core.actor import Actor
+from webapp.services.core.errors import Conflict, ValidationFailed
+from webapp.services.health import provider_health
+from webapp.services.identity import users
+from webapp.services.usage.rollup import rebuild_rollup
+
+
+def as_operator(command: Callable[..., None]) -> Callable[..., None]:
+    """Commands are run by whoever holds the database credentials: full access under
+    PostgreSQL row-level security."""
+
+    @functools.wraps(command)
+    def run(*args: object, **kwargs: object) -> None:
+        use_database_role(OPERATOR)
+        command(*args, **kwargs)
+
+    return run
+
+
+@click.command("seed")
+@click.option("--if-empty", is_flag=True, help="Do nothing when any feature exists already.")
+@with_appcontext
+@as_operator
+def seed_command(if_empty: bool) -> None:
+    """Insert the default features, providers, models, assignments and budgets (idempotent).
+
+    Without --if-empty, rows an admin deleted since (a default feature, say) come back."""
+    if if_empty and db.session.scalar(select(func.count()).select_from(Feature)):
+        click.echo("Features exist already; seed not applied.")
+        return
+    report = seed_defaults(Actor.cli(), datetime.now(UTC).date())
+    if report.total:
+        summary = ", ".join(f"{count} {kind}" for kind, count in report.created.items())
+        click.echo(f"Seeded {summary}.")
+    else:
+        click.echo("Seed data already present; nothing changed.")
+
+
+@click.command("demo-data")
+@with_appcontext
+@as_operator
+@click.option(
+    "--days",
+    default=30,
+    show_default=True,
+    type=click.IntRange(1, 3650),
+    help="Spread usage over the last N days.",
+)
+@click.option(
+    "--requests",
+    default=20_000,
+    show_default=True,
+    type=click.IntRange(0, 50_000_000),
+    help="Number of usage log rows.",
+)
+@click.option("--if-empty", is_flag=True, help="Do nothing when usage logs already exist.")
+@click.option(
+    "--seed",
+    "random_seed",
+    default=7,
+    show_default=True,
+    help="Random seed (same seed, same data).",
+)
+@click.option("--force", is_flag=True, help="Load even in production mode (fake spend!).")
+def demo_data_command(
+    days: int, requests: int, if_empty: bool, random_seed: int, force: bool
+) -> None:
+    """Load realistic demo usage, health checks, prompts and an experiment."""
+    if current_app.config["PRODUCTION"] and not force:
+        raise click.ClickException(
+            "refusing to load fake usage into a production database (use --force to insist)"
+        )
+    if if_empty and db.session.scalar(select(func.count()).select_from(UsageLog)):
+        click.echo("Usage logs already exist; demo data not loaded again.")
+        return
+    seed_defaults(Actor.cli(), datetime.now(UTC).date())
+    started = time.perf_counter()
+    with click.progressbar(length=requests, label="Usage logs", file=sys.stderr) as bar:
+        report = load_demo_data(
+            Actor.cli(),
+            datetime.now(UTC),
+            days,
+            requests,
+            progress=bar.update,
+            seed=random_seed,
+        )
+    elapsed = time.perf_counter() - started
+    summary = ", ".join(
+        f"{count} {kind.replace('_', ' ')}" for kind, count in report.as_dict().items() if count
+    )
+    click.echo(f"Demo data loaded in {elapsed:.1f} s: {summary}.")
+
+
+@click.command("create-admin")
+@with_appcontext
+@as_operator
+@click.argument("email")
+@click.option("--role", type=click.Choice(ROLES), default=ROLE_ADMIN, show_default=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--generate-password", is_flag=True, help="Generate a password and print it once.")
+@click.option("--if-no-users", is_flag=True, help="Do nothing when any user exists (first run).")
+def create_admin_command(
+    email: str,
+    role: str,
+    password_stdin: bool,
+    generate_password: bool,
+    if_no_users: bool,
+) -> None:
+    """Create a console user (a platform admin unless --role viewer)."""
+    if if_no_users and users.count_users():
+        click.echo("Users already exist; no user created.")
+        return
+    if password_stdin and generate_password:
+        raise click.UsageError("use either --password-stdin or --generate-password, not both")
+    if generate_password:
+        password = users.generate_password()
+    elif password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        # A printed password has been seen by whoever ran this: the user replaces it.
+        user = users.create_user(
+            Actor.cli(), email, password, role, must_change_password=generate_password
+        )
+    except ValidationFailed as error:
+        raise click.ClickException(f"User not created: {error}") from None
+    except Conflict as error:
+        raise click.ClickException(f"User not created: {error.message}") from None
+    click.echo(f"Created {user.role} {user.email}.")
+    if generate_password:
+        click.echo("It must be changed at the first sign-in.")
+        click.echo(f"Generated password (shown only this once): {password}")
+
+
+@click.command("grant-app-access")
+@click.argument("role")
+@with_appcontext
+def grant_app_access_command(role: str) -> None:
+    """Grant a PostgreSQL login role what the application needs, as the schema owner.
+
+    Run after `flask db upgrade`, with MIGRATIONS_DATABASE_URL (or DATABASE_URL) naming
+    the owner. The role gets no ownership, so row-level security applies to it, and it
+    may only read and append audit rows."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", role):
+        raise click.BadParameter(
+            "use a plain PostgreSQL role name (a-z, 0-9, _)", param_hint="ROLE"
+        )
+    engine = migrations_engine()
+    if engine.dialect.name != "postgresql":
+        raise click.ClickException("grant-app-access is for PostgreSQL databases only")
+    tables = [t.name for t in db.metadata.sorted_tables if t.name != "platform_audit_logs"]
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"GRANT USAGE ON SCHEMA public TO {role}")
+        connection.exec_driver_sql(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON {', '.join(tables)} TO {role}"
+        )
+        connection.exec_driver_sql(f"GRANT SELECT, INSERT ON platform_audit_logs TO {role}")
+        connection.exec_driver_sql(
+            f"REVOKE UPDATE, DELETE, TRUNCATE ON platform_audit_logs FROM {role}"
+        )
+        connection.exec_driver_sql(f"GRANT SELECT ON alembic_version TO {role}")
+    click.echo(f"Granted {role} access to {len(tables) + 1} tables (audit log: read and append).")
+
+
+@click.group("rollup")
+def rollup_group() -> None:
+    """The daily usage rollup that spending analytics read."""
+
+
+@rollup_group.command("rebuild")
+@click.option(
+    "--from",
+    "since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="First UTC day to recompute (YYYY-MM-DD); all days when omitted.",
+)
+@with_appcontext
+@as_operator
+def rollup_rebuild_command(since: datetime | None) -> None:
+    """Recompute the rollup from the raw usage rows (one transaction)."""
+    first_day = since.date() if since else None
+    written = rebuild_rollup(Actor.cli(), first_day)
+    scope = f"from {first_day.isoformat()}" if first_day else "for every day"
+    click.echo(f"Rollup rebuilt {scope}: {written} rows.")
+
+
+@click.group("providers")
+def providers_group() -> None:
+    """Provider health checks."""
+
+
+@providers_group.command("check")
+@click.option("--no-http", is_flag=True, help="Judge from usage only; skip the health-check URLs.")
+@with_appcontext
+@as_operator
+def providers_check_command(no_http: bool) -> None:
+    """Judge every provider's health and record one provider_health_logs row each.
+
+    Meant to run every minute (cron or a systemd timer, see the README)."""
+    results = provider_health.record_health_checks(http_checks=not no_http)
+    for provider, health in results:
+        score = "—" if health.score is None else str(health.score)
+        line = f"{provider.name}: {health.status} (score {score})"
+        if health.check is not None:
+            outcome = "ok" if health.check.ok else f"failed: {health.check.error}"
+            line += f", HTTP check {outcome}"
+        click.echo(line)
+    click.echo(f"Recorded {len(results)} health check(s).")
+
+
+def register_commands(app: Flask) -> None:
+    for command in (
+        seed_command,
+        demo_data_command,
+        create_admin_command,
+        grant_app_access_command,
+        rollup_group,
+        providers_group,
+    ):
+        app.cli.add_command(command)

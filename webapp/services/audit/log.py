@@ -1,0 +1,170 @@
+"""Reading the audit trail: filters, newest first, paginated."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import func, select
+
+from webapp.extensions import db
+from webapp.models import AuditLog, User
+from webapp.services.audit.records import repeated_event_counts
+
+PER_PAGE = 50
+MAX_PAGE = 100_000
+FILTER_KEYS = ("user", "action", "resource_type", "from", "to")
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    user_id: uuid.UUID | None = None
+    action: str | None = None
+    resource_type: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+
+@dataclass(frozen=True)
+class AuditPage:
+    rows: list[tuple[AuditLog, str | None]]  # (event, who: see user_label)
+    page: int
+    per_page: int
+    total: int
+    # Rows that stand for a flood of repeated events (throttled sign-ins, 403s): how many.
+    counts: dict[uuid.UUID, int] = field(default_factory=dict)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def parse_filters(args: dict[str, str]) -> tuple[AuditFilters, int, dict[str, str]]:
+    """Filters and page number from query-string values, and what is wrong with the bad
+    ones (which are then left out, the others still apply)."""
+    errors: dict[str, str] = {}
+
+    def text(name: str) -> str | None:
+        value = (args.get(name) or "").strip()
+        return value[:100] or None
+
+    def day(name: str) -> date | None:
+        value = text(name)
+        if value is None:
+            return None
+        try:
+            parsed = date.fromisoformat(value)
+        except ValueError:
+            errors[name] = "must be a date like 2026-11-25"
+            return None
+        if not 2000 <= parsed.year <= 9000:
+            errors[name] = "must be between the years 2000 and 9000"
+            return None
+        return parsed
+
+    user_id = None
+    if text("user"):
+        try:
+            user_id = uuid.UUID(text("user"))
+        except ValueError:
+            errors["user"] = "is not a user id"
+    page = 1
+    if text("page"):
+        try:
+            page = int(text("page"))
+            if not 1 <= page <= MAX_PAGE:
+                raise ValueError
+        except ValueError:
+            errors["page"] = f"must be a whole number from 1 to {MAX_PAGE:,}"
+            page = 1
+    filters = AuditFilters(
+        user_id=user_id,
+        action=text("action"),
+        resource_type=text("resource_type"),
+        date_from=day("from"),
+        date_to=day("to"),
+    )
+    if filters.date_from and filters.date_to and filters.date_to < filters.date_from:
+        errors["to"] = "must not be before the start date"
+        filters = AuditFilters(
+            filters.user_id, filters.action, filters.resource_type, filters.date_from
+        )
+    return filters, page, errors
+
+
+def user_label(
+    user_id: uuid.UUID | None, email: str | None, display_name: str | None, with_emails: bool
+) -> str | None:
+    """How a user is named to the reader: admins (who manage users) see emails; anyone
+    else sees display names, or a short id where there is none (emails are as private as
+    the admin-only users page)."""
+    if user_id is None:
+        return None
+    if with_emails:
+        return email
+    return display_name or f"user {user_id.hex[:8]}"
+
+
+def search_events(
+    filters: AuditFilters,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+    *,
+    with_emails: bool = False,
+    repeat_window: timedelta | None = None,
+) -> AuditPage:
+    conditions = []
+    if filters.user_id:
+        conditions.append(AuditLog.user_id == filters.user_id)
+    if filters.action:
+        conditions.append(AuditLog.action == filters.action)
+    if filters.resource_type:
+        conditions.append(AuditLog.resource_type == filters.resource_type)
+    if filters.date_from:
+        conditions.append(AuditLog.created_at >= datetime.combine(filters.date_from, time.min, UTC))
+    if filters.date_to:
+        end = datetime.combine(filters.date_to + timedelta(days=1), time.min, UTC)
+        conditions.append(AuditLog.created_at < end)
+
+    total = db.session.scalar(select(func.count()).select_from(AuditLog).where(*conditions)) or 0
+    rows = db.session.execute(
+        select(AuditLog, User.id, User.email, User.display_name)
+        .outerjoin(User, User.id == AuditLog.user_id)
+        .where(*conditions)
+        .order_by(AuditLog.created_at.desc(), AuditLog.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    labelled = [
+        (event, user_label(user_id, email, name, with_emails))
+        for event, user_id, email, name in rows
+    ]
+    counts = {}
+    if repeat_window is not None:
+        counts = repeated_event_counts([event for event, _ in labelled], repeat_window)
+    return AuditPage(labelled, page, per_page, total, counts)
+
+
+def filter_choices(*, with_emails: bool = False) -> dict[str, list]:
+    """Values the filter selects offer: users (named as user_label names them), actions
+    and resource types that occur."""
+    people = db.session.execute(select(User.id, User.email, User.display_name)).all()
+    users = sorted(
+        (
+            (user_id, user_label(user_id, email, name, with_emails))
+            for user_id, email, name in people
+        ),
+        key=lambda choice: (choice[1] or "").casefold(),
+    )
+    return {
+        "users": users,
+        "actions": list(
+            db.session.scalars(select(AuditLog.action).distinct().order_by(AuditLog.action))
+        ),
+        "resource_types": list(
+            db.session.scalars(
+                select(AuditLog.resource_type).distinct().order_by(AuditLog.resource_type)
+            )
+        ),
+    }

@@ -1,0 +1,1 @@
+"""Features, providers, models and which model serves which feature."""

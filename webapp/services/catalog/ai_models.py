@@ -1,0 +1,258 @@
+"""AI models offered by providers, with structured pricing (the seed's
+ModelManagementService; ``ai_models`` so it is not confused with ``webapp.models``)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+
+from webapp.extensions import db
+from webapp.models import (
+    MODEL_STATUSES,
+    AIModel,
+    Feature,
+    FeatureModelAssignment,
+    Provider,
+    User,
+)
+from webapp.services.audit.records import add_audit_row
+from webapp.services.audit.writes import apply_changes, insert_row
+from webapp.services.core.actor import Actor
+from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.core.json_values import check_json_field
+from webapp.services.core.validation import as_decimal, check_choice, clean_text
+from webapp.services.usage import windows
+
+PRICE_FIELDS = (
+    "input_price_per_million",
+    "output_price_per_million",
+    "price_per_request",
+    "price_per_image",
+)
+OPTIONAL_PRICES = ("price_per_request", "price_per_image")
+FIELDS = (
+    "name",
+    "display_name",
+    "provider_id",
+    "model_type",
+    "version",
+    "config",
+    "performance_metrics",
+    "capabilities",
+    "status",
+    *PRICE_FIELDS,
+)
+PRICE_LIMIT = Decimal("1000000")  # NUMERIC(12, 6)
+
+
+def model_as_dict(model: AIModel, provider: Provider | None = None) -> dict[str, Any]:
+    data = {
+        "id": model.id,
+        "name": model.name,
+        "display_name": model.display_name,
+        "provider_id": model.provider_id,
+        "model_type": model.model_type,
+        "version": model.version,
+        "status": model.status,
+        "config": model.config,
+        "performance_metrics": model.performance_metrics,
+        "capabilities": model.capabilities,
+        "pricing": {field: getattr(model, field) for field in PRICE_FIELDS},
+        "created_at": model.created_at,
+        "updated_at": model.updated_at,
+    }
+    if provider is not None:
+        data["provider"] = {
+            "id": provider.id,
+            "name": provider.name,
+            "display_name": provider.display_name,
+        }
+    return data
+
+
+def list_models(
+    provider: str | None = None,
+    model_type: str | None = None,
+    status: str | None = None,
+) -> list[tuple[AIModel, Provider]]:
+    """Models with their provider, filtered by provider *name*, type and status. (The
+    seed filtered on the embedded provider after the fact, which filtered nothing.)"""
+    if status is not None and status not in MODEL_STATUSES:
+        raise ValidationFailed({"status": f"must be one of {', '.join(MODEL_STATUSES)}"})
+    query = (
+        select(AIModel, Provider)
+        .join(Provider, Provider.id == AIModel.provider_id)
+        .order_by(Provider.name, AIModel.name, AIModel.version)
+    )
+    if provider:
+        query = query.where(Provider.name == provider)
+    if model_type:
+        query = query.where(AIModel.model_type == model_type)
+    if status:
+        query = query.where(AIModel.status == status)
+    return [(model, owner) for model, owner in db.session.execute(query)]
+
+
+def model_types() -> list[str]:
+    return list(
+        db.session.scalars(select(AIModel.model_type).distinct().order_by(AIModel.model_type))
+    )
+
+
+def get_model(model_id: uuid.UUID) -> AIModel:
+    model = db.session.get(AIModel, model_id)
+    if model is None:
+        raise NotFound(f"model {model_id} does not exist")
+    return model
+
+
+def models_of_provider(provider_id: uuid.UUID) -> list[AIModel]:
+    if db.session.get(Provider, provider_id) is None:
+        raise NotFound(f"provider {provider_id} does not exist")
+    return list(
+        db.session.scalars(
+            select(AIModel).where(AIModel.provider_id == provider_id).order_by(AIModel.name)
+        )
+    )
+
+
+def model_performance(
+    model_ids: list[uuid.UUID], time_range: str = "24h", now: datetime | None = None
+) -> dict[uuid.UUID, windows.UsageMetrics]:
+    found = windows.metrics_for("model_id", time_range, now, only=model_ids)
+    return {model_id: found.get(model_id) or windows.UsageMetrics.empty() for model_id in model_ids}
+
+
+def deployment_history(model_id: uuid.UUID) -> list[tuple[FeatureModelAssignment, str, str | None]]:
+    """Every assignment of the model, newest first: (assignment, feature name, by whom)."""
+    get_model(model_id)
+    rows = db.session.execute(
+        select(FeatureModelAssignment, Feature.display_name, User.email)
+        .join(Feature, Feature.id == FeatureModelAssignment.feature_id)
+        .outerjoin(User, User.id == FeatureModelAssignment.assigned_by)
+        .where(FeatureModelAssignment.model_id == model_id)
+        .order_by(FeatureModelAssignment.assigned_at.desc(), FeatureModelAssignment.id)
+    ).all()
+    return [(assignment, feature, email) for assignment, feature, email in rows]
+
+
+def _validate(fields: dict[str, Any], creating: bool) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for key in fields:
+        if key not in FIELDS:
+            errors[key] = "is not a field of a model"
+    for key, limit in (("name", 200), ("display_name", 200), ("model_type", 100)):
+        if creating or key in fields:
+            clean_text(fields, key, errors, max_length=limit)
+    if "version" in fields:
+        clean_text(fields, "version", errors, max_length=50, required=False)
+    if creating or "provider_id" in fields:
+        try:
+            fields["provider_id"] = uuid.UUID(str(fields.get("provider_id")))
+            if db.session.get(Provider, fields["provider_id"]) is None:
+                errors["provider_id"] = "is not a known provider"
+        except ValueError:
+            errors["provider_id"] = "must be a provider id"
+    check_choice(fields, "status", MODEL_STATUSES, errors)
+    for key in ("config", "performance_metrics"):
+        if key in fields and not isinstance(fields[key], dict):
+            errors[key] = "must be a JSON object"
+        check_json_field(fields, key, errors)
+    if "capabilities" in fields:
+        caps = fields["capabilities"]
+        if not isinstance(caps, list) or not all(
+            isinstance(c, str) and 0 < len(c) <= 50 for c in caps
+        ):
+            errors["capabilities"] = "must be a list of short names"
+        else:
+            fields["capabilities"] = sorted(set(caps))
+    for key in PRICE_FIELDS:
+        if key not in fields and not (creating and key not in OPTIONAL_PRICES):
+            continue
+        value = fields.get(key)
+        if key in OPTIONAL_PRICES and (value is None or value == ""):
+            fields[key] = None
+            continue
+        if value is None or value == "":
+            errors[key] = "is required (0 when the model does not charge for it)"
+            continue
+        amount = as_decimal(value)
+        if amount is None:
+            errors[key] = "must be a number in USD, like 2.50"
+            continue
+        if amount < 0:
+            errors[key] = "must not be negative"
+        elif amount >= PRICE_LIMIT or amount != amount.quantize(Decimal("0.000001")):
+            errors[key] = "must be below 1,000,000 with at most 6 decimals"
+        else:
+            fields[key] = amount
+    return errors
+
+
+def _duplicate(fields: dict[str, Any], except_id: uuid.UUID | None = None) -> bool:
+    query = select(AIModel.id).where(
+        AIModel.provider_id == fields["provider_id"],
+        AIModel.name == fields["name"],
+        AIModel.version.is_(None)
+        if fields.get("version") is None
+        else AIModel.version == fields["version"],
+    )
+    if except_id:
+        query = query.where(AIModel.id != except_id)
+    return db.session.scalar(query) is not None
+
+
+def create_model(actor: Actor, fields: dict[str, Any]) -> AIModel:
+    fields = dict(fields)
+    errors = _validate(fields, creating=True)
+    if errors:
+        raise ValidationFailed(errors)
+    duplicate = Conflict("this provider already has a model with that name and version", "name")
+    if _duplicate(fields):
+        raise duplicate
+    return insert_row(actor, AIModel(**fields), "model.create", "model", model_as_dict, duplicate)
+
+
+def update_model(actor: Actor, model_id: uuid.UUID, changes: dict[str, Any]) -> AIModel:
+    changes = dict(changes)
+    errors = _validate(changes, creating=False)
+    if errors:
+        raise ValidationFailed(errors)
+    model = get_model(model_id)
+    merged = {
+        "provider_id": changes.get("provider_id", model.provider_id),
+        "name": changes.get("name", model.name),
+        "version": changes.get("version", model.version) if "version" in changes else model.version,
+    }
+    if {"provider_id", "name", "version"} & set(changes) and _duplicate(merged, model.id):
+        raise Conflict("this provider already has a model with that name and version", field="name")
+    if apply_changes(actor, model, changes, "model.update", "model"):
+        db.session.commit()
+    return model
+
+
+def delete_model(actor: Actor, model_id: uuid.UUID) -> None:
+    """Only a model that never served a feature can be deleted: deleting one with
+    deployments would erase that history (ON DELETE CASCADE). Retire it instead by setting
+    its status to deprecated. Usage logs keep their rows either way."""
+    model = db.session.scalar(select(AIModel).where(AIModel.id == model_id).with_for_update())
+    if model is None:
+        raise NotFound(f"model {model_id} does not exist")
+    serving = db.session.scalar(
+        select(func.count())
+        .select_from(FeatureModelAssignment)
+        .where(FeatureModelAssignment.model_id == model.id)
+    )
+    if serving:
+        raise Conflict(
+            f"{model.display_name} has {serving} deployment(s) in its history, which deleting "
+            "it would erase; set its status to deprecated instead"
+        )
+    snapshot = model_as_dict(model)
+    db.session.delete(model)
+    add_audit_row(actor, "model.delete", "model", model_id, old_values=snapshot)
+    db.session.commit()

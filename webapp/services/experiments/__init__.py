@@ -1,0 +1,1 @@
+"""A/B experiments: design, lifecycle, results and their statistics."""

@@ -1,0 +1,1 @@
+"""Provider health: judged from usage and HTTP health checks."""

@@ -1,0 +1,1 @@
+"""The Global Overview dashboard."""

@@ -1,0 +1,120 @@
+"""The Global Overview: KPIs with their change against the previous period of the same
+length, chart series, alerts, top models, features and recent activity.
+
+Usage figures come from ``usage.reads``: the daily rollup for whole past days and raw rows
+only for today, or, for the 24-hour range, raw rows of the last 48 hours (an index range:
+never whole past days). One grouped read serves the KPIs, the charts and the tables, so
+the number of queries does not grow with the number of features, models or providers.
+
+Definitions:
+- requests, success and error rates, latencies: finished requests only (pending left
+  out), spend: every request — as on every page (webapp.services.usage.windows);
+- p95 latency: for 7d/30d/custom (whole UTC days) the rollup's latency histogram; for
+  24h (rolling) the exact percentile of the raw rows — the definitions of usage.windows;
+- active features: status ``active``; features with traffic: those that served a request
+  in the period (this one has a previous-period value);
+- budgets at risk: active budgets whose status is warning, critical or over_budget, now
+  and as they stood at the end of the previous period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from webapp.extensions import db
+from webapp.models import UsageLog
+from webapp.services.health import provider_health
+from webapp.services.overview.kpis import GROUP_KEYS, Kpis, Period, grouped_usage, kpis, periods_for
+from webapp.services.overview.panels import (
+    Activity,
+    Alert,
+    FeatureHealth,
+    ModelCost,
+    Series,
+    alerts,
+    features_table,
+    names_of,
+    recent_activity,
+    series,
+    top_models,
+)
+from webapp.services.spending import budgets as budget_service
+from webapp.services.usage.reads import UsageSums, key_type
+
+__all__ = ["build_alerts", "build_overview", "build_tiles", "periods_for"]
+
+# --- the whole page ---------------------------------------------------------------------
+
+
+@dataclass
+class Overview:
+    range_name: str
+    period: Period
+    previous: Period
+    kpis: Kpis
+    series: Series
+    alerts: list[Alert]
+    top_models: list[ModelCost]
+    features: list[FeatureHealth]
+    activity: list[Activity]
+    empty: bool  # no usage recorded at all: the page says what to do first
+
+
+def _without_time(grouped: dict[tuple, UsageSums]) -> dict[tuple, UsageSums]:
+    untimed: dict[tuple, UsageSums] = {}
+    make_key = key_type(GROUP_KEYS)
+    for key, sums in grouped.items():
+        untimed.setdefault(make_key(*key[1:]), UsageSums()).add(sums)
+    return untimed
+
+
+def any_usage() -> bool:
+    return db.session.scalar(select(UsageLog.id).limit(1)) is not None
+
+
+def build_overview(
+    range_name: str = "7d", start: Any = None, end: Any = None, now: datetime | None = None
+) -> Overview:
+    """Everything the page shows, in a bounded number of queries."""
+    now = now or datetime.now(UTC)
+    range_name, period, previous = periods_for(range_name, start, end, now)
+    grouped = grouped_usage(period, with_time=True)
+    untimed = _without_time(grouped)
+    names = names_of(untimed)
+    health = provider_health.current_health_by_provider(now)
+    analyses = budget_service.analyse_budgets(now)
+    figures = kpis(period, previous, untimed, health, analyses, now)
+    return Overview(
+        range_name=range_name,
+        period=period,
+        previous=previous,
+        kpis=figures,
+        series=series(period, grouped, names),
+        alerts=alerts(analyses, health),
+        top_models=top_models(untimed, names, period),
+        features=features_table(untimed, health),
+        activity=recent_activity(),
+        empty=figures.current.requests == 0 and not any_usage(),
+    )
+
+
+def build_tiles(
+    range_name: str = "7d", start: Any = None, end: Any = None, now: datetime | None = None
+) -> Kpis:
+    """The KPI tiles alone (their partial refreshes every minute)."""
+    now = now or datetime.now(UTC)
+    _, period, previous = periods_for(range_name, start, end, now)
+    untimed = grouped_usage(period, with_time=False)
+    health = provider_health.current_health_by_provider(now)
+    return kpis(period, previous, untimed, health, budget_service.analyse_budgets(now), now)
+
+
+def build_alerts(now: datetime | None = None) -> list[Alert]:
+    """The alerts panel alone (its partial refreshes every minute)."""
+    now = now or datetime.now(UTC)
+    health = provider_health.current_health_by_provider(now)
+    return alerts(budget_service.analyse_budgets(now), health)

@@ -1,0 +1,321 @@
+"""The overview's periods and KPI tiles (see webapp.services.overview.dashboard for the
+definitions)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+
+from webapp.extensions import db
+from webapp.models import (
+    AuditLog,
+    Feature,
+    ProviderHealthLog,
+)
+from webapp.services.core.errors import ValidationFailed
+from webapp.services.spending import budgets as budget_service
+from webapp.services.spending.analytics import checked_date_range
+from webapp.services.usage.reads import (
+    UsageSums,
+    merge_buckets,
+    raw_usage_between,
+    usage_by,
+)
+from webapp.services.usage.windows import FINISHED, p95_exact, p95_of_buckets
+
+RANGES = ("24h", "7d", "30d", "custom")
+AT_RISK = ("warning", "critical", "over_budget")
+PERCENT = Decimal("0.01")
+ZERO = Decimal("0.000000")
+
+
+@dataclass(frozen=True)
+class Period:
+    """[since, until) in time; ``days`` set for whole-day periods (read from the rollup)."""
+
+    since: datetime
+    until: datetime
+    first_day: date | None = None
+    last_day: date | None = None
+
+    @property
+    def hourly(self) -> bool:
+        return self.first_day is None
+
+    @property
+    def label(self) -> str:
+        if self.hourly:
+            return f"{self.since:%Y-%m-%d %H:%M} – {self.until:%Y-%m-%d %H:%M} UTC"
+        return f"{self.first_day.isoformat()} – {self.last_day.isoformat()} (UTC)"
+
+
+def periods_for(
+    range_name: str, start: Any = None, end: Any = None, now: datetime | None = None
+) -> tuple[str, Period, Period]:
+    """The chosen period and the previous one of the same length. ``24h`` is the last 24
+    hours; ``7d``/``30d`` are the last 7/30 UTC days including today; ``custom`` takes
+    ``start``/``end`` dates (both included)."""
+    now = now or datetime.now(UTC)
+    today = now.date()
+    if range_name not in RANGES:
+        raise ValidationFailed({"range": f"must be one of {', '.join(RANGES)}"})
+    if range_name == "24h":
+        current = Period(now - timedelta(hours=24), now)
+        return range_name, current, Period(now - timedelta(hours=48), current.since)
+    if range_name == "custom":
+        first, last = checked_date_range(start, end)
+    else:
+        last = today
+        first = today - timedelta(days=int(range_name[:-1]) - 1)
+    length = (last - first).days + 1
+    previous_last = first - timedelta(days=1)
+    previous_first = previous_last - timedelta(days=length - 1)
+
+    def whole_days(a: date, b: date) -> Period:
+        return Period(
+            datetime.combine(a, datetime.min.time(), UTC),
+            datetime.combine(b + timedelta(days=1), datetime.min.time(), UTC),
+            a,
+            b,
+        )
+
+    return range_name, whole_days(first, last), whole_days(previous_first, previous_last)
+
+
+GROUP_KEYS = ("feature_id", "model_id", "provider_id", "status")
+
+
+def grouped_usage(period: Period, with_time: bool) -> dict[tuple, UsageSums]:
+    """Usage sums by (time bucket,) feature, model, provider, status."""
+    if period.hourly:
+        keys = ("hour", *GROUP_KEYS) if with_time else GROUP_KEYS
+        return raw_usage_between(period.since, period.until, keys, with_latency=True)
+    keys = ("day", *GROUP_KEYS) if with_time else GROUP_KEYS
+    return usage_by(period.first_day, period.last_day, keys, with_latency=True)
+
+
+# --- KPIs -------------------------------------------------------------------------------
+
+
+@dataclass
+class UsageKpis:
+    requests: int = 0
+    finished: int = 0
+    successes: int = 0
+    spend: Decimal = ZERO
+    response_time_ms: int = 0
+    buckets: list[int] = field(default_factory=list)
+    features_with_traffic: int = 0
+
+    @property
+    def success_rate(self) -> Decimal | None:
+        if not self.finished:
+            return None
+        return (Decimal(self.successes) * 100 / self.finished).quantize(PERCENT, ROUND_HALF_EVEN)
+
+    @property
+    def avg_latency_ms(self) -> int | None:
+        return round(self.response_time_ms / self.finished) if self.finished else None
+
+    exact_p95_ms: Decimal | None = None  # rolling windows: the exact p95 of the raw rows
+
+    @property
+    def error_rate(self) -> Decimal | None:
+        if not self.finished:
+            return None
+        failures = self.finished - self.successes
+        return (Decimal(failures) * 100 / self.finished).quantize(PERCENT, ROUND_HALF_EVEN)
+
+    @property
+    def p95_latency_ms(self) -> Decimal | None:
+        """The p95 as every page computes it for the period (webapp.services.usage.windows)."""
+        if self.exact_p95_ms is not None:
+            return self.exact_p95_ms
+        return p95_of_buckets(self.buckets)
+
+
+def usage_kpis(grouped: dict[tuple, UsageSums], period: Period) -> UsageKpis:
+    """KPIs from rows keyed (…, feature_id, model_id, provider_id, status). Requests are
+    finished requests; spend counts every request."""
+    kpis = UsageKpis()
+    features = set()
+    for key, sums in grouped.items():
+        kpis.spend += sums.cost
+        if key.status not in FINISHED:
+            continue
+        if sums.requests and key.feature_id is not None:
+            features.add(key.feature_id)
+        kpis.requests += sums.requests
+        kpis.finished += sums.requests
+        kpis.response_time_ms += sums.response_time_ms
+        if key.status == "success":
+            kpis.successes += sums.requests
+        kpis.buckets = merge_buckets(kpis.buckets, sums.latency_buckets)
+    kpis.features_with_traffic = len(features)
+    if period.hourly and kpis.finished:
+        kpis.exact_p95_ms = p95_exact(None, period.since, period.until)[None]
+    return kpis
+
+
+@dataclass(frozen=True)
+class Tile:
+    key: str
+    label: str
+    value: Any
+    previous: Any
+    kind: str  # count | money | percent | ms | text
+    better: str = "up"  # which direction of change is good: up | down | none
+
+    @property
+    def delta(self) -> Any:
+        if self.kind == "text" or self.value is None or self.previous is None:
+            return None
+        return self.value - self.previous
+
+    @property
+    def delta_percent(self) -> Decimal | None:
+        if self.kind in ("percent", "text") or self.delta is None or not self.previous:
+            return None
+        return (Decimal(self.delta) * 100 / Decimal(self.previous)).quantize(Decimal("0.1"))
+
+    @property
+    def tone(self) -> str:
+        delta = self.delta
+        if not delta or self.better == "none":
+            return "neutral"
+        return "good" if (delta > 0) == (self.better == "up") else "bad"
+
+
+def _health_counts(health: dict[uuid.UUID, Any]) -> dict[str, int]:
+    counts = {"healthy": 0, "degraded": 0, "down": 0, "unknown": 0}
+    for item in health.values():
+        counts[item.status] = counts.get(item.status, 0) + 1
+    return counts
+
+
+def _health_counts_at(moment: datetime) -> dict[str, int]:
+    """Provider statuses from the last health check recorded at or before ``moment``."""
+    latest = (
+        select(
+            ProviderHealthLog.provider_id,
+            func.max(ProviderHealthLog.checked_at).label("checked_at"),
+        )
+        .where(ProviderHealthLog.checked_at <= moment)
+        .group_by(ProviderHealthLog.provider_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(ProviderHealthLog.status, ProviderHealthLog.health_score).join(
+            latest,
+            (latest.c.provider_id == ProviderHealthLog.provider_id)
+            & (latest.c.checked_at == ProviderHealthLog.checked_at),
+        )
+    )
+    counts = {"healthy": 0, "degraded": 0, "down": 0, "unknown": 0}
+    for status, score in rows:
+        # A check without a score found no usage to judge (see provider_health).
+        counts["unknown" if score is None else status] += 1
+    return counts
+
+
+def active_features_now_and_at(moment: datetime) -> tuple[int, int]:
+    """How many features are active now, and were at ``moment``: today's statuses with the
+    audited changes since then undone, newest first (features are only changed through
+    audited services). Two queries."""
+    statuses = dict(db.session.execute(select(Feature.id, Feature.status)).all())
+    active_now = sum(1 for status in statuses.values() if status == "active")
+    changes = db.session.execute(
+        select(AuditLog.action, AuditLog.resource_id, AuditLog.old_values)
+        .where(AuditLog.resource_type == "feature", AuditLog.created_at > moment)
+        .order_by(AuditLog.created_at.desc(), AuditLog.id.desc())
+    )
+    for action, feature_id, old_values in changes:
+        if action == "feature.create":
+            statuses.pop(feature_id, None)
+        elif isinstance(old_values, dict) and "status" in old_values:
+            statuses[feature_id] = old_values["status"]  # an update, or a deletion
+    return active_now, sum(1 for status in statuses.values() if status == "active")
+
+
+def _provider_text(counts: dict[str, int]) -> str:
+    text = f"{counts['healthy']} / {counts['degraded']} / {counts['down']}"
+    if counts.get("unknown"):
+        text += f" · {counts['unknown']} unknown"
+    return text
+
+
+@dataclass
+class Kpis:
+    tiles: list[Tile]
+    current: UsageKpis
+    previous: UsageKpis
+    providers: dict[str, int]
+    providers_before: dict[str, int]
+
+
+def kpis(
+    period: Period,
+    previous: Period,
+    grouped: dict[tuple, UsageSums],
+    health: dict[uuid.UUID, Any],
+    analyses: list[Any],
+    now: datetime,
+) -> Kpis:
+    current = usage_kpis(grouped, period)
+    before = usage_kpis(grouped_usage(previous, with_time=False), previous)
+    active, active_before = active_features_now_and_at(previous.until)
+    at_risk = sum(1 for a in analyses if a.budget.is_active and a.status in AT_RISK)
+    # As budgets stood at the end of the last whole UTC day before this period began:
+    # whole past days come from the rollup (a partial day would need raw rows).
+    before_day = (previous.until - timedelta(microseconds=1)).date()
+    if previous.hourly:
+        before_day -= timedelta(days=1)
+    at_risk_before = sum(
+        1 for a in budget_service.analyse_budgets(now, as_of=before_day) if a.status in AT_RISK
+    )
+    providers = _health_counts(health)
+    providers_before = _health_counts_at(previous.until)
+    tiles = [
+        Tile("requests", "Requests", current.requests, before.requests, "count"),
+        Tile("spend", "Spend", current.spend, before.spend, "money", "down"),
+        Tile("success_rate", "Success rate", current.success_rate, before.success_rate, "percent"),
+        Tile(
+            "avg_latency",
+            "Avg latency",
+            current.avg_latency_ms,
+            before.avg_latency_ms,
+            "ms",
+            "down",
+        ),
+        Tile(
+            "p95_latency",
+            "p95 latency",
+            current.p95_latency_ms,
+            before.p95_latency_ms,
+            "ms",
+            "down",
+        ),
+        Tile(
+            "features",
+            "Features with traffic",
+            current.features_with_traffic,
+            before.features_with_traffic,
+            "count",
+            "none",
+        ),
+        Tile("active_features", "Active features", active, active_before, "count", "none"),
+        Tile(
+            "providers",
+            "Providers healthy / degraded / down",
+            _provider_text(providers),
+            _provider_text(providers_before),
+            "text",
+        ),
+        Tile("budgets_at_risk", "Budgets at risk", at_risk, at_risk_before, "count", "down"),
+    ]
+    return Kpis(tiles, current, before, providers, providers_before)

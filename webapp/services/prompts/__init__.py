@@ -1,0 +1,1 @@
+"""Prompt templates, their versions and rendering."""

@@ -1,0 +1,585 @@
+"""Prompt templates with versions (the seed's PromptManagementService, made correct).
+
+A prompt *family* is the set of versions sharing (feature, name). Creating a prompt whose
+family exists adds the next version; changing the content of a version adds a new version
+and leaves the old one as it was (as in Langfuse); description, tags and variables change
+in place. At most one version of a family is active.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import case, func, literal, or_, select, text, tuple_, update
+from sqlalchemy.exc import IntegrityError
+
+from webapp.extensions import db
+from webapp.models import AIModel, Feature, FeatureModelAssignment, Prompt, UsageLog
+from webapp.models.types import json_array_overlaps
+from webapp.services.audit.records import add_audit_row
+from webapp.services.audit.writes import apply_changes
+from webapp.services.core.actor import Actor
+from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.core.json_values import check_json_field
+from webapp.services.prompts.rendering import (
+    RenderResult,
+    estimate_input_cost,
+    estimate_tokens,
+    placeholders,
+    render,
+    validate_declarations,
+)
+from webapp.services.usage import windows
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,199}$")
+FIELDS = ("name", "description", "content", "feature_id", "tags", "variables", "is_active")
+MAX_LIMIT = 200
+CREATE_ATTEMPTS = 5
+# Stands in for a NULL feature when joining families (NULL never equals NULL).
+NO_FEATURE = literal(uuid.UUID(int=0))
+
+
+def prompt_as_dict(prompt: Prompt) -> dict[str, Any]:
+    return {
+        "id": prompt.id,
+        "name": prompt.name,
+        "description": prompt.description,
+        "content": prompt.content,
+        "version": prompt.version,
+        "feature_id": prompt.feature_id,
+        "tags": prompt.tags,
+        "variables": prompt.variables,
+        "detected_variables": placeholders(prompt.content),
+        "is_active": prompt.is_active,
+        "created_by": prompt.created_by,
+        "created_at": prompt.created_at,
+        "updated_at": prompt.updated_at,
+    }
+
+
+def get_prompt(prompt_id: uuid.UUID) -> Prompt:
+    prompt = db.session.get(Prompt, prompt_id)
+    if prompt is None:
+        raise NotFound(f"prompt {prompt_id} does not exist")
+    return prompt
+
+
+def _same_family(name: str, feature_id: uuid.UUID | None) -> list[Any]:
+    return [
+        Prompt.name == name,
+        Prompt.feature_id == feature_id if feature_id else Prompt.feature_id.is_(None),
+    ]
+
+
+def escape_like(term: str) -> str:
+    """``%``, ``_`` and ``\\`` in a search term match themselves (ESCAPE '\\')."""
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+@dataclass(frozen=True)
+class PromptPage:
+    prompts: list[Prompt]
+    total: int
+    limit: int
+    offset: int
+
+
+def list_prompts(
+    feature_id: uuid.UUID | None = None,
+    tags: list[str] | None = None,
+    is_active: bool | None = None,
+    created_by: uuid.UUID | None = None,
+    search: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> PromptPage:
+    errors = {}
+    if not 1 <= limit <= MAX_LIMIT:
+        errors["limit"] = f"must be between 1 and {MAX_LIMIT}"
+    if offset < 0:
+        errors["offset"] = "must not be negative"
+    if errors:
+        raise ValidationFailed(errors)
+    conditions: list[Any] = []
+    if feature_id:
+        conditions.append(Prompt.feature_id == feature_id)
+    if tags:
+        conditions.append(json_array_overlaps(Prompt.tags, tags))
+    if is_active is not None:
+        conditions.append(Prompt.is_active.is_(is_active))
+    if created_by:
+        conditions.append(Prompt.created_by == created_by)
+    if search and search.strip():
+        pattern = f"%{escape_like(search.strip())}%"
+        conditions.append(
+            or_(
+                Prompt.name.ilike(pattern, escape="\\"),
+                Prompt.description.ilike(pattern, escape="\\"),
+                Prompt.content.ilike(pattern, escape="\\"),
+            )
+        )
+    total = db.session.scalar(select(func.count()).select_from(Prompt).where(*conditions)) or 0
+    rows = db.session.scalars(
+        select(Prompt)
+        .where(*conditions)
+        .order_by(Prompt.name, Prompt.feature_id, Prompt.version.desc())
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return PromptPage(list(rows), total, limit, offset)
+
+
+def versions(prompt_id: uuid.UUID) -> list[Prompt]:
+    """Every version of the prompt's family, newest first."""
+    prompt = get_prompt(prompt_id)
+    return list(
+        db.session.scalars(
+            select(Prompt)
+            .where(*_same_family(prompt.name, prompt.feature_id))
+            .order_by(Prompt.version.desc())
+        )
+    )
+
+
+def all_tags() -> list[str]:
+    tags: set[str] = set()
+    for tag_list in db.session.scalars(select(Prompt.tags).distinct()):
+        tags.update(tag_list or [])
+    return sorted(tags)
+
+
+def _clean(fields: dict[str, Any], creating: bool) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for key in fields:
+        if key not in FIELDS:
+            errors[key] = "is not a field of a prompt"
+    if creating or "name" in fields:
+        name = fields.get("name")
+        if not isinstance(name, str) or not name.strip():
+            errors["name"] = "is required"
+        elif not NAME_PATTERN.match(name.strip()):
+            errors["name"] = "must be 1-200 letters, digits, spaces, dots, dashes or underscores"
+        else:
+            fields["name"] = name.strip()
+    if creating or "content" in fields:
+        content = fields.get("content")
+        if not isinstance(content, str) or not content.strip():
+            errors["content"] = "is required"
+        elif len(content) > 100_000:
+            errors["content"] = "must be at most 100,000 characters"
+    description = fields.get("description")
+    if description is not None and (not isinstance(description, str) or len(description) > 10_000):
+        errors["description"] = "must be text of at most 10,000 characters"
+    if "tags" in fields:
+        tags = fields["tags"]
+        if isinstance(tags, str):
+            tags = [t.strip() for t in tags.split(",")]
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            errors["tags"] = "must be a list of tags"
+        else:
+            tags = sorted({t.strip() for t in tags if t.strip()})
+            if any(len(t) > 50 for t in tags) or len(tags) > 30:
+                errors["tags"] = "must be at most 30 tags of at most 50 characters"
+            fields["tags"] = tags
+    if "variables" in fields:
+        errors.update(validate_declarations(fields["variables"]))
+        check_json_field(fields, "variables", errors)
+    if "feature_id" in fields and fields["feature_id"] not in (None, ""):
+        try:
+            fields["feature_id"] = uuid.UUID(str(fields["feature_id"]))
+            if db.session.get(Feature, fields["feature_id"]) is None:
+                errors["feature_id"] = "is not a known feature"
+        except ValueError:
+            errors["feature_id"] = "must be a feature id"
+    elif "feature_id" in fields:
+        fields["feature_id"] = None
+    if "is_active" in fields and not isinstance(fields["is_active"], bool):
+        errors["is_active"] = "must be true or false"
+    return errors
+
+
+def _lock_family(name: str, feature_id: uuid.UUID | None) -> None:
+    """PostgreSQL: one writer per family at a time (released at commit)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:family))"),
+            {"family": f"prompt:{feature_id or ''}:{name}"},
+        )
+
+
+def _next_version(name: str, feature_id: uuid.UUID | None) -> int:
+    _lock_family(name, feature_id)
+    latest = db.session.scalar(
+        select(func.max(Prompt.version)).where(*_same_family(name, feature_id))
+    )
+    return (latest or 0) + 1
+
+
+def _deactivate_family(
+    name: str, feature_id: uuid.UUID | None, except_id: uuid.UUID | None
+) -> None:
+    conditions = [*_same_family(name, feature_id), Prompt.is_active]
+    if except_id:
+        conditions.append(Prompt.id != except_id)
+    db.session.execute(
+        update(Prompt).where(*conditions).values(is_active=False),
+        execution_options={"synchronize_session": "fetch"},
+    )
+
+
+def _insert_version(
+    actor: Actor, fields: dict[str, Any], action: str, old: dict | None = None
+) -> Prompt:
+    """Insert the next version of a family. Two writers at once end with n and n+1:
+    PostgreSQL serialises them on an advisory lock; elsewhere a unique-index clash is
+    retried with a fresh version number."""
+    activate = bool(fields.pop("is_active", False))
+    for attempt in range(CREATE_ATTEMPTS):
+        version = _next_version(fields["name"], fields.get("feature_id"))
+        prompt = Prompt(**fields, version=version, is_active=False, created_by=actor.user_id)
+        try:
+            with db.session.begin_nested():
+                db.session.add(prompt)
+                db.session.flush()
+        except IntegrityError:
+            if attempt == CREATE_ATTEMPTS - 1:
+                raise Conflict("the prompt is being changed by someone else; try again") from None
+            continue
+        break
+    if activate:
+        _deactivate_family(prompt.name, prompt.feature_id, prompt.id)
+        prompt.is_active = True
+        db.session.flush()
+    add_audit_row(actor, action, "prompt", prompt.id, old or {}, prompt_as_dict(prompt))
+    db.session.commit()
+    return prompt
+
+
+def create_prompt(actor: Actor, fields: dict[str, Any]) -> Prompt:
+    fields = dict(fields)
+    errors = _clean(fields, creating=True)
+    if errors:
+        raise ValidationFailed(errors)
+    return _insert_version(actor, fields, "prompt.create")
+
+
+def update_prompt(actor: Actor, prompt_id: uuid.UUID, changes: dict[str, Any]) -> Prompt:
+    """New content → a new version (returned); other fields → changed in place."""
+    changes = dict(changes)
+    for key in ("name", "feature_id", "is_active"):
+        if key in changes:
+            raise ValidationFailed(
+                {key: "cannot be changed here (duplicate, activate or deactivate instead)"}
+            )
+    errors = _clean(changes, creating=False)
+    if errors:
+        raise ValidationFailed(errors)
+    prompt = get_prompt(prompt_id)
+    if "content" in changes and changes["content"] != prompt.content:
+        fields = {
+            "name": prompt.name,
+            "feature_id": prompt.feature_id,
+            "description": prompt.description,
+            "tags": prompt.tags,
+            "variables": prompt.variables,
+            **changes,
+        }
+        return _insert_version(
+            actor, fields, "prompt.new_version", {"version": prompt.version, "id": prompt.id}
+        )
+    changes.pop("content", None)
+    if apply_changes(actor, prompt, changes, "prompt.update", "prompt"):
+        db.session.commit()
+    return prompt
+
+
+def activate(actor: Actor, prompt_id: uuid.UUID) -> Prompt:
+    """Make this the only active version of its family, in one transaction."""
+    prompt = get_prompt(prompt_id)
+    change = activate_in_transaction(prompt)
+    if change is None:
+        return prompt
+    add_audit_row(actor, "prompt.activate", "prompt", prompt.id, *change)
+    db.session.commit()
+    return prompt
+
+
+def activate_in_transaction(prompt: Prompt) -> tuple[dict, dict] | None:
+    """Activate ``prompt`` (deactivating its family's active version) and flush, without
+    audit or commit: the caller's use case does both. Returns (old, new) audit values,
+    or None when it was active already."""
+    _lock_family(prompt.name, prompt.feature_id)
+    db.session.refresh(prompt)  # what it is now that the family is ours
+    if prompt.is_active:
+        return None
+    previous = db.session.scalar(
+        select(Prompt.version).where(
+            *_same_family(prompt.name, prompt.feature_id), Prompt.is_active
+        )
+    )
+    _deactivate_family(prompt.name, prompt.feature_id, prompt.id)
+    prompt.is_active = True
+    db.session.flush()
+    return {"active_version": previous}, {"active_version": prompt.version}
+
+
+def deactivate(actor: Actor, prompt_id: uuid.UUID) -> Prompt:
+    prompt = get_prompt(prompt_id)
+    if not prompt.is_active:
+        return prompt
+    prompt.is_active = False
+    add_audit_row(
+        actor, "prompt.deactivate", "prompt", prompt.id, {"is_active": True}, {"is_active": False}
+    )
+    db.session.commit()
+    return prompt
+
+
+def delete_prompt(actor: Actor, prompt_id: uuid.UUID) -> None:
+    """Refused for the active version, and for the newest one while older versions exist
+    (its number would be handed out again: version numbers are history)."""
+    prompt = get_prompt(prompt_id)
+    _lock_family(prompt.name, prompt.feature_id)
+    db.session.refresh(prompt)
+    newest = db.session.scalar(
+        select(func.max(Prompt.version)).where(*_same_family(prompt.name, prompt.feature_id))
+    )
+    if prompt.version == newest and newest > 1 and prompt.version != _oldest(prompt):
+        raise Conflict(
+            f"v{prompt.version} is the newest version of {prompt.name}; versions are kept as "
+            "history, so save a corrected version instead (older versions can be deleted)"
+        )
+    if prompt.is_active:
+        raise Conflict(
+            f"version {prompt.version} of {prompt.name} is active: activate another version "
+            "(or deactivate this one) before deleting it"
+        )
+    snapshot = prompt_as_dict(prompt)
+    db.session.delete(prompt)
+    add_audit_row(actor, "prompt.delete", "prompt", prompt_id, old_values=snapshot)
+    db.session.commit()
+
+
+def _oldest(prompt: Prompt) -> int:
+    return db.session.scalar(
+        select(func.min(Prompt.version)).where(*_same_family(prompt.name, prompt.feature_id))
+    )
+
+
+def duplicate(
+    actor: Actor, prompt_id: uuid.UUID, new_name: str, feature_id: Any = "same"
+) -> Prompt:
+    """Copy this version under a name no prompt here has yet (version 1, inactive)."""
+    source = get_prompt(prompt_id)
+    fields = {
+        "name": new_name,
+        "content": source.content,
+        "description": source.description,
+        "tags": list(source.tags),
+        "variables": dict(source.variables),
+        "feature_id": source.feature_id if feature_id == "same" else feature_id,
+    }
+    errors = _clean(fields, creating=True)
+    if errors:
+        raise ValidationFailed(errors)
+    if fields["name"] == source.name and fields["feature_id"] == source.feature_id:
+        raise ValidationFailed({"name": "must differ from the original name"})
+    taken = db.session.scalar(
+        select(Prompt.id).where(*_same_family(fields["name"], fields["feature_id"])).limit(1)
+    )
+    if taken is not None:
+        raise Conflict(f"a prompt named {fields['name']} already exists here", field="name")
+    return _insert_version(actor, fields, "prompt.duplicate", {"source_id": source.id})
+
+
+@dataclass(frozen=True)
+class VersionDiff:
+    old: Prompt
+    new: Prompt
+    unified: str
+    rows: list[tuple[str, str, str]]  # (kind, old line, new line) for the side-by-side view
+
+
+def diff(prompt_id: uuid.UUID, against_id: uuid.UUID) -> VersionDiff:
+    new, old = get_prompt(prompt_id), get_prompt(against_id)
+    if (old.name, old.feature_id) != (new.name, new.feature_id):
+        raise ValidationFailed({"against": "must be another version of the same prompt"})
+    if old.version > new.version:
+        old, new = new, old
+    a, b = old.content.splitlines(), new.content.splitlines()
+    unified = "\n".join(
+        difflib.unified_diff(
+            a, b, f"{old.name} v{old.version}", f"{new.name} v{new.version}", lineterm=""
+        )
+    )
+    rows: list[tuple[str, str, str]] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b).get_opcodes():
+        left, right = a[i1:i2], b[j1:j2]
+        for index in range(max(len(left), len(right))):
+            rows.append(
+                (
+                    tag,
+                    left[index] if index < len(left) else "",
+                    right[index] if index < len(right) else "",
+                )
+            )
+    return VersionDiff(old, new, unified, rows)
+
+
+@dataclass(frozen=True)
+class RenderTrial:
+    result: RenderResult
+    tokens: int
+    model: AIModel | None
+    cost: Decimal | None
+
+
+def try_render(
+    prompt_id: uuid.UUID, values: dict[str, Any], blank_is_missing: bool = False
+) -> RenderTrial:
+    """Render with test values; estimate tokens and the cost of one call with the
+    feature's active production model."""
+    if not isinstance(values, dict):
+        raise ValidationFailed({"variables": "must be an object of variable values"})
+    prompt = get_prompt(prompt_id)
+    result = render(prompt.content, prompt.variables, values, blank_is_missing)
+    tokens = estimate_tokens(result.rendered)
+    model = None
+    if prompt.feature_id:
+        model = db.session.scalar(
+            select(AIModel)
+            .join(FeatureModelAssignment, FeatureModelAssignment.model_id == AIModel.id)
+            .where(
+                FeatureModelAssignment.feature_id == prompt.feature_id,
+                FeatureModelAssignment.environment == "production",
+                FeatureModelAssignment.is_active,
+            )
+        )
+    cost = (
+        estimate_input_cost(tokens, model.input_price_per_million, model.price_per_request)
+        if model
+        else None
+    )
+    return RenderTrial(result, tokens, model, cost)
+
+
+@dataclass(frozen=True)
+class PromptUsage:
+    totals: windows.UsageMetrics
+    daily: list[windows.DailyUsage]
+
+
+def usage(prompt_id: uuid.UUID, days: int = 30, today: date | None = None) -> PromptUsage:
+    get_prompt(prompt_id)
+    today = today or datetime.now(UTC).date()
+    daily = windows.daily_usage(UsageLog.prompt_id, prompt_id, days, today)
+    since = datetime(daily[0].day.year, daily[0].day.month, daily[0].day.day, tzinfo=UTC)
+    until = datetime(today.year, today.month, today.day, tzinfo=UTC) + windows.TIME_RANGES["24h"]
+    found = windows.usage_metrics_by(
+        UsageLog.prompt_id, since, until, only=[prompt_id], whole_days=True
+    )
+    return PromptUsage(found.get(prompt_id) or windows.UsageMetrics.empty(), daily)
+
+
+@dataclass(frozen=True)
+class Family:
+    latest: Prompt  # the newest version
+    active_version: int | None
+    versions: int
+    feature_name: str | None
+    changed_at: datetime
+
+
+@dataclass(frozen=True)
+class FamilyPage:
+    families: list[Family]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def list_families(
+    search: str | None = None,
+    feature_id: uuid.UUID | None = None,
+    tag: str | None = None,
+    active: bool | None = None,
+    page: int = 1,
+    per_page: int = 25,
+) -> FamilyPage:
+    """One row per prompt family whose versions match the filters (the editor's list)."""
+    conditions: list[Any] = []
+    if feature_id:
+        conditions.append(Prompt.feature_id == feature_id)
+    if tag:
+        conditions.append(json_array_overlaps(Prompt.tags, [tag]))
+    if search and search.strip():
+        pattern = f"%{escape_like(search.strip())}%"
+        conditions.append(
+            or_(
+                Prompt.name.ilike(pattern, escape="\\"),
+                Prompt.description.ilike(pattern, escape="\\"),
+                Prompt.content.ilike(pattern, escape="\\"),
+            )
+        )
+    # Families with a version that matches; their figures cover all of their versions.
+    matching = select(Prompt.name, func.coalesce(Prompt.feature_id, NO_FEATURE)).where(*conditions)
+    active_version = func.max(case((Prompt.is_active, Prompt.version)))
+    grouped = (
+        select(
+            Prompt.name.label("name"),
+            Prompt.feature_id.label("feature_id"),
+            func.max(Prompt.version).label("latest"),
+            func.count().label("versions"),
+            active_version.label("active_version"),
+            func.max(Prompt.updated_at).label("changed_at"),
+        )
+        .where(tuple_(Prompt.name, func.coalesce(Prompt.feature_id, NO_FEATURE)).in_(matching))
+        .group_by(Prompt.name, Prompt.feature_id)
+    )
+    if active is True:
+        grouped = grouped.having(active_version.is_not(None))
+    elif active is False:
+        grouped = grouped.having(active_version.is_(None))
+    families = grouped.subquery()
+    total = db.session.scalar(select(func.count()).select_from(families)) or 0
+    rows = db.session.execute(
+        select(
+            Prompt,
+            families.c.active_version,
+            families.c.versions,
+            Feature.display_name,
+            families.c.changed_at,
+        )
+        .join(
+            families,
+            (Prompt.name == families.c.name)
+            & (
+                func.coalesce(Prompt.feature_id, NO_FEATURE)
+                == func.coalesce(families.c.feature_id, NO_FEATURE)
+            )
+            & (Prompt.version == families.c.latest),
+        )
+        .outerjoin(Feature, Feature.id == Prompt.feature_id)
+        .order_by(Prompt.name, Feature.display_name)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return FamilyPage(
+        [
+            Family(p, active_v, int(n), feature_name, changed)
+            for p, active_v, n, feature_name, changed in rows
+        ],
+        total,
+        page,
+        per_page,
+    )

@@ -1,0 +1,1 @@
+"""Spend analytics, budgets and cost recommendations."""
