@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import tomllib
 from pathlib import Path
 
-import pytest
-
+from tests.test_dependencies import make_plan
 from webapp.models import Feature, UsageLog
 from webapp.models.base import Base, Model, db
 
@@ -26,15 +23,7 @@ def test_mypy_is_configured_for_webapp_and_pinned():
 
 
 def test_make_typecheck_runs_mypy():
-    if not shutil.which("make"):
-        pytest.skip("make is not installed")
-    plan = subprocess.run(
-        ["make", "-n", "-o", ".venv/.dev-installed", "typecheck"],
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    plan = make_plan("-o", ".venv/.dev-installed", "typecheck")
     assert plan.strip().splitlines() == [".venv/bin/mypy"]
 
 
