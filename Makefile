@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-fast lint format audit clean
+.PHONY: run test test-fast lint typecheck format audit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# mypy over webapp/ with the settings in pyproject.toml ([tool.mypy]); `make test` runs it
+# after ruff and before pytest.
+typecheck: $(VENV)/.dev-installed
+	$(BIN)/mypy
+
 format: $(VENV)/.dev-installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
@@ -50,4 +55,4 @@ audit: $(VENV)/.audit-installed
 	  exit 1; }
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache test-artifacts

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The whole suite: lint, then pytest on SQLite, then pytest on PostgreSQL. Without
-# TEST_DATABASE_URL it starts this machine's PostgreSQL cluster and creates a test role
-# and database. No PostgreSQL is a loud warning locally and a failure under CI=true.
+# The whole suite: lint, the type checker (mypy), then pytest on SQLite, then pytest on
+# PostgreSQL. Without TEST_DATABASE_URL it starts this machine's PostgreSQL cluster and
+# creates a test role and database. No PostgreSQL is a loud warning locally and a failure
+# under CI=true.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
@@ -10,6 +11,9 @@ mkdir -p test-artifacts
 echo "== ruff =="
 "$BIN/ruff" check .
 "$BIN/ruff" format --check .
+
+echo "== mypy =="
+make --no-print-directory typecheck
 
 echo "== pytest on SQLite =="
 env -u TEST_DATABASE_URL "$BIN/python" -m pytest "$@"

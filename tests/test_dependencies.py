@@ -22,16 +22,17 @@ def test_every_requirement_is_pinned(name):
         assert line.startswith("-r ") or PIN.match(line), f"{name}: {line!r} is not pinned"
 
 
-def test_make_audit_runs_pip_audit_strictly():
+def make_plan(*arguments: str) -> str:
+    """What ``make -n …`` would run (nothing is run)."""
     if not shutil.which("make"):
         pytest.skip("make is not installed")
-    plan = subprocess.run(
-        ["make", "-n", "-W", "requirements-audit.txt", "audit"],
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        check=True,
+    return subprocess.run(
+        ["make", "-n", *arguments], cwd=PROJECT, capture_output=True, text=True, check=True
     ).stdout
+
+
+def test_make_audit_runs_pip_audit_strictly():
+    plan = make_plan("-W", "requirements-audit.txt", "audit")
     assert "pip install" in plan and "requirements-audit.txt" in plan
     assert "pip-audit --strict" in plan
     audit_pin = (PROJECT / "requirements-audit.txt").read_text()

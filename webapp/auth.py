@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, current_app, g, redirect, request, session, url_for
 from flask_login import current_user, logout_user
+from werkzeug.wrappers import Response as BaseResponse
 
 from webapp.extensions import db, login_manager
 from webapp.models import User, UserSession
@@ -162,9 +163,10 @@ def guard_request() -> Response | None:
         session.clear()
         return login_manager.unauthorized()
     use_database_role(current_user.role, current_user.id)
-    if not is_background_request():
+    record = current_session_record()  # not expired: load_user found it
+    if record is not None and not is_background_request():
         sessions.touch(
-            current_session_record(),  # type: ignore[arg-type]  (not expired: it exists)
+            record,
             now_utc(),
             request.remote_addr,
             request.headers.get("User-Agent"),
@@ -182,7 +184,7 @@ def guard_request() -> Response | None:
 PASSWORD_CHANGE_ENDPOINTS = frozenset({"auth.change_password", "auth.logout"})
 
 
-def require_password_change() -> Response | None:
+def require_password_change() -> BaseResponse | None:
     """A signed-in user whose password the console generated must choose their own
     before anything else: pages redirect to /account/password, htmx gets HX-Redirect,
     the API answers 403 with the code ``password_change_required``."""
@@ -235,7 +237,7 @@ def load_user(session_token: str) -> User | None:
     return user
 
 
-def answer_unauthorized() -> Response:
+def answer_unauthorized() -> BaseResponse:
     from webapp.api.envelope import error_response
 
     if is_api_request():

@@ -197,7 +197,7 @@ def requests_and_error_rate_chart(
     buckets: list[str], requests: list[int], error_rate: list[Decimal | None]
 ) -> str:
     """Requests (bars) and error rate in % (line, right axis), as Plotly JSON."""
-    traces = [
+    traces: list[dict[str, Any]] = [
         {
             "type": "bar",
             "name": "Requests",

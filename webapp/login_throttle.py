@@ -40,6 +40,8 @@ MAX_ACCOUNTS_PER_DEVICE = 5
 class LoginThrottled(TooManyRequests):
     """429 for a sign-in attempt over one of its limits."""
 
+    retry_after: int  # seconds (werkzeug's also allows a datetime or None)
+
     def __init__(self, retry_after: int, email: str) -> None:
         super().__init__("Too many sign-in attempts for this account or address.")
         self.retry_after = retry_after

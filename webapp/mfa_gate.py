@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Response, current_app, redirect, request, url_for
 from flask_login import current_user
+from werkzeug.wrappers import Response as BaseResponse
 
 from webapp.auth import PUBLIC_ENDPOINTS, is_api_request, is_htmx_request, view_for_request
 
@@ -16,7 +17,7 @@ def mfa_required_for(user) -> bool:
     return bool(current_app.config["MFA_REQUIRED_FOR_ADMINS"]) and user.is_admin
 
 
-def require_mfa_enrolment() -> Response | None:
+def require_mfa_enrolment() -> BaseResponse | None:
     endpoint = request.endpoint
     if endpoint is None or endpoint in PUBLIC_ENDPOINTS or endpoint in ENROLMENT_ENDPOINTS:
         return None

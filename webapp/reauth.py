@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from flask import Response, current_app, redirect, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from webapp.auth import (
     current_session_record,
@@ -38,7 +39,7 @@ def recently_authenticated() -> bool:
     return now_utc() - record.authenticated_at <= window
 
 
-def reauthentication_response() -> Response:
+def reauthentication_response() -> BaseResponse:
     if is_api_request():
         from webapp.api.envelope import error_response
 
@@ -57,7 +58,7 @@ def reauthentication_response() -> Response:
     return redirect(url, code=303)
 
 
-def reauthentication_needed() -> Response | None:
+def reauthentication_needed() -> BaseResponse | None:
     """The answer to give instead of acting, or None when the session is fresh enough."""
     return None if recently_authenticated() else reauthentication_response()
 

@@ -71,7 +71,7 @@ class BodyLimitStream(LimitedStream):
 
 class LimitedRequest(Request):
     @cached_property
-    def stream(self) -> Any:  # type: ignore[override]
+    def stream(self) -> Any:
         limit = self.max_content_length
         if (
             limit is not None

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, redirect, render_template, request
 from jinja2_fragments.flask import render_block
+from werkzeug.wrappers import Response as BaseResponse
 
 from webapp.auth import is_htmx_request
 from webapp.services.usage.windows import RANGE_CAPTIONS
@@ -36,7 +37,7 @@ def render_page(template: str, block: str, **context: Any) -> str:
     return render_template(template, **context)
 
 
-def go_to(target: str) -> Response:
+def go_to(target: str) -> BaseResponse:
     """Redirect after a successful form: for htmx an ``HX-Redirect`` (a full load of the
     target page), otherwise a plain 302."""
     if is_htmx_request():

@@ -85,3 +85,11 @@ def test_srm_matches_chisquare_and_flags_a_broken_split():
 
 def test_welch_without_any_variation_has_no_p_value():
     assert st.welch_p_value(sums_of([1.0] * 40), sums_of([1.0] * 40)) is None
+
+
+@pytest.mark.parametrize("short", [[], [5.0]])
+def test_welch_with_a_variant_of_fewer_than_two_values_has_no_p_value(short):
+    # No standard deviation without two values: no test rather than a crash.
+    spread = sums_of([1.0, 2.0, 3.0, 4.0] * 10)
+    assert st.welch_p_value(sums_of(short), spread) is None
+    assert st.welch_p_value(spread, sums_of(short)) is None

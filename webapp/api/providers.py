@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Response, request
+from werkzeug.wrappers import Response as BaseResponse
 
 from webapp.api import bp
 from webapp.api.envelope import success_response
@@ -22,7 +23,7 @@ def list_providers() -> Response:
 
 
 @bp.post("/providers")
-def create_provider() -> Response:
+def create_provider() -> BaseResponse:
     body = parse_body(ProviderCreate).model_dump(exclude_unset=True)
     if health_check_url_changes(None, body) and (answer := reauthentication_needed()):
         return answer
@@ -40,7 +41,7 @@ def get_provider(provider_id: str) -> Response:
 
 
 @bp.put("/providers/<provider_id>")
-def put_provider(provider_id: str) -> Response:
+def put_provider(provider_id: str) -> BaseResponse:
     target = parse_uuid(provider_id, "provider")
     body = parse_body(ProviderUpdate).model_dump(exclude_unset=True)
     current = providers.get_provider(target).health_check

@@ -181,9 +181,9 @@ def _ensure_demo_assignments(
 ) -> dict[str, list[AIModel]]:
     """Fill empty environments, then return the models serving each feature, production
     first (production gets most of the demo traffic)."""
-    active = db.session.scalars(
-        select(FeatureModelAssignment).where(FeatureModelAssignment.is_active)
-    ).all()
+    active = list(
+        db.session.scalars(select(FeatureModelAssignment).where(FeatureModelAssignment.is_active))
+    )
     taken = {(a.feature_id, a.environment) for a in active}
     for feature_name, environment, model_name in DEMO_ASSIGNMENTS:
         feature = features[feature_name]

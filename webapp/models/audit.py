@@ -9,11 +9,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from webapp.models.base import db, uuid_pk
+from webapp.models.base import Model, uuid_pk
 from webapp.models.types import IPAddress, JSONType, UTCDateTime, utcnow
 
 
-class AuditLog(db.Model):
+class AuditLog(Model):
     __tablename__ = "platform_audit_logs"
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -39,7 +39,7 @@ class AuditLog(db.Model):
     )
 
 
-class AuditEventWindow(db.Model):
+class AuditEventWindow(Model):
     """How often one repeated event (a throttled sign-in from one address, a refused
     request of one user) happened in one time window. The audit log is append-only, so a
     flood is recorded as one audit row (written by the window's first event) plus this

@@ -6,7 +6,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING, ClassVar
 
+import flask_sqlalchemy.model
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -29,6 +31,21 @@ class Base(DeclarativeBase):
 # Defined beside the base (not in extensions.py) so model modules can import it without
 # an import cycle; extensions.py re-exports it with the other extensions.
 db = SQLAlchemy(model_class=Base)
+
+# Models subclass ``Model``. At run time it is ``db.Model``, which Flask-SQLAlchemy builds
+# by copying ``Base``'s body into a new declarative class with its own ``Model`` mixin
+# (``query``, bind keys, table names). A type checker cannot subclass an attribute made at
+# run time, so it is shown that same combination as a class: columns, ``__table__``,
+# constructors and ``select(Model)`` are then checked.
+if TYPE_CHECKING:
+
+    class Model(Base, flask_sqlalchemy.model.Model):
+        __abstract__ = True
+        # Each model maps one Table (DeclarativeBase types it as any FromClause).
+        __table__: ClassVar[sa.Table]
+
+else:
+    Model = db.Model
 
 
 def uuid_pk() -> Mapped[uuid.UUID]:

@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.models.base import (
+    Model,
     check_in,
     created_at_column,
-    db,
     decimal_range_check,
     updated_at_column,
     uuid_pk,
@@ -22,7 +22,7 @@ from webapp.models.types import ExactNumeric
 PERIOD_TYPES = ("daily", "weekly", "monthly", "quarterly", "yearly")
 
 
-class Budget(db.Model):
+class Budget(Model):
     """The seed's row without ``spent_amount``: spend is always computed from usage for
     the budget's window, so a stored copy could only drift out of date."""
 

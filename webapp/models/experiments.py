@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.models.base import (
+    Model,
     check_in,
     created_at_column,
-    db,
     decimal_range_check,
     updated_at_column,
     uuid_pk,
@@ -29,7 +29,7 @@ EXPERIMENT_TYPES = (
 EXPERIMENT_STATUSES = ("draft", "running", "paused", "completed", "cancelled")
 
 
-class Experiment(db.Model):
+class Experiment(Model):
     __tablename__ = "ai_experiments"
     __table_args__ = (
         sa.CheckConstraint(check_in("experiment_type", EXPERIMENT_TYPES), name="type"),
@@ -78,7 +78,7 @@ class Experiment(db.Model):
     updated_at: Mapped[datetime] = updated_at_column()
 
 
-class ExperimentResult(db.Model):
+class ExperimentResult(Model):
     __tablename__ = "experiment_results"
 
     id: Mapped[uuid.UUID] = uuid_pk()

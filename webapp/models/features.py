@@ -4,25 +4,28 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.models.base import (
+    Model,
     check_in,
     created_at_column,
-    db,
     updated_at_column,
     uuid_pk,
 )
 from webapp.models.types import JSONType, UTCDateTime, utcnow
 
+if TYPE_CHECKING:
+    from webapp.models.providers import AIModel
+
 FEATURE_STATUSES = ("active", "inactive", "maintenance")
 ENVIRONMENTS = ("development", "staging", "production")
 
 
-class Feature(db.Model):
+class Feature(Model):
     __tablename__ = "ai_features"
     __table_args__ = (
         sa.CheckConstraint(check_in("status", FEATURE_STATUSES), name="status"),
@@ -46,7 +49,7 @@ class Feature(db.Model):
         return f"<Feature {self.name}>"
 
 
-class FeatureModelAssignment(db.Model):
+class FeatureModelAssignment(Model):
     """One deployment of a model for a feature in an environment.
 
     Deactivated rows are kept as history; the partial unique index allows at most one
@@ -94,4 +97,4 @@ class FeatureModelAssignment(db.Model):
     deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     feature: Mapped[Feature] = relationship(lazy="raise")
-    model: Mapped[AIModel] = relationship(lazy="raise")  # noqa: F821 (defined in providers)
+    model: Mapped[AIModel] = relationship(lazy="raise")

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from webapp.models.base import created_at_column, db, updated_at_column, uuid_pk
+from webapp.models.base import Model, created_at_column, updated_at_column, uuid_pk
 from webapp.models.types import JSONType
 
 WITH_FEATURE = sa.text("feature_id IS NOT NULL")
@@ -22,7 +22,7 @@ def _partial_unique(name: str, where: sa.TextClause, *columns: str) -> sa.Index:
     return sa.Index(name, *columns, unique=True, postgresql_where=where, sqlite_where=where)
 
 
-class Prompt(db.Model):
+class Prompt(Model):
     """The seed's UNIQUE(feature_id, name, version) let duplicate versions through when
     feature_id is NULL (NULLs are distinct). Partial unique indexes make versions unique
     with and without a feature, and allow one active version per (feature, name)."""

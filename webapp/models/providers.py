@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.models.base import (
+    Model,
     check_in,
     created_at_column,
-    db,
     decimal_range_check,
     updated_at_column,
     uuid_pk,
@@ -28,7 +28,7 @@ HEALTH_STATUSES = ("healthy", "degraded", "down")
 PRICE = ExactNumeric(12, 6)
 
 
-class Provider(db.Model):
+class Provider(Model):
     __tablename__ = "ai_providers"
     __table_args__ = (sa.CheckConstraint(check_in("status", PROVIDER_STATUSES), name="status"),)
 
@@ -53,7 +53,7 @@ class Provider(db.Model):
         return f"<Provider {self.name}>"
 
 
-class AIModel(db.Model):
+class AIModel(Model):
     """A model offered by a provider.
 
     The seed kept pricing as free JSON; here it is structured and validated so that every
@@ -131,7 +131,7 @@ class AIModel(db.Model):
         return f"<AIModel {self.name}>"
 
 
-class ProviderHealthLog(db.Model):
+class ProviderHealthLog(Model):
     __tablename__ = "provider_health_logs"
     __table_args__ = (
         sa.CheckConstraint(check_in("status", HEALTH_STATUSES), name="status"),

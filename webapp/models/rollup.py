@@ -22,7 +22,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from webapp.models.base import db
+from webapp.models.base import Model
 from webapp.models.types import ExactNumeric
 
 NO_REFERENCE = uuid.UUID(int=0)
@@ -50,7 +50,7 @@ def _count_column() -> Mapped[int]:
     return mapped_column(sa.BigInteger, nullable=False, default=0, server_default="0")
 
 
-class UsageDailyRollup(db.Model):
+class UsageDailyRollup(Model):
     __tablename__ = "ai_usage_daily_rollup"
 
     day: Mapped[date] = mapped_column(sa.Date, primary_key=True)

@@ -11,11 +11,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from webapp.models.base import created_at_column, db, uuid_pk
+from webapp.models.base import Model, created_at_column, uuid_pk
 from webapp.models.types import IPAddress, UTCDateTime
 
 
-class UserSession(db.Model):
+class UserSession(Model):
     __tablename__ = "user_sessions"
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -32,7 +32,7 @@ class UserSession(db.Model):
     user_agent: Mapped[str | None] = mapped_column(sa.String(500))
 
 
-class RecoveryCode(db.Model):
+class RecoveryCode(Model):
     __tablename__ = "user_recovery_codes"
     __table_args__ = (sa.UniqueConstraint("user_id", "code_hash"),)
 

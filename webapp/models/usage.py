@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from webapp.models.base import check_in, db, uuid_pk
+from webapp.models.base import Model, check_in, uuid_pk
 from webapp.models.types import ExactNumeric, JSONType, UTCDateTime, utcnow
 
 USAGE_STATUSES = ("pending", "success", "error", "timeout")
@@ -18,7 +18,7 @@ USAGE_STATUSES = ("pending", "success", "error", "timeout")
 COST = ExactNumeric(10, 6)  # USD, micro-dollar precision like the seed's DECIMAL(10,6)
 
 
-class UsageLog(db.Model):
+class UsageLog(Model):
     """The seed's row plus input/output token counts, which cost computation needs
     (providers price input and output tokens differently); ``tokens_used`` is their sum."""
 

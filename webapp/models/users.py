@@ -10,9 +10,9 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.models.base import (
+    Model,
     check_in,
     created_at_column,
-    db,
     updated_at_column,
     uuid_pk,
 )
@@ -23,7 +23,7 @@ ROLE_VIEWER = "viewer"
 ROLES = (ROLE_ADMIN, ROLE_VIEWER)
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     __tablename__ = "users"
     __table_args__ = (
         sa.CheckConstraint(check_in("role", ROLES), name="role"),
@@ -64,7 +64,7 @@ class User(UserMixin, db.Model):
     # Flask-Login reads ``is_active``; the column is mapped as ``is_active_user`` so the
     # mixin's property and the column cannot shadow each other.
     @property
-    def is_active(self) -> bool:  # type: ignore[override]
+    def is_active(self) -> bool:
         return self.is_active_user
 
     def get_id(self) -> str:

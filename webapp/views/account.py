@@ -116,7 +116,7 @@ def mfa_login() -> Response | str | tuple[str, int]:
         return redirect(url_for("auth.login", next=next_url))
     form = CodeForm()
     if form.validate_on_submit():
-        if mfa.verify(actor_from_request_for(user), user, form.code.data):
+        if mfa.verify(actor_from_request_for(user), user, form.code.data or ""):
             session.clear()
             login_user(user)
             start_session_clock()
@@ -205,7 +205,10 @@ def enable_mfa() -> tuple[str, int]:
         return _mfa_page(400, form=form)
     try:
         codes = mfa.enable(
-            actor_from_request(), current_user._get_current_object(), secret, form.code.data
+            actor_from_request(),
+            current_user._get_current_object(),
+            secret,
+            form.code.data or "",
         )
     except ValidationFailed:
         form.code.errors = ["The code is not the one your app shows now. Check the phone's clock."]
@@ -266,7 +269,12 @@ def reauthenticate() -> Response | str | tuple[str, int]:
         assert record is not None  # the guard found it
         try:
             confirm_identity(
-                actor_from_request(), user, record, form.password.data, form.code.data, now_utc()
+                actor_from_request(),
+                user,
+                record,
+                form.password.data or "",
+                form.code.data,
+                now_utc(),
             )
         except ValidationFailed as error:
             for name in error.errors:

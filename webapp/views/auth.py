@@ -59,7 +59,9 @@ def login() -> Response | str | tuple[str, int]:
         # Counted on arrival, before any hashing (see webapp/login_throttle.py).
         attempt = login_throttle.count_attempt(form.email.data)
     if form.validate_on_submit():
-        user = users.authenticate(actor_from_request(), form.email.data, form.password.data)
+        user = users.authenticate(
+            actor_from_request(), form.email.data or "", form.password.data or ""
+        )
         if user is not None:
             attempt.succeeded()
             if user.has_mfa:
@@ -108,9 +110,9 @@ def change_password() -> Response | str | tuple[str, int]:
             users.change_own_password(
                 actor_from_request(),
                 user,
-                form.current_password.data,
-                form.new_password.data,
-                form.confirm_password.data,
+                form.current_password.data or "",
+                form.new_password.data or "",
+                form.confirm_password.data or "",
             )
         except ValidationFailed as error:
             for name, problem in error.errors.items():

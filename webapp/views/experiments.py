@@ -123,7 +123,7 @@ def _form_errors(errors: dict[str, str], rows: list[int]) -> dict[str, str]:
     for field, problem in errors.items():
         parts = field.split(".")
         if parts[0] == "variants" and len(parts) >= 2 and parts[1].isdigit():
-            row = rows[int(parts[1])]
+            row: int | None = rows[int(parts[1])]
             named[f"variant_{row}_{parts[2] if len(parts) > 2 else 'id'}"] = problem
         elif parts[0] == "traffic_allocation" and len(parts) == 2:
             ids = [request.form.get(f"variant_{r}_id", "").strip() for r in rows]

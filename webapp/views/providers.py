@@ -70,7 +70,9 @@ def index() -> tuple[str, int]:
 
 
 def _submitted() -> dict[str, Any]:
-    form = {key: request.form.get(key, "").strip() for key in FORM_FIELDS + CHECK_FIELDS}
+    form: dict[str, str | None] = {
+        key: request.form.get(key, "").strip() for key in FORM_FIELDS + CHECK_FIELDS
+    }
     form["api_endpoint"] = form["api_endpoint"] or None
     return form
 

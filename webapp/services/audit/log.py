@@ -70,9 +70,10 @@ def parse_filters(args: dict[str, str]) -> tuple[AuditFilters, int, dict[str, st
         except ValueError:
             errors["user"] = "is not a user id"
     page = 1
-    if text("page"):
+    page_text = text("page")
+    if page_text:
         try:
-            page = int(text("page"))
+            page = int(page_text)
             if not 1 <= page <= MAX_PAGE:
                 raise ValueError
         except ValueError:

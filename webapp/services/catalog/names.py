@@ -11,7 +11,11 @@ from sqlalchemy import literal, select, union_all
 from webapp.extensions import db
 from webapp.models import AIModel, Feature, Provider
 
-KINDS = {"features": Feature, "models": AIModel, "providers": Provider}
+KINDS: dict[str, type[Feature | AIModel | Provider]] = {
+    "features": Feature,
+    "models": AIModel,
+    "providers": Provider,
+}
 
 
 def display_names(**ids: Iterable[uuid.UUID | None]) -> dict[str, dict[uuid.UUID, str]]:

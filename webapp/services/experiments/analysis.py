@@ -183,6 +183,7 @@ def _analyze_metric(
     control_row = next(r for r in rows if r.is_control)
     control_sums = per_variant.get(control, (empty, True))[0]
     tested: list[VariantStats] = []
+    p_values: list[float] = []  # of the tested rows, in their order
     for row in rows:
         if row.is_control:
             continue
@@ -199,9 +200,8 @@ def _analyze_metric(
         if p is not None:
             row.p_value = p
             tested.append(row)
-    corrected = (
-        st.holm([r.p_value for r in tested]) if len(tested) > 1 else [r.p_value for r in tested]
-    )
+            p_values.append(p)
+    corrected = st.holm(p_values) if len(tested) > 1 else p_values
     for row, p in zip(tested, corrected, strict=True):
         row.p_value_corrected = p
         row.significant = p < alpha
@@ -226,7 +226,10 @@ def _decide(
 
     winners = [r for r in tested if r.significant and better(r)]
     if winners:
-        best = max(winners, key=lambda r: r.value if higher_is_better else -r.value)
+        # A winner has a difference to the control, so a value.
+        best = max(
+            winners, key=lambda r: (r.value or 0.0) if higher_is_better else -(r.value or 0.0)
+        )
         return (
             best.variant_id,
             best.p_value_corrected,
@@ -234,13 +237,13 @@ def _decide(
         )
     if len(tested) == len(challengers) and all(r.significant and not better(r) for r in tested):
         control = next(r for r in metric.variants if r.is_control)
-        worst_p = max(r.p_value_corrected for r in tested)
+        worst_p = max(r.p_value_corrected for r in tested if r.p_value_corrected is not None)
         return (
             control.variant_id,
             worst_p,
             f"The control ({control.name}) beats every challenger (p ≤ {worst_p:.3g}).",
         )
-    smallest = min(r.p_value_corrected for r in tested)
+    smallest = min(r.p_value_corrected for r in tested if r.p_value_corrected is not None)
     return (
         None,
         smallest,

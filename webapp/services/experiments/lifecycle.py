@@ -371,12 +371,15 @@ def _clean(fields: dict[str, Any], creating: bool) -> dict[str, str]:
         allocation_errors = _check_allocation(variants, fields.get("traffic_allocation"))
         errors.update(allocation_errors)
         if not allocation_errors:
+            # Checked above: every share is a percentage.
+            shares = {v: _percent(fields["traffic_allocation"][v]) for v in ids}
             fields["traffic_allocation"] = {
-                v: _json_number(_percent(fields["traffic_allocation"][v])) for v in ids
+                v: _json_number(share) for v, share in shares.items() if share is not None
             }
         errors.update(_check_config(fields.get("config", {}), ids))
     else:
-        raw = fields.get("variants") if isinstance(fields.get("variants"), list) else []
+        given = fields.get("variants")
+        raw = given if isinstance(given, list) else []
         ids = [v.get("id") for v in raw if isinstance(v, dict)]
         errors.update(_check_config(fields.get("config", {}), ids))
     if not errors:
@@ -510,7 +513,7 @@ def transition(actor: Actor, experiment_id: uuid.UUID, action: str) -> Experimen
         experiment.end_date = now
     if target == "completed":
         store_outcome(experiment)
-    new = {
+    new: dict[str, Any] = {
         "status": experiment.status,
         "start_date": experiment.start_date,
         "end_date": experiment.end_date,
@@ -643,7 +646,8 @@ def record_results(actor: Actor, experiment_id: uuid.UUID, items: Any) -> Record
             f"{experiment.name} is {experiment.status}: results are recorded only while it "
             f"runs; all {len(items)} refused"
         )
-    rows, refused = [], []
+    rows: list[dict[str, Any]] = []
+    refused: list[dict[str, Any]] = []
     for index, item in enumerate(items):
         row, reason = _result_row(experiment, item)
         if row is None:

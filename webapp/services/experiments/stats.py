@@ -102,15 +102,22 @@ def two_proportion_p_value(control: Sums, challenger: Sums) -> float:
 
 
 def welch_p_value(control: Sums, challenger: Sums) -> float | None:
-    """Two-sided Welch t-test from the sums; None when neither variant varies at all."""
-    if not control.std and not challenger.std:
+    """Two-sided Welch t-test from the sums; None when neither variant varies at all, or
+    when one has fewer than two values (no standard deviation)."""
+    control_mean, control_std = control.mean, control.std
+    challenger_mean, challenger_std = challenger.mean, challenger.std
+    if control_mean is None or challenger_mean is None:
+        return None
+    if control_std is None or challenger_std is None:
+        return None
+    if not control_std and not challenger_std:
         return None
     result = stats.ttest_ind_from_stats(
-        control.mean,
-        control.std,
+        control_mean,
+        control_std,
         control.n,
-        challenger.mean,
-        challenger.std,
+        challenger_mean,
+        challenger_std,
         challenger.n,
         equal_var=False,
     )

@@ -564,7 +564,7 @@ def health_history(
         (ProviderHealthLog.status == DEGRADED, 1),
         else_=0,
     )
-    rows = db.session.execute(
+    hourly = db.session.execute(
         select(
             hour,
             func.max(severity),
@@ -591,7 +591,7 @@ def health_history(
             throughput=_tenth(throughput),
             checks=int(checks),
         )
-        for key, worst, scored, score, ms, rate, throughput, checks in rows
+        for key, worst, scored, score, ms, rate, throughput, checks in hourly
     ]
     return HealthHistory(hours, "hour", points)
 

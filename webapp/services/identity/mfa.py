@@ -18,12 +18,13 @@ import hmac
 import secrets
 import time
 import uuid
+from typing import Any, cast
 
 import pyotp
 import segno
 from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import CursorResult, delete, func, select, update
 
 from webapp.extensions import db
 from webapp.models import RecoveryCode, User
@@ -106,7 +107,8 @@ def _claim_step(user: User, step: int) -> bool:
         .values(mfa_last_step=step)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    # An UPDATE without RETURNING answers a CursorResult (Session.execute is typed Result).
+    return cast("CursorResult[Any]", result).rowcount == 1
 
 
 def _replace_recovery_codes(user: User) -> list[str]:
@@ -154,7 +156,7 @@ def verify(actor: Actor, user: User, code: str, at: float | None = None) -> bool
             .values(used_at=func.now())
             .execution_options(synchronize_session=False)
         )
-        ok = spent.rowcount == 1
+        ok = cast("CursorResult[Any]", spent).rowcount == 1
         if ok:
             left = remaining_recovery_codes(user.id)
             add_audit_row(

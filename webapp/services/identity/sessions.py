@@ -11,8 +11,9 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import CursorResult, delete, select
 
 from webapp.extensions import db
 from webapp.models import User, UserSession
@@ -112,7 +113,8 @@ def delete_sessions_of(user_id: uuid.UUID, keep: uuid.UUID | None = None) -> int
     statement = delete(UserSession).where(UserSession.user_id == user_id)
     if keep is not None:
         statement = statement.where(UserSession.id != keep)
-    return db.session.execute(statement).rowcount or 0
+    # A DELETE without RETURNING answers a CursorResult (Session.execute is typed Result).
+    return cast("CursorResult[Any]", db.session.execute(statement)).rowcount or 0
 
 
 def end_session(actor: Actor, user_id: uuid.UUID, session_id: uuid.UUID) -> None:

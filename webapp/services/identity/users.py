@@ -93,7 +93,7 @@ def authenticate(actor: Actor, email: str, password: str) -> User | None:
     else:
         ok = passwords.verify_password(user.password_hash, password) and user.is_active_user
 
-    if not ok:
+    if not ok or user is None:
         add_audit_row(  # no resource id: the row must not tell whether the account exists
             actor,
             "auth.login_failed",

@@ -43,7 +43,7 @@ from webapp.services.overview.panels import (
     top_models,
 )
 from webapp.services.spending import budgets as budget_service
-from webapp.services.usage.reads import UsageSums, key_type
+from webapp.services.usage.reads import UsageKey, UsageSums, key_type
 
 __all__ = ["build_alerts", "build_overview", "build_tiles", "periods_for"]
 
@@ -64,8 +64,8 @@ class Overview:
     empty: bool  # no usage recorded at all: the page says what to do first
 
 
-def _without_time(grouped: dict[tuple, UsageSums]) -> dict[tuple, UsageSums]:
-    untimed: dict[tuple, UsageSums] = {}
+def _without_time(grouped: dict[UsageKey, UsageSums]) -> dict[UsageKey, UsageSums]:
+    untimed: dict[UsageKey, UsageSums] = {}
     make_key = key_type(GROUP_KEYS)
     for key, sums in grouped.items():
         untimed.setdefault(make_key(*key[1:]), UsageSums()).add(sums)

@@ -21,6 +21,7 @@ from webapp.services.core.errors import ValidationFailed
 from webapp.services.spending import budgets as budget_service
 from webapp.services.spending.analytics import checked_date_range
 from webapp.services.usage.reads import (
+    UsageKey,
     UsageSums,
     merge_buckets,
     raw_usage_between,
@@ -49,7 +50,7 @@ class Period:
 
     @property
     def label(self) -> str:
-        if self.hourly:
+        if self.first_day is None or self.last_day is None:  # hourly
             return f"{self.since:%Y-%m-%d %H:%M} – {self.until:%Y-%m-%d %H:%M} UTC"
         return f"{self.first_day.isoformat()} – {self.last_day.isoformat()} (UTC)"
 
@@ -90,9 +91,9 @@ def periods_for(
 GROUP_KEYS = ("feature_id", "model_id", "provider_id", "status")
 
 
-def grouped_usage(period: Period, with_time: bool) -> dict[tuple, UsageSums]:
+def grouped_usage(period: Period, with_time: bool) -> dict[UsageKey, UsageSums]:
     """Usage sums by (time bucket,) feature, model, provider, status."""
-    if period.hourly:
+    if period.first_day is None or period.last_day is None:  # hourly
         keys = ("hour", *GROUP_KEYS) if with_time else GROUP_KEYS
         return raw_usage_between(period.since, period.until, keys, with_latency=True)
     keys = ("day", *GROUP_KEYS) if with_time else GROUP_KEYS
@@ -139,7 +140,7 @@ class UsageKpis:
         return p95_of_buckets(self.buckets)
 
 
-def usage_kpis(grouped: dict[tuple, UsageSums], period: Period) -> UsageKpis:
+def usage_kpis(grouped: dict[UsageKey, UsageSums], period: Period) -> UsageKpis:
     """KPIs from rows keyed (…, feature_id, model_id, provider_id, status). Requests are
     finished requests; spend counts every request."""
     kpis = UsageKpis()
@@ -261,7 +262,7 @@ class Kpis:
 def kpis(
     period: Period,
     previous: Period,
-    grouped: dict[tuple, UsageSums],
+    grouped: dict[UsageKey, UsageSums],
     health: dict[uuid.UUID, Any],
     analyses: list[Any],
     now: datetime,

@@ -28,7 +28,7 @@ from webapp.services.core.money import to_micro_dollars
 from webapp.services.health import provider_health
 from webapp.services.overview.kpis import AT_RISK, FINISHED, PERCENT, ZERO, Period
 from webapp.services.spending.analytics import days_between
-from webapp.services.usage.reads import UsageSums
+from webapp.services.usage.reads import UsageKey, UsageSums
 from webapp.services.usage.windows import GROUP_COLUMNS, p95_exact, p95_of_buckets
 
 # --- series for the charts ------------------------------------------------------------
@@ -44,7 +44,7 @@ class Series:
 
 
 def _buckets(period: Period) -> list[str]:
-    if period.hourly:
+    if period.first_day is None or period.last_day is None:  # hourly
         start = period.since.replace(minute=0, second=0, microsecond=0)
         count = int((period.until - start).total_seconds() // 3600) + 1
         hours = [start + timedelta(hours=i) for i in range(count)]
@@ -52,7 +52,7 @@ def _buckets(period: Period) -> list[str]:
     return [d.isoformat() for d in days_between(period.first_day, period.last_day)]
 
 
-def series(period: Period, grouped: dict[tuple, UsageSums], names: dict[str, dict]) -> Series:
+def series(period: Period, grouped: dict[UsageKey, UsageSums], names: dict[str, dict]) -> Series:
     buckets = _buckets(period)
     index = {bucket: i for i, bucket in enumerate(buckets)}
     spend: dict[str, list[Decimal]] = {}
@@ -104,7 +104,7 @@ class ModelCost:
 
 
 def top_models(
-    grouped: dict[tuple, UsageSums], names: dict[str, dict], period: Period, limit: int = 5
+    grouped: dict[UsageKey, UsageSums], names: dict[str, dict], period: Period, limit: int = 5
 ) -> list[ModelCost]:
     """The costliest models: spend counts every request, requests and p95 finished ones
     (the p95 as every page computes it for the period)."""
@@ -153,7 +153,7 @@ class FeatureHealth:
 
 
 def features_table(
-    grouped: dict[tuple, UsageSums], health: dict[uuid.UUID, Any]
+    grouped: dict[UsageKey, UsageSums], health: dict[uuid.UUID, Any]
 ) -> list[FeatureHealth]:
     """Every feature with its production model, that model's provider health and the
     feature's success rate in the period (two queries)."""
@@ -308,7 +308,7 @@ class Activity:
         return {PAGE_ID_ARGUMENT[self.endpoint]: self.event.resource_id} if self.endpoint else {}
 
 
-RESOURCE_TABLES = {
+RESOURCE_TABLES: dict[str, type[Feature | AIModel | Provider | Prompt | Budget | Experiment]] = {
     "feature": Feature,
     "model": AIModel,
     "provider": Provider,
@@ -348,7 +348,7 @@ def recent_activity(limit: int = 10) -> list[Activity]:
     ]
 
 
-def names_of(grouped: dict[tuple, UsageSums]) -> dict[str, dict]:
+def names_of(grouped: dict[UsageKey, UsageSums]) -> dict[str, dict]:
     """Display names of the features, models and providers in the rows (one query)."""
     return display_names(
         features={k[-4] for k in grouped},

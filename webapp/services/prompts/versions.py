@@ -367,9 +367,10 @@ def delete_prompt(actor: Actor, prompt_id: uuid.UUID) -> None:
 
 
 def _oldest(prompt: Prompt) -> int:
-    return db.session.scalar(
+    oldest = db.session.scalar(
         select(func.min(Prompt.version)).where(*_same_family(prompt.name, prompt.feature_id))
     )
+    return prompt.version if oldest is None else oldest  # the family holds this version
 
 
 def duplicate(
@@ -377,7 +378,7 @@ def duplicate(
 ) -> Prompt:
     """Copy this version under a name no prompt here has yet (version 1, inactive)."""
     source = get_prompt(prompt_id)
-    fields = {
+    fields: dict[str, Any] = {
         "name": new_name,
         "content": source.content,
         "description": source.description,

@@ -304,7 +304,8 @@ def analyse_budgets(
 
 def analyse_budget(budget_id: uuid.UUID, now: datetime | None = None) -> BudgetAnalysis:
     budget = get_budget(budget_id)
-    name = db.session.get(Feature, budget.feature_id).display_name if budget.feature_id else None
+    feature = db.session.get(Feature, budget.feature_id) if budget.feature_id else None
+    name = feature.display_name if feature else None
     return analyse_budgets(now, [(budget, name)])[0]
 
 
@@ -387,7 +388,7 @@ def _validate(fields: dict[str, Any], creating: bool) -> dict[str, str]:
     check_choice(fields, "period_type", PERIOD_TYPES, errors)
     if fields.get("budget_amount") not in (None, "") and "budget_amount" not in errors:
         _decimal(fields, "budget_amount", errors, 2)
-        amount = fields.get("budget_amount")
+        amount = fields["budget_amount"]
         if "budget_amount" not in errors and not Decimal(0) < amount <= MAX_AMOUNT:
             errors["budget_amount"] = f"must be greater than 0 and at most {MAX_AMOUNT}"
     elif "budget_amount" in fields and "budget_amount" not in errors:
@@ -397,7 +398,7 @@ def _validate(fields: dict[str, Any], creating: bool) -> dict[str, str]:
             errors["alert_threshold"] = "is required"
         else:
             _decimal(fields, "alert_threshold", errors, 2)
-            value = fields.get("alert_threshold")
+            value = fields["alert_threshold"]
             if "alert_threshold" not in errors and not Decimal(0) < value <= 1:
                 errors["alert_threshold"] = (
                     "must be greater than 0 and at most 1 (e.g. 0.8 for 80 %)"

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy import case, func, literal, select
 
@@ -32,6 +32,11 @@ from webapp.services.core.money import ZERO_COST
 from webapp.services.usage.rollup import ROLLUP
 
 KEYS = ("day", "feature_id", "model_id", "provider_id", "status")
+
+# The group key of a read: a named tuple made by ``key_type`` whose fields are the keys the
+# read asked for (``key.status``, ``key.feature_id``, …). Its fields exist only at run
+# time, so a type checker takes them on trust.
+UsageKey: TypeAlias = Any
 
 
 @dataclass(slots=True)
@@ -71,7 +76,7 @@ def merge_buckets(left: Sequence[int], right: Sequence[int]) -> list[int]:
 def key_type(keys: tuple[str, ...]) -> type:
     """A named tuple for the group keys of a read: ``key.status``, not ``key[-1]``. It
     compares equal to the plain tuple of the same values."""
-    return namedtuple("UsageKey", keys)  # type: ignore[misc]
+    return namedtuple("UsageKey", keys)
 
 
 def day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
@@ -90,14 +95,14 @@ def usage_by(
     feature_id: uuid.UUID | None = None,
     with_latency: bool = False,
     raw_from: date | None = None,
-) -> dict[tuple, UsageSums]:
+) -> dict[UsageKey, UsageSums]:
     """{key values: sums} for usage from ``start`` to ``end`` (UTC dates, inclusive),
     grouped by ``keys`` (a subset of KEYS, in that order of the tuple). Missing feature,
     model or provider is ``None`` in the key. ``feature_id`` limits to one feature."""
     unknown = set(keys) - set(KEYS)
     if unknown:
         raise ValueError(f"unknown keys {sorted(unknown)}")
-    merged: dict[tuple, UsageSums] = {}
+    merged: dict[UsageKey, UsageSums] = {}
     if raw_from is None:
         raw_from = end + timedelta(days=1)
     last_rollup_day = min(end, raw_from - timedelta(days=1))
@@ -112,19 +117,19 @@ def usage_by(
 
 def raw_usage_between(
     since: datetime, until: datetime, keys: Sequence[str], *, with_latency: bool = False
-) -> dict[tuple, UsageSums]:
+) -> dict[UsageKey, UsageSums]:
     """Like ``usage_by`` over [since, until) from raw rows only, for windows that are not
     whole days (the last 24 hours). ``keys`` may also include ``hour`` ("YYYY-MM-DD HH") and
     ``prompt_id`` (not in the rollup)."""
     unknown = set(keys) - {*KEYS, "hour", "prompt_id"}
     if unknown:
         raise ValueError(f"unknown keys {sorted(unknown)}")
-    merged: dict[tuple, UsageSums] = {}
+    merged: dict[UsageKey, UsageSums] = {}
     _merge(merged, _raw_rows(since, until, keys, None, with_latency), keys)
     return merged
 
 
-def _merge(merged: dict[tuple, UsageSums], rows: Any, keys: Sequence[str]) -> None:
+def _merge(merged: dict[UsageKey, UsageSums], rows: Any, keys: Sequence[str]) -> None:
     make_key = key_type(tuple(keys))
     for row in rows:
         key = make_key(
@@ -193,7 +198,7 @@ def _raw_rows(
         "status": UsageLog.status,
     }
     columns = [expressions[key] for key in keys]
-    sums = [
+    aggregates = [
         func.count(),
         func.sum(UsageLog.input_tokens),
         func.sum(UsageLog.output_tokens),
@@ -210,7 +215,9 @@ def _raw_rows(
         else_=len(LATENCY_BOUNDS_MS),
     )
     group = [*columns, bucket] if with_latency else columns
-    query = select(*group, *sums).where(UsageLog.created_at >= since, UsageLog.created_at < until)
+    query = select(*group, *aggregates).where(
+        UsageLog.created_at >= since, UsageLog.created_at < until
+    )
     if "provider_id" in keys:
         query = query.outerjoin(AIModel, AIModel.id == UsageLog.model_id)
     if feature_id is not None:
@@ -218,7 +225,7 @@ def _raw_rows(
     if group:
         query = query.group_by(*group)
     # Sum the rows of one key here (with latency, a key comes once per latency bucket).
-    found: dict[tuple, UsageSums] = {}
+    found: dict[tuple[Any, ...], UsageSums] = {}
     width = len(keys)
     for row in db.session.execute(query):
         key = tuple(row[:width])

@@ -159,4 +159,4 @@ def recompute_rollup(since: date | None = None) -> int:
     counted = select(func.count()).select_from(ROLLUP)
     if since is not None:
         counted = counted.where(ROLLUP.c.day >= since)
-    return db.session.scalar(counted)
+    return db.session.scalar(counted) or 0
