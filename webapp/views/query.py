@@ -59,9 +59,7 @@ class PageQuery:
             return default
         return value
 
-    def whole_number(
-        self, name: str, low: int, high: int, default: int, instead: str = ""
-    ) -> int:
+    def whole_number(self, name: str, low: int, high: int, default: int, instead: str = "") -> int:
         value = self.text(name)
         if not value:
             return default

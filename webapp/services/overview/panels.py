@@ -263,14 +263,13 @@ def alerts(analyses: list[Any], health: dict[uuid.UUID, Any]) -> list[Alert]:
         select(Feature.id, Feature.display_name).where(Feature.status == "maintenance")
     ).all()
     for ident, name in maintenance:
-        found.append(
-            Alert("info", "feature", f"{name} is in maintenance", ident)
-        )
+        found.append(Alert("info", "feature", f"{name} is in maintenance", ident))
     found.sort(key=lambda alert: LEVEL_ORDER[alert.level])
     return found
 
 
 # --- activity ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Activity:
