@@ -152,7 +152,8 @@ def test_every_page_uses_the_one_range_control(viewer_client, ids, url, offered,
         assert f"?range={name}" in html, (url, name)
         assert f">{ranges.LABELS[name]}</a>" in html
     assert f'aria-current="true">{ranges.LABELS[default]}</a>' in html
-    assert 'class="muted range-caption"' in html  # what the range means, said every time
+    # What the range means, said every time (UTC stays upper-case).
+    assert 'class="muted range-caption">Last ' in html and "utc" not in html
     # Switching: the fragment the control targets, with the new range current.
     other = offered[-1]
     separator = "&" if "?" in path else "?"

@@ -112,7 +112,9 @@ class RangeControl:
 
     @property
     def caption(self) -> str | None:
-        return RANGE_CAPTIONS.get(self.current.name)
+        """What the range means, as a sentence ("Last 7 UTC days, today included")."""
+        caption = RANGE_CAPTIONS.get(self.current.name)
+        return caption[:1].upper() + caption[1:] if caption else None
 
     @property
     def problems(self) -> dict[str, str]:
