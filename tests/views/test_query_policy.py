@@ -14,6 +14,7 @@ from tests import factories
 from webapp.cli.seed import seed_defaults
 from webapp.models import AIModel, Budget, Feature, Provider
 from webapp.services.core.actor import Actor
+from webapp.services.usage import windows
 from webapp.views import links, ranges
 from webapp.views.query import PageQuery
 
@@ -200,7 +201,7 @@ def test_read_range_and_the_offers(app):
     for offer in (ranges.METRICS, ranges.OVERVIEW, ranges.SPENDING):
         for name in offer.ranges:
             assert name in ranges.LABELS
-            assert name == "custom" or name in app.jinja_env.globals["range_captions"]
+            assert name == "custom" or name in windows.RANGE_CAPTIONS
 
 
 # --- a resource's page ------------------------------------------------------------------
