@@ -53,9 +53,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     responses.init_app(app)
 
     from webapp.api import bp as api_bp
-    from webapp.views import filters, register_views
+    from webapp.views import filters, links, register_views
 
     filters.init_app(app)
+    links.init_app(app)
     register_views(app)
     app.register_blueprint(api_bp)
 

@@ -10,7 +10,6 @@ from jinja2_fragments.flask import render_block
 from werkzeug.wrappers import Response as BaseResponse
 
 from webapp.auth import is_htmx_request
-from webapp.services.usage.windows import RANGE_CAPTIONS
 
 # No inline script and no eval anywhere; Plotly and htmx are served from /static.
 # Styles allow 'unsafe-inline' because plotly.js sets element styles at run time.
@@ -66,5 +65,3 @@ def add_headers(response: Response) -> Response:
 
 def init_app(app: Flask) -> None:
     app.after_request(add_headers)
-    # What "24h", "7d"… mean, said on every page that shows a figure over a range.
-    app.jinja_env.globals["range_captions"] = RANGE_CAPTIONS

@@ -50,8 +50,8 @@ def test_create_a_budget_with_an_inline_error_then_its_chart(
 
     page.click("nav >> text=Spending")
     page.wait_for_selector("#spend-per-day .main-svg")
-    page.click("text=Last 7 days")
-    page.wait_for_url(f"{live_server}/spending?preset=7d")
+    page.click("#spending-results .presets a:text-is('7 days')")  # issue 13: one range control
+    page.wait_for_url(f"{live_server}/spending?range=7d")
     page.wait_for_selector("#spend-by-provider .main-svg")
     screenshot(page, "spending-7d.png")
     assert [e for e in page_errors if EXPECTED_400 not in e] == []

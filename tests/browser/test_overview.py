@@ -67,3 +67,45 @@ def test_overview_ranges_alert_to_budget_and_phone_layout(
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot(phone, "overview-390x844.png")
     assert page_errors == []
+
+
+@pytest.mark.parametrize("width, height", [(1440, 900), (390, 844)])
+def test_the_range_control_on_overview_and_spending(
+    live_server, new_page, page_errors, admin_user, demo_with_a_budget_at_risk, width, height
+):
+    """The one range control: an htmx swap that pushes the URL, the same view on a fresh
+    load of that URL, and a wrong range that keeps the page (400) and names the problem."""
+    page = new_page(width, height)
+    sign_in(page, live_server, admin_user.email)
+    for path, target, chart, key in (
+        ("/", "#dashboard", "#overview-requests", "30d"),
+        ("/spending", "#spending-results", "#spend-per-day", "90d"),
+    ):
+        page.goto(f"{live_server}{path}")
+        page.wait_for_selector(f"{chart} .main-svg")
+        page.evaluate("window.__marker = 'same page'")
+        page.click(f"{target} .range-control .presets a[href$='range={key}']")
+        page.wait_for_url(f"{live_server}{path}?range={key}")
+        page.wait_for_selector(f"{target} .presets a[aria-current='true'][href$='range={key}']")
+        page.wait_for_selector(f"{chart} .main-svg")
+        assert page.evaluate("window.__marker") == "same page"  # swapped, not reloaded
+        name = path.strip("/") or "overview"
+        screenshot(page, f"range-{name}-{key}-swap-{width}.png")
+        page.goto(f"{live_server}{path}?range={key}")
+        page.wait_for_selector(f"{chart} .main-svg")
+        assert page.locator(f"{target} .presets a[aria-current='true']").inner_text() in (
+            "30 days",
+            "90 days",
+        )
+        assert "UTC days, today included" in page.inner_text(f"{target} .range-caption")
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        screenshot(page, f"range-{name}-{key}-load-{width}.png")
+    response = page.goto(f"{live_server}/?range=1y")
+    assert response.status == 400
+    assert "range=1y: range must be one of 24h, 7d, 30d, custom" in page.inner_text(
+        "#query-range-error"
+    )
+    page.wait_for_selector("#overview-spend .main-svg")  # the rest of the page works
+    screenshot(page, f"range-overview-wrong-{width}.png")
+    expected = "the server responded with a status of 400"
+    assert [e for e in page_errors if expected not in e] == []

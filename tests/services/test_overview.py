@@ -147,7 +147,8 @@ def test_alerts_budget_provider_experiment_and_maintenance(data):
         == "Experiment Greeting v2 has a significant winner (v2) waiting for promotion"
     )
     assert found[3].message == "Search is in maintenance"
-    assert (found[1].endpoint, found[1].resource_id) == ("providers.detail", data.anthropic.id)
+    # Issue 13: services name the resource (kind, id); the web layer knows its page.
+    assert (found[1].kind, found[1].resource_id) == ("provider", data.anthropic.id)
 
 
 def test_empty_database_says_so(db):
@@ -222,8 +223,8 @@ def test_recent_activity_links_only_to_resources_that_still_exist(data, admin_us
     )
     delete_budget(actor, gone.id)
     activity = build_overview("7d", now=NOW).activity
-    links = {(a.event.action, a.event.resource_id): a.endpoint for a in activity}
-    assert links[("budget.create", kept.id)] == "budgets.detail"
+    links = {(a.event.action, a.event.resource_id): a.resource_kind for a in activity}
+    assert links[("budget.create", kept.id)] == "budget"
     assert links[("budget.create", gone.id)] is None
     assert links[("budget.delete", gone.id)] is None
     assert activity[0].event.action == "budget.delete"  # newest first

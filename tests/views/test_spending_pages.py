@@ -41,7 +41,7 @@ def test_spending_page_shows_charts_tables_and_export(admin_client, usage):
     assert 'id="spend-per-day"' in page and 'id="spend-by-provider"' in page
     assert "$0.90" in page  # 10 requests × (1000 × $30 + 1000 × $60) / 1M
     assert "/api/platform/ai-management/usage.csv?start_date=" in page
-    assert 'aria-current="true">Last 30 days' in page
+    assert 'aria-current="true">30 days' in page  # issue 13: one label per range on every page
 
 
 def test_spending_range_is_a_partial_for_htmx(admin_client, usage):

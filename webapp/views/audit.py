@@ -10,6 +10,7 @@ from flask_login import current_user
 
 from webapp.responses import render_page
 from webapp.services.audit import log as audit_log
+from webapp.views.query import PageQuery
 
 bp = Blueprint("audit", __name__)
 
@@ -21,7 +22,10 @@ def index() -> tuple[str, int]:
     if request.args.get("page"):
         args["page"] = request.args["page"]
     filters, page, errors = audit_log.parse_filters(args)
-    status = 400 if errors else 200
+    query = PageQuery()
+    for name, problem in errors.items():
+        instead = " (showing page 1 instead)" if name == "page" else "; that filter is left out."
+        query.refuse(name, problem, instead)
     # Emails only for admins, as on the admin-only users page.
     with_emails = current_user.is_admin
     window = timedelta(minutes=current_app.config["AUDIT_REPEAT_WINDOW_MINUTES"])
@@ -31,7 +35,7 @@ def index() -> tuple[str, int]:
         "results",
         result=result,
         args=args,
-        errors=errors,
+        query=query,
         choices=audit_log.filter_choices(with_emails=with_emails),
     )
-    return html, status
+    return html, query.status

@@ -20,6 +20,7 @@ from webapp.services.core.errors import Conflict, ValidationFailed
 from webapp.services.core.ids import parse_id
 from webapp.services.experiments import lifecycle as experiments
 from webapp.services.prompts import versions as prompts
+from webapp.views.query import PageQuery
 
 bp = Blueprint("experiments", __name__, url_prefix="/experiments")
 
@@ -35,11 +36,8 @@ ACTION_LABELS = {
 
 @bp.get("")
 def index() -> tuple[str, int]:
-    status = (request.args.get("status") or "").strip()
-    errors = {}
-    if status and status not in EXPERIMENT_STATUSES:
-        errors["status"] = f"must be one of {', '.join(EXPERIMENT_STATUSES)}"
-        status = ""
+    query = PageQuery()
+    status = query.choice("status", EXPERIMENT_STATUSES, "", "; that filter is left out.")
     rows = experiments.list_experiments([status] if status else None)
     html = render_page(
         "experiments/index.html",
@@ -47,9 +45,9 @@ def index() -> tuple[str, int]:
         rows=rows,
         status=status,
         statuses=EXPERIMENT_STATUSES,
-        errors=errors,
+        query=query,
     )
-    return html, 400 if errors else 200
+    return html, query.status
 
 
 def _form_context(form: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:

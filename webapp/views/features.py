@@ -15,28 +15,30 @@ from webapp.responses import go_to, render_page
 from webapp.services.catalog import assignments, features
 from webapp.services.core.errors import Conflict, ValidationFailed
 from webapp.services.core.ids import parse_id
-from webapp.services.usage import windows
+from webapp.views import ranges
+from webapp.views.query import PageQuery
 
 bp = Blueprint("features", __name__, url_prefix="/features")
 
 
-def _range() -> str:
-    return windows.checked_range(request.args.get("range", "24h"), "range")
+def _index_context(query: PageQuery) -> dict:
+    chosen = ranges.read_range(query, ranges.METRICS)
+    return {
+        "rows": features.list_features(include_metrics=True, time_range=chosen.name),
+        "time_range": chosen.name,
+        "control": ranges.RangeControl(
+            "features.index", ranges.METRICS, chosen, "#features-table", query
+        ),
+        "environments": ENVIRONMENTS,
+        "form": {},
+        "errors": {},
+    }
 
 
 @bp.get("")
-def index() -> str:
-    time_range = _range()
-    return render_page(
-        "features/index.html",
-        "table",
-        rows=features.list_features(include_metrics=True, time_range=time_range),
-        time_range=time_range,
-        ranges=list(windows.TIME_RANGES),
-        environments=ENVIRONMENTS,
-        form={},
-        errors={},
-    )
+def index() -> tuple[str, int]:
+    query = PageQuery()
+    return render_page("features/index.html", "table", **_index_context(query)), query.status
 
 
 @bp.post("")
@@ -54,30 +56,26 @@ def create() -> Response | tuple[str, int]:
             else {"name": "is already taken by another feature"}
         )
         status = 400 if isinstance(error, ValidationFailed) else 409
-        html = render_page(
-            "features/index.html",
-            "create_form",
-            rows=features.list_features(include_metrics=True, time_range="24h"),
-            time_range="24h",
-            ranges=list(windows.TIME_RANGES),
-            environments=ENVIRONMENTS,
-            form=form,
-            errors=errors,
-        )
+        context = _index_context(PageQuery({}))
+        context.update(form=form, errors=errors)
+        html = render_page("features/index.html", "create_form", **context)
         return html, status
     flash(f"Feature {feature.display_name} created.")
     return go_to(url_for("features.detail", feature_id=feature.id))
 
 
-def _detail_context(feature_id: uuid.UUID) -> dict:
-    time_range = _range()
+def _detail_context(feature_id: uuid.UUID, query: PageQuery | None = None) -> dict:
+    query = query or PageQuery()
+    chosen = ranges.read_range(query, ranges.METRICS)
     feature = features.get_feature(feature_id)
     daily = features.usage_by_day(feature_id, 30)
     return {
         "feature": feature,
-        "time_range": time_range,
-        "ranges": list(windows.TIME_RANGES),
-        "health": features.feature_health(feature_id, time_range),
+        "time_range": chosen.name,
+        "control": ranges.RangeControl(
+            "features.detail", ranges.METRICS, chosen, "#health", query, {"feature_id": feature_id}
+        ),
+        "health": features.feature_health(feature_id, chosen.name),
         "chart": requests_and_errors_chart(daily),
         "matrix": features.active_models([feature_id]).get(feature_id, {}),
         "environments": ENVIRONMENTS,
@@ -90,10 +88,10 @@ def _detail_context(feature_id: uuid.UUID) -> dict:
 
 
 @bp.get("/<feature_id>")
-def detail(feature_id: str) -> str:
-    return render_page(
-        "features/detail.html", "health", **_detail_context(parse_id(feature_id, "feature"))
-    )
+def detail(feature_id: str) -> tuple[str, int]:
+    query = PageQuery()
+    context = _detail_context(parse_id(feature_id, "feature"), query)
+    return render_page("features/detail.html", "health", **context), query.status
 
 
 @bp.post("/<feature_id>/assign")

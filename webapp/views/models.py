@@ -14,13 +14,10 @@ from webapp.responses import go_to, render_page
 from webapp.services.catalog import ai_models, providers
 from webapp.services.core.errors import Conflict, ValidationFailed
 from webapp.services.core.ids import parse_id
-from webapp.services.usage import windows
+from webapp.views import ranges
+from webapp.views.query import PageQuery
 
 bp = Blueprint("models", __name__, url_prefix="/models")
-
-
-def _range() -> str:
-    return windows.checked_range(request.args.get("range", "24h"), "range")
 
 
 FORM_FIELDS = (
@@ -36,24 +33,30 @@ FORM_FIELDS = (
 
 
 @bp.get("")
-def index() -> str:
-    filters = {key: request.args.get(key) or None for key in ("provider", "model_type", "status")}
-    errors: dict[str, str] = {}
-    time_range = _range()
+def index() -> tuple[str, int]:
+    query = PageQuery()
+    filters = {key: query.text(key) or None for key in ("provider", "model_type")}
+    filters["status"] = query.choice("status", MODEL_STATUSES, "", "; that filter is left out.")
+    filters["status"] = filters["status"] or None
+    chosen = ranges.read_range(query, ranges.METRICS)
     rows = ai_models.list_models(**filters)
-    performance = ai_models.model_performance([m.id for m, _ in rows], time_range)
-    return render_page(
+    performance = ai_models.model_performance([m.id for m, _ in rows], chosen.name)
+    html = render_page(
         "models/index.html",
         "table",
         rows=rows,
         performance=performance,
         filters=filters,
-        errors=errors,
-        time_range=time_range,
+        query=query,
+        time_range=chosen.name,
+        control=ranges.RangeControl(
+            "models.index", ranges.METRICS, chosen, "#models-table", query, filters
+        ),
         providers=[p for p, _ in providers.list_providers()],
         model_types=ai_models.model_types(),
         statuses=MODEL_STATUSES,
     )
+    return html, query.status
 
 
 def _form_page(form: dict[str, Any], errors: dict[str, str], model=None, status: int = 200):
@@ -109,20 +112,31 @@ def create() -> Response | tuple[str, int]:
 
 
 @bp.get("/<model_id>")
-def detail(model_id: str) -> str:
-    return _detail(ai_models.get_model(parse_id(model_id, "model")))
+def detail(model_id: str) -> tuple[str, int]:
+    query = PageQuery()
+    model = ai_models.get_model(parse_id(model_id, "model"))
+    return _detail(model, query, "performance"), query.status
 
 
-def _detail(model) -> str:
-    time_range = _range()
+def _detail(model, query: PageQuery | None = None, block: str = "content") -> str:
+    """The model's page; htmx gets ``block`` (the range control swaps the performance)."""
+    query = query or PageQuery()
+    chosen = ranges.read_range(query, ranges.METRICS)
     return render_page(
         "models/detail.html",
-        "content",
+        block,
         model=model,
         provider=providers.get_provider(model.provider_id),
-        performance=ai_models.model_performance([model.id], time_range)[model.id],
-        time_range=time_range,
-        ranges=list(windows.TIME_RANGES),
+        performance=ai_models.model_performance([model.id], chosen.name)[model.id],
+        time_range=chosen.name,
+        control=ranges.RangeControl(
+            "models.detail",
+            ranges.METRICS,
+            chosen,
+            "#model-performance",
+            query,
+            {"model_id": model.id},
+        ),
         history=ai_models.deployment_history(model.id),
     )
 

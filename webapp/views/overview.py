@@ -4,40 +4,35 @@ panel have partials of their own that refresh every minute."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Blueprint, request
+from flask import Blueprint
 from jinja2_fragments.flask import render_block
 
 from webapp.charts import requests_and_error_rate_chart, spend_donut_chart, stacked_spend_chart
 from webapp.responses import render_page
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.overview import dashboard as overview
+from webapp.views import ranges
+from webapp.views.query import PageQuery
 
 bp = Blueprint("overview", __name__)
 
-RANGE_LABELS = {"24h": "24 hours", "7d": "7 days", "30d": "30 days", "custom": "Custom"}
 
-
-def _range_args() -> dict[str, Any]:
-    """The range parameters as given (the service checks them)."""
-    args = {"range": request.args.get("range") or "7d"}
-    if args["range"] == "custom":
-        args["start_date"] = request.args.get("start_date", "")
-        args["end_date"] = request.args.get("end_date", "")
-    return args
+def _overview_range(query: PageQuery) -> tuple[ranges.TimeRange, overview.Overview]:
+    """The range asked for and its figures; wrong dates are problems of the query and
+    the default range is shown instead."""
+    chosen = ranges.read_range(query, ranges.OVERVIEW)
+    try:
+        return chosen, overview.build_overview(chosen.name, chosen.start_date, chosen.end_date)
+    except ValidationFailed as error:
+        query.refuse_all(error.errors, ranges.OVERVIEW.instead)
+    fallback = ranges.TimeRange(ranges.OVERVIEW.default)
+    return fallback, overview.build_overview(fallback.name)
 
 
 @bp.get("/")
-def index() -> str:
-    args = _range_args()
-    errors: dict[str, str] = {}
-    try:
-        data = overview.build_overview(args["range"], args.get("start_date"), args.get("end_date"))
-    except ValidationFailed as error:
-        errors = error.errors
-        args = {"range": "7d"}
-        data = overview.build_overview("7d")
+def index() -> tuple[str, int]:
+    query = PageQuery()
+    chosen, data = _overview_range(query)
     charts = {}
     if data.kpis.current.requests:
         s = data.series
@@ -48,24 +43,31 @@ def index() -> str:
                 [name for name, _ in s.spend_by_provider], [a for _, a in s.spend_by_provider]
             ),
         }
-    return render_page(
+    html = render_page(
         "overview/index.html",
         "dashboard",
         data=data,
         kpis=data.kpis,
         alerts=data.alerts,
         charts=charts,
-        args=args,
-        errors=errors,
-        ranges=RANGE_LABELS,
+        args=chosen.args,
+        control=ranges.RangeControl("overview.index", ranges.OVERVIEW, chosen, "#dashboard", query),
     )
+    return html, query.status
 
 
 @bp.get("/overview/tiles")
-def tiles() -> str:
-    args = _range_args()
-    kpis = overview.build_tiles(args["range"], args.get("start_date"), args.get("end_date"))
-    return render_block("overview/index.html", "tiles", kpis=kpis, args=args)
+def tiles() -> tuple[str, int]:
+    """The tiles alone; a wrong range refreshes the default's tiles (400, as the page)."""
+    query = PageQuery()
+    chosen = ranges.read_range(query, ranges.OVERVIEW)
+    try:
+        kpis = overview.build_tiles(chosen.name, chosen.start_date, chosen.end_date)
+    except ValidationFailed as error:
+        query.refuse_all(error.errors, ranges.OVERVIEW.instead)
+        chosen = ranges.TimeRange(ranges.OVERVIEW.default)
+        kpis = overview.build_tiles(chosen.name)
+    return render_block("overview/index.html", "tiles", kpis=kpis, args=chosen.args), query.status
 
 
 @bp.get("/overview/alerts")

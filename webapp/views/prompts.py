@@ -17,23 +17,26 @@ from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
 from webapp.services.core.ids import parse_id
 from webapp.services.prompts import versions as prompts
 from webapp.services.prompts.rendering import placeholders
+from webapp.views.query import PageQuery
 
 bp = Blueprint("prompts", __name__, url_prefix="/prompts")
 
 
 @bp.get("")
 def index() -> tuple[str, int]:
-    args = {key: (request.args.get(key) or "").strip() for key in ("q", "feature", "tag", "active")}
-    errors: dict[str, str] = {}
+    query = PageQuery()
+    left_out = "; that filter is left out."
+    args = {key: query.text(key) for key in ("q", "feature", "tag", "active")}
     feature_id = None
     if args["feature"]:
         try:
             feature_id = parse_id(args["feature"], "feature")
         except NotFound:
-            errors["feature"] = "is not a feature"
-    page = request.args.get("page", "1")
-    page_number = int(page) if page.isdigit() and 0 < int(page) <= 10_000 else 1
-    active = {"yes": True, "no": False}.get(args["active"])
+            query.refuse("feature", "is not a feature's id (choose one from the list)", left_out)
+    active = {"yes": True, "no": False, "": None}[
+        query.choice("active", ("yes", "no"), "", left_out)
+    ]
+    page_number = query.whole_number("page", 1, 10_000, 1, " (showing page 1 instead)")
     result = prompts.list_families(
         search=args["q"] or None,
         feature_id=feature_id,
@@ -46,11 +49,11 @@ def index() -> tuple[str, int]:
         "results",
         result=result,
         args={k: v for k, v in args.items() if v},
-        errors=errors,
+        query=query,
         feature_rows=features.list_features(),
         tags=prompts.all_tags(),
     )
-    return html, 400 if errors else 200
+    return html, query.status
 
 
 def _new_page(form: dict[str, Any], errors: dict[str, str], status: int = 200) -> tuple[str, int]:
@@ -101,6 +104,7 @@ def _detail_context(prompt_id, **extra: Any) -> dict[str, Any]:
         "draft": None,
         "problem": None,
         "variables_draft": None,
+        "query": PageQuery({}),
     }
     context.update(extra)
     return context
@@ -113,20 +117,27 @@ def _refused(target, problem: str, status: int) -> tuple[str, int]:
 
 
 @bp.get("/<prompt_id>")
-def detail(prompt_id: str) -> str:
+def detail(prompt_id: str) -> tuple[str, int]:
     target = parse_id(prompt_id, "prompt")
+    query = PageQuery()
     diff = None
-    against = request.args.get("against")
+    against = query.text("against")
     if against:
+        problem = None
         try:
             diff = prompts.diff(target, parse_id(against, "prompt"))
-        except ValidationFailed:
-            diff = None
-    return render_page(
+        except NotFound:
+            problem = "is not a prompt version's id"
+        except ValidationFailed as error:
+            problem = error.errors.get("against", str(error))
+        if problem:
+            query.refuse("against", problem, " (no comparison shown)")
+    html = render_page(
         "prompts/detail.html",
         "diff" if against else "content",
-        **_detail_context(target, diff=diff),
+        **_detail_context(target, diff=diff, query=query),
     )
+    return html, query.status
 
 
 @bp.post("/<prompt_id>/content")

@@ -18,7 +18,8 @@ from webapp.services.catalog import ai_models, providers
 from webapp.services.core.errors import Conflict, ValidationFailed
 from webapp.services.core.ids import parse_id
 from webapp.services.health import provider_health
-from webapp.services.usage import windows
+from webapp.views import ranges
+from webapp.views.query import PageQuery
 
 bp = Blueprint("providers", __name__, url_prefix="/providers")
 
@@ -111,27 +112,30 @@ def create() -> Response | tuple[str, int]:
     return redirect(url_for("providers.detail", provider_id=provider.id))
 
 
-def _hours() -> int:
-    value = request.args.get("hours", "24")
-    try:
-        hours = int(value)
-    except ValueError:
-        hours = 0
-    return provider_health.checked_hours(hours)
+DEFAULT_HOURS = 24
 
 
-def _health_context(provider) -> dict[str, Any]:
+def _health_context(provider, query: PageQuery) -> dict[str, Any]:
     """Current health, the usage of the chosen range, the timeline and the features
     affected (one service call, as the API's)."""
-    hours = _hours()
-    time_range = windows.checked_range(request.args.get("range", "24h"), "range")
-    page = provider_health.provider_page(provider.id, hours, time_range)
+    hours = query.whole_number(
+        "hours",
+        1,
+        provider_health.MAX_HISTORY_HOURS,
+        DEFAULT_HOURS,
+        f" (showing the last {DEFAULT_HOURS} hours instead)",
+    )
+    chosen = ranges.read_range(query, ranges.METRICS)
+    page = provider_health.provider_page(provider.id, hours, chosen.name)
+    keep = {"provider_id": provider.id, "hours": hours if hours != DEFAULT_HOURS else None}
     return {
         "health": page.health,
         "usage": page.usage,
-        "time_range": time_range,
-        "ranges": list(windows.TIME_RANGES),
-        "range_caption": windows.RANGE_CAPTIONS[time_range],
+        "time_range": chosen.name,
+        "control": ranges.RangeControl(
+            "providers.detail", ranges.METRICS, chosen, "#health", query, keep
+        ),
+        "query": query,
         "hours": hours,
         "hour_choices": HOUR_CHOICES,
         "history": page.history,
@@ -141,6 +145,7 @@ def _health_context(provider) -> dict[str, Any]:
 
 
 def _detail(provider, form, errors, status=200):
+    query = PageQuery()
     html = render_page(
         "providers/detail.html",
         "health",
@@ -149,9 +154,9 @@ def _detail(provider, form, errors, status=200):
         form=form,
         errors=errors,
         statuses=PROVIDER_STATUSES,
-        **_health_context(provider),
+        **_health_context(provider, query),
     )
-    return html, status
+    return html, max(status, query.status)
 
 
 @bp.get("/<provider_id>")

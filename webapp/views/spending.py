@@ -7,39 +7,43 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, request
+from flask import Blueprint
 
 from webapp.charts import spend_donut_chart, stacked_spend_chart
 from webapp.responses import render_page
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.spending.analytics import (
-    PRESETS,
-    preset_range,
+    SpendingBreakdown,
     spending_breakdown,
     spending_trends,
 )
 from webapp.services.spending.recommendations import cost_recommendations
+from webapp.services.usage.windows import days_of
+from webapp.views import ranges
+from webapp.views.query import PageQuery
 
 bp = Blueprint("spending", __name__)
 
 
-@bp.get("/spending")
-def index() -> str:
+def _breakdown(query: PageQuery) -> tuple[ranges.TimeRange, SpendingBreakdown]:
+    """The range asked for (``preset`` is the name older links used) and its spending;
+    wrong dates are problems of the query and the default range is shown instead."""
     today = datetime.now(UTC).date()
-    preset = request.args.get("preset") or None
-    start_text, end_text = request.args.get("start_date"), request.args.get("end_date")
-    errors: dict[str, str] = {}
-    result = None
-    if preset is None and (start_text or end_text):
-        try:
-            result = spending_breakdown(start_text or end_text, end_text or start_text)
-        except ValidationFailed as error:
-            errors = error.errors
-    elif preset is not None and preset not in PRESETS:
-        errors = {"preset": f"must be one of {', '.join(PRESETS)}"}
-    if result is None:
-        preset = preset if preset in PRESETS else "30d"
-        result = spending_breakdown(*preset_range(preset, today))
+    chosen = ranges.read_range(query, ranges.SPENDING, old_name="preset")
+    try:
+        if chosen.name == "custom":
+            return chosen, spending_breakdown(chosen.start_date, chosen.end_date)
+        return chosen, spending_breakdown(*days_of(chosen.name, today))
+    except ValidationFailed as error:
+        query.refuse_all(error.errors, ranges.SPENDING.instead)
+    fallback = ranges.TimeRange(ranges.SPENDING.default)
+    return fallback, spending_breakdown(*days_of(fallback.name, today))
+
+
+@bp.get("/spending")
+def index() -> tuple[str, int]:
+    query = PageQuery()
+    chosen, result = _breakdown(query)
     chart = None
     donut = None
     if result.total_requests:
@@ -49,15 +53,16 @@ def index() -> str:
         donut = spend_donut_chart(
             [p.provider_name for p in result.by_provider], [p.amount for p in result.by_provider]
         )
-    return render_page(
+    html = render_page(
         "spending/index.html",
         "results",
         result=result,
         chart=chart,
         donut=donut,
-        preset=preset,
-        presets=PRESETS,
-        errors=errors,
+        control=ranges.RangeControl(
+            "spending.index", ranges.SPENDING, chosen, "#spending-results", query
+        ),
         trends=spending_trends(30),
         recommendations=cost_recommendations(),
     )
+    return html, query.status

@@ -27,7 +27,7 @@ from webapp.services.usage.reads import (
     raw_usage_between,
     usage_by,
 )
-from webapp.services.usage.windows import FINISHED, p95_exact, p95_of_buckets
+from webapp.services.usage.windows import FINISHED, days_of, p95_exact, p95_of_buckets
 
 RANGES = ("24h", "7d", "30d", "custom")
 AT_RISK = ("warning", "critical", "over_budget")
@@ -71,8 +71,7 @@ def periods_for(
     if range_name == "custom":
         first, last = checked_date_range(start, end)
     else:
-        last = today
-        first = today - timedelta(days=int(range_name[:-1]) - 1)
+        first, last = days_of(range_name, today)
     length = (last - first).days + 1
     previous_last = first - timedelta(days=1)
     previous_first = previous_last - timedelta(days=length - 1)

@@ -200,15 +200,12 @@ def features_table(
 
 @dataclass(frozen=True)
 class Alert:
-    level: str  # critical | warning | info
-    kind: str  # budget | provider | experiment | feature
-    message: str
-    endpoint: str
-    resource_id: uuid.UUID
+    """An alert about a resource, named by kind and id (the web layer knows its page)."""
 
-    @property
-    def url_args(self) -> dict[str, uuid.UUID]:
-        return {PAGE_ID_ARGUMENT[self.endpoint]: self.resource_id}
+    level: str  # critical | warning | info
+    kind: str  # the resource's kind: budget | provider | experiment | feature
+    message: str
+    resource_id: uuid.UUID
 
 
 LEVEL_ORDER = {"critical": 0, "warning": 1, "info": 2}
@@ -224,7 +221,6 @@ def alerts(analyses: list[Any], health: dict[uuid.UUID, Any]) -> list[Alert]:
                     level,
                     "budget",
                     f"Budget {a.budget.name}: {a.alerts[0]}",
-                    "budgets.detail",
                     a.budget.id,
                 )
             )
@@ -246,7 +242,6 @@ def alerts(analyses: list[Any], health: dict[uuid.UUID, Any]) -> list[Alert]:
                     "critical" if item.status == "down" else "warning",
                     "provider",
                     message,
-                    "providers.detail",
                     provider_id,
                 )
             )
@@ -261,7 +256,6 @@ def alerts(analyses: list[Any], health: dict[uuid.UUID, Any]) -> list[Alert]:
                 "info",
                 "experiment",
                 f"Experiment {name} has a significant winner ({winner}) waiting for promotion",
-                "experiments.detail",
                 ident,
             )
         )
@@ -269,43 +263,21 @@ def alerts(analyses: list[Any], health: dict[uuid.UUID, Any]) -> list[Alert]:
         select(Feature.id, Feature.display_name).where(Feature.status == "maintenance")
     ).all()
     for ident, name in maintenance:
-        found.append(
-            Alert("info", "feature", f"{name} is in maintenance", "features.detail", ident)
-        )
+        found.append(Alert("info", "feature", f"{name} is in maintenance", ident))
     found.sort(key=lambda alert: LEVEL_ORDER[alert.level])
     return found
 
 
 # --- activity ---------------------------------------------------------------------------
 
-# The detail pages alerts and activity link to, and the name of their id argument.
-PAGE_ID_ARGUMENT = {
-    "features.detail": "feature_id",
-    "models.detail": "model_id",
-    "providers.detail": "provider_id",
-    "prompts.detail": "prompt_id",
-    "budgets.detail": "budget_id",
-    "experiments.detail": "experiment_id",
-}
-RESOURCE_PAGES = {
-    "feature": "features.detail",
-    "model": "models.detail",
-    "provider": "providers.detail",
-    "prompt": "prompts.detail",
-    "budget": "budgets.detail",
-    "experiment": "experiments.detail",
-}
-
 
 @dataclass(frozen=True)
 class Activity:
     event: AuditLog
     email: str | None
-    endpoint: str | None  # None: nothing to link to (no resource, or deleted since)
-
-    @property
-    def url_args(self) -> dict[str, uuid.UUID | None]:
-        return {PAGE_ID_ARGUMENT[self.endpoint]: self.event.resource_id} if self.endpoint else {}
+    # The event's resource kind while it exists (the web layer links it to its page);
+    # None: nothing to link to (no resource, or deleted since).
+    resource_kind: str | None
 
 
 RESOURCE_TABLES: dict[str, type[Feature | AIModel | Provider | Prompt | Budget | Experiment]] = {
@@ -342,7 +314,7 @@ def recent_activity(limit: int = 10) -> list[Activity]:
         Activity(
             event,
             email,
-            RESOURCE_PAGES[event.resource_type] if event.resource_id in existing else None,
+            event.resource_type if event.resource_id in existing else None,
         )
         for event, email in rows
     ]

@@ -86,17 +86,6 @@ def checked_date_range(start: Any, end: Any) -> tuple[date, date]:
     return first, last
 
 
-PRESETS = {"7d": "Last 7 days", "30d": "Last 30 days", "90d": "Last 90 days", "month": "This month"}
-
-
-def preset_range(preset: str, today: date) -> tuple[date, date]:
-    """The dates of a named range ending today (``month``: since the 1st)."""
-    if preset == "month":
-        return today.replace(day=1), today
-    days = int(preset.removesuffix("d"))
-    return today - timedelta(days=days - 1), today
-
-
 def days_between(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 

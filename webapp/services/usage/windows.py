@@ -49,11 +49,15 @@ TIME_RANGES = {
     "30d": timedelta(days=30),
 }
 WHOLE_DAY_RANGES = ("7d", "30d")
+# Whole-UTC-day ranges of the date-based pages (spending, the overview), today included.
+DAY_RANGES = {"7d": 7, "30d": 30, "90d": 90, "month": None}
 RANGE_CAPTIONS = {
     "1h": "last 60 minutes, rolling",
     "24h": "last 24 hours, rolling",
     "7d": "last 7 UTC days, today included",
     "30d": "last 30 UTC days, today included",
+    "90d": "last 90 UTC days, today included",
+    "month": "this UTC month, today included",
 }
 FINISHED = ("success", "error", "timeout")
 FAILED = ("error", "timeout")
@@ -67,6 +71,16 @@ def checked_range(time_range: str, field: str = "time_range") -> str:
     if time_range not in TIME_RANGES:
         raise ValidationFailed({field: f"must be one of {', '.join(TIME_RANGES)}"})
     return time_range
+
+
+def days_of(range_name: str, today: date) -> tuple[date, date]:
+    """First and last UTC day of a whole-day range ending today (``month``: since the 1st)."""
+    if range_name not in DAY_RANGES:
+        raise ValidationFailed({"range": f"must be one of {', '.join(DAY_RANGES)}"})
+    days = DAY_RANGES[range_name]
+    if days is None:
+        return today.replace(day=1), today
+    return today - timedelta(days=days - 1), today
 
 
 def window_for(time_range: str, now: datetime | None = None) -> tuple[datetime, datetime]:

@@ -1,0 +1,32 @@
+"""Which page shows a resource. Services name resources by kind and id (an alert about a
+budget, an audit event about a prompt); only the web layer knows URLs, and this is the
+one place that maps a kind to its page. Templates call ``resource_url(kind, id)``."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Flask, url_for
+
+# kind -> (endpoint of its page, name of the id argument)
+RESOURCE_PAGES = {
+    "feature": ("features.detail", "feature_id"),
+    "model": ("models.detail", "model_id"),
+    "provider": ("providers.detail", "provider_id"),
+    "prompt": ("prompts.detail", "prompt_id"),
+    "budget": ("budgets.detail", "budget_id"),
+    "experiment": ("experiments.detail", "experiment_id"),
+}
+
+
+def resource_url(kind: str | None, resource_id: uuid.UUID | str | None) -> str | None:
+    """The URL of the resource's page, or None when the kind has no page (users, sign-in
+    events) or there is no id."""
+    if kind not in RESOURCE_PAGES or resource_id is None:
+        return None
+    endpoint, argument = RESOURCE_PAGES[kind]
+    return url_for(endpoint, **{argument: resource_id})
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.globals["resource_url"] = resource_url
