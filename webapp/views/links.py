@@ -5,6 +5,7 @@ one place that maps a kind to its page. Templates call ``resource_url(kind, id)`
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from flask import Flask, url_for
 
@@ -25,7 +26,8 @@ def resource_url(kind: str | None, resource_id: uuid.UUID | str | None) -> str |
     if kind not in RESOURCE_PAGES or resource_id is None:
         return None
     endpoint, argument = RESOURCE_PAGES[kind]
-    return url_for(endpoint, **{argument: resource_id})
+    values: dict[str, Any] = {argument: resource_id}
+    return url_for(endpoint, **values)
 
 
 def init_app(app: Flask) -> None:
