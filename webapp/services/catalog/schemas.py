@@ -194,32 +194,28 @@ class ProviderCreate(ProviderUpdate):
 # Models
 
 PRICE_LIMIT = Decimal("1000000")  # NUMERIC(12, 6)
-Price = Annotated[
-    Decimal,
-    Amount(
-        6,
-        minimum=Decimal(0),
-        maximum=PRICE_LIMIT - Decimal("0.000001"),
-        not_a_number="must be a number in USD, like 2.50",
-        too_precise="must be below 1,000,000 with at most 6 decimals",
-        out_of_range="must be below 1,000,000 with at most 6 decimals",
-        below_minimum="must not be negative",
-        required="is required (0 when the model does not charge for it)",
-    ),
-]
-OptionalPrice = Annotated[
-    Decimal | None,
-    Amount(
-        6,
-        minimum=Decimal(0),
-        maximum=PRICE_LIMIT - Decimal("0.000001"),
-        not_a_number="must be a number in USD, like 2.50",
-        too_precise="must be below 1,000,000 with at most 6 decimals",
-        out_of_range="must be below 1,000,000 with at most 6 decimals",
-        below_minimum="must not be negative",
-        optional=True,
-    ),
-]
+PRICE = Amount(
+    6,
+    minimum=Decimal(0),
+    maximum=PRICE_LIMIT - Decimal("0.000001"),
+    not_a_number="must be a number in USD, like 2.50",
+    too_precise="must be below 1,000,000 with at most 6 decimals",
+    out_of_range="must be below 1,000,000 with at most 6 decimals",
+    below_minimum="must not be negative",
+    required="is required (0 when the model does not charge for it)",
+)
+OPTIONAL_PRICE = Amount(
+    6,
+    minimum=Decimal(0),
+    maximum=PRICE_LIMIT - Decimal("0.000001"),
+    not_a_number="must be a number in USD, like 2.50",
+    too_precise="must be below 1,000,000 with at most 6 decimals",
+    out_of_range="must be below 1,000,000 with at most 6 decimals",
+    below_minimum="must not be negative",
+    optional=True,
+)
+Price = Annotated[Decimal, PRICE]
+OptionalPrice = Annotated[Decimal | None, OPTIONAL_PRICE]
 PRICE_FIELDS = (
     "input_price_per_million",
     "output_price_per_million",
@@ -233,8 +229,8 @@ class Pricing(Input):
 
     unknown_field: ClassVar[str] = "is not a price of a model"
 
-    input_price_per_million: Price | None = None
-    output_price_per_million: Price | None = None
+    input_price_per_million: Annotated[Decimal | None, PRICE] = None
+    output_price_per_million: Annotated[Decimal | None, PRICE] = None
     price_per_request: OptionalPrice = None
     price_per_image: OptionalPrice = None
 
@@ -267,8 +263,8 @@ class ModelChanges(ModelBase):
     """A model's fields with its prices beside them: what the service and the form
     take (the API nests the prices under ``pricing``: ``ModelFields``)."""
 
-    input_price_per_million: Price | None = None
-    output_price_per_million: Price | None = None
+    input_price_per_million: Annotated[Decimal | None, PRICE] = None
+    output_price_per_million: Annotated[Decimal | None, PRICE] = None
     price_per_request: OptionalPrice = None
     price_per_image: OptionalPrice = None
 
