@@ -10,7 +10,7 @@ from flask import request
 from webapp.json_input import JSONRefused, request_json
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.core.ids import parse_id
-from webapp.services.core.validation import Input, validated
+from webapp.services.core.validation import Input, JsonInput, validated
 
 Schema = TypeVar("Schema", bound=Input)
 
@@ -29,11 +29,12 @@ def json_body() -> Any:
         ) from None
 
 
-def json_object_body() -> dict[str, Any]:
+def json_object_body() -> JsonInput:
+    """The JSON object body, marked as JSON for the input models (see ``JsonInput``)."""
     body = json_body()
     if not isinstance(body, dict):
         raise ValidationFailed({"body": "must be a JSON object"}, "Malformed JSON")
-    return body
+    return JsonInput(body)
 
 
 def parse_body(schema: type[Schema]) -> Schema:

@@ -23,6 +23,12 @@ from webapp.services.catalog.schemas import (
     ProviderUpdate,
     Rollback,
 )
+from webapp.services.prompts.schemas import (
+    PromptCreate,
+    PromptDuplicate,
+    PromptTest,
+    PromptUpdate,
+)
 
 
 class Body(BaseModel):
@@ -60,6 +66,10 @@ __all__ = [
     "ModelCreate",
     "ModelFields",
     "Pricing",
+    "PromptCreate",
+    "PromptDuplicate",
+    "PromptTest",
+    "PromptUpdate",
     "ProviderCreate",
     "ProviderUpdate",
     "Rollback",

@@ -26,7 +26,7 @@ from pydantic import (
     ValidationError,
 )
 from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import ErrorDetails, PydanticCustomError, core_schema
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError, core_schema
 
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.core.json_values import MAX_JSON_FIELD_BYTES, check_json_field
@@ -53,6 +53,23 @@ def problem(message: str) -> PydanticCustomError:
     return PydanticCustomError(INPUT_ERROR, message)
 
 
+def problems(found: dict[str, str], value: Any) -> ValidationError:
+    """Several errors inside one field, each at its own place under it ("" for the
+    field itself): raise it from a field's validator and they are named
+    ``<field>.<place>``."""
+    return ValidationError.from_exception_data(
+        "input",
+        [
+            InitErrorDetails(
+                type=problem(message),
+                loc=tuple(place.split(".")) if place else (),
+                input=value,
+            )
+            for place, message in found.items()
+        ],
+    )
+
+
 M = TypeVar("M", bound=Input)
 
 
@@ -62,11 +79,23 @@ M = TypeVar("M", bound=Input)
 # schema that the OpenAPI document is made of.
 
 
+class JsonInput(dict[str, Any]):
+    """A JSON body (the API's): held to JSON's types where a form's text would do (a
+    list of tags, not "a, b"). Anything else validated is a form's or a caller's."""
+
+
 class Rule:
     """Metadata that replaces pydantic's validation of a field with ``validate``."""
 
     def validate(self, value: Any) -> Any:
         raise NotImplementedError
+
+    def validate_input(self, value: Any, from_json: bool) -> Any:
+        """``validate``, knowing whether the value came in a JSON body."""
+        return self.validate(value)
+
+    def _validate(self, value: Any, info: core_schema.ValidationInfo) -> Any:
+        return self.validate_input(value, bool(info.context and info.context.get("json")))
 
     def json_schema(self) -> dict[str, Any]:
         return {}
@@ -74,7 +103,7 @@ class Rule:
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
-        return core_schema.no_info_plain_validator_function(self.validate)
+        return core_schema.with_info_plain_validator_function(self._validate)
 
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
@@ -346,16 +375,19 @@ def check(schema: type[M], data: Mapping[str, Any] | M, prefix: str = "") -> Che
         return Checked(data, {}, dict(data))
     if not isinstance(data, Mapping):
         return Checked(None, {prefix.rstrip(".") or "body": "must be an object"})
+    context = {"json": isinstance(data, JsonInput)}
     try:
-        model = schema.model_validate(dict(data))
+        model = schema.model_validate(dict(data), context=context)
     except ValidationError as error:
         errors = field_errors(error, schema, prefix)
         wrong = {str(item["loc"][0]) for item in error.errors() if item["loc"]}
-        return Checked(None, errors, _valid_values(schema, data, wrong))
+        return Checked(None, errors, _valid_values(schema, data, wrong, context))
     return Checked(model, {}, {name: getattr(model, name) for name in model.model_fields_set})
 
 
-def _valid_values(schema: type[Input], data: Mapping[str, Any], wrong: set[str]) -> dict[str, Any]:
+def _valid_values(
+    schema: type[Input], data: Mapping[str, Any], wrong: set[str], context: dict[str, Any]
+) -> dict[str, Any]:
     values: dict[str, Any] = {}
     blank = schema.model_construct()
     for name, raw in data.items():
@@ -363,7 +395,10 @@ def _valid_values(schema: type[Input], data: Mapping[str, Any], wrong: set[str])
             continue
         try:
             values[name] = getattr(
-                schema.__pydantic_validator__.validate_assignment(blank, name, raw), name
+                schema.__pydantic_validator__.validate_assignment(
+                    blank, name, raw, context=context
+                ),
+                name,
             )
         except ValidationError:
             continue
