@@ -4,6 +4,7 @@ add what needs the database (a name already taken, a provider that does not exis
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import uuid
 from collections.abc import Mapping
@@ -204,16 +205,7 @@ PRICE = Amount(
     below_minimum="must not be negative",
     required="is required (0 when the model does not charge for it)",
 )
-OPTIONAL_PRICE = Amount(
-    6,
-    minimum=Decimal(0),
-    maximum=PRICE_LIMIT - Decimal("0.000001"),
-    not_a_number="must be a number in USD, like 2.50",
-    too_precise="must be below 1,000,000 with at most 6 decimals",
-    out_of_range="must be below 1,000,000 with at most 6 decimals",
-    below_minimum="must not be negative",
-    optional=True,
-)
+OPTIONAL_PRICE = dataclasses.replace(PRICE, optional=True)  # per request, per image
 Price = Annotated[Decimal, PRICE]
 OptionalPrice = Annotated[Decimal | None, OPTIONAL_PRICE]
 PRICE_FIELDS = (
@@ -259,21 +251,21 @@ class ModelBase(Input):
         return sorted(set(value))
 
 
-class ModelChanges(ModelBase):
+class ModelChanges(ModelBase, Pricing):
     """A model's fields with its prices beside them: what the service and the form
     take (the API nests the prices under ``pricing``: ``ModelFields``)."""
 
-    input_price_per_million: Annotated[Decimal | None, PRICE] = None
-    output_price_per_million: Annotated[Decimal | None, PRICE] = None
-    price_per_request: OptionalPrice = None
-    price_per_image: OptionalPrice = None
+
+class _Required(Input):
+    """What a new model must name."""
+
+    name: Annotated[str, Text(200)]
+    display_name: Annotated[str, Text(200)]
+    provider_id: Annotated[uuid.UUID, Id("must be a provider id")]
+    model_type: Annotated[str, Text(100)]
 
 
-class NewModel(ModelChanges):
-    name: Annotated[str, Text(200)]  # type: ignore[assignment]
-    display_name: Annotated[str, Text(200)]  # type: ignore[assignment]
-    provider_id: Annotated[uuid.UUID, Id("must be a provider id")]  # type: ignore[assignment]
-    model_type: Annotated[str, Text(100)]  # type: ignore[assignment]
+class NewModel(_Required, ModelChanges):
     input_price_per_million: Price  # type: ignore[assignment]
     output_price_per_million: Price  # type: ignore[assignment]
 
@@ -286,13 +278,9 @@ class ModelFields(ModelBase):
     pricing: Pricing | None = None
 
 
-class ModelCreate(ModelFields):
+class ModelCreate(_Required, ModelFields):
     """POST /models (checked as ``NewModel``)."""
 
-    name: Annotated[str, Text(200)]  # type: ignore[assignment]
-    display_name: Annotated[str, Text(200)]  # type: ignore[assignment]
-    provider_id: Annotated[uuid.UUID, Id("must be a provider id")]  # type: ignore[assignment]
-    model_type: Annotated[str, Text(100)]  # type: ignore[assignment]
     pricing: Pricing  # type: ignore[assignment]
 
 
