@@ -5,9 +5,7 @@ API or from an HTML form; this module names them for the API."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict
+from typing import Any, ClassVar
 
 from webapp.services.catalog.schemas import (
     AssignModel,
@@ -23,6 +21,7 @@ from webapp.services.catalog.schemas import (
     ProviderUpdate,
     Rollback,
 )
+from webapp.services.core.validation import Input
 from webapp.services.prompts.schemas import (
     PromptCreate,
     PromptDuplicate,
@@ -31,15 +30,17 @@ from webapp.services.prompts.schemas import (
 )
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Body(Input):
+    pass
 
 
-# Scalars are typed Any on purpose: the services check them (type included), so one
-# answer names every wrong field instead of stopping at the first type error.
+# The experiment's fields are still typed Any: experiments/lifecycle checks them by hand
+# (type included), so one answer names every wrong field.
 
 
 class ExperimentCreate(Body):
+    unknown_field: ClassVar[str] = "is not a field of an experiment"
+
     name: Any = None
     description: Any = None
     feature_id: Any = None

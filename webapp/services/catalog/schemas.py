@@ -265,7 +265,7 @@ class _Required(Input):
     model_type: Annotated[str, Text(100)]
 
 
-class NewModel(_Required, ModelChanges):
+class NewModel(_Required, ModelChanges):  # type: ignore[misc]  # required, narrower
     input_price_per_million: Price  # type: ignore[assignment]
     output_price_per_million: Price  # type: ignore[assignment]
 
@@ -278,7 +278,7 @@ class ModelFields(ModelBase):
     pricing: Pricing | None = None
 
 
-class ModelCreate(_Required, ModelFields):
+class ModelCreate(_Required, ModelFields):  # type: ignore[misc]  # required, narrower
     """POST /models (checked as ``NewModel``)."""
 
     pricing: Pricing  # type: ignore[assignment]
