@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -27,6 +27,9 @@ def data(db):
     search = factories.feature("ai-search", display_name="AI Search", status="maintenance")
     factories.assignment(chatbot, gpt4)
     now = datetime.now(UTC)
+    # Ten minutes ago, but never before today's UTC midnight: the per-day test counts
+    # these requests as today's whenever the suite runs.
+    moment = max(now - timedelta(minutes=10), now.replace(hour=0, minute=0, second=0))
     for ms, status in ((100, "success"), (300, "error")):
         db.session.add(
             UsageLog(
@@ -35,7 +38,7 @@ def data(db):
                 status=status,
                 response_time_ms=ms,
                 cost_usd=Decimal("0.010000"),
-                created_at=now - timedelta(minutes=10),
+                created_at=moment,
             )
         )
     db.session.commit()
@@ -172,7 +175,7 @@ def test_usage_per_day_zero_filled(viewer_client, data):
     body = body_of(viewer_client.get(f"{API}/features/{data['chatbot'].id}/usage?days=3"), 200)
     assert len(body["data"]) == 3 and body["data"][-1]["requests"] == 2
     assert body["data"][0] == {
-        "date": (date.today() - timedelta(days=2)).isoformat(),
+        "date": (datetime.now(UTC).date() - timedelta(days=2)).isoformat(),
         "requests": 0,
         "errors": 0,
         "cost": "0.000000",

@@ -271,3 +271,27 @@ def test_viewer_reads_but_cannot_create_budgets(viewer_client, data):
     assert viewer_client.get(f"{API}/spending?action=budgets").status_code == 200
     response = write(viewer_client, "POST", f"{API}/spending", {"name": "x"})
     assert response.status_code == 403
+
+
+def test_a_budget_form_and_the_api_name_the_same_problems(admin_client, db):
+    """One input model for both: a wrong shape and an unknown feature in one answer."""
+    body = {
+        "name": "x",
+        "budget_amount": "1.005",
+        "start_date": "2026-11-01",
+        "end_date": "2026-11-30",
+        "feature_id": str(uuid.uuid4()),
+    }
+    expected = {
+        "budget_amount": "must have at most 2 decimal places",
+        "feature_id": "does not exist",
+    }
+    api = write(admin_client, "POST", f"{API}/budgets", body)
+    assert api.status_code == 400 and api.get_json()["fields"] == expected
+    page = admin_client.post(
+        "/budgets", data={**body, "csrf_token": csrf_token(admin_client, "/budgets/new")}
+    )
+    html = page.get_data(as_text=True)
+    assert page.status_code == 400
+    assert "must have at most 2 decimal places" in html and "does not exist" in html
+    assert db.session.scalar(select(func.count()).select_from(Budget)) == 0

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from flask import Response, request
 
 from webapp.api import bp
 from webapp.api.envelope import success_response
-from webapp.api.parsing import parse_body, parse_uuid, query_flag, query_int, query_list
-from webapp.api.schemas import (
-    AssignModel,
-    FeatureBulkUpdate,
-    FeatureCreate,
-    FeatureUpdate,
-    Rollback,
+from webapp.api.parsing import (
+    json_object_body,
+    parse_body,
+    parse_uuid,
+    query_flag,
+    query_int,
+    query_list,
 )
+from webapp.api.schemas import AssignModel, FeatureBulkUpdate, Rollback
 from webapp.auth import actor_from_request
 from webapp.models import FeatureModelAssignment
 from webapp.services.catalog import assignments, features
 from webapp.services.core.errors import ValidationFailed
+from webapp.services.core.validation import check
 from webapp.services.usage import windows
 
 
@@ -64,16 +65,21 @@ def list_features() -> Response:
 
 @bp.post("/features")
 def create_feature() -> Response:
-    body = parse_body(FeatureCreate).model_dump(exclude_unset=True)
-    feature = features.create_feature(actor_from_request(), body)
+    feature = features.create_feature(actor_from_request(), json_object_body())
     return success_response(features.feature_as_dict(feature), status=201)
 
 
 @bp.put("/features/bulk")
 def bulk_update_features() -> Response:
-    body = parse_body(FeatureBulkUpdate)
-    items = [item.model_dump(exclude_unset=True) for item in body.items]
-    updated = features.bulk_update_features(actor_from_request(), items)
+    body = json_object_body()
+    # The envelope here; the items in the service, which names every item's problems
+    # (and every unknown feature) at once.
+    envelope = check(FeatureBulkUpdate, body).errors
+    if not isinstance(body.get("items"), list) or set(envelope) - {
+        key for key in envelope if key.startswith("items.")
+    }:
+        raise ValidationFailed(envelope)
+    updated = features.bulk_update_features(actor_from_request(), body["items"])
     data = [features.feature_as_dict(f) for f in updated]
     return success_response(data, metadata={"count": len(data)})
 
@@ -91,10 +97,7 @@ def get_feature(feature_id: str) -> Response:
 @bp.put("/features/<feature_id>")
 def put_feature(feature_id: str) -> Response:
     target = parse_uuid(feature_id, "feature")
-    update = parse_body(FeatureUpdate)
-    feature = features.update_feature(
-        actor_from_request(), target, update.model_dump(exclude_unset=True)
-    )
+    feature = features.update_feature(actor_from_request(), target, json_object_body())
     return success_response(features.feature_as_dict(feature))
 
 
@@ -132,12 +135,8 @@ def feature_assignments(feature_id: str) -> Response:
 def assign_model(feature_id: str) -> Response:
     target = parse_uuid(feature_id, "feature")
     body = parse_body(AssignModel)
-    try:
-        model_id = uuid.UUID(body.model_id)
-    except ValueError:
-        raise ValidationFailed({"model_id": "must be a model id"}) from None
     result = assignments.assign_model(
-        actor_from_request(), target, model_id, body.environment, body.config_overrides
+        actor_from_request(), target, body.model_id, body.environment, body.config_overrides
     )
     return success_response(
         assignment_as_dict(result.assignment),

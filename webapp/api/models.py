@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import Response, request
 
 from webapp.api import bp
 from webapp.api.envelope import success_response
 from webapp.api.features import assignment_as_dict
-from webapp.api.parsing import parse_body, parse_uuid, query_flag
-from webapp.api.schemas import ModelCreate, ModelFields
+from webapp.api.parsing import json_object_body, parse_uuid, query_flag
 from webapp.auth import actor_from_request
 from webapp.models import AIModel
 from webapp.services.catalog import ai_models
+from webapp.services.catalog.schemas import flat_model_fields, model_errors
 from webapp.services.core.errors import ValidationFailed
 
 
@@ -31,20 +34,18 @@ def list_models() -> Response:
     return success_response(data, metadata={"count": len(data)})
 
 
-def _pricing_keys(error: ValidationFailed) -> ValidationFailed:
-    """Name price errors as the request does: pricing.<field>."""
-    return ValidationFailed(
-        {("pricing." + k if k in ai_models.PRICE_FIELDS else k): v for k, v in error.errors.items()}
-    )
+def _saved(save: Callable[[dict[str, Any]], AIModel]) -> AIModel:
+    """``save`` the body's fields (its prices spread out of ``pricing``), naming price
+    errors as the request does: pricing.<field>."""
+    try:
+        return save(flat_model_fields(json_object_body()))
+    except ValidationFailed as error:
+        raise model_errors(error) from None
 
 
 @bp.post("/models")
 def create_model() -> Response:
-    body = parse_body(ModelCreate)
-    try:
-        model = ai_models.create_model(actor_from_request(), body.service_fields())
-    except ValidationFailed as error:
-        raise _pricing_keys(error) from None
+    model = _saved(lambda fields: ai_models.create_model(actor_from_request(), fields))
     return success_response(ai_models.model_as_dict(model), status=201)
 
 
@@ -63,11 +64,7 @@ def get_model(model_id: str) -> Response:
 @bp.put("/models/<model_id>")
 def put_model(model_id: str) -> Response:
     target = parse_uuid(model_id, "model")
-    body = parse_body(ModelFields)
-    try:
-        model = ai_models.update_model(actor_from_request(), target, body.service_fields())
-    except ValidationFailed as error:
-        raise _pricing_keys(error) from None
+    model = _saved(lambda fields: ai_models.update_model(actor_from_request(), target, fields))
     return success_response(ai_models.model_as_dict(model))
 
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any, TypeVar
 
 from flask import request
-from pydantic import BaseModel, ValidationError
 
 from webapp.json_input import JSONRefused, request_json
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.core.ids import parse_id
+from webapp.services.core.validation import Input, JsonInput, validated
 
-Schema = TypeVar("Schema", bound=BaseModel)
+Schema = TypeVar("Schema", bound=Input)
 
 
 def json_body() -> Any:
@@ -29,23 +29,18 @@ def json_body() -> Any:
         ) from None
 
 
-def json_object_body() -> dict[str, Any]:
+def json_object_body() -> JsonInput:
+    """The JSON object body, marked as JSON for the input models (see ``JsonInput``)."""
     body = json_body()
     if not isinstance(body, dict):
         raise ValidationFailed({"body": "must be a JSON object"}, "Malformed JSON")
-    return body
+    return JsonInput(body)
 
 
 def parse_body(schema: type[Schema]) -> Schema:
-    try:
-        return schema.model_validate(json_object_body())
-    except ValidationError as error:
-        raise ValidationFailed(
-            {
-                ".".join(str(part) for part in item["loc"]) or "body": item["msg"]
-                for item in error.errors()
-            }
-        ) from None
+    """The JSON object body as ``schema`` (an input model), or ``ValidationFailed``
+    naming every wrong field."""
+    return validated(schema, json_object_body())
 
 
 parse_uuid = parse_id  # the API's name for it

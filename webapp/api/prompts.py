@@ -7,43 +7,16 @@ Malformed ids and parameters are 400 here (as the seed's contract says), unknown
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from flask import Response, request
-from pydantic import Field
 
 from webapp.api import bp
 from webapp.api.envelope import success_response
-from webapp.api.parsing import parse_body, query_flag, query_int
-from webapp.api.schemas import Body
+from webapp.api.parsing import json_object_body, parse_body, query_flag, query_int
 from webapp.auth import actor_from_request
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.prompts import versions as prompts
-
-
-class PromptCreate(Body):
-    name: str | None = None
-    content: str | None = None
-    description: str | None = None
-    feature_id: str | None = None
-    tags: list[str] | None = None
-    variables: dict[str, Any] | None = None
-    is_active: bool | None = None
-
-
-class PromptUpdate(Body):
-    content: str | None = None
-    description: str | None = None
-    tags: list[str] | None = None
-    variables: dict[str, Any] | None = None
-
-
-class PromptDuplicate(Body):
-    name: str = Field(min_length=1, max_length=200)
-
-
-class PromptTest(Body):
-    variables: dict[str, Any] = Field(default_factory=dict)
+from webapp.services.prompts.schemas import PromptDuplicate, PromptTest
 
 
 def _id(value: str, field: str = "id") -> uuid.UUID:
@@ -88,11 +61,7 @@ def list_prompts() -> Response:
 
 @bp.post("/prompts")
 def create_prompt() -> Response:
-    body = parse_body(PromptCreate).model_dump(exclude_unset=True)
-    missing = {f: "is required" for f in ("name", "content") if not body.get(f)}
-    if missing:
-        raise ValidationFailed(missing)
-    prompt = prompts.create_prompt(actor_from_request(), body)
+    prompt = prompts.create_prompt(actor_from_request(), json_object_body())
     return success_response(prompts.prompt_as_dict(prompt), status=201)
 
 
@@ -110,7 +79,7 @@ def get_prompt(prompt_id: str) -> Response:
 @bp.put("/prompts/<prompt_id>")
 def put_prompt(prompt_id: str) -> Response:
     target = _id(prompt_id)
-    body = parse_body(PromptUpdate).model_dump(exclude_unset=True)
+    body = json_object_body()
     before = prompts.get_prompt(target).version
     prompt = prompts.update_prompt(actor_from_request(), target, body)
     return success_response(

@@ -7,8 +7,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from webapp.api import bp
 from webapp.api.envelope import success_response
-from webapp.api.parsing import parse_body, parse_uuid, query_int
-from webapp.api.schemas import ProviderCreate, ProviderUpdate
+from webapp.api.parsing import json_object_body, parse_uuid, query_int
 from webapp.auth import actor_from_request
 from webapp.reauth import health_check_url_changes, reauthentication_needed
 from webapp.services.catalog import ai_models, providers
@@ -24,7 +23,7 @@ def list_providers() -> Response:
 
 @bp.post("/providers")
 def create_provider() -> BaseResponse:
-    body = parse_body(ProviderCreate).model_dump(exclude_unset=True)
+    body = json_object_body()
     if health_check_url_changes(None, body) and (answer := reauthentication_needed()):
         return answer
     provider = providers.create_provider(actor_from_request(), body)
@@ -43,7 +42,7 @@ def get_provider(provider_id: str) -> Response:
 @bp.put("/providers/<provider_id>")
 def put_provider(provider_id: str) -> BaseResponse:
     target = parse_uuid(provider_id, "provider")
-    body = parse_body(ProviderUpdate).model_dump(exclude_unset=True)
+    body = json_object_body()
     current = providers.get_provider(target).health_check
     if health_check_url_changes(current, body) and (answer := reauthentication_needed()):
         return answer

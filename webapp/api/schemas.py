@@ -1,100 +1,46 @@
-"""Request bodies of the JSON API (pydantic v2). They check shapes and types and refuse
-unknown fields; the services check the rules (names, ranges, references)."""
+"""Request bodies of the JSON API (pydantic v2), by name, for the API and its OpenAPI
+document. The input models live next to their domain (``webapp/services/<domain>/
+schemas.py``), because the services validate with them whether the input came from the
+API or from an HTML form; this module names them for the API."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
-
-
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-# Scalars are typed Any on purpose: the services check them (type included), so one
-# answer names every wrong field instead of stopping at the first type error.
-
-
-class FeatureCreate(Body):
-    name: Any = None
-    display_name: Any = None
-    description: Any = None
-    status: Any = None
-    config: Any = None
-
-
-class FeatureUpdate(Body):
-    display_name: Any = None
-    description: Any = None
-    status: Any = None
-    config: Any = None
+from webapp.services.catalog.schemas import (
+    AssignModel,
+    FeatureBulkItem,
+    FeatureBulkUpdate,
+    FeatureCreate,
+    FeatureUpdate,
+    HealthCheck,
+    ModelCreate,
+    ModelFields,
+    Pricing,
+    ProviderCreate,
+    ProviderUpdate,
+    Rollback,
+)
+from webapp.services.core.validation import Input
+from webapp.services.prompts.schemas import (
+    PromptCreate,
+    PromptDuplicate,
+    PromptTest,
+    PromptUpdate,
+)
 
 
-class FeatureBulkItem(FeatureUpdate):
-    id: Any = None
-
-
-class FeatureBulkUpdate(Body):
-    items: list[FeatureBulkItem] = Field(min_length=1, max_length=500)
-
-
-class AssignModel(Body):
-    model_id: str
-    environment: str = "production"
-    config_overrides: dict[str, Any] | None = None
-
-
-class Rollback(Body):
-    environment: str = "production"
-
-
-class ProviderCreate(Body):
-    name: Any = None
-    display_name: Any = None
-    provider_type: Any = None
-    status: Any = None
-    config: Any = None
-    api_endpoint: Any = None
-    health_check: Any = None
-
-
-class ProviderUpdate(ProviderCreate):
+class Body(Input):
     pass
 
 
-class Pricing(Body):
-    input_price_per_million: Any = None
-    output_price_per_million: Any = None
-    price_per_request: Any = None
-    price_per_image: Any = None
-
-
-class ModelFields(Body):
-    name: Any = None
-    display_name: Any = None
-    provider_id: Any = None
-    model_type: Any = None
-    version: Any = None
-    status: Any = None
-    config: Any = None
-    performance_metrics: Any = None
-    capabilities: Any = None
-    pricing: Pricing | None = None
-
-    def service_fields(self) -> dict[str, Any]:
-        """Flatten ``pricing`` into the model's price columns."""
-        fields = self.model_dump(exclude_unset=True, exclude={"pricing"})
-        if self.pricing is not None:
-            fields.update(self.pricing.model_dump(exclude_unset=True))
-        return fields
-
-
-class ModelCreate(ModelFields):
-    pass
+# The experiment's fields are still typed Any: experiments/lifecycle checks them by hand
+# (type included), so one answer names every wrong field.
 
 
 class ExperimentCreate(Body):
+    unknown_field: ClassVar[str] = "is not a field of an experiment"
+
     name: Any = None
     description: Any = None
     feature_id: Any = None
@@ -106,3 +52,26 @@ class ExperimentCreate(Body):
 
 class ExperimentUpdate(ExperimentCreate):
     pass
+
+
+__all__ = [
+    "AssignModel",
+    "Body",
+    "ExperimentCreate",
+    "ExperimentUpdate",
+    "FeatureBulkItem",
+    "FeatureBulkUpdate",
+    "FeatureCreate",
+    "FeatureUpdate",
+    "HealthCheck",
+    "ModelCreate",
+    "ModelFields",
+    "Pricing",
+    "PromptCreate",
+    "PromptDuplicate",
+    "PromptTest",
+    "PromptUpdate",
+    "ProviderCreate",
+    "ProviderUpdate",
+    "Rollback",
+]

@@ -21,6 +21,7 @@ from webapp.services.core.serialization import to_jsonable
 from webapp.services.spending import budgets
 from webapp.services.spending.analytics import spending_breakdown, spending_trends
 from webapp.services.spending.recommendations import cost_recommendations
+from webapp.services.spending.schemas import REQUIRED
 from webapp.services.usage import logs
 
 ACTIONS = ("breakdown", "budgets", "recommendations", "trends")
@@ -67,7 +68,7 @@ def get_spending() -> Response:
 
 def _create_budget() -> Response:
     body = json_object_body()
-    missing = [name for name in budgets.REQUIRED if body.get(name) in (None, "")]
+    missing = [name for name in REQUIRED if body.get(name) in (None, "")]
     try:
         budget = budgets.create_budget(actor_from_request(), body)
     except ValidationFailed as error:

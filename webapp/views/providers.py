@@ -79,19 +79,14 @@ def _submitted() -> dict[str, Any]:
 
 
 def _service_fields(form: dict[str, Any]) -> dict[str, Any]:
-    """The form's two health-check inputs as the service's health_check object."""
+    """The form's two health-check inputs as the ``health_check`` object of the
+    provider's input model (which reads the timeout's text)."""
     fields = {key: form[key] for key in FORM_FIELDS}
     check: dict[str, Any] = {}
     if form["health_check_url"]:
         check["url"] = form["health_check_url"]
-    timeout = form["health_check_timeout"]
-    if timeout:
-        try:
-            check["timeout_seconds"] = float(timeout)
-        except ValueError:
-            check["timeout_seconds"] = timeout  # the service names the field and the problem
-        if not form["health_check_url"]:
-            check["url"] = None
+    if form["health_check_timeout"]:
+        check["timeout_seconds"] = form["health_check_timeout"]
     fields["health_check"] = check
     return fields
 

@@ -4,8 +4,8 @@ ModelManagementService; ``ai_models`` so it is not confused with ``webapp.models
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
@@ -21,32 +21,11 @@ from webapp.models import (
 )
 from webapp.services.audit.records import add_audit_row
 from webapp.services.audit.writes import apply_changes, insert_row
+from webapp.services.catalog.schemas import PRICE_FIELDS, ModelChanges, NewModel
 from webapp.services.core.actor import Actor
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
-from webapp.services.core.json_values import check_json_field
-from webapp.services.core.validation import as_decimal, check_choice, clean_text
+from webapp.services.core.validation import check
 from webapp.services.usage import windows
-
-PRICE_FIELDS = (
-    "input_price_per_million",
-    "output_price_per_million",
-    "price_per_request",
-    "price_per_image",
-)
-OPTIONAL_PRICES = ("price_per_request", "price_per_image")
-FIELDS = (
-    "name",
-    "display_name",
-    "provider_id",
-    "model_type",
-    "version",
-    "config",
-    "performance_metrics",
-    "capabilities",
-    "status",
-    *PRICE_FIELDS,
-)
-PRICE_LIMIT = Decimal("1000000")  # NUMERIC(12, 6)
 
 
 def model_as_dict(model: AIModel, provider: Provider | None = None) -> dict[str, Any]:
@@ -140,57 +119,15 @@ def deployment_history(model_id: uuid.UUID) -> list[tuple[FeatureModelAssignment
     return [(assignment, feature, email) for assignment, feature, email in rows]
 
 
-def _validate(fields: dict[str, Any], creating: bool) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    for key in fields:
-        if key not in FIELDS:
-            errors[key] = "is not a field of a model"
-    for key, limit in (("name", 200), ("display_name", 200), ("model_type", 100)):
-        if creating or key in fields:
-            clean_text(fields, key, errors, max_length=limit)
-    if "version" in fields:
-        clean_text(fields, "version", errors, max_length=50, required=False)
-    if creating or "provider_id" in fields:
-        try:
-            fields["provider_id"] = uuid.UUID(str(fields.get("provider_id")))
-            if db.session.get(Provider, fields["provider_id"]) is None:
-                errors["provider_id"] = "is not a known provider"
-        except ValueError:
-            errors["provider_id"] = "must be a provider id"
-    check_choice(fields, "status", MODEL_STATUSES, errors)
-    for key in ("config", "performance_metrics"):
-        if key in fields and not isinstance(fields[key], dict):
-            errors[key] = "must be a JSON object"
-        check_json_field(fields, key, errors)
-    if "capabilities" in fields:
-        caps = fields["capabilities"]
-        if not isinstance(caps, list) or not all(
-            isinstance(c, str) and 0 < len(c) <= 50 for c in caps
-        ):
-            errors["capabilities"] = "must be a list of short names"
-        else:
-            fields["capabilities"] = sorted(set(caps))
-    for key in PRICE_FIELDS:
-        if key not in fields and not (creating and key not in OPTIONAL_PRICES):
-            continue
-        value = fields.get(key)
-        if key in OPTIONAL_PRICES and (value is None or value == ""):
-            fields[key] = None
-            continue
-        if value is None or value == "":
-            errors[key] = "is required (0 when the model does not charge for it)"
-            continue
-        amount = as_decimal(value)
-        if amount is None:
-            errors[key] = "must be a number in USD, like 2.50"
-            continue
-        if amount < 0:
-            errors[key] = "must not be negative"
-        elif amount >= PRICE_LIMIT or amount != amount.quantize(Decimal("0.000001")):
-            errors[key] = "must be below 1,000,000 with at most 6 decimals"
-        else:
-            fields[key] = amount
-    return errors
+def _checked(schema: type[ModelChanges], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The model's fields as validated, its provider included (every problem at once)."""
+    checked = check(schema, fields)
+    provider_id = checked.values.get("provider_id")
+    if provider_id is not None and db.session.get(Provider, provider_id) is None:
+        checked.errors["provider_id"] = "is not a known provider"
+    if checked.errors:
+        raise ValidationFailed(checked.errors)
+    return checked.values
 
 
 def _duplicate(fields: dict[str, Any], except_id: uuid.UUID | None = None) -> bool:
@@ -206,22 +143,16 @@ def _duplicate(fields: dict[str, Any], except_id: uuid.UUID | None = None) -> bo
     return db.session.scalar(query) is not None
 
 
-def create_model(actor: Actor, fields: dict[str, Any]) -> AIModel:
-    fields = dict(fields)
-    errors = _validate(fields, creating=True)
-    if errors:
-        raise ValidationFailed(errors)
+def create_model(actor: Actor, fields: Mapping[str, Any]) -> AIModel:
+    fields = _checked(NewModel, fields)
     duplicate = Conflict("this provider already has a model with that name and version", "name")
     if _duplicate(fields):
         raise duplicate
     return insert_row(actor, AIModel(**fields), "model.create", "model", model_as_dict, duplicate)
 
 
-def update_model(actor: Actor, model_id: uuid.UUID, changes: dict[str, Any]) -> AIModel:
-    changes = dict(changes)
-    errors = _validate(changes, creating=False)
-    if errors:
-        raise ValidationFailed(errors)
+def update_model(actor: Actor, model_id: uuid.UUID, changes: Mapping[str, Any]) -> AIModel:
+    changes = _checked(ModelChanges, changes)
     model = get_model(model_id)
     merged = {
         "provider_id": changes.get("provider_id", model.provider_id),

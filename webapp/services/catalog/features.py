@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -15,14 +15,18 @@ from webapp.extensions import db
 from webapp.models import FEATURE_STATUSES, AIModel, Feature, FeatureModelAssignment, UsageLog
 from webapp.services.audit.records import add_audit_row
 from webapp.services.audit.writes import apply_changes, insert_row
+from webapp.services.catalog.schemas import (
+    MAX_BULK_ITEMS,
+    FeatureBulkItem,
+    FeatureCreate,
+    FeatureUpdate,
+)
 from webapp.services.core.actor import Actor
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
-from webapp.services.core.json_values import check_json_field
-from webapp.services.core.validation import check_choice, clean_text
+from webapp.services.core.validation import check, given, validated
 from webapp.services.usage import windows
 
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
-EDITABLE_FIELDS = ("display_name", "description", "status", "config")
+EDITABLE_FIELDS = tuple(FeatureUpdate.model_fields)
 
 
 @dataclass
@@ -73,7 +77,7 @@ def list_features(
 ) -> list[FeatureRow]:
     """Features by name, with their active models, and metrics when asked (three
     queries whatever the number of features)."""
-    errors = {}
+    errors: dict[str, str] = {}
     for status in statuses or []:
         if status not in FEATURE_STATUSES:
             errors["status"] = f"must be one of {', '.join(FEATURE_STATUSES)}"
@@ -119,47 +123,26 @@ def usage_by_day(
     return windows.daily_usage(UsageLog.feature_id, feature_id, days, today)
 
 
-def _validate_fields(changes: dict[str, Any], creating: bool) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    allowed = ("name", *EDITABLE_FIELDS) if creating else EDITABLE_FIELDS
-    for key in changes:
-        if key not in allowed:
-            errors[key] = (
-                "is not a field that can be changed"
-                if not creating
-                else "is not a field of a feature"
-            )
-    if creating or "name" in changes:
-        clean_text(
-            changes,
-            "name",
-            errors,
-            max_length=100,
-            pattern=NAME_PATTERN,
-            problem="must be 1-100 lower-case letters, digits and dashes (e.g. photo-tagging)",
-        )
-    if creating or "display_name" in changes:
-        clean_text(changes, "display_name", errors, max_length=200)
-    check_choice(changes, "status", FEATURE_STATUSES, errors)
-    if "config" in changes and not isinstance(changes["config"], dict):
-        errors["config"] = "must be a JSON object"
-    check_json_field(changes, "config", errors)
-    description = changes.get("description")
-    if description is not None and (not isinstance(description, str) or len(description) > 10_000):
-        errors["description"] = "must be text of at most 10,000 characters"
-    return errors
+def unknown_features(feature_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of ``feature_ids`` that name no feature (one query): the one "feature id
+    exists" check of every input that refers to a feature."""
+    if not feature_ids:
+        return set()
+    known = set(db.session.scalars(select(Feature.id).where(Feature.id.in_(feature_ids))))
+    return feature_ids - known
 
 
-def create_feature(actor: Actor, fields: dict[str, Any]) -> Feature:
-    fields = dict(fields)
-    errors = _validate_fields(fields, creating=True)
-    if errors:
-        raise ValidationFailed(errors)
-    duplicate = Conflict(f"a feature named {fields['name']} already exists", field="name")
-    if db.session.scalar(select(Feature.id).where(Feature.name == fields["name"])):
+def feature_exists(feature_id: uuid.UUID) -> bool:
+    return not unknown_features({feature_id})
+
+
+def create_feature(actor: Actor, fields: Mapping[str, Any] | FeatureCreate) -> Feature:
+    new = validated(FeatureCreate, fields)
+    duplicate = Conflict(f"a feature named {new.name} already exists", field="name")
+    if db.session.scalar(select(Feature.id).where(Feature.name == new.name)):
         raise duplicate
     return insert_row(
-        actor, Feature(**fields), "feature.create", "feature", feature_as_dict, duplicate
+        actor, Feature(**given(new)), "feature.create", "feature", feature_as_dict, duplicate
     )
 
 
@@ -169,41 +152,40 @@ def _apply_update(actor: Actor, feature_id: uuid.UUID, changes: dict[str, Any]) 
     return feature
 
 
-def update_feature(actor: Actor, feature_id: uuid.UUID, changes: dict[str, Any]) -> Feature:
-    """Apply ``changes`` (a subset of EDITABLE_FIELDS); audit only the fields that changed."""
-    changes = dict(changes)
-    errors = _validate_fields(changes, creating=False)
-    if errors:
-        raise ValidationFailed(errors)
-    feature = _apply_update(actor, feature_id, changes)
+def update_feature(
+    actor: Actor, feature_id: uuid.UUID, changes: Mapping[str, Any] | FeatureUpdate
+) -> Feature:
+    """Apply ``changes`` (fields of ``FeatureUpdate``); audit only the fields that changed."""
+    feature = _apply_update(actor, feature_id, given(validated(FeatureUpdate, changes)))
     db.session.commit()
     return feature
 
 
-def bulk_update_features(actor: Actor, updates: list[dict[str, Any]]) -> list[Feature]:
+def bulk_update_features(actor: Actor, updates: list[Mapping[str, Any]]) -> list[Feature]:
     """All or nothing: every item is validated first; one bad item changes nothing.
-    Each item is ``{"id": ..., <fields>}``; errors are keyed ``items.<index>.<field>``."""
+    Each item is ``{"id": ..., <fields>}`` (``FeatureBulkItem``); errors are keyed
+    ``items.<index>.<field>``, and name every item's problems at once."""
     if not updates:
         raise ValidationFailed({"items": "must contain at least one update"})
+    if len(updates) > MAX_BULK_ITEMS:
+        raise ValidationFailed({"items": f"must contain at most {MAX_BULK_ITEMS} items"})
     errors: dict[str, str] = {}
     parsed: list[tuple[uuid.UUID, dict[str, Any]]] = []
+    ids: dict[int, uuid.UUID] = {}
     for index, item in enumerate(updates):
-        item = dict(item)
-        raw_id = item.pop("id", None)
-        try:
-            feature_id = uuid.UUID(str(raw_id))
-        except ValueError:
-            errors[f"items.{index}.id"] = "must be a feature id"
-            continue
-        for key, problem in _validate_fields(item, creating=False).items():
-            errors[f"items.{index}.{key}"] = problem
-        parsed.append((feature_id, item))
-    ids = [feature_id for feature_id, _ in parsed]
-    if len(set(ids)) != len(ids):
+        checked = check(FeatureBulkItem, item, prefix=f"items.{index}.")
+        errors.update(checked.errors)
+        if "id" in checked.values:
+            ids[index] = checked.values["id"]
+        if checked.model is not None:
+            changes = given(checked.model)
+            del changes["id"]
+            parsed.append((checked.model.id, changes))
+    if len(set(ids.values())) != len(ids):
         errors["items"] = "name each feature at most once"
-    known = set(db.session.scalars(select(Feature.id).where(Feature.id.in_(ids))))
-    for index, (feature_id, _) in enumerate(parsed):
-        if feature_id not in known:
+    unknown = unknown_features(set(ids.values()))
+    for index, feature_id in ids.items():
+        if feature_id in unknown:
             errors[f"items.{index}.id"] = f"feature {feature_id} does not exist"
     if errors:
         raise ValidationFailed(errors)

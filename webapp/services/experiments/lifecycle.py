@@ -33,7 +33,7 @@ from webapp.models import (
 from webapp.models.types import utcnow
 from webapp.services.audit.records import add_audit_row
 from webapp.services.audit.writes import apply_changes
-from webapp.services.catalog import assignments
+from webapp.services.catalog import assignments, features
 from webapp.services.core.actor import Actor
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
 from webapp.services.core.json_values import check_json_field
@@ -348,7 +348,7 @@ def _clean(fields: dict[str, Any], creating: bool) -> dict[str, str]:
     feature_id = _as_uuid(fields.get("feature_id"))
     if feature_id is None:
         errors["feature_id"] = "is required: the id of a feature"
-    elif db.session.get(Feature, feature_id) is None:
+    elif not features.feature_exists(feature_id):
         errors["feature_id"] = "is not a known feature"
         feature_id = None
     else:

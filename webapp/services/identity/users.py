@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import secrets
 import uuid
 from datetime import timedelta
@@ -17,16 +16,12 @@ from webapp.rls import ANONYMOUS, current_database_role, use_database_role
 from webapp.services.audit.records import add_audit_row, add_repeated_event
 from webapp.services.core.actor import Actor
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.core.validation import validated
 from webapp.services.identity import passwords, sessions
+from webapp.services.identity.schemas import NewUser, normalize_email
+
 
 # Deliberately simple: one @, something on each side, a dot in the domain, no spaces.
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-
-
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
-
-
 def create_user(
     actor: Actor,
     email: str,
@@ -39,21 +34,11 @@ def create_user(
     """``must_change_password``: the console generated ``password`` (it was shown to
     someone other than the user, or printed); the user must choose their own at first
     sign-in. A password the person chose themselves needs no change."""
-    email = normalize_email(email)
-    errors: dict[str, str] = {}
-    if not email:
-        errors["email"] = "is required"
-    elif not EMAIL_PATTERN.match(email) or len(email) > 320:
-        errors["email"] = "is not a valid email address"
-    if role not in ROLES:
-        errors["role"] = f"must be one of {', '.join(ROLES)}"
-    problem = passwords.password_problem(password, email)
-    if problem:
-        errors["password"] = problem
-    if display_name is not None and len(display_name) > 200:
-        errors["display_name"] = "must be at most 200 characters"
-    if errors:
-        raise ValidationFailed(errors)
+    new = validated(
+        NewUser,
+        {"email": email, "password": password, "role": role, "display_name": display_name},
+    )
+    email, role, display_name = new.email, new.role, new.display_name
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
         raise Conflict(f"a user with email {email} already exists", field="email")
 

@@ -9,8 +9,8 @@ in place. At most one version of a family is active.
 from __future__ import annotations
 
 import difflib
-import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -24,21 +24,21 @@ from webapp.models import AIModel, Feature, FeatureModelAssignment, Prompt, Usag
 from webapp.models.types import json_array_overlaps
 from webapp.services.audit.records import add_audit_row
 from webapp.services.audit.writes import apply_changes
+from webapp.services.catalog import features
 from webapp.services.core.actor import Actor
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
-from webapp.services.core.json_values import check_json_field
+from webapp.services.core.validation import check
 from webapp.services.prompts.rendering import (
     RenderResult,
     estimate_input_cost,
     estimate_tokens,
     placeholders,
     render,
-    validate_declarations,
 )
+from webapp.services.prompts.schemas import PromptCreate, PromptUpdate
 from webapp.services.usage import windows
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,199}$")
-FIELDS = ("name", "description", "content", "feature_id", "tags", "variables", "is_active")
+FIELDS = tuple(PromptCreate.model_fields)
 MAX_LIMIT = 200
 CREATE_ATTEMPTS = 5
 # Stands in for a NULL feature when joining families (NULL never equals NULL).
@@ -154,54 +154,15 @@ def all_tags() -> list[str]:
     return sorted(tags)
 
 
-def _clean(fields: dict[str, Any], creating: bool) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    for key in fields:
-        if key not in FIELDS:
-            errors[key] = "is not a field of a prompt"
-    if creating or "name" in fields:
-        name = fields.get("name")
-        if not isinstance(name, str) or not name.strip():
-            errors["name"] = "is required"
-        elif not NAME_PATTERN.match(name.strip()):
-            errors["name"] = "must be 1-200 letters, digits, spaces, dots, dashes or underscores"
-        else:
-            fields["name"] = name.strip()
-    if creating or "content" in fields:
-        content = fields.get("content")
-        if not isinstance(content, str) or not content.strip():
-            errors["content"] = "is required"
-        elif len(content) > 100_000:
-            errors["content"] = "must be at most 100,000 characters"
-    description = fields.get("description")
-    if description is not None and (not isinstance(description, str) or len(description) > 10_000):
-        errors["description"] = "must be text of at most 10,000 characters"
-    if "tags" in fields:
-        tags = fields["tags"]
-        if isinstance(tags, str):
-            tags = [t.strip() for t in tags.split(",")]
-        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-            errors["tags"] = "must be a list of tags"
-        else:
-            tags = sorted({t.strip() for t in tags if t.strip()})
-            if any(len(t) > 50 for t in tags) or len(tags) > 30:
-                errors["tags"] = "must be at most 30 tags of at most 50 characters"
-            fields["tags"] = tags
-    if "variables" in fields:
-        errors.update(validate_declarations(fields["variables"]))
-        check_json_field(fields, "variables", errors)
-    if "feature_id" in fields and fields["feature_id"] not in (None, ""):
-        try:
-            fields["feature_id"] = uuid.UUID(str(fields["feature_id"]))
-            if db.session.get(Feature, fields["feature_id"]) is None:
-                errors["feature_id"] = "is not a known feature"
-        except ValueError:
-            errors["feature_id"] = "must be a feature id"
-    elif "feature_id" in fields:
-        fields["feature_id"] = None
-    if "is_active" in fields and not isinstance(fields["is_active"], bool):
-        errors["is_active"] = "must be true or false"
-    return errors
+def _checked(schema: type[PromptUpdate], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The prompt's fields as validated, its feature included (every problem at once)."""
+    checked = check(schema, fields)
+    feature_id = checked.values.get("feature_id")
+    if feature_id is not None and not features.feature_exists(feature_id):
+        checked.errors["feature_id"] = "is not a known feature"
+    if checked.errors:
+        raise ValidationFailed(checked.errors)
+    return checked.values
 
 
 def _lock_family(name: str, feature_id: uuid.UUID | None) -> None:
@@ -261,25 +222,21 @@ def _insert_version(
     return prompt
 
 
-def create_prompt(actor: Actor, fields: dict[str, Any]) -> Prompt:
-    fields = dict(fields)
-    errors = _clean(fields, creating=True)
-    if errors:
-        raise ValidationFailed(errors)
-    return _insert_version(actor, fields, "prompt.create")
+def create_prompt(actor: Actor, fields: Mapping[str, Any]) -> Prompt:
+    return _insert_version(actor, _checked(PromptCreate, fields), "prompt.create")
 
 
-def update_prompt(actor: Actor, prompt_id: uuid.UUID, changes: dict[str, Any]) -> Prompt:
+def update_prompt(actor: Actor, prompt_id: uuid.UUID, changes: Mapping[str, Any]) -> Prompt:
     """New content → a new version (returned); other fields → changed in place."""
-    changes = dict(changes)
-    for key in ("name", "feature_id", "is_active"):
-        if key in changes:
-            raise ValidationFailed(
-                {key: "cannot be changed here (duplicate, activate or deactivate instead)"}
-            )
-    errors = _clean(changes, creating=False)
-    if errors:
-        raise ValidationFailed(errors)
+    fixed = {
+        key: "cannot be changed here (duplicate, activate or deactivate instead)"
+        for key in ("name", "feature_id", "is_active")
+        if key in changes
+    }
+    if fixed:
+        others = check(PromptUpdate, changes).errors
+        raise ValidationFailed(fixed | {k: v for k, v in others.items() if k not in fixed})
+    changes = _checked(PromptUpdate, changes)
     prompt = get_prompt(prompt_id)
     if "content" in changes and changes["content"] != prompt.content:
         fields = {
@@ -386,9 +343,7 @@ def duplicate(
         "variables": dict(source.variables),
         "feature_id": source.feature_id if feature_id == "same" else feature_id,
     }
-    errors = _clean(fields, creating=True)
-    if errors:
-        raise ValidationFailed(errors)
+    fields = _checked(PromptCreate, fields)
     if fields["name"] == source.name and fields["feature_id"] == source.feature_id:
         raise ValidationFailed({"name": "must differ from the original name"})
     taken = db.session.scalar(

@@ -17,6 +17,7 @@ the last one after it ended), with whole UTC days and today counted as elapsed:
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -25,29 +26,19 @@ from typing import Any
 from sqlalchemy import select
 
 from webapp.extensions import db
-from webapp.models import PERIOD_TYPES, Budget, Feature
+from webapp.models import Budget, Feature
 from webapp.services.audit.records import add_audit_row
 from webapp.services.audit.writes import apply_changes, insert_row
+from webapp.services.catalog import features
 from webapp.services.core.actor import Actor
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
 from webapp.services.core.money import MICRO_DOLLAR, usd
-from webapp.services.core.validation import as_decimal, check_choice, clean_text
-from webapp.services.spending.analytics import HUNDRED, as_utc_date, days_between
+from webapp.services.core.validation import check
+from webapp.services.spending.analytics import HUNDRED, days_between
+from webapp.services.spending.schemas import BudgetCreate, BudgetUpdate
 from webapp.services.usage.reads import ZERO_COST, usage_by
 
-FIELDS = (
-    "name",
-    "description",
-    "feature_id",
-    "period_type",
-    "budget_amount",
-    "alert_threshold",
-    "start_date",
-    "end_date",
-    "is_active",
-)
-REQUIRED = ("name", "budget_amount", "start_date", "end_date")
-MAX_AMOUNT = Decimal("99999999.99")  # NUMERIC(10, 2)
+FIELDS = tuple(BudgetCreate.model_fields)
 
 
 # ---------------------------------------------------------------------------------------
@@ -353,93 +344,27 @@ def budget_history(budget: Budget, now: datetime | None = None) -> list[PeriodSp
 # Writing
 
 
-def _decimal(fields: dict[str, Any], key: str, errors: dict[str, str], places: int) -> None:
-    """``fields[key]`` as an exact Decimal with at most ``places`` decimals."""
-    amount = as_decimal(fields.get(key))
-    if amount is None:
-        errors[key] = "must be a decimal number"
-        return
-    if abs(amount) >= 10**12:
-        # Far out of range ("1e30"): quantizing would overflow the decimal context; the
-        # range check names the problem.
-        fields[key] = amount
-        return
-    if amount != amount.quantize(Decimal(1).scaleb(-places)):
-        errors[key] = f"must have at most {places} decimal places"
-        return
-    fields[key] = amount.quantize(Decimal(1).scaleb(-places))
-
-
-def _validate(fields: dict[str, Any], creating: bool) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    for key in list(fields):
-        if key not in FIELDS:
-            errors[key] = "is not a field of a budget"
-    if creating:
-        for key in REQUIRED:
-            if fields.get(key) in (None, ""):
-                errors[key] = "is required"
-        fields.setdefault("period_type", "monthly")
-        fields.setdefault("alert_threshold", Decimal("0.80"))
-    if "name" in fields and "name" not in errors:
-        clean_text(fields, "name", errors, max_length=200)
-    if "description" in fields:
-        clean_text(fields, "description", errors, max_length=5000, required=False)
-    check_choice(fields, "period_type", PERIOD_TYPES, errors)
-    if fields.get("budget_amount") not in (None, "") and "budget_amount" not in errors:
-        _decimal(fields, "budget_amount", errors, 2)
-        amount = fields["budget_amount"]
-        if "budget_amount" not in errors and not Decimal(0) < amount <= MAX_AMOUNT:
-            errors["budget_amount"] = f"must be greater than 0 and at most {MAX_AMOUNT}"
-    elif "budget_amount" in fields and "budget_amount" not in errors:
-        errors["budget_amount"] = "is required"
-    if "alert_threshold" in fields:
-        if fields["alert_threshold"] in (None, ""):
-            errors["alert_threshold"] = "is required"
-        else:
-            _decimal(fields, "alert_threshold", errors, 2)
-            value = fields["alert_threshold"]
-            if "alert_threshold" not in errors and not Decimal(0) < value <= 1:
-                errors["alert_threshold"] = (
-                    "must be greater than 0 and at most 1 (e.g. 0.8 for 80 %)"
-                )
-    for key in ("start_date", "end_date"):
-        if key in fields and key not in errors:
-            try:
-                fields[key] = as_utc_date(fields[key], key)
-            except ValidationFailed as error:
-                errors.update(error.errors)
-    if "feature_id" in fields:
-        value = fields["feature_id"]
-        if value in (None, ""):
-            fields["feature_id"] = None
-        else:
-            try:
-                fields["feature_id"] = uuid.UUID(str(value))
-            except ValueError:
-                errors["feature_id"] = "must be a feature id (UUID) or empty for a global budget"
-            else:
-                if db.session.get(Feature, fields["feature_id"]) is None:
-                    errors["feature_id"] = "does not exist"
-    if "is_active" in fields and not isinstance(fields["is_active"], bool):
-        errors["is_active"] = "must be true or false"
-    return errors
-
-
-def _check_dates(fields: dict[str, Any], budget: Budget | None, errors: dict[str, str]) -> None:
-    start = fields.get("start_date", budget.start_date if budget else None)
-    end = fields.get("end_date", budget.end_date if budget else None)
-    if isinstance(start, date) and isinstance(end, date) and end < start:
+def _checked(
+    schema: type[BudgetUpdate], fields: Mapping[str, Any], budget: Budget | None
+) -> dict[str, Any]:
+    """The budget's fields as validated, with the checks that need the database or the
+    stored budget: the feature exists, the end is not before the start."""
+    checked = check(schema, fields)
+    errors, values = checked.errors, checked.values
+    feature_id = values.get("feature_id")
+    if feature_id is not None and not features.feature_exists(feature_id):
+        errors["feature_id"] = "does not exist"
+    start = values.get("start_date", budget.start_date if budget else None)
+    end = values.get("end_date", budget.end_date if budget else None)
+    if start is not None and end is not None and end < start:
         errors["end_date"] = "must be on or after start_date"
-
-
-def create_budget(actor: Actor, fields: dict[str, Any]) -> Budget:
-    fields = dict(fields)
-    errors = _validate(fields, creating=True)
-    _check_dates(fields, None, errors)
     if errors:
         raise ValidationFailed(errors)
-    budget = Budget(**{key: fields[key] for key in FIELDS if key in fields})
+    return checked.valid().model_dump() if budget is None else values
+
+
+def create_budget(actor: Actor, fields: Mapping[str, Any]) -> Budget:
+    budget = Budget(**_checked(BudgetCreate, fields, None))
     return insert_row(
         actor,
         budget,
@@ -450,14 +375,9 @@ def create_budget(actor: Actor, fields: dict[str, Any]) -> Budget:
     )
 
 
-def update_budget(actor: Actor, budget_id: uuid.UUID, fields: dict[str, Any]) -> Budget:
+def update_budget(actor: Actor, budget_id: uuid.UUID, fields: Mapping[str, Any]) -> Budget:
     budget = get_budget(budget_id)
-    fields = dict(fields)
-    errors = _validate(fields, creating=False)
-    _check_dates(fields, budget, errors)
-    if errors:
-        raise ValidationFailed(errors)
-    apply_changes(actor, budget, fields, "budget.update", "budget")
+    apply_changes(actor, budget, _checked(BudgetUpdate, fields, budget), "budget.update", "budget")
     db.session.commit()
     return budget
 

@@ -9,21 +9,19 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 
 from webapp.extensions import db
-from webapp.models import USAGE_STATUSES, AIModel, Feature, Prompt, UsageLog
+from webapp.models import AIModel, Feature, Prompt, UsageLog
 from webapp.services.core.errors import ValidationFailed
-from webapp.services.core.validation import as_decimal
+from webapp.services.core.validation import check
 from webapp.services.usage.cost import request_cost
 from webapp.services.usage.rollup import add_to_rollup
+from webapp.services.usage.schemas import UsageEvent
 
 BATCH_SIZE = 2_000
-MAX_TOKENS = 2**31 - 1  # the columns are 32-bit integers
-MAX_COST = Decimal("9999.999999")  # NUMERIC(10, 6)
 
 
 @dataclass(frozen=True)
@@ -100,104 +98,59 @@ def _as_uuid(value: Any) -> uuid.UUID | None:
 def _usage_row(
     event: Any, context: _Context, now: datetime, errors: dict[str, str], prefix: str
 ) -> dict[str, Any] | None:
-    if not isinstance(event, Mapping):
-        errors[prefix.rstrip(".")] = "must be an object"
+    """The log row of one event (``UsageEvent``), or None with its problems in
+    ``errors``: every wrong field, and the references that name nothing."""
+    checked = check(UsageEvent, event, prefix)
+    found = dict(checked.errors)
+    values = checked.values
+    for key, known in (
+        ("feature_id", context.feature_ids),
+        ("model_id", context.models),
+        ("prompt_id", context.prompt_ids),
+    ):
+        if values.get(key) is not None and values[key] not in known:
+            found[prefix + key] = "does not exist"
+    model = context.models.get(values["model_id"]) if values.get("model_id") else None
+    shaped = isinstance(event, Mapping)
+    if (
+        shaped
+        and values.get("cost_usd") is None
+        and model is None
+        and not {
+            prefix + "cost_usd",
+            prefix + "model_id",
+        }
+        & set(found)
+    ):
+        found[prefix + "cost_usd"] = "is required when the event names no model"
+    if checked.model is None or found:
+        errors.update(found)
         return None
-    found: dict[str, str] = {}
-
-    def reference(key: str, known: Any) -> uuid.UUID | None:
-        value = event.get(key)
-        if value is None or value == "":
-            return None
-        ident = _as_uuid(value)
-        if ident is None:
-            found[key] = "must be a UUID"
-        elif known is not None and ident not in known:
-            found[key] = "does not exist"
-        return ident
-
-    def count(key: str) -> int:
-        value = event.get(key, 0)
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKENS:
-            found[key] = "must be a whole number from 0"
-            return 0
-        return value
-
-    feature_id = reference("feature_id", context.feature_ids)
-    model_id = reference("model_id", context.models)
-    prompt_id = reference("prompt_id", context.prompt_ids)
-    user_id = reference("user_id", None)
-    organization_id = reference("organization_id", None)
-    input_tokens = count("input_tokens")
-    output_tokens = count("output_tokens")
-    response_time_ms = count("response_time_ms")
-    status = event.get("status", "success")
-    if status not in USAGE_STATUSES:
-        found["status"] = f"must be one of {', '.join(USAGE_STATUSES)}"
-    created_at = _timestamp(event.get("created_at"), now, found)
-    cost = _cost(event.get("cost_usd"), found)
-    if cost is None and "cost_usd" not in found:
-        model = context.models.get(model_id) if model_id else None
-        if model is None:
-            if "model_id" not in found:
-                found["cost_usd"] = "is required when the event names no model"
-        else:
-            cost = request_cost(model, input_tokens, output_tokens, images=count("images"))
-    error_message = event.get("error_message")
-    if error_message is not None and not isinstance(error_message, str):
-        found["error_message"] = "must be text"
-    for key in ("request_data", "response_data"):
-        if not isinstance(event.get(key, {}), dict):
-            found[key] = "must be an object"
-    if found:
-        errors.update({prefix + key: problem for key, problem in found.items()})
-        return None
+    event_in = checked.model
+    cost = event_in.cost_usd
+    if cost is None and model is not None:
+        cost = request_cost(
+            model, event_in.input_tokens, event_in.output_tokens, images=event_in.images
+        )
     return {
         "id": uuid.uuid4(),
-        "feature_id": feature_id,
-        "model_id": model_id,
-        "prompt_id": prompt_id,
-        "user_id": user_id,
-        "organization_id": organization_id,
-        "request_data": event.get("request_data") or {},
-        "response_data": event.get("response_data") or {},
-        "input_tokens": input_tokens,
-        "output_tokens": output_tokens,
-        "tokens_used": input_tokens + output_tokens,
-        "response_time_ms": response_time_ms,
+        **event_in.model_dump(
+            include={
+                "feature_id",
+                "model_id",
+                "prompt_id",
+                "user_id",
+                "organization_id",
+                "request_data",
+                "response_data",
+                "input_tokens",
+                "output_tokens",
+                "response_time_ms",
+                "status",
+                "error_message",
+            }
+        ),
+        "tokens_used": event_in.input_tokens + event_in.output_tokens,
         "cost_usd": cost,
-        "status": status,
-        "error_message": error_message,
-        "created_at": created_at,
+        "created_at": event_in.created_at or now,
     }
-
-
-def _timestamp(value: Any, now: datetime, found: dict[str, str]) -> datetime:
-    if value is None:
-        return now
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            found["created_at"] = "must be an ISO 8601 timestamp with a time zone"
-            return now
-    if not isinstance(value, datetime) or value.tzinfo is None:
-        found["created_at"] = "must be an ISO 8601 timestamp with a time zone"
-        return now
-    return value.astimezone(UTC)
-
-
-def _cost(value: Any, found: dict[str, str]) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    amount = as_decimal(value)
-    if amount is None:
-        found["cost_usd"] = "must be a decimal number"
-        return None
-    if amount < 0 or amount > MAX_COST:
-        found["cost_usd"] = f"must be from 0 to {MAX_COST}"
-        return None
-    if amount != amount.quantize(Decimal("0.000001")):
-        found["cost_usd"] = "must have at most 6 decimal places"
-        return None
-    return amount

@@ -1,0 +1,86 @@
+"""What a budget's input may hold: one pydantic model used by the JSON API and the
+budget form alike. The service adds what needs the database or the stored budget (the
+feature exists, the end is not before the start)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar
+
+from webapp.models import PERIOD_TYPES
+from webapp.services.core.errors import ValidationFailed
+from webapp.services.core.validation import Amount, Flag, Id, Input, OneOf, Rule, Text, problem
+from webapp.services.spending.analytics import EARLIEST_DATE, LATEST_DATE, as_utc_date
+
+MAX_AMOUNT = Decimal("99999999.99")  # NUMERIC(10, 2)
+
+
+@dataclass(frozen=True)
+class Day(Rule):
+    """A UTC calendar date from a date, a datetime or ISO 8601 text of either."""
+
+    def validate(self, value: Any) -> date:
+        try:
+            return as_utc_date(value, "day")
+        except ValidationFailed as error:
+            raise problem(error.errors["day"]) from None
+
+    def json_schema(self) -> dict[str, Any]:
+        return {
+            "type": "string",
+            "format": "date",
+            "description": f"YYYY-MM-DD or ISO 8601, {EARLIEST_DATE} to {LATEST_DATE}",
+        }
+
+
+BUDGET_AMOUNT = Amount(
+    2,
+    minimum=Decimal(0),
+    exclusive_minimum=True,
+    maximum=MAX_AMOUNT,
+    out_of_range=f"must be greater than 0 and at most {MAX_AMOUNT}",
+)
+ALERT_THRESHOLD = Amount(
+    2,
+    minimum=Decimal(0),
+    exclusive_minimum=True,
+    maximum=Decimal(1),
+    out_of_range="must be greater than 0 and at most 1 (e.g. 0.8 for 80 %)",
+)
+
+
+class BudgetUpdate(Input):
+    """PUT /budgets/<id> and the budget form on an existing budget."""
+
+    unknown_field: ClassVar[str] = "is not a field of a budget"
+
+    name: Annotated[str | None, Text(200)] = None
+    description: Annotated[str | None, Text(5000, required=False)] = None
+    feature_id: Annotated[
+        uuid.UUID | None,
+        Id("must be a feature id (UUID) or empty for a global budget", optional=True),
+    ] = None
+    period_type: Annotated[str | None, OneOf(PERIOD_TYPES)] = None
+    budget_amount: Annotated[Decimal | None, BUDGET_AMOUNT] = None
+    alert_threshold: Annotated[Decimal | None, ALERT_THRESHOLD] = None
+    start_date: Annotated[date | None, Day()] = None
+    end_date: Annotated[date | None, Day()] = None
+    is_active: Annotated[bool | None, Flag()] = None
+
+
+class BudgetCreate(BudgetUpdate):
+    """POST /spending (or /budgets) and the new-budget form."""
+
+    name: Annotated[str, Text(200)]
+    period_type: Annotated[str, OneOf(PERIOD_TYPES)] = "monthly"
+    budget_amount: Annotated[Decimal, BUDGET_AMOUNT]
+    alert_threshold: Annotated[Decimal, ALERT_THRESHOLD] = Decimal("0.80")
+    start_date: Annotated[date, Day()]
+    end_date: Annotated[date, Day()]
+    is_active: Annotated[bool, Flag()] = True
+
+
+REQUIRED = tuple(name for name, info in BudgetCreate.model_fields.items() if info.is_required())
