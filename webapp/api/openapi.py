@@ -68,20 +68,19 @@ RESULT_ITEM: dict[str, Any] = {
     },
     "required": ["variant_id", "metric_name", "metric_value"],
 }
+RESULTS: dict[str, Any] = {
+    "type": "array",
+    "items": RESULT_ITEM,
+    "minItems": 1,
+    "maxItems": MAX_RESULTS_PER_BATCH,
+}
 RESULTS_BODY: dict[str, Any] = {
     "description": 'A JSON array of results, or an object {"results": [...]}.',
     "oneOf": [
-        {"type": "array", "items": RESULT_ITEM, "minItems": 1, "maxItems": MAX_RESULTS_PER_BATCH},
+        RESULTS,
         {
             "type": "object",
-            "properties": {
-                "results": {
-                    "type": "array",
-                    "items": RESULT_ITEM,
-                    "minItems": 1,
-                    "maxItems": MAX_RESULTS_PER_BATCH,
-                }
-            },
+            "properties": {"results": RESULTS},
             "required": ["results"],
             "additionalProperties": False,
         },
@@ -152,6 +151,21 @@ class Operation:
     conflicts: bool = False  # may answer 409 (a rule of the domain refuses the change)
 
 
+def created(summary: str, tag: str, body: type[BaseModel] | dict[str, Any]) -> Operation:
+    """A write that answers 201 with what it made (and 409 when a rule refuses it)."""
+    return Operation(summary, tag, body=body, success=(201,), conflicts=True)
+
+
+def changed(summary: str, tag: str, body: type[BaseModel]) -> Operation:
+    """A write that answers 200 with the changed resource (and 409 when a rule refuses)."""
+    return Operation(summary, tag, body=body, conflicts=True)
+
+
+def deleted(summary: str, tag: str) -> Operation:
+    """A delete: 200 with data null (409 when something still depends on it)."""
+    return Operation(summary, tag, data=NOTHING, conflicts=True)
+
+
 OPERATIONS: dict[str, Operation] = {
     # features
     "api.list_features": Operation(
@@ -164,9 +178,7 @@ OPERATIONS: dict[str, Operation] = {
         ),
         data=OBJECTS,
     ),
-    "api.create_feature": Operation(
-        "Create a feature", "features", body=FeatureCreate, success=(201,), conflicts=True
-    ),
+    "api.create_feature": created("Create a feature", "features", FeatureCreate),
     "api.bulk_update_features": Operation(
         "Change several features at once (all or nothing)",
         "features",
@@ -177,10 +189,8 @@ OPERATIONS: dict[str, Operation] = {
     "api.get_feature": Operation(
         "A feature, its active models and its metrics", "features", query=(TIME_RANGE,)
     ),
-    "api.put_feature": Operation(
-        "Change a feature", "features", body=FeatureUpdate, conflicts=True
-    ),
-    "api.delete_feature": Operation("Delete a feature", "features", data=NOTHING, conflicts=True),
+    "api.put_feature": changed("Change a feature", "features", FeatureUpdate),
+    "api.delete_feature": deleted("Delete a feature", "features"),
     "api.feature_usage": Operation(
         "Requests, errors and cost per UTC day",
         "features",
@@ -197,13 +207,7 @@ OPERATIONS: dict[str, Operation] = {
         success=(200, 201),
         conflicts=True,
     ),
-    "api.rollback_assignment": Operation(
-        "Go back to the previous assignment",
-        "features",
-        body=Rollback,
-        success=(201,),
-        conflicts=True,
-    ),
+    "api.rollback_assignment": created("Go back to the previous assignment", "features", Rollback),
     # models
     "api.list_models": Operation(
         "List AI models",
@@ -217,27 +221,19 @@ OPERATIONS: dict[str, Operation] = {
         ),
         data=OBJECTS,
     ),
-    "api.create_model": Operation(
-        "Create an AI model", "models", body=ModelCreate, success=(201,), conflicts=True
-    ),
+    "api.create_model": created("Create an AI model", "models", ModelCreate),
     "api.get_model": Operation("A model and its metrics", "models", query=(TIME_RANGE,)),
-    "api.put_model": Operation("Change a model", "models", body=ModelFields, conflicts=True),
-    "api.delete_model": Operation("Delete a model", "models", data=NOTHING, conflicts=True),
+    "api.put_model": changed("Change a model", "models", ModelFields),
+    "api.delete_model": deleted("Delete a model", "models"),
     "api.model_deployments": Operation(
         "Every assignment of the model, newest first", "models", data=OBJECTS
     ),
     # providers
     "api.list_providers": Operation("List providers", "providers", data=OBJECTS),
-    "api.create_provider": Operation(
-        "Create a provider", "providers", body=ProviderCreate, success=(201,), conflicts=True
-    ),
+    "api.create_provider": created("Create a provider", "providers", ProviderCreate),
     "api.get_provider": Operation("A provider and its models", "providers"),
-    "api.put_provider": Operation(
-        "Change a provider", "providers", body=ProviderUpdate, conflicts=True
-    ),
-    "api.delete_provider": Operation(
-        "Delete a provider", "providers", data=NOTHING, conflicts=True
-    ),
+    "api.put_provider": changed("Change a provider", "providers", ProviderUpdate),
+    "api.delete_provider": deleted("Delete a provider", "providers"),
     "api.provider_health_history": Operation(
         "Current health, affected features and the recorded checks",
         "providers",
@@ -261,30 +257,19 @@ OPERATIONS: dict[str, Operation] = {
         ),
         data=OBJECTS,
     ),
-    "api.create_prompt": Operation(
-        "Create a prompt template", "prompts", body=PromptCreate, success=(201,), conflicts=True
-    ),
+    "api.create_prompt": created("Create a prompt template", "prompts", PromptCreate),
     "api.prompt_tags": Operation(
         "Every tag in use", "prompts", data={"type": "array", "items": {"type": "string"}}
     ),
     "api.get_prompt": Operation("A prompt version", "prompts"),
-    "api.put_prompt": Operation(
-        "Change a prompt (content changes make a new version)",
-        "prompts",
-        body=PromptUpdate,
-        conflicts=True,
+    "api.put_prompt": changed(
+        "Change a prompt (content changes make a new version)", "prompts", PromptUpdate
     ),
-    "api.delete_prompt": Operation("Delete a prompt", "prompts", data=NOTHING, conflicts=True),
+    "api.delete_prompt": deleted("Delete a prompt", "prompts"),
     "api.activate_prompt": Operation("Activate this version", "prompts", conflicts=True),
     "api.deactivate_prompt": Operation("Deactivate this version", "prompts", conflicts=True),
     "api.prompt_versions": Operation("Every version of a prompt", "prompts", data=OBJECTS),
-    "api.duplicate_prompt": Operation(
-        "Copy a prompt under a new name",
-        "prompts",
-        body=PromptDuplicate,
-        success=(201,),
-        conflicts=True,
-    ),
+    "api.duplicate_prompt": created("Copy a prompt under a new name", "prompts", PromptDuplicate),
     "api.test_prompt": Operation(
         "Render a prompt with variables (nothing is stored)", "prompts", body=PromptTest
     ),
@@ -303,20 +288,12 @@ OPERATIONS: dict[str, Operation] = {
         ),
         data=OBJECTS,
     ),
-    "api.create_experiment": Operation(
-        "Design an experiment",
-        "experiments",
-        body=ExperimentCreate,
-        success=(201,),
-        conflicts=True,
-    ),
+    "api.create_experiment": created("Design an experiment", "experiments", ExperimentCreate),
     "api.get_experiment": Operation("An experiment", "experiments"),
-    "api.put_experiment": Operation(
-        "Change an experiment (drafts only)", "experiments", body=ExperimentUpdate, conflicts=True
+    "api.put_experiment": changed(
+        "Change an experiment (drafts only)", "experiments", ExperimentUpdate
     ),
-    "api.delete_experiment": Operation(
-        "Delete an experiment", "experiments", data=NOTHING, conflicts=True
-    ),
+    "api.delete_experiment": deleted("Delete an experiment", "experiments"),
     "api.start_experiment": Operation("Start an experiment", "experiments", conflicts=True),
     "api.pause_experiment": Operation("Pause an experiment", "experiments", conflicts=True),
     "api.resume_experiment": Operation("Resume an experiment", "experiments", conflicts=True),
@@ -328,12 +305,10 @@ OPERATIONS: dict[str, Operation] = {
         query=(text("subject", "The user or session id to assign.", required=True),),
         conflicts=True,
     ),
-    "api.record_experiment_results": Operation(
+    "api.record_experiment_results": created(
         "Record results (valid items stored, the others refused one by one)",
         "experiments",
-        body=RESULTS_BODY,
-        success=(201,),
-        conflicts=True,
+        RESULTS_BODY,
     ),
     "api.experiment_analysis": Operation("Statistics per variant", "experiments"),
     "api.promote_experiment": Operation(
@@ -355,20 +330,12 @@ OPERATIONS: dict[str, Operation] = {
         ),
         data={"type": ["object", "array"]},
     ),
-    "api.create_budget": Operation(
-        "Create a budget (the seed's address)",
-        "spending",
-        body=BudgetFields,
-        success=(201,),
-        conflicts=True,
-    ),
-    "api.create_budget_alias": Operation(
-        "Create a budget", "spending", body=BudgetFields, success=(201,), conflicts=True
-    ),
+    "api.create_budget": created("Create a budget (the seed's address)", "spending", BudgetFields),
+    "api.create_budget_alias": created("Create a budget", "spending", BudgetFields),
     "api.list_budgets": Operation("Budgets and their burn rate", "spending", data=OBJECTS),
     "api.get_budget": Operation("A budget, its burn rate and history", "spending"),
-    "api.put_budget": Operation("Change a budget", "spending", body=BudgetFields, conflicts=True),
-    "api.delete_budget": Operation("Delete a budget", "spending", data=NOTHING, conflicts=True),
+    "api.put_budget": changed("Change a budget", "spending", BudgetFields),
+    "api.delete_budget": deleted("Delete a budget", "spending"),
     # usage
     "api.list_usage": Operation(
         "AI requests, newest first, a page at a time",
