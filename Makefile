@@ -23,10 +23,10 @@ run: $(VENV)/.runtime-installed
 test: $(VENV)/.dev-installed
 	./scripts/test.sh
 
-# The inner loop: SQLite only, no browser tests, no lint. `make test` before pushing.
-# Extra pytest arguments: make test-fast ARGS="-k budgets -x"
+# The inner loop: SQLite only, no browser tests, no schemathesis run, no lint. `make test`
+# before pushing. Extra pytest arguments: make test-fast ARGS="-k budgets -x"
 test-fast: $(VENV)/.dev-installed
-	env -u TEST_DATABASE_URL $(BIN)/python -m pytest -m "not browser" -q $(ARGS)
+	env -u TEST_DATABASE_URL $(BIN)/python -m pytest -m "not browser and not schemathesis" -q $(ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

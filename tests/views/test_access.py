@@ -143,6 +143,7 @@ POLICY = {
     "api.delete_budget": ADMIN_WRITE,
     "api.list_usage": READ,
     "api.export_usage": READ,
+    "api.openapi_document": READ,
 }
 
 # Listings whose contract requires a parameter (the seed's /spending needs an action's

@@ -8,6 +8,7 @@ from webapp.api import (  # noqa: E402,F401  (routes)
     experiments,
     features,
     models,
+    openapi,
     prompts,
     providers,
     spending,
