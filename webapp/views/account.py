@@ -178,8 +178,10 @@ def end_other_sessions() -> Response:
 def _mfa_page(status: int = 200, **context) -> tuple[str, int]:
     user = current_user._get_current_object()
     if not user.has_mfa and "recovery_codes" not in context:
-        secret = session.get(PENDING_SECRET_KEY) or mfa.new_secret()
-        session[PENDING_SECRET_KEY] = secret
+        secret = mfa.open_pending_secret(session.get(PENDING_SECRET_KEY))
+        if secret is None:
+            secret = mfa.new_secret()
+            session[PENDING_SECRET_KEY] = mfa.seal_pending_secret(secret)
         uri = mfa.provisioning_uri(secret, user.email)
         context.update(secret=secret, qr_svg=Markup(mfa.qr_code_svg(uri)))
     context.setdefault("form", CodeForm())
@@ -200,7 +202,7 @@ def mfa_settings() -> tuple[str, int]:
 @any_role_may_post
 def enable_mfa() -> tuple[str, int]:
     form = CodeForm()
-    secret = session.get(PENDING_SECRET_KEY)
+    secret = mfa.open_pending_secret(session.get(PENDING_SECRET_KEY))
     if not form.validate_on_submit() or not secret:
         return _mfa_page(400, form=form)
     try:

@@ -46,11 +46,28 @@ def encrypt_secret(secret: str) -> str:
     return _fernet().encrypt(secret.encode()).decode()
 
 
-def decrypt_secret(token: str) -> str | None:
+def decrypt_secret(token: str, ttl: int | None = None) -> str | None:
     try:
-        return _fernet().decrypt(token.encode()).decode()
-    except InvalidToken:  # SECRET_KEY changed since enrolment
+        return _fernet().decrypt(token.encode(), ttl=ttl).decode()
+    except InvalidToken:  # SECRET_KEY changed since enrolment (or older than ``ttl``)
         return None
+
+
+# A secret offered for enrolment but not yet confirmed waits in the session cookie, which
+# Flask signs but does not encrypt: it is kept there encrypted like the stored secrets, and
+# an offer older than an hour is replaced by a new one.
+PENDING_SECRET_SECONDS = 3600
+
+
+def seal_pending_secret(secret: str) -> str:
+    return encrypt_secret(secret)
+
+
+def open_pending_secret(sealed: object) -> str | None:
+    """The secret of an enrolment offer, or None (none, forged, stale, or another key)."""
+    if not isinstance(sealed, str) or not sealed:
+        return None
+    return decrypt_secret(sealed, ttl=PENDING_SECRET_SECONDS)
 
 
 def new_secret() -> str:
