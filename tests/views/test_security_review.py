@@ -1,0 +1,104 @@
+"""Findings of the review of issue 12's security work: the password and enrolment gates
+together, re-authentication gaps, MFA enrolment, IPv6 prefixes, one budget for second
+factor codes."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import webapp.auth
+from tests.conftest import PASSWORD, IsolatedClient, csrf_token, sign_in, totp_code
+from webapp.extensions import db as _db
+from webapp.services.identity import mfa
+
+API = "/api/platform/ai-management"
+NEW_PASSWORD = "my own long passphrase"
+
+
+def new_client(app):
+    app.test_client_class = IsolatedClient
+    return app.test_client()
+
+
+def at_minutes(monkeypatch, minutes: float, start: float) -> None:
+    monkeypatch.setattr(webapp.auth, "now", lambda: start + minutes * 60)
+
+
+def pending_secret(client) -> str:
+    """The enrolment secret the MFA page showed (kept encrypted in the session)."""
+    with client.session_transaction() as session:
+        sealed = session["mfa_enrolment_secret"]
+    secret = mfa.open_pending_secret(sealed)
+    assert secret is not None
+    return secret
+
+
+def change_password(client, current: str = PASSWORD, new: str = NEW_PASSWORD):
+    return client.post(
+        "/account/password",
+        data={
+            "csrf_token": csrf_token(client, "/account/password"),
+            "current_password": current,
+            "new_password": new,
+            "confirm_password": new,
+        },
+    )
+
+
+# --- 1: a new admin with a generated password and MFA required ----------------------
+
+
+def test_new_admin_changes_the_password_first_then_enrols(app, admin_user, db, monkeypatch):
+    monkeypatch.setitem(app.config, "MFA_REQUIRED_FOR_ADMINS", True)
+    admin_user.must_change_password = True  # as the users page creates them
+    _db.session.commit()
+    client = new_client(app)
+    assert sign_in(client, admin_user.email).status_code == 302
+
+    # Password first: every page, htmx and the API point at the password form ...
+    page = client.get("/features")
+    assert page.status_code == 302 and page.headers["Location"] == "/account/password"
+    htmx = client.get("/features", headers={"HX-Request": "true"})
+    assert htmx.headers["HX-Redirect"] == "/account/password"
+    api = client.get(f"{API}/features")
+    assert api.status_code == 403 and api.get_json()["code"] == "password_change_required"
+    # ... which answers, instead of sending on to enrolment (that was a redirect loop).
+    assert client.get("/account/password").status_code == 200
+    mfa_page = client.get("/account/mfa")
+    assert mfa_page.status_code == 302 and mfa_page.headers["Location"] == "/account/password"
+    assert change_password(client).status_code == 302
+
+    # Then enrolment.
+    page = client.get("/features")
+    assert page.status_code == 302 and page.headers["Location"] == "/account/mfa"
+    api = client.get(f"{API}/features")
+    assert api.status_code == 403 and api.get_json()["code"] == "mfa_enrolment_required"
+    assert client.get("/account/mfa").status_code == 200
+    secret = pending_secret(client)
+    enrolled = client.post(
+        "/account/mfa/enable",
+        data={"csrf_token": csrf_token(client, "/account/mfa"), "code": totp_code(secret)},
+    )
+    assert enrolled.status_code == 201
+    assert client.get("/features").status_code == 200
+    assert client.get(f"{API}/features").status_code == 200
+
+
+# --- 4: MFA enrolment -------------------------------------------------------------------
+
+
+def shown_secret(page: str) -> str:
+    match = re.search(r"by hand: <code class=\"secret\">([A-Z2-7]+)</code>", page)
+    assert match, "the MFA page shows no key to type by hand"
+    return match.group(1)
+
+
+def test_the_offered_secret_is_not_readable_in_the_session_cookie(app, viewer_client):
+    secret = shown_secret(viewer_client.get("/account/mfa").get_data(as_text=True))
+    cookie = viewer_client.get_cookie("session").value
+    content = app.session_interface.get_signing_serializer(app).loads(cookie)
+    assert secret not in json.dumps(content)  # Flask signs the cookie but does not encrypt
+    assert pending_secret(viewer_client) == secret
+    # The same offer stays on the page until it is used (or an hour old).
+    assert shown_secret(viewer_client.get("/account/mfa").get_data(as_text=True)) == secret
