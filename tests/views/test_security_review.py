@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 import re
 
+from sqlalchemy import func, select
+
 import webapp.auth
-from tests.conftest import PASSWORD, IsolatedClient, csrf_token, sign_in, totp_code
+from tests.conftest import PASSWORD, IsolatedClient, csrf_token, enrol_mfa, sign_in, totp_code
 from webapp.extensions import db as _db
+from webapp.models import User, UserSession
 from webapp.services.identity import mfa
 
 API = "/api/platform/ai-management"
@@ -102,3 +105,92 @@ def test_the_offered_secret_is_not_readable_in_the_session_cookie(app, viewer_cl
     assert pending_secret(viewer_client) == secret
     # The same offer stays on the page until it is used (or an hour old).
     assert shown_secret(viewer_client.get("/account/mfa").get_data(as_text=True)) == secret
+
+
+def test_enrolling_needs_a_recent_sign_in(app, viewer_client, viewer_user, db, monkeypatch):
+    start = webapp.auth.now()
+    viewer_client.get("/account/mfa")
+    secret = pending_secret(viewer_client)
+    at_minutes(monkeypatch, 11, start)
+    token = csrf_token(viewer_client, "/account/mfa")
+    stale = viewer_client.post(
+        "/account/mfa/enable",
+        data={"csrf_token": token, "code": totp_code(secret)},
+        headers={"Referer": "http://localhost/account/mfa"},
+    )
+    assert stale.status_code == 303
+    assert stale.headers["Location"] == "/account/reauthenticate?next=/account/mfa"
+    db.session.expire_all()
+    assert not db.session.get(User, viewer_user.id).has_mfa
+    confirmed = viewer_client.post(
+        "/account/reauthenticate?next=/account/mfa",
+        data={"password": PASSWORD, "csrf_token": token},
+    )
+    assert confirmed.status_code == 302 and confirmed.headers["Location"] == "/account/mfa"
+    enrolled = viewer_client.post(
+        "/account/mfa/enable", data={"csrf_token": token, "code": totp_code(secret)}
+    )
+    assert enrolled.status_code == 201
+
+
+def test_forced_enrolment_late_after_sign_in_goes_through_reauthentication(
+    app, admin_client, admin_user, db, monkeypatch
+):
+    """The enrolment gate lets the re-authentication form through (else: a loop)."""
+    monkeypatch.setitem(app.config, "MFA_REQUIRED_FOR_ADMINS", True)
+    start = webapp.auth.now()
+    at_minutes(monkeypatch, 11, start)
+    assert admin_client.get("/features").headers["Location"] == "/account/mfa"
+    assert admin_client.get("/account/mfa").status_code == 200
+    secret = pending_secret(admin_client)
+    token = csrf_token(admin_client, "/account/mfa")
+    stale = admin_client.post("/account/mfa/enable", data={"csrf_token": token, "code": "1"})
+    assert stale.status_code == 303
+    assert stale.headers["Location"].startswith("/account/reauthenticate")
+    assert admin_client.get("/account/reauthenticate").status_code == 200
+    confirmed = admin_client.post(
+        "/account/reauthenticate", data={"password": PASSWORD, "csrf_token": token}
+    )
+    assert confirmed.status_code == 302
+    enrolled = admin_client.post(
+        "/account/mfa/enable", data={"csrf_token": token, "code": totp_code(secret)}
+    )
+    assert enrolled.status_code == 201
+    assert admin_client.get("/features").status_code == 200
+
+
+def test_regenerating_recovery_codes_and_removing_mfa_need_a_recent_sign_in(
+    app, viewer_user, db, monkeypatch
+):
+    secret = enrol_mfa(viewer_user)
+    client = new_client(app)
+    sign_in(client, viewer_user.email)
+    token = csrf_token(client, "/login")
+    client.post("/login/mfa", data={"code": totp_code(secret), "csrf_token": token})
+    at_minutes(monkeypatch, 11, webapp.auth.now())
+    token = csrf_token(client, "/account/mfa")
+    for url in ("/account/mfa/recovery-codes", "/account/mfa/disable"):
+        response = client.post(url, data={"csrf_token": token})
+        assert response.status_code == 303, url
+        assert response.headers["Location"].startswith("/account/reauthenticate")
+    db.session.expire_all()
+    assert db.session.get(User, viewer_user.id).has_mfa
+
+
+def test_an_admins_mfa_reset_ends_the_users_sessions(app, admin_client, viewer_user, db):
+    secret = enrol_mfa(viewer_user)
+    viewer = new_client(app)
+    sign_in(viewer, viewer_user.email)
+    token = csrf_token(viewer, "/login")
+    viewer.post("/login/mfa", data={"code": totp_code(secret), "csrf_token": token})
+    assert viewer.get("/").status_code == 200
+    admin_client.post(
+        f"/users/{viewer_user.id}/reset-mfa", data={"csrf_token": csrf_token(admin_client, "/")}
+    )
+    assert viewer.get("/").status_code == 302  # signed out
+    assert admin_client.get("/").status_code == 200
+    db.session.expire_all()
+    count = db.session.scalar(
+        select(func.count()).select_from(UserSession).where(UserSession.user_id == viewer_user.id)
+    )
+    assert count == 0

@@ -200,6 +200,7 @@ def mfa_settings() -> tuple[str, int]:
 
 @bp.post("/account/mfa/enable")
 @any_role_may_post
+@requires_reauthentication  # a stolen session must not bind the thief's authenticator
 def enable_mfa() -> tuple[str, int]:
     form = CodeForm()
     secret = mfa.open_pending_secret(session.get(PENDING_SECRET_KEY))

@@ -98,7 +98,7 @@ def reset_password(user_id: str) -> tuple[str, int]:
 @requires_reauthentication
 def reset_mfa(user_id: str) -> Response:
     user = mfa.reset_for_user(actor_from_request(), parse_id(user_id, "user"))
-    flash(f"Two-factor authentication of {user.email} is removed; they can enrol again.")
+    flash(f"Two-factor authentication of {user.email} is removed and their sessions ended.")
     return redirect(url_for("users.index"))
 
 

@@ -31,6 +31,7 @@ from webapp.models.types import utcnow
 from webapp.services.audit.records import add_audit_row
 from webapp.services.core.actor import Actor
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.identity import sessions
 
 ISSUER = "AI Platform"
 RECOVERY_CODE_COUNT = 10
@@ -223,12 +224,21 @@ def disable(actor: Actor, user: User, *, required: bool) -> None:
 
 def reset_for_user(actor: Actor, user_id: uuid.UUID) -> User:
     """A platform admin removes a user's second factor (lost phone and recovery codes);
-    the user enrols again at their next sign-in when their role requires it."""
+    the user enrols again at their next sign-in when their role requires it. The user's
+    sessions end: whoever holds one (perhaps with the lost phone) signs in again."""
     user = db.session.get(User, user_id)
     if user is None:
         raise NotFound(f"user {user_id} does not exist")
     was_on = user.has_mfa
     _clear(user)
-    add_audit_row(actor, "user.reset_mfa", "user", user.id, {"mfa": was_on}, {"mfa": False})
+    ended = sessions.delete_sessions_of(user.id)
+    add_audit_row(
+        actor,
+        "user.reset_mfa",
+        "user",
+        user.id,
+        {"mfa": was_on},
+        {"mfa": False, "sessions_ended": ended},
+    )
     db.session.commit()
     return user
