@@ -194,3 +194,47 @@ def test_an_admins_mfa_reset_ends_the_users_sessions(app, admin_client, viewer_u
         select(func.count()).select_from(UserSession).where(UserSession.user_id == viewer_user.id)
     )
     assert count == 0
+
+
+# --- 2: creating an admin and activating a user need re-authentication ------------------
+
+
+def test_creating_an_admin_needs_a_recent_sign_in(admin_client, db, monkeypatch):
+    at_minutes(monkeypatch, 11, webapp.auth.now())
+    token = csrf_token(admin_client, "/users")
+    form = {"email": "new-admin@example.com", "role": "platform_admin", "csrf_token": token}
+    stale = admin_client.post("/users", data=form, headers={"Referer": "http://localhost/users"})
+    assert stale.status_code == 303
+    assert stale.headers["Location"] == "/account/reauthenticate?next=/users"
+    htmx = admin_client.post(
+        "/users",
+        data=form,
+        headers={"HX-Request": "true", "HX-Current-URL": "http://localhost/users"},
+    )
+    assert htmx.status_code == 401
+    assert htmx.headers["HX-Redirect"] == "/account/reauthenticate?next=/users"
+    assert db.session.scalar(select(User).where(User.email == form["email"])) is None
+    # A viewer account needs none; an admin one does after confirming.
+    viewer = {**form, "email": "new-viewer@example.com", "role": "viewer"}
+    assert admin_client.post("/users", data=viewer).status_code == 201
+    admin_client.post("/account/reauthenticate", data={"password": PASSWORD, "csrf_token": token})
+    assert admin_client.post("/users", data=form).status_code == 201
+
+
+def test_activating_a_user_needs_a_recent_sign_in(admin_client, viewer_user, db, monkeypatch):
+    viewer_user.is_active_user = False
+    _db.session.commit()
+    at_minutes(monkeypatch, 11, webapp.auth.now())
+    token = csrf_token(admin_client, "/users")
+    url = f"/users/{viewer_user.id}/activate"
+    stale = admin_client.post(
+        url, data={"csrf_token": token}, headers={"Referer": "http://localhost/users"}
+    )
+    assert stale.status_code == 303
+    assert stale.headers["Location"] == "/account/reauthenticate?next=/users"
+    db.session.expire_all()
+    assert not db.session.get(User, viewer_user.id).is_active_user
+    admin_client.post("/account/reauthenticate", data={"password": PASSWORD, "csrf_token": token})
+    assert admin_client.post(url, data={"csrf_token": token}).status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, viewer_user.id).is_active_user
