@@ -238,3 +238,33 @@ def test_activating_a_user_needs_a_recent_sign_in(admin_client, viewer_user, db,
     assert admin_client.post(url, data={"csrf_token": token}).status_code == 302
     db.session.expire_all()
     assert db.session.get(User, viewer_user.id).is_active_user
+
+
+# --- 3: a password change is no re-authentication -------------------------------------
+
+
+def test_changing_the_password_does_not_count_as_reauthentication(
+    app, admin_user, viewer_user, db, monkeypatch
+):
+    secret = enrol_mfa(admin_user)
+    enrol_mfa(viewer_user)
+    client = new_client(app)
+    sign_in(client, admin_user.email)
+    token = csrf_token(client, "/login")
+    assert client.post("/login/mfa", data={"code": totp_code(secret), "csrf_token": token})
+    db.session.expire_all()
+    started = db.session.scalars(select(UserSession)).one().started_at
+    at_minutes(monkeypatch, 11, webapp.auth.now())
+    assert change_password(client).status_code == 302  # password only, no second factor
+    response = client.post(
+        f"/users/{viewer_user.id}/reset-mfa",
+        data={"csrf_token": csrf_token(client, "/")},
+        headers={"Referer": "http://localhost/users"},
+    )
+    assert response.status_code == 303
+    assert response.headers["Location"] == "/account/reauthenticate?next=/users"
+    db.session.expire_all()
+    assert db.session.get(User, viewer_user.id).has_mfa
+    # The session goes on under a new token, with its start (absolute lifetime) kept.
+    record = db.session.scalars(select(UserSession)).one()
+    assert record.started_at == started
