@@ -119,6 +119,15 @@ def count_attempt(typed_email: object) -> Attempt:
     return Attempt(email, item, key)
 
 
+def count_second_factor_attempt(user_id: object, email: str) -> None:
+    """Charge one second-factor code attempt to the account's one budget for codes
+    (``LOGIN_FAILURES_PER_ACCOUNT``), wherever it is typed: the sign-in's code step and
+    re-authentication share it, so a stolen session cannot add its own budget of guesses
+    to the sign-in's. Raises LoginThrottled when over."""
+    if limiter.enabled:
+        _hit(current_app.config["LOGIN_FAILURES_PER_ACCOUNT"], f"second-factor:{user_id}", email)
+
+
 def remember_device(response: Response, email: str) -> Response:
     """Issue (or extend) the device cookie for the account just signed in to."""
     device = _device() or {"n": secrets.token_urlsafe(16), "a": []}

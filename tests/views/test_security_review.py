@@ -268,3 +268,30 @@ def test_changing_the_password_does_not_count_as_reauthentication(
     # The session goes on under a new token, with its start (absolute lifetime) kept.
     record = db.session.scalars(select(UserSession)).one()
     assert record.started_at == started
+
+
+# --- 7: one budget for second-factor codes ---------------------------------------------
+
+
+def test_sign_in_codes_and_reauthentication_codes_share_one_budget(app, admin_user, db):
+    secret = enrol_mfa(admin_user)
+    client = new_client(app)
+    sign_in(client, admin_user.email)
+    token = csrf_token(client, "/login")
+    client.post("/login/mfa", data={"code": totp_code(secret), "csrf_token": token})  # 1
+    token = csrf_token(client, "/")
+    for _ in range(9):  # 2..10: right password, wrong code
+        wrong = {"password": PASSWORD, "code": "000000", "csrf_token": token}
+        assert client.post("/account/reauthenticate", data=wrong).status_code == 401
+    other = new_client(app)
+    sign_in(other, admin_user.email)
+    token = csrf_token(other, "/login")
+    response = other.post("/login/mfa", data={"code": "000000", "csrf_token": token})
+    assert response.status_code == 429 and "Retry-After" in response.headers
+    # And the other way round: re-authentication is over the same budget now.
+    token = csrf_token(client, "/")
+    again = client.post(
+        "/account/reauthenticate",
+        data={"password": PASSWORD, "code": totp_code(secret), "csrf_token": token},
+    )
+    assert again.status_code == 429
