@@ -32,6 +32,7 @@ from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
 
 from webapp.extensions import limiter
+from webapp.services.core.addresses import client_key
 from webapp.services.identity.users import normalize_email
 
 MAX_ACCOUNTS_PER_DEVICE = 5
@@ -107,7 +108,8 @@ def count_attempt(typed_email: object) -> Attempt:
     if not limiter.enabled:
         return Attempt(email)
     config = current_app.config
-    _hit(config["LOGIN_FAILURES_PER_ADDRESS"], f"login-address:{request.remote_addr}", email)
+    address = client_key(request.remote_addr)  # an IPv6 client counts by its /64
+    _hit(config["LOGIN_FAILURES_PER_ADDRESS"], f"login-address:{address}", email)
     tag = account_tag(email)
     device = _device()
     if device is not None and tag in device["a"]:
@@ -117,6 +119,11 @@ def count_attempt(typed_email: object) -> Attempt:
         key = f"login-account:{email}"
         item = _hit(config["LOGIN_FAILURES_PER_ACCOUNT"], key, email)
     return Attempt(email, item, key)
+
+
+def address_key() -> str:
+    """Flask-Limiter key for per-address limits: the client address, IPv6 by its /64."""
+    return client_key(request.remote_addr)
 
 
 def count_second_factor_attempt(user_id: object, email: str) -> None:

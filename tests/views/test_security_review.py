@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
 import webapp.auth
 from tests.conftest import PASSWORD, IsolatedClient, csrf_token, enrol_mfa, sign_in, totp_code
 from webapp.extensions import db as _db
-from webapp.models import User, UserSession
+from webapp.models import AuditLog, User, UserSession
+from webapp.services.audit.records import repeated_event_counts
 from webapp.services.identity import mfa
 
 API = "/api/platform/ai-management"
@@ -295,3 +297,58 @@ def test_sign_in_codes_and_reauthentication_codes_share_one_budget(app, admin_us
         data={"password": PASSWORD, "code": totp_code(secret), "csrf_token": token},
     )
     assert again.status_code == 429
+
+
+# --- 5: IPv6 clients count by their /64 ------------------------------------------------
+
+
+def from_address(app, address: str):
+    client = new_client(app)
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def test_per_address_sign_in_limit_counts_an_ipv6_client_by_its_64(app, db, monkeypatch):
+    monkeypatch.setitem(app.config, "LOGIN_FAILURES_PER_ADDRESS", "5 per 15 minutes")
+    for host in range(1, 6):  # a new address of the same /64 for every guess
+        client = from_address(app, f"2001:db8:aa:bb::{host:x}")
+        assert sign_in(client, f"user{host}@example.com", "wrong password!").status_code == 401
+    hopping = from_address(app, "2001:db8:aa:bb:ffff::9")
+    response = sign_in(hopping, "user9@example.com", "wrong password!")
+    assert response.status_code == 429
+    neighbour = from_address(app, "2001:db8:aa:bc::1")  # another /64
+    assert sign_in(neighbour, "user9@example.com", "wrong password!").status_code == 401
+    # The audit log: one failure row per /64 and window, and one throttled row, counted.
+    rows = db.session.scalars(select(AuditLog).order_by(AuditLog.created_at)).all()
+    failed = [row for row in rows if row.action == "auth.login_failed"]
+    throttled = [row for row in rows if row.action == "auth.login_throttled"]
+    assert len(failed) == 2 and len(throttled) == 1
+    counts = repeated_event_counts(
+        rows, timedelta(minutes=app.config["AUDIT_REPEAT_WINDOW_MINUTES"])
+    )
+    assert [counts[row.id] for row in failed] == [5, 1]
+
+
+def test_the_code_step_s_address_limit_counts_an_ipv6_client_by_its_64(
+    app, viewer_user, db, monkeypatch
+):
+    monkeypatch.setitem(app.config, "LOGIN_FAILURES_PER_ADDRESS", "3 per 15 minutes")
+    enrol_mfa(viewer_user)
+    statuses = []
+    for host in range(1, 5):
+        client = from_address(app, f"2001:db8:{host:x}::1")  # passwords from other /64s
+        assert sign_in(client, viewer_user.email).status_code == 302
+        token = csrf_token(client, "/login")
+        client.environ_base["REMOTE_ADDR"] = f"2001:db8:cc:dd::{host:x}"  # codes from one
+        statuses.append(
+            client.post("/login/mfa", data={"code": "000000", "csrf_token": token}).status_code
+        )
+    assert statuses == [401, 401, 401, 429]
+
+
+def test_the_audit_page_shows_how_many_failed_sign_ins_a_row_stands_for(client, admin_user, db):
+    for number in range(4):
+        sign_in(client, f"guess{number}@example.com", "wrong password!")
+    sign_in(client, admin_user.email)
+    html = client.get("/audit").get_data(as_text=True)
+    assert "×4</small>" in html

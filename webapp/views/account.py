@@ -91,6 +91,7 @@ def _pending_user() -> User | None:
 @public
 @limiter.limit(
     lambda: current_app.config["LOGIN_FAILURES_PER_ADDRESS"],
+    key_func=login_throttle.address_key,
     methods=["POST"],
     scope="mfa-address",
 )

@@ -27,6 +27,7 @@ from webapp.auth import (
     safe_next_url,
     start_session_clock,
 )
+from webapp.errors import repeat_window
 from webapp.extensions import limiter
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.identity import sessions, users
@@ -59,7 +60,12 @@ def login() -> Response | str | tuple[str, int]:
         # Counted on arrival, before any hashing (see webapp/login_throttle.py).
         attempt = login_throttle.count_attempt(form.email.data)
     if form.validate_on_submit():
-        user = users.authenticate(actor_from_request(), form.email.data, form.password.data)
+        user = users.authenticate(
+            actor_from_request(),
+            form.email.data,
+            form.password.data,
+            failure_window=repeat_window(),
+        )
         if user is not None:
             attempt.succeeded()
             if user.has_mfa:
