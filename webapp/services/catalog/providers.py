@@ -139,7 +139,8 @@ def _check_outbound(url: Any, key: str, errors: dict[str, str]) -> None:
     if key in errors or not isinstance(url, str) or not url:
         return
     allow_private = bool(current_app.config.get("ALLOW_PRIVATE_PROVIDER_URLS"))
-    problem = url_problem(url, allow_private)
+    extra_ports = frozenset(current_app.config.get("PROVIDER_URL_PORTS") or ())
+    problem = url_problem(url, allow_private, extra_ports)
     if problem:
         errors[key] = problem
 
