@@ -169,3 +169,35 @@ def test_production_refuses_argon2_below_the_owasp_minimum(monkeypatch):
     monkeypatch.setenv("ARGON2_MEMORY_COST_KIB", "1024")
     with pytest.raises(ConfigError, match="OWASP"):
         create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+
+
+@pytest.mark.parametrize(
+    "argv, refused",
+    [
+        (["flask", "run"], True),
+        (["flask", "--app", "wsgi", "run", "--port", "8000"], True),
+        (["flask", "-A", "wsgi", "shell"], True),
+        (["gunicorn", "--bind", "0.0.0.0:8000", "wsgi:app"], True),  # a stray variable
+        (["flask", "--app", "wsgi", "db", "upgrade"], False),
+        (["flask", "-e", ".env", "grant-app-access", "aipm_app"], False),
+        (["/usr/lib/python3/flask/__main__.py", "create-admin", "a@example.com"], False),
+    ],
+)
+def test_flask_run_in_production_checks_the_database_role(monkeypatch, argv, refused):
+    """`flask run` sets FLASK_RUN_FROM_CLI like every flask command: only the maintenance
+    commands may run with a role that escapes row-level security."""
+    from webapp import db_roles
+
+    monkeypatch.setenv("AIPM_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "k" * 64)
+    monkeypatch.setenv("RATELIMIT_STORAGE_URI", "memory://")
+    monkeypatch.setenv("FLASK_RUN_FROM_CLI", "true")
+    monkeypatch.setattr("sys.argv", argv)
+    monkeypatch.setattr(
+        db_roles, "app_role_problems", lambda engine: ["the database role aipm owns tables"]
+    )
+    if refused:
+        with pytest.raises(ConfigError, match="owns tables"):
+            create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    else:
+        assert create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"}) is not None

@@ -108,14 +108,15 @@ def current_session_record() -> UserSession | None:
     return g.get("user_session")
 
 
-def start_session_clock() -> None:
+def start_session_clock(continues: sessions.SessionTimes | None = None) -> None:
     """Called right after sign-in (login_user): a new session record, its token in the
-    cookie."""
+    cookie. ``continues``: the times of the session this one replaces (password change)."""
     record, token = sessions.start_session(
         current_user._get_current_object(),
         now_utc(),
         request.remote_addr,
         request.headers.get("User-Agent"),
+        continues=continues,
     )
     g.user_session = record
     session["session_token"] = token

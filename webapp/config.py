@@ -134,6 +134,9 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
         # addresses (self-hosted models) only with this on; link-local, multicast, reserved
         # and cloud metadata addresses stay refused (webapp/services/core/outbound.py).
         "ALLOW_PRIVATE_PROVIDER_URLS": _flag("ALLOW_PRIVATE_PROVIDER_URLS", default=False),
+        # Ports besides 80 and 443 that those URLs may use (any port is fine for loopback
+        # and private hosts with ALLOW_PRIVATE_PROVIDER_URLS on), e.g. "8443,9443".
+        "PROVIDER_URL_PORTS": _ports("PROVIDER_URL_PORTS"),
         "PRODUCTION": production,
         # The largest request body read (bytes), checked before any byte is read; a view
         # may accept more with @accepts_request_bytes (webapp/request_limits.py).
@@ -233,6 +236,18 @@ def configured_worker_count(argv: list[str] | None = None) -> int:
         elif word.startswith("-w") and word[2:].isdigit():
             counts.append(word[2:])
     return max((int(count) for count in counts if count.strip().isdigit()), default=1)
+
+
+def _ports(name: str) -> frozenset[int]:
+    """A comma-separated list of TCP ports (1-65535); empty when unset."""
+    ports = set()
+    for part in os.environ.get(name, "").replace(" ", "").split(","):
+        if not part:
+            continue
+        if not part.isdigit() or not 0 < int(part) < 65536:
+            raise ConfigError(f"{name} must list TCP ports (1-65535) separated by commas")
+        ports.add(int(part))
+    return frozenset(ports)
 
 
 def _flag(name: str, *, default: bool) -> bool:

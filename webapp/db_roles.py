@@ -8,14 +8,19 @@ SECURITY``, drop the trigger and then delete audit rows. The README's two-role s
 deployment that skipped it fail loudly at startup instead of running unprotected.
 
 Refusing rather than warning: a warning in a log nobody reads leaves the audit log
-erasable, and the fix is a documented one-time step. Flask commands (``flask db upgrade``,
-``grant-app-access``, …) are not checked: they are how an operator repairs the setup.
+erasable, and the fix is a documented one-time step. Only the maintenance commands
+(``flask db …``, ``grant-app-access``, ``create-admin``) are not checked: they are how an
+operator repairs the setup. Every other use of the ``flask`` command is — ``flask run``
+above all, which serves the console like gunicorn does (Flask sets
+``FLASK_RUN_FROM_CLI`` for every command, so that alone says nothing).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
+from collections.abc import Sequence
 
 from flask import Flask
 from sqlalchemy import text
@@ -63,11 +68,34 @@ def app_role_problems(engine: Engine) -> list[str]:
     return problems
 
 
+# The commands that set up or repair the database and its roles.
+MAINTENANCE_COMMANDS = frozenset({"db", "grant-app-access", "create-admin"})
+# The flask command's own options that take a value (``flask --app wsgi db upgrade``).
+_OPTIONS_WITH_VALUE = frozenset({"--app", "-A", "--env-file", "-e"})
+
+
+def flask_command(argv: Sequence[str]) -> str | None:
+    """The subcommand of a ``flask`` command line: ``flask -A wsgi db upgrade`` → ``db``."""
+    words = iter(argv[1:])
+    for word in words:
+        if word in _OPTIONS_WITH_VALUE:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def running_maintenance_command(argv: Sequence[str] | None = None) -> bool:
+    if not os.environ.get("FLASK_RUN_FROM_CLI"):
+        return False  # gunicorn, or any other server
+    return flask_command(sys.argv if argv is None else argv) in MAINTENANCE_COMMANDS
+
+
 def refuse_unsafe_app_role(app: Flask) -> None:
-    """In production, outside flask commands: ConfigError when the application's role
-    escapes row-level security. A database that cannot be reached yet is logged, not
-    fatal (the first request will say the same)."""
-    if not app.config["PRODUCTION"] or app.testing or os.environ.get("FLASK_RUN_FROM_CLI"):
+    """In production, except for the maintenance commands: ConfigError when the
+    application's role escapes row-level security. A database that cannot be reached yet
+    is logged, not fatal (the first request will say the same)."""
+    if not app.config["PRODUCTION"] or app.testing or running_maintenance_command():
         return
     from webapp.extensions import db
 

@@ -32,6 +32,7 @@ from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response
 
 from webapp.extensions import limiter
+from webapp.services.core.addresses import client_key
 from webapp.services.identity.users import normalize_email
 
 MAX_ACCOUNTS_PER_DEVICE = 5
@@ -109,7 +110,8 @@ def count_attempt(typed_email: object) -> Attempt:
     if not limiter.enabled:
         return Attempt(email)
     config = current_app.config
-    _hit(config["LOGIN_FAILURES_PER_ADDRESS"], f"login-address:{request.remote_addr}", email)
+    address = client_key(request.remote_addr)  # an IPv6 client counts by its /64
+    _hit(config["LOGIN_FAILURES_PER_ADDRESS"], f"login-address:{address}", email)
     tag = account_tag(email)
     device = _device()
     if device is not None and tag in device["a"]:
@@ -119,6 +121,20 @@ def count_attempt(typed_email: object) -> Attempt:
         key = f"login-account:{email}"
         item = _hit(config["LOGIN_FAILURES_PER_ACCOUNT"], key, email)
     return Attempt(email, item, key)
+
+
+def address_key() -> str:
+    """Flask-Limiter key for per-address limits: the client address, IPv6 by its /64."""
+    return client_key(request.remote_addr)
+
+
+def count_second_factor_attempt(user_id: object, email: str) -> None:
+    """Charge one second-factor code attempt to the account's one budget for codes
+    (``LOGIN_FAILURES_PER_ACCOUNT``), wherever it is typed: the sign-in's code step and
+    re-authentication share it, so a stolen session cannot add its own budget of guesses
+    to the sign-in's. Raises LoginThrottled when over."""
+    if limiter.enabled:
+        _hit(current_app.config["LOGIN_FAILURES_PER_ACCOUNT"], f"second-factor:{user_id}", email)
 
 
 def remember_device(response: Response, email: str) -> Response:

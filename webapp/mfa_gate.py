@@ -1,4 +1,9 @@
-"""Platform admins without a second factor are sent to enrolment (MFA_REQUIRED_FOR_ADMINS)."""
+"""Platform admins without a second factor are sent to enrolment (MFA_REQUIRED_FOR_ADMINS).
+
+Password first, then enrolment: while a user must replace a console-generated password
+(``must_change_password``), the password gate (webapp/auth.py) sends everything to
+/account/password and this gate waits; otherwise the two would redirect each other.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,11 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from webapp.auth import PUBLIC_ENDPOINTS, is_api_request, is_htmx_request, view_for_request
 
-# What an admin may still do before enrolling: enrol, and sign out.
-ENROLMENT_ENDPOINTS = frozenset({"account.mfa_settings", "account.enable_mfa", "auth.logout"})
+# What an admin may still do before enrolling: enrol (after confirming their password when
+# the sign-in is no longer recent: enrolling needs re-authentication), and sign out.
+ENROLMENT_ENDPOINTS = frozenset(
+    {"account.mfa_settings", "account.enable_mfa", "account.reauthenticate", "auth.logout"}
+)
 MFA_ENROLMENT_REQUIRED = "mfa_enrolment_required"
 
 
@@ -25,6 +33,8 @@ def require_mfa_enrolment() -> BaseResponse | None:
         return None
     if current_user.has_mfa or not mfa_required_for(current_user):
         return None
+    if current_user.must_change_password:
+        return None  # the password gate answers first: password, then enrolment
     if is_api_request():
         from webapp.api.envelope import error_response
 

@@ -242,6 +242,7 @@ COUNT_EVENT = (
     ("role", "action", "allowed"),
     [
         ("anonymous", "auth.login_throttled", True),
+        ("anonymous", "auth.login_failed", True),  # failed sign-ins are counted too (0007)
         ("anonymous", "auth.forbidden", False),
         ("viewer", "auth.forbidden", True),
         ("platform_admin", "auth.forbidden", True),

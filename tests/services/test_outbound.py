@@ -182,10 +182,11 @@ def test_a_name_that_now_resolves_inside_is_refused_at_check_time(server, monkey
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answer["address"], port))]
 
     monkeypatch.setattr(outbound.socket, "getaddrinfo", fake_getaddrinfo)
-    assert outbound.url_problem(url, allow_private=False) is None
+    ports = frozenset({int(port)})  # a public host on another port than 80/443 needs it
+    assert outbound.url_problem(url, allow_private=False, extra_ports=ports) is None
     answer["address"] = "127.0.0.1"
-    assert outbound.url_problem(url, allow_private=False) is not None
-    result = ph.run_http_check(url, 2, allow_private=False)
+    assert outbound.url_problem(url, allow_private=False, extra_ports=ports) is not None
+    result = ph.run_http_check(url, 2, allow_private=False, extra_ports=ports)
     assert not result.ok and result.error == "address not allowed"
     assert Handler.seen == []
 
@@ -327,3 +328,74 @@ def test_the_provider_form_names_the_refused_field(admin_client, db):
     )
     assert response.status_code == 400
     assert "must not point at a loopback or private address" in response.get_data(as_text=True)
+
+
+# --- the review of issue 12: site-local IPv6, ports --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[fec0::1]/", "http://[feff:1::2]/", "https://[fec0::a]:443/"]
+)
+def test_ipv6_site_local_is_refused_in_every_mode(url):
+    """fec0::/10 is deprecated (RFC 3879) and counted as global by Python 3.11."""
+    assert outbound.url_problem(url, allow_private=False) is not None
+    assert outbound.url_problem(url, allow_private=True) is not None
+
+
+def test_only_ports_80_and_443_unless_listed():
+    public = "93.184.216.34"
+    assert outbound.url_problem(f"http://{public}:80/", allow_private=False) is None
+    assert outbound.url_problem(f"https://{public}:443/", allow_private=False) is None
+    for port in (22, 6379, 8080, 8443):
+        url = f"https://{public}:{port}/status"
+        problem = outbound.url_problem(url, allow_private=False)
+        assert problem is not None and "PROVIDER_URL_PORTS" in problem
+        # ALLOW_PRIVATE_PROVIDER_URLS opens other ports for one's own network only.
+        assert outbound.url_problem(url, allow_private=True) is not None
+    listed = frozenset({8443})
+    assert outbound.url_problem(f"https://{public}:8443/", False, listed) is None
+    assert outbound.url_problem(f"https://{public}:8444/", False, listed) is not None
+    # A name that does not resolve here: another port is refused unless private hosts
+    # are allowed (it may resolve to one where the checks run; they judge it again).
+    assert outbound.url_problem("https://status.invalid:8443/", allow_private=False)
+    assert outbound.url_problem("https://status.invalid:8443/", allow_private=True) is None
+
+
+def test_any_port_for_private_hosts_with_the_setting(server):
+    assert outbound.url_problem("http://10.0.0.1:6379/", allow_private=True) is None
+    assert outbound.url_problem("http://[fd12:3456::1]:11434/", allow_private=True) is None
+    assert ph.run_http_check(f"{server}/ok", 2, allow_private=True).ok  # on a random port
+
+
+def test_a_name_that_resolves_to_a_public_address_on_another_port_is_refused_at_check_time(
+    server, monkeypatch
+):
+    port = server.rsplit(":", 1)[1]
+
+    def fake_getaddrinfo(host, port, *args, **kwargs):
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]
+
+    monkeypatch.setattr(outbound.socket, "getaddrinfo", fake_getaddrinfo)
+    result = ph.run_http_check(f"http://status.provider.test:{port}/ok", 2, allow_private=True)
+    assert not result.ok and result.error == "URL not allowed"
+    assert Handler.seen == []
+
+
+def test_provider_url_ports_setting(monkeypatch, app, admin_client, db):
+    from webapp.config import ConfigError, settings_from_environment
+
+    monkeypatch.setenv("PROVIDER_URL_PORTS", "8443, 9443")
+    assert settings_from_environment({"SECRET_KEY": "x"})["PROVIDER_URL_PORTS"] == {8443, 9443}
+    monkeypatch.setenv("PROVIDER_URL_PORTS", "8443,http")
+    with pytest.raises(ConfigError, match="PROVIDER_URL_PORTS"):
+        settings_from_environment({"SECRET_KEY": "x"})
+    monkeypatch.delenv("PROVIDER_URL_PORTS")
+    assert settings_from_environment({"SECRET_KEY": "x"})["PROVIDER_URL_PORTS"] == frozenset()
+
+    provider = factories.provider("openai")
+    db.session.commit()
+    body = {"api_endpoint": "https://93.184.216.34:8443/v1"}
+    refused = _put(admin_client, provider.id, body)
+    assert refused.status_code == 400 and set(refused.get_json()["fields"]) == {"api_endpoint"}
+    monkeypatch.setitem(app.config, "PROVIDER_URL_PORTS", frozenset({8443}))
+    assert _put(admin_client, provider.id, body).status_code == 200

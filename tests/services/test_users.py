@@ -7,6 +7,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from webapp.models import AuditLog, User
+from webapp.services.audit.records import repeated_event_counts
 from webapp.services.core.actor import Actor
 from webapp.services.core.errors import Conflict, ValidationFailed
 from webapp.services.identity import users
@@ -65,7 +66,31 @@ def test_authenticate_accepts_right_and_refuses_wrong_credentials(db):
     assert users.authenticate(ACTOR, "u@example.com", GOOD + "!") is None
     assert users.authenticate(ACTOR, "ghost@example.com", GOOD) is None
     actions = db.session.scalars(select(AuditLog.action).order_by(AuditLog.created_at)).all()
-    assert actions == ["user.create", "auth.login", "auth.login_failed", "auth.login_failed"]
+    # Issue 12 item 4: failures from one address are one row per window, with a count
+    # (this used to pin a row per failure).
+    assert actions == ["user.create", "auth.login", "auth.login_failed"]
+    assert failed_count(db) == 2
+
+
+def failed_count(db) -> int:
+    row = db.session.scalars(select(AuditLog).where(AuditLog.action == "auth.login_failed")).one()
+    return repeated_event_counts([row], users.DEFAULT_REPEAT_WINDOW)[row.id]
+
+
+def test_failed_sign_ins_are_aggregated_per_ipv6_64(db):
+    users.create_user(ACTOR, "u@example.com", GOOD, "viewer")
+    for host in range(1, 6):  # one client hopping between addresses of its /64
+        actor = Actor(user_id=None, ip_address=f"2001:db8:1:2::{host:x}", user_agent="pytest")
+        assert users.authenticate(actor, f"guess{host}@example.com", GOOD) is None
+    other = Actor(user_id=None, ip_address="2001:db8:1:3::1", user_agent="pytest")
+    users.authenticate(other, "u@example.com", "wrong password!")
+    rows = db.session.scalars(
+        select(AuditLog).where(AuditLog.action == "auth.login_failed").order_by(AuditLog.created_at)
+    ).all()
+    assert len(rows) == 2  # one per /64 and window
+    assert rows[0].new_values == {"email": "guess1@example.com"}  # the first one typed
+    counts = repeated_event_counts(rows, users.DEFAULT_REPEAT_WINDOW)
+    assert [counts[row.id] for row in rows] == [5, 1]
 
 
 def test_authenticate_records_last_login(db):

@@ -185,7 +185,7 @@ def test_enrolment_shows_a_local_svg_qr_code_and_gives_ten_recovery_codes(viewer
     page = viewer_client.get("/account/mfa").get_data(as_text=True)
     assert "<svg" in page and "<script" not in page.split("</head>")[1]
     with viewer_client.session_transaction() as session:
-        secret = session["mfa_enrolment_secret"]
+        secret = mfa.open_pending_secret(session["mfa_enrolment_secret"])  # kept encrypted
     response = viewer_client.post(
         "/account/mfa/enable",
         data={"csrf_token": csrf_token(viewer_client, "/"), "code": totp_code(secret)},

@@ -23,6 +23,7 @@ from webapp.models import (
     Provider,
     User,
 )
+from webapp.services.identity import mfa
 
 NEW_PASSWORD = "a brand new passphrase"
 API = "/api/platform/ai-management"
@@ -761,7 +762,7 @@ def prepare(endpoint: str, client, world: World):
     if endpoint == "account.enable_mfa":
         client.get("/account/mfa")
         with client.session_transaction() as session:
-            world.mfa_secret = session["mfa_enrolment_secret"]
+            world.mfa_secret = mfa.open_pending_secret(session["mfa_enrolment_secret"])
 
 
 def _other_session(w) -> uuid.UUID:

@@ -15,7 +15,6 @@ from flask import (
     session,
     url_for,
 )
-from flask_limiter.util import get_remote_address
 from flask_login import current_user, login_user
 from flask_wtf import FlaskForm
 from markupsafe import Markup
@@ -88,22 +87,11 @@ def _pending_user() -> User | None:
     return user if user is not None and user.is_active_user and user.has_mfa else None
 
 
-def pending_account_key() -> str:
-    pending = session.get(PENDING_KEY)
-    user = pending.get("user") if isinstance(pending, dict) else None
-    return f"mfa-account:{user or get_remote_address()}"
-
-
 @bp.route("/login/mfa", methods=["GET", "POST"])
 @public
 @limiter.limit(
-    lambda: current_app.config["LOGIN_FAILURES_PER_ACCOUNT"],
-    key_func=pending_account_key,
-    methods=["POST"],
-    scope="mfa-account",
-)
-@limiter.limit(
     lambda: current_app.config["LOGIN_FAILURES_PER_ADDRESS"],
+    key_func=login_throttle.address_key,
     methods=["POST"],
     scope="mfa-address",
 )
@@ -114,6 +102,9 @@ def mfa_login() -> Response | str | tuple[str, int]:
         session.pop(PENDING_KEY, None)
         flash("Sign in again: the sign-in took too long or was not started.")
         return redirect(url_for("auth.login", next=next_url))
+    if request.method == "POST":
+        # Per account, shared with re-authentication; counted before anything is checked.
+        login_throttle.count_second_factor_attempt(user.id, user.email)
     form = CodeForm()
     if form.validate_on_submit():
         if mfa.verify(actor_from_request_for(user), user, form.code.data or ""):
@@ -178,8 +169,10 @@ def end_other_sessions() -> Response:
 def _mfa_page(status: int = 200, **context) -> tuple[str, int]:
     user = current_user._get_current_object()
     if not user.has_mfa and "recovery_codes" not in context:
-        secret = session.get(PENDING_SECRET_KEY) or mfa.new_secret()
-        session[PENDING_SECRET_KEY] = secret
+        secret = mfa.open_pending_secret(session.get(PENDING_SECRET_KEY))
+        if secret is None:
+            secret = mfa.new_secret()
+            session[PENDING_SECRET_KEY] = mfa.seal_pending_secret(secret)
         uri = mfa.provisioning_uri(secret, user.email)
         context.update(secret=secret, qr_svg=Markup(mfa.qr_code_svg(uri)))
     context.setdefault("form", CodeForm())
@@ -198,9 +191,10 @@ def mfa_settings() -> tuple[str, int]:
 
 @bp.post("/account/mfa/enable")
 @any_role_may_post
+@requires_reauthentication  # a stolen session must not bind the thief's authenticator
 def enable_mfa() -> tuple[str, int]:
     form = CodeForm()
-    secret = session.get(PENDING_SECRET_KEY)
+    secret = mfa.open_pending_secret(session.get(PENDING_SECRET_KEY))
     if not form.validate_on_submit() or not secret:
         return _mfa_page(400, form=form)
     try:
@@ -267,6 +261,8 @@ def reauthenticate() -> Response | str | tuple[str, int]:
     if form.validate_on_submit():
         record = current_session_record()
         assert record is not None  # the guard found it
+        if user.has_mfa:  # the code's budget is the sign-in's code step's too
+            login_throttle.count_second_factor_attempt(user.id, user.email)
         try:
             confirm_identity(
                 actor_from_request(),

@@ -27,9 +27,10 @@ from webapp.auth import (
     safe_next_url,
     start_session_clock,
 )
+from webapp.errors import repeat_window
 from webapp.extensions import limiter
 from webapp.services.core.errors import ValidationFailed
-from webapp.services.identity import users
+from webapp.services.identity import sessions, users
 from webapp.views.account import begin_second_factor
 
 bp = Blueprint("auth", __name__)
@@ -60,7 +61,10 @@ def login() -> Response | str | tuple[str, int]:
         attempt = login_throttle.count_attempt(form.email.data)
     if form.validate_on_submit():
         user = users.authenticate(
-            actor_from_request(), form.email.data or "", form.password.data or ""
+            actor_from_request(),
+            form.email.data or "",
+            form.password.data or "",
+            failure_window=repeat_window(),
         )
         if user is not None:
             attempt.succeeded()
@@ -106,6 +110,12 @@ def change_password() -> Response | str | tuple[str, int]:
     form = PasswordForm()
     if form.validate_on_submit():
         user = current_user._get_current_object()
+        record = current_session_record()
+        assert record is not None  # the guard found it
+        # Read before the change deletes the record: this session goes on under a new
+        # token, still as (un)recently authenticated as before — a password alone is no
+        # second factor (re-authentication asks for both).
+        times = sessions.SessionTimes.of(record)
         try:
             users.change_own_password(
                 actor_from_request(),
@@ -122,7 +132,7 @@ def change_password() -> Response | str | tuple[str, int]:
         # Other sessions ended with the old version; keep this one, with a fresh id.
         session.clear()
         login_user(user)
-        start_session_clock()
+        start_session_clock(continues=times)
         flash("Your password is changed. Other sessions were signed out.")
         return redirect(url_for("overview.index"))
     status = 400 if request.method == "POST" else 200

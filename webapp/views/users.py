@@ -6,8 +6,8 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from webapp.auth import actor_from_request, admin_only
-from webapp.models import ROLES
-from webapp.reauth import requires_reauthentication
+from webapp.models import ROLE_ADMIN, ROLES
+from webapp.reauth import reauthentication_needed, requires_reauthentication
 from webapp.services.core.errors import Conflict, ValidationFailed
 from webapp.services.core.ids import parse_id
 from webapp.services.identity import mfa, sessions, users
@@ -31,8 +31,11 @@ def index() -> tuple[str, int]:
 
 @bp.post("")
 @admin_only
-def create() -> tuple[str, int]:
+def create() -> Response | tuple[str, int]:
     form = {key: request.form.get(key, "").strip() for key in ("email", "role", "display_name")}
+    # A new admin is as sensitive as making someone admin (change_role).
+    if form["role"] == ROLE_ADMIN and (answer := reauthentication_needed()):
+        return answer
     password = users.generate_password()
     try:
         user = users.create_user(
@@ -79,6 +82,7 @@ def deactivate(user_id: str) -> Response | tuple[str, int]:
 
 @bp.post("/<user_id>/activate")
 @admin_only
+@requires_reauthentication  # may bring back an admin account
 def activate(user_id: str) -> Response:
     user = users.set_active(actor_from_request(), parse_id(user_id, "user"), True)
     flash(f"{user.email} is active again.")
@@ -98,7 +102,7 @@ def reset_password(user_id: str) -> tuple[str, int]:
 @requires_reauthentication
 def reset_mfa(user_id: str) -> Response:
     user = mfa.reset_for_user(actor_from_request(), parse_id(user_id, "user"))
-    flash(f"Two-factor authentication of {user.email} is removed; they can enrol again.")
+    flash(f"Two-factor authentication of {user.email} is removed and their sessions ended.")
     return redirect(url_for("users.index"))
 
 

@@ -14,6 +14,7 @@ from webapp.extensions import db
 from webapp.models import AuditEventWindow, AuditLog
 from webapp.models.types import utcnow
 from webapp.services.core.actor import Actor
+from webapp.services.core.addresses import client_key
 from webapp.services.core.serialization import to_jsonable
 
 
@@ -89,8 +90,8 @@ def add_repeated_event(
 
 def repeated_event_subject(action: str, event: AuditLog) -> str | None:
     """The counter subject of an audit row written by add_repeated_event, or None."""
-    if action == "auth.login_throttled":
-        return f"address:{event.ip_address or 'unknown'}"
+    if action in ("auth.login_throttled", "auth.login_failed"):
+        return f"address:{client_key(event.ip_address)}"
     if action == "auth.forbidden":
         return f"user:{event.user_id}"
     return None

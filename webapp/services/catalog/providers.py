@@ -78,7 +78,8 @@ def _checked(schema: type[ProviderUpdate], fields: Mapping[str, Any]) -> dict[st
 
 def _check_outbound(url: str, key: str, errors: dict[str, str]) -> None:
     allow_private = bool(current_app.config.get("ALLOW_PRIVATE_PROVIDER_URLS"))
-    problem = url_problem(url, allow_private)
+    extra_ports = frozenset(current_app.config.get("PROVIDER_URL_PORTS") or ())
+    problem = url_problem(url, allow_private, extra_ports)
     if problem:
         errors[key] = problem
 

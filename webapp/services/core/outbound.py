@@ -4,11 +4,15 @@ guarded against server-side request forgery.
 Whoever holds an admin session can set these URLs, and the server requests them, so a URL
 must not turn the console into a port scanner of its own network:
 
-- http(s) only, no credentials in the URL (``user:pass@host``), a valid port;
+- http(s) only, no credentials in the URL (``user:pass@host``), port 80 or 443 (a port
+  scan needs other ports): ``PROVIDER_URL_PORTS`` lists more ports to allow, and with
+  ``ALLOW_PRIVATE_PROVIDER_URLS=1`` any port is fine for a host whose addresses are all
+  loopback or private (self-hosted models listen on 8000, 11434, …);
 - the host is resolved and *every* address it resolves to must be allowed: loopback,
-  private, shared (100.64/10), link-local, multicast, reserved and unspecified addresses
-  are refused, also written as IPv4-mapped/6to4/NAT64 IPv6 or in the decimal, octal and
-  hex forms the resolver accepts (``2130706433`` is 127.0.0.1). Cloud metadata endpoints
+  private, shared (100.64/10), link-local, multicast, reserved (IPv6 site-local fec0::/10
+  included, which Python 3.11 counts as global) and unspecified addresses are refused,
+  also written as IPv4-mapped/6to4/NAT64 IPv6 or in the decimal, octal and hex forms the
+  resolver accepts (``2130706433`` is 127.0.0.1). Cloud metadata endpoints
   (169.254.169.254, fd00:ec2::254, metadata.google.internal, …) are refused always;
   ``ALLOW_PRIVATE_PROVIDER_URLS=1`` allows loopback and private addresses, for models
   hosted on one's own network;
@@ -55,6 +59,7 @@ METADATA_ADDRESSES = frozenset(
     for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200")
 )
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+DEFAULT_PORTS = frozenset({80, 443})
 CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
 
 # The failure classes a check may record; anything else read back is shown generically.
@@ -169,6 +174,7 @@ def address_problem(address: IPAddress, allow_private: bool) -> str | None:
         return None if allow_private else private
     if (
         address in METADATA_ADDRESSES
+        or (isinstance(address, ipaddress.IPv6Address) and address.is_site_local)
         or address.is_link_local
         or address.is_multicast
         or address.is_unspecified
@@ -205,15 +211,30 @@ def _host_problem(host: str, allow_private: bool) -> str | None:
     return None
 
 
-def resolve(target: Target, allow_private: bool) -> list[IPAddress]:
+def _port_refused(extra_ports: frozenset[int], allow_private: bool) -> OutboundRefused:
+    ports = ", ".join(str(port) for port in sorted(DEFAULT_PORTS | extra_ports))
+    hint = " or a loopback/private host" if allow_private else ""
+    return OutboundRefused(
+        URL_NOT_ALLOWED,
+        f"must use port {ports}{hint} (PROVIDER_URL_PORTS allows more ports)",
+    )
+
+
+def resolve(
+    target: Target, allow_private: bool, extra_ports: frozenset[int] = frozenset()
+) -> list[IPAddress]:
     """Every address the host resolves to, each one checked (OutboundRefused if any is not
-    allowed); OutboundFailed(HOST_NOT_FOUND) when it does not resolve."""
+    allowed, or if the port is not allowed for them); OutboundFailed(HOST_NOT_FOUND) when
+    it does not resolve."""
     problem = _host_problem(target.host, allow_private)
     if problem:
         raise OutboundRefused(ADDRESS_NOT_ALLOWED, problem)
+    port_allowed = target.port in DEFAULT_PORTS or target.port in extra_ports
     try:
         infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError, OSError):
+        if not port_allowed and not allow_private:
+            raise _port_refused(extra_ports, allow_private) from None  # wherever it points
         raise OutboundFailed(HOST_NOT_FOUND) from None
     addresses: list[IPAddress] = []
     for _family, _type, _proto, _name, sockaddr in infos:
@@ -225,15 +246,20 @@ def resolve(target: Target, allow_private: bool) -> list[IPAddress]:
             addresses.append(address)
     if not addresses:
         raise OutboundFailed(HOST_NOT_FOUND)
+    # Any port only for one's own network: every address loopback or private.
+    if not port_allowed and any(address_problem(a, False) is None for a in addresses):
+        raise _port_refused(extra_ports, allow_private)
     return addresses
 
 
-def url_problem(url: str, allow_private: bool) -> str | None:
+def url_problem(
+    url: str, allow_private: bool, extra_ports: frozenset[int] = frozenset()
+) -> str | None:
     """The save-time check: why ``url`` may not be saved, or None. A host that does not
     resolve now is accepted (it may only resolve inside the network the checks run in);
     the check-time resolution judges it again every time."""
     try:
-        resolve(parse_url(url), allow_private)
+        resolve(parse_url(url), allow_private, extra_ports)
     except OutboundRefused as refused:
         return refused.problem
     except OutboundFailed:
@@ -281,13 +307,18 @@ class _PinnedHTTPSConnection(_PinnedHTTPConnection):
         self.sock = self._tls.wrap_socket(self._open_socket(), server_hostname=self.host)
 
 
-def get_status(url: str, timeout_seconds: float, allow_private: bool) -> tuple[int, int]:
+def get_status(
+    url: str,
+    timeout_seconds: float,
+    allow_private: bool,
+    extra_ports: frozenset[int] = frozenset(),
+) -> tuple[int, int]:
     """GET ``url`` once under the rules above: (status code, milliseconds until the status
     line and headers arrived). Redirects are answers like any other: never followed.
     Raises OutboundRefused or OutboundFailed (each with a generic ``error``)."""
     target = parse_url(url)
     started = time.perf_counter()
-    addresses = resolve(target, allow_private)
+    addresses = resolve(target, allow_private, extra_ports)
     remaining = max(0.001, timeout_seconds - (time.perf_counter() - started))
     cls = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
     connection = cls(target, addresses, remaining)

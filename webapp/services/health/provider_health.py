@@ -394,12 +394,17 @@ def provider_page(
 # --- the HTTP check and recording ---------------------------------------------------
 
 
-def run_http_check(url: str, timeout_seconds: float, allow_private: bool = False) -> CheckResult:
+def run_http_check(
+    url: str,
+    timeout_seconds: float,
+    allow_private: bool = False,
+    extra_ports: frozenset[int] = frozenset(),
+) -> CheckResult:
     """GET ``url`` through the SSRF guard of webapp/services/outbound.py (the host is
     resolved and checked now, redirects are not followed); a 2xx answer within the timeout
     is a success. A failure records a generic class, never the remote side's text."""
     try:
-        status_code, elapsed = outbound.get_status(url, timeout_seconds, allow_private)
+        status_code, elapsed = outbound.get_status(url, timeout_seconds, allow_private, extra_ports)
     except (outbound.OutboundRefused, outbound.OutboundFailed) as error:
         return CheckResult(url, False, None, None, error.error)
     if 300 <= status_code < 400:
@@ -433,10 +438,11 @@ def record_health_checks(
     targets = _check_targets(providers, limits) if http_checks else {}
     checks: dict[uuid.UUID, CheckResult] = {}
     allow_private = bool(current_app.config.get("ALLOW_PRIVATE_PROVIDER_URLS"))
+    extra_ports = frozenset(current_app.config.get("PROVIDER_URL_PORTS") or ())
     if targets:
         with ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
             futures = {
-                pid: pool.submit(run_http_check, url, timeout, allow_private)
+                pid: pool.submit(run_http_check, url, timeout, allow_private, extra_ports)
                 for pid, (url, timeout) in targets.items()
             }
             checks = {pid: future.result() for pid, future in futures.items()}

@@ -32,6 +32,7 @@ from webapp.models.types import utcnow
 from webapp.services.audit.records import add_audit_row
 from webapp.services.core.actor import Actor
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.identity import sessions
 
 ISSUER = "AI Platform"
 RECOVERY_CODE_COUNT = 10
@@ -47,11 +48,28 @@ def encrypt_secret(secret: str) -> str:
     return _fernet().encrypt(secret.encode()).decode()
 
 
-def decrypt_secret(token: str) -> str | None:
+def decrypt_secret(token: str, ttl: int | None = None) -> str | None:
     try:
-        return _fernet().decrypt(token.encode()).decode()
-    except InvalidToken:  # SECRET_KEY changed since enrolment
+        return _fernet().decrypt(token.encode(), ttl=ttl).decode()
+    except InvalidToken:  # SECRET_KEY changed since enrolment (or older than ``ttl``)
         return None
+
+
+# A secret offered for enrolment but not yet confirmed waits in the session cookie, which
+# Flask signs but does not encrypt: it is kept there encrypted like the stored secrets, and
+# an offer older than an hour is replaced by a new one.
+PENDING_SECRET_SECONDS = 3600
+
+
+def seal_pending_secret(secret: str) -> str:
+    return encrypt_secret(secret)
+
+
+def open_pending_secret(sealed: object) -> str | None:
+    """The secret of an enrolment offer, or None (none, forged, stale, or another key)."""
+    if not isinstance(sealed, str) or not sealed:
+        return None
+    return decrypt_secret(sealed, ttl=PENDING_SECRET_SECONDS)
 
 
 def new_secret() -> str:
@@ -208,12 +226,21 @@ def disable(actor: Actor, user: User, *, required: bool) -> None:
 
 def reset_for_user(actor: Actor, user_id: uuid.UUID) -> User:
     """A platform admin removes a user's second factor (lost phone and recovery codes);
-    the user enrols again at their next sign-in when their role requires it."""
+    the user enrols again at their next sign-in when their role requires it. The user's
+    sessions end: whoever holds one (perhaps with the lost phone) signs in again."""
     user = db.session.get(User, user_id)
     if user is None:
         raise NotFound(f"user {user_id} does not exist")
     was_on = user.has_mfa
     _clear(user)
-    add_audit_row(actor, "user.reset_mfa", "user", user.id, {"mfa": was_on}, {"mfa": False})
+    ended = sessions.delete_sessions_of(user.id)
+    add_audit_row(
+        actor,
+        "user.reset_mfa",
+        "user",
+        user.id,
+        {"mfa": was_on},
+        {"mfa": False, "sessions_ended": ended},
+    )
     db.session.commit()
     return user

@@ -32,21 +32,41 @@ class SessionLimits:
     absolute: timedelta
 
 
+@dataclass(frozen=True)
+class SessionTimes:
+    started_at: datetime
+    authenticated_at: datetime
+
+    @classmethod
+    def of(cls, record: UserSession) -> SessionTimes:
+        return cls(record.started_at, record.authenticated_at)
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def start_session(
-    user: User, at: datetime, ip_address: str | None, user_agent: str | None
+    user: User,
+    at: datetime,
+    ip_address: str | None,
+    user_agent: str | None,
+    *,
+    continues: SessionTimes | None = None,
 ) -> tuple[UserSession, str]:
-    """A new session for ``user`` (just signed in); the token goes into the cookie."""
+    """A new session for ``user`` (just signed in); the token goes into the cookie.
+
+    ``continues``: the times of the session this one replaces under a new token (after a
+    password change). Its start (the absolute lifetime) and its last authentication carry
+    over: a password form is no second factor, so it must not count as re-authentication.
+    """
     token = secrets.token_urlsafe(32)
     record = UserSession(
         user_id=user.id,
         token_hash=hash_token(token),
-        started_at=at,
+        started_at=continues.started_at if continues else at,
         last_seen_at=at,
-        authenticated_at=at,
+        authenticated_at=continues.authenticated_at if continues else at,
         ip_address=ip_address,
         user_agent=(user_agent or "")[:USER_AGENT_LENGTH] or None,
     )

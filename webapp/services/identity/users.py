@@ -15,6 +15,7 @@ from webapp.models.types import utcnow
 from webapp.rls import ANONYMOUS, current_database_role, use_database_role
 from webapp.services.audit.records import add_audit_row, add_repeated_event
 from webapp.services.core.actor import Actor
+from webapp.services.core.addresses import client_key
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
 from webapp.services.core.validation import validated
 from webapp.services.identity import passwords, sessions
@@ -68,9 +69,23 @@ def find_user_by_email(email: str) -> User | None:
     return db.session.scalar(select(User).where(User.email == normalize_email(email)))
 
 
-def authenticate(actor: Actor, email: str, password: str) -> User | None:
+# The audit aggregation window when the caller names none (the console passes its
+# AUDIT_REPEAT_WINDOW_MINUTES).
+DEFAULT_REPEAT_WINDOW = timedelta(minutes=15)
+
+
+def authenticate(
+    actor: Actor,
+    email: str,
+    password: str,
+    *,
+    failure_window: timedelta = DEFAULT_REPEAT_WINDOW,
+) -> User | None:
     """The active user with these credentials, or None. Records the attempt in the audit
-    trail; an unknown email costs the same hashing time as a wrong password."""
+    trail; an unknown email costs the same hashing time as a wrong password. Failures are
+    aggregated: one row per client address (IPv6: its /64) and ``failure_window``, naming
+    the first email typed, with a count of the failures (``audit_event_windows``), so
+    guessing from one place cannot flood the log."""
     user = find_user_by_email(email)
     if user is None:
         passwords.burn_verification_time(password)
@@ -79,11 +94,12 @@ def authenticate(actor: Actor, email: str, password: str) -> User | None:
         ok = passwords.verify_password(user.password_hash, password) and user.is_active_user
 
     if not ok or user is None:
-        add_audit_row(  # no resource id: the row must not tell whether the account exists
+        add_repeated_event(  # no resource id: the row must not tell whether the account exists
             actor,
             "auth.login_failed",
             "session",
-            None,
+            f"address:{client_key(actor.ip_address)}",
+            failure_window,
             new_values={"email": normalize_email(email)[:320]},
         )
         db.session.commit()
@@ -116,14 +132,14 @@ def record_logout(actor: Actor, user: User, session_id: uuid.UUID | None) -> Non
 
 
 def record_throttled_login(actor: Actor, email: str, window: timedelta) -> None:
-    """One audit row per client address and window, with a count of the throttled
-    attempts (``audit_event_windows``): a flood of 429s, whatever emails it types, cannot
-    flood the audit log."""
+    """One audit row per client address (IPv6: its /64) and window, with a count of the
+    throttled attempts (``audit_event_windows``): a flood of 429s, whatever emails it
+    types, cannot flood the audit log."""
     add_repeated_event(
         actor,
         "auth.login_throttled",
         "session",
-        f"address:{actor.ip_address or 'unknown'}",
+        f"address:{client_key(actor.ip_address)}",
         window,
         new_values={"email": normalize_email(email)[:320]},
     )
