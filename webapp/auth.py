@@ -23,7 +23,6 @@ used from, and the user or an admin can end it.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import Callable
@@ -200,21 +199,23 @@ def require_password_change() -> BaseResponse | None:
     from webapp.api.envelope import error_response
 
     if is_api_request():
-        response = error_response(
+        return error_response(
             403,
             "Password change required",
             "Choose your own password at /account/password before using the API.",
+            code="password_change_required",
         )
-        body = response.get_json()
-        body["code"] = "password_change_required"
-        response.set_data(json.dumps(body))
-        return response
-    target = url_for("auth.change_password")
+    return send_browser_to(url_for("auth.change_password"), htmx_status=403)
+
+
+def send_browser_to(url: str, *, htmx_status: int, status: int = 302) -> BaseResponse:
+    """Send the browser to another page: a redirect, or for htmx an ``HX-Redirect`` (a
+    fragment is no place for a whole page such as a sign-in or enrolment form)."""
     if is_htmx_request():
-        response = Response(status=403)
-        response.headers["HX-Redirect"] = target
+        response = Response(status=htmx_status)
+        response.headers["HX-Redirect"] = url
         return response
-    return redirect(target)
+    return redirect(url, code=status)
 
 
 def load_user(session_token: str) -> User | None:
@@ -244,13 +245,8 @@ def answer_unauthorized() -> BaseResponse:
     if is_api_request():
         return error_response(401, "Authentication required", "Sign in to use the API.")
     next_path = page_to_return_to()
-    login_url = url_for("auth.login", next=next_path)
-    if is_htmx_request():
-        # Never swap a login form into a fragment: tell htmx to load the login page.
-        response = Response(status=401)
-        response.headers["HX-Redirect"] = login_url
-        return response
-    return redirect(login_url)
+    # Never swap a login form into a fragment: htmx is told to load the login page.
+    return send_browser_to(url_for("auth.login", next=next_path), htmx_status=401)
 
 
 def page_to_return_to(*, use_referrer: bool = False) -> str | None:

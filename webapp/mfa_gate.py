@@ -7,11 +7,11 @@ Password first, then enrolment: while a user must replace a console-generated pa
 
 from __future__ import annotations
 
-from flask import Response, current_app, redirect, request, url_for
+from flask import current_app, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response as BaseResponse
 
-from webapp.auth import PUBLIC_ENDPOINTS, is_api_request, is_htmx_request, view_for_request
+from webapp.auth import PUBLIC_ENDPOINTS, is_api_request, send_browser_to, view_for_request
 
 # What an admin may still do before enrolling: enrol (after confirming their password when
 # the sign-in is no longer recent: enrolling needs re-authentication), and sign out.
@@ -44,9 +44,4 @@ def require_mfa_enrolment() -> BaseResponse | None:
             "Platform admins must set up two-factor authentication at /account/mfa first.",
             code=MFA_ENROLMENT_REQUIRED,
         )
-    url = url_for("account.mfa_settings")
-    if is_htmx_request():
-        response = Response(status=403)
-        response.headers["HX-Redirect"] = url
-        return response
-    return redirect(url)
+    return send_browser_to(url_for("account.mfa_settings"), htmx_status=403)

@@ -15,15 +15,15 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from flask import Response, current_app, redirect, url_for
+from flask import current_app, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from webapp.auth import (
     current_session_record,
     is_api_request,
-    is_htmx_request,
     now_utc,
     page_to_return_to,
+    send_browser_to,
 )
 
 REAUTHENTICATION_REQUIRED = "reauthentication_required"
@@ -51,11 +51,7 @@ def reauthentication_response() -> BaseResponse:
             code=REAUTHENTICATION_REQUIRED,
         )
     url = url_for("account.reauthenticate", next=page_to_return_to(use_referrer=True))
-    if is_htmx_request():
-        response = Response(status=401)
-        response.headers["HX-Redirect"] = url
-        return response
-    return redirect(url, code=303)
+    return send_browser_to(url, htmx_status=401, status=303)
 
 
 def reauthentication_needed() -> BaseResponse | None:
