@@ -9,8 +9,7 @@ from flask import Response, request
 
 from webapp.api import bp
 from webapp.api.envelope import success_response
-from webapp.api.parsing import parse_body, parse_uuid, query_list
-from webapp.api.schemas import ExperimentCreate, ExperimentUpdate
+from webapp.api.parsing import json_object_body, parse_uuid, query_list
 from webapp.auth import actor_from_request
 from webapp.json_input import JSONRefused, request_json
 from webapp.services.core.errors import NotFound, ValidationFailed
@@ -41,8 +40,7 @@ def _feature_filter(value: str):
 
 @bp.post("/experiments")
 def create_experiment() -> Response:
-    body = parse_body(ExperimentCreate).model_dump(exclude_unset=True)
-    experiment = experiments.create_experiment(actor_from_request(), body)
+    experiment = experiments.create_experiment(actor_from_request(), json_object_body())
     return success_response(experiments.experiment_as_dict(experiment), status=201)
 
 
@@ -56,8 +54,7 @@ def get_experiment(experiment_id: str) -> Response:
 @bp.put("/experiments/<experiment_id>")
 def put_experiment(experiment_id: str) -> Response:
     target = _id(experiment_id)
-    changes = parse_body(ExperimentUpdate).model_dump(exclude_unset=True)
-    experiment = experiments.update_experiment(actor_from_request(), target, changes)
+    experiment = experiments.update_experiment(actor_from_request(), target, json_object_body())
     return success_response(experiments.experiment_as_dict(experiment))
 
 
