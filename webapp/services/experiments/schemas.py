@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic.json_schema import JsonDict
 
 from webapp.models import EXPERIMENT_TYPES
 from webapp.services.core.validation import (
@@ -205,7 +206,7 @@ def _config(value: Any, ids: list[str] | None) -> dict[str, Any]:
     return {**config, "primary_metric": metric.strip()} if isinstance(metric, str) else config
 
 
-CONFIG_SCHEMA = {
+CONFIG_SCHEMA: JsonDict = {
     "type": "object",
     "properties": {
         "primary_metric": {"type": "string", "minLength": 1, "maxLength": 100},
@@ -216,7 +217,7 @@ CONFIG_SCHEMA = {
     "required": ["primary_metric"],
     "additionalProperties": False,
 }
-ALLOCATION_SCHEMA = {
+ALLOCATION_SCHEMA: JsonDict = {
     "type": "object",
     "description": "variant id → percent of traffic (above 0, at most 100, summing to 100)",
     "additionalProperties": {"type": ["number", "string"], "exclusiveMinimum": 0, "maximum": 100},
@@ -248,21 +249,24 @@ class ExperimentDefinition(Input):
 
     name: Annotated[str, Text(200)]
     description: Annotated[str | None, Text(10_000, required=False)] = None
-    feature_id: Annotated[uuid.UUID, Id("is required: the id of a feature")] = Field(
-        default=None, validate_default=True
-    )
-    experiment_type: Annotated[str, OneOf(EXPERIMENT_TYPES)] = Field(
-        default=None, validate_default=True
-    )
-    variants: list[Variant] = Field(
-        default=None, validate_default=True, min_length=2, max_length=MAX_VARIANTS
-    )
+    feature_id: Annotated[uuid.UUID, Id("is required: the id of a feature")]
+    experiment_type: Annotated[str, OneOf(EXPERIMENT_TYPES)]
+    variants: list[Variant] = Field(min_length=2, max_length=MAX_VARIANTS)
     traffic_allocation: dict[str, float | int] = Field(
-        default=None, validate_default=True, json_schema_extra=ALLOCATION_SCHEMA
+        default_factory=dict, validate_default=True, json_schema_extra=ALLOCATION_SCHEMA
     )
     config: dict[str, Any] = Field(
         default_factory=dict, validate_default=True, json_schema_extra=CONFIG_SCHEMA
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _say_what_is_missing(cls, data: Any) -> Any:
+        """A missing feature, type or variant list is told what it should be (their
+        rules refuse None with that wording), not just "is required"."""
+        if isinstance(data, dict):
+            return {**dict.fromkeys(("feature_id", "experiment_type", "variants")), **data}
+        return data
 
     @field_validator("experiment_type", mode="before")
     @classmethod
