@@ -10,9 +10,11 @@ from flask import Response, request
 from webapp.api import bp
 from webapp.api.envelope import success_response
 from webapp.api.parsing import json_object_body, parse_uuid, query_list
+from webapp.api.schemas import ResultBatch
 from webapp.auth import actor_from_request
 from webapp.json_input import JSONRefused, request_json
 from webapp.services.core.errors import NotFound, ValidationFailed
+from webapp.services.core.validation import JsonInput, validated
 from webapp.services.experiments import lifecycle as experiments
 
 
@@ -111,10 +113,7 @@ def _results_body() -> Any:
     except ValueError:
         body = None
     if isinstance(body, dict):
-        unknown = set(body) - {"results"}
-        if unknown:
-            raise ValidationFailed({key: "is not a field (send results: [...])" for key in unknown})
-        return body.get("results")
+        return validated(ResultBatch, JsonInput({"results": None, **body})).results
     if isinstance(body, list):
         return body
     raise ValidationFailed(
