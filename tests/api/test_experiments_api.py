@@ -240,3 +240,14 @@ def test_bad_result_batches_are_400(admin_client, experiment, body, field):
     answer(send(admin_client, "POST", f"{url}/start", json={}))
     response = send(admin_client, "POST", f"{url}/results", json=body)
     assert field in answer(response, 400)["fields"]
+
+
+def test_a_results_envelope_names_every_wrong_field(admin_client, experiment):
+    url = f"{API}/{experiment['id']}/results"
+    fields = answer(send(admin_client, "POST", url, json={"results": [], "colour": 1}), 400)
+    assert fields["fields"] == {
+        "colour": "is not a field (send results: [...])",
+        "results": "must be a list of 1 to 5,000 results",
+    }
+    fields = answer(send(admin_client, "POST", url, json={}), 400)["fields"]
+    assert fields == {"results": "must be a list of 1 to 5,000 results"}

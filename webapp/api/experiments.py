@@ -9,11 +9,12 @@ from flask import Response, request
 
 from webapp.api import bp
 from webapp.api.envelope import success_response
-from webapp.api.parsing import parse_body, parse_uuid, query_list
-from webapp.api.schemas import ExperimentCreate, ExperimentUpdate
+from webapp.api.parsing import json_object_body, parse_uuid, query_list
+from webapp.api.schemas import ResultBatch
 from webapp.auth import actor_from_request
 from webapp.json_input import JSONRefused, request_json
 from webapp.services.core.errors import NotFound, ValidationFailed
+from webapp.services.core.validation import JsonInput, validated
 from webapp.services.experiments import lifecycle as experiments
 
 
@@ -41,8 +42,7 @@ def _feature_filter(value: str):
 
 @bp.post("/experiments")
 def create_experiment() -> Response:
-    body = parse_body(ExperimentCreate).model_dump(exclude_unset=True)
-    experiment = experiments.create_experiment(actor_from_request(), body)
+    experiment = experiments.create_experiment(actor_from_request(), json_object_body())
     return success_response(experiments.experiment_as_dict(experiment), status=201)
 
 
@@ -56,8 +56,7 @@ def get_experiment(experiment_id: str) -> Response:
 @bp.put("/experiments/<experiment_id>")
 def put_experiment(experiment_id: str) -> Response:
     target = _id(experiment_id)
-    changes = parse_body(ExperimentUpdate).model_dump(exclude_unset=True)
-    experiment = experiments.update_experiment(actor_from_request(), target, changes)
+    experiment = experiments.update_experiment(actor_from_request(), target, json_object_body())
     return success_response(experiments.experiment_as_dict(experiment))
 
 
@@ -114,10 +113,7 @@ def _results_body() -> Any:
     except ValueError:
         body = None
     if isinstance(body, dict):
-        unknown = set(body) - {"results"}
-        if unknown:
-            raise ValidationFailed({key: "is not a field (send results: [...])" for key in unknown})
-        return body.get("results")
+        return validated(ResultBatch, JsonInput({"results": None, **body})).results
     if isinstance(body, list):
         return body
     raise ValidationFailed(

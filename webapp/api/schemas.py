@@ -5,8 +5,6 @@ API or from an HTML form; this module names them for the API."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
 from webapp.services.catalog.schemas import (
     AssignModel,
     FeatureBulkItem,
@@ -22,6 +20,13 @@ from webapp.services.catalog.schemas import (
     Rollback,
 )
 from webapp.services.core.validation import Input
+from webapp.services.experiments.schemas import (
+    ExperimentCreate,
+    ExperimentUpdate,
+    ResultBatch,
+    ResultItem,
+    Variant,
+)
 from webapp.services.prompts.schemas import (
     PromptCreate,
     PromptDuplicate,
@@ -31,26 +36,6 @@ from webapp.services.prompts.schemas import (
 
 
 class Body(Input):
-    pass
-
-
-# The experiment's fields are still typed Any: experiments/lifecycle checks them by hand
-# (type included), so one answer names every wrong field.
-
-
-class ExperimentCreate(Body):
-    unknown_field: ClassVar[str] = "is not a field of an experiment"
-
-    name: Any = None
-    description: Any = None
-    feature_id: Any = None
-    experiment_type: Any = None
-    variants: Any = None
-    traffic_allocation: Any = None
-    config: Any = None
-
-
-class ExperimentUpdate(ExperimentCreate):
     pass
 
 
@@ -73,5 +58,8 @@ __all__ = [
     "PromptUpdate",
     "ProviderCreate",
     "ProviderUpdate",
+    "ResultBatch",
+    "ResultItem",
     "Rollback",
+    "Variant",
 ]

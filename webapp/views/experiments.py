@@ -19,6 +19,7 @@ from webapp.services.catalog import assignments, features
 from webapp.services.core.errors import Conflict, ValidationFailed
 from webapp.services.core.ids import parse_id
 from webapp.services.experiments import lifecycle as experiments
+from webapp.services.experiments.schemas import VARIANT_TARGETS
 from webapp.services.prompts import versions as prompts
 from webapp.views.query import PageQuery
 
@@ -73,7 +74,7 @@ def _fields_from_form(form: dict[str, str]) -> tuple[dict[str, Any], dict[str, s
     variant came from (the service names variants by position)."""
     problems: dict[str, str] = {}
     experiment_type = form.get("experiment_type", "")
-    target = experiments.VARIANT_TARGETS.get(experiment_type, (None, ()))[0]
+    target = VARIANT_TARGETS.get(experiment_type, (None, ()))[0]
     variants, allocation, rows = [], {}, []
     for row in range(VARIANT_ROWS):
         variant_id = form.get(f"variant_{row}_id", "").strip()

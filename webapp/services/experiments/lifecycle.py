@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -23,7 +23,6 @@ from sqlalchemy import func, select
 from webapp.extensions import db
 from webapp.models import (
     EXPERIMENT_STATUSES,
-    EXPERIMENT_TYPES,
     AIModel,
     Experiment,
     ExperimentResult,
@@ -36,33 +35,20 @@ from webapp.services.audit.writes import apply_changes
 from webapp.services.catalog import assignments, features
 from webapp.services.core.actor import Actor
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
-from webapp.services.core.json_values import check_json_field
-from webapp.services.core.validation import as_decimal, check_choice, clean_text
+from webapp.services.core.validation import check
 from webapp.services.experiments import analysis as experiment_analysis
+from webapp.services.experiments.schemas import (
+    FIELDS,
+    ExperimentCreate,
+    ExperimentDefinition,
+    ResultBatch,
+    ResultItem,
+    result_refusal,
+)
 from webapp.services.prompts import versions as prompts
 
-VARIANT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-MAX_VARIANTS = 10
 BUCKETS = 10_000  # assignment resolution: allocations are percentages with 2 decimals
-DEFAULT_ALPHA = 0.05
-CONFIG_KEYS = ("primary_metric", "alpha", "control", "higher_is_better")
-FIELDS = (
-    "name",
-    "description",
-    "feature_id",
-    "experiment_type",
-    "variants",
-    "traffic_allocation",
-    "config",
-)
 FROZEN_AFTER_DRAFT = ("feature_id", "experiment_type", "variants", "traffic_allocation", "config")
-# What a variant must point at, and what else it may carry, per experiment type.
-VARIANT_TARGETS: dict[str, tuple[str | None, tuple[str, ...]]] = {
-    "model_comparison": ("model_id", ("params",)),
-    "prompt_testing": ("prompt_id", ("params",)),
-    "parameter_tuning": ("params", ()),
-    "a_b_test": (None, ("params",)),
-}
 # Allowed transitions: action → (statuses it starts from, status it leads to).
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "start": (("draft",), "running"),
@@ -74,8 +60,6 @@ TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
 PROMOTABLE_TYPES = ("model_comparison", "prompt_testing")
 PROMOTABLE_STATUSES = ("running", "paused", "completed")
 DELETABLE_STATUSES = ("draft", "completed", "cancelled")
-MAX_RESULTS_PER_BATCH = 5_000
-METRIC_VALUE_LIMIT = Decimal("100000000")  # NUMERIC(12, 4)
 
 
 def experiment_as_dict(experiment: Experiment) -> dict[str, Any]:
@@ -136,6 +120,14 @@ def describe_targets(variants: list[dict[str, Any]]) -> dict[str, str]:
     return described
 
 
+def _as_uuid(value: Any) -> uuid.UUID | None:
+    """A stored variant's model or prompt id (text in JSON) as a UUID, None if it is not one."""
+    try:
+        return uuid.UUID(str(value)) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
 def get_experiment(experiment_id: uuid.UUID) -> Experiment:
     experiment = db.session.get(Experiment, experiment_id)
     if experiment is None:
@@ -177,88 +169,11 @@ def list_experiments(
 
 
 # --- validation ---------------------------------------------------------------------
+# Shapes, types and the rules between fields are ExperimentDefinition's (schemas.py);
+# what follows needs the database.
 
 
-def _percent(value: Any) -> Decimal | None:
-    """A percentage > 0 and ≤ 100 with at most two decimals, else None."""
-    number = as_decimal(value)
-    if number is None or not 0 < number <= 100 or number != number.quantize(Decimal("0.01")):
-        return None
-    return number
-
-
-def even_split(variant_ids: list[str]) -> dict[str, float | int]:
-    """Equal shares summing to exactly 100 (the first variants take the odd cents)."""
-    count = len(variant_ids)
-    base = (Decimal(100) / count).quantize(Decimal("0.01"), rounding="ROUND_DOWN")
-    left = Decimal(100) - base * count
-    shares = {}
-    for variant_id in variant_ids:
-        share = base + (Decimal("0.01") if left > 0 else 0)
-        left -= Decimal("0.01") if left > 0 else 0
-        shares[variant_id] = _json_number(share)
-    return shares
-
-
-def _json_number(value: Decimal) -> float | int:
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
-def _check_variants(
-    experiment_type: str | None, variants: Any, feature_id: uuid.UUID | None
-) -> dict[str, str]:
-    errors: dict[str, str] = {}
-    if not isinstance(variants, list) or not 2 <= len(variants) <= MAX_VARIANTS:
-        return {"variants": f"must be a list of 2 to {MAX_VARIANTS} variants"}
-    target, extras = VARIANT_TARGETS.get(experiment_type or "", (None, ("params",)))
-    seen: set[str] = set()
-    for index, variant in enumerate(variants):
-        where = f"variants.{index}"
-        if not isinstance(variant, dict):
-            errors[where] = "must be an object with id and name"
-            continue
-        allowed = {"id", "name", *extras, *([target] if target else [])}
-        for key in variant:
-            if key not in allowed:
-                errors[f"{where}.{key}"] = (
-                    f"is not allowed in a {experiment_type} variant "
-                    f"(allowed: {', '.join(sorted(allowed))})"
-                )
-        variant_id = variant.get("id")
-        if not isinstance(variant_id, str) or not VARIANT_ID_PATTERN.match(variant_id):
-            errors[f"{where}.id"] = (
-                "must be 1-100 letters, digits, dots, dashes or underscores (e.g. control)"
-            )
-        elif variant_id in seen:
-            errors[f"{where}.id"] = f"{variant_id} is used by another variant"
-        else:
-            seen.add(variant_id)
-        name = variant.get("name")
-        if not isinstance(name, str) or not name.strip() or len(name) > 200:
-            errors[f"{where}.name"] = "is required (text of at most 200 characters)"
-        if "params" in variant and not isinstance(variant["params"], dict):
-            errors[f"{where}.params"] = "must be a JSON object of parameters"
-        check_json_field({f"{where}.params": variant.get("params")}, f"{where}.params", errors)
-        if target == "params" and not variant.get("params"):
-            errors[f"{where}.params"] = "is required: the parameter set this variant tries"
-        elif target == "model_id":
-            errors.update(_check_model(variant.get("model_id"), f"{where}.model_id"))
-        elif target == "prompt_id":
-            errors.update(_check_prompt(variant.get("prompt_id"), f"{where}.prompt_id", feature_id))
-    return errors
-
-
-def _as_uuid(value: Any) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value)) if value not in (None, "") else None
-    except ValueError:
-        return None
-
-
-def _check_model(value: Any, field: str) -> dict[str, str]:
-    model_id = _as_uuid(value)
-    if model_id is None:
-        return {field: "is required: the id of a model"}
+def _check_model(model_id: uuid.UUID, field: str) -> dict[str, str]:
     model = db.session.get(AIModel, model_id)
     if model is None:
         return {field: "is not a known model"}
@@ -267,10 +182,7 @@ def _check_model(value: Any, field: str) -> dict[str, str]:
     return {}
 
 
-def _check_prompt(value: Any, field: str, feature_id: uuid.UUID | None) -> dict[str, str]:
-    prompt_id = _as_uuid(value)
-    if prompt_id is None:
-        return {field: "is required: the id of a prompt version"}
+def _check_prompt(prompt_id: uuid.UUID, field: str, feature_id: uuid.UUID | None) -> dict[str, str]:
     prompt = db.session.get(Prompt, prompt_id)
     if prompt is None:
         return {field: "is not a known prompt version"}
@@ -279,134 +191,35 @@ def _check_prompt(value: Any, field: str, feature_id: uuid.UUID | None) -> dict[
     return {}
 
 
-def _check_allocation(variants: list[dict[str, Any]], allocation: Any) -> dict[str, str]:
-    if not isinstance(allocation, dict):
-        return {"traffic_allocation": "must be an object of variant id → percent"}
-    errors: dict[str, str] = {}
-    ids = [v["id"] for v in variants]
-    total = Decimal(0)
-    for key, value in allocation.items():
-        if key not in ids:
-            errors[f"traffic_allocation.{key}"] = "is not a variant of this experiment"
-            continue
-        share = _percent(value)
-        if share is None:
-            errors[f"traffic_allocation.{key}"] = (
-                "must be a percentage above 0 and at most 100, with at most 2 decimals"
-            )
-        else:
-            total += share
-    for variant_id in ids:
-        if variant_id not in allocation:
-            errors[f"traffic_allocation.{variant_id}"] = "is required (percent of traffic)"
-    if not errors and total != 100:
-        errors["traffic_allocation"] = f"must sum to 100 (the shares sum to {total})"
-    return errors
-
-
-def _check_config(config: Any, variant_ids: list[str]) -> dict[str, str]:
-    if not isinstance(config, dict):
-        return {"config": "must be a JSON object"}
-    errors: dict[str, str] = {}
-    check_json_field({"config": config}, "config", errors)
-    if errors:
-        return errors
-    for key in config:
-        if key not in CONFIG_KEYS:
-            errors[f"config.{key}"] = f"is not a setting (settings: {', '.join(CONFIG_KEYS)})"
-    metric = config.get("primary_metric")
-    if not isinstance(metric, str) or not metric.strip() or len(metric) > 100:
-        errors["config.primary_metric"] = (
-            "is required: the metric that decides the winner (e.g. converted)"
-        )
-    alpha = config.get("alpha", DEFAULT_ALPHA)
-    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not 0 < alpha <= 0.2:
-        errors["config.alpha"] = "must be a significance level above 0 and at most 0.2"
-    control = config.get("control")
-    if control is not None and control not in variant_ids:
-        errors["config.control"] = "must be the id of one of the variants"
-    if not isinstance(config.get("higher_is_better", True), bool):
-        errors["config.higher_is_better"] = "must be true or false"
-    return errors
-
-
-def _clean(fields: dict[str, Any], creating: bool) -> dict[str, str]:
-    """Check ``fields`` (the full definition when creating, the merged one otherwise) in
-    place; return every problem, keyed by field."""
-    errors: dict[str, str] = {}
-    for key in list(fields):
-        if key not in FIELDS:
-            errors[key] = "is not a field of an experiment"
-    clean_text(fields, "name", errors, max_length=200)
-    description = fields.get("description")
-    if description is not None and (not isinstance(description, str) or len(description) > 10_000):
-        errors["description"] = "must be text of at most 10,000 characters"
-    if not fields.get("experiment_type"):
-        errors["experiment_type"] = f"is required: one of {', '.join(EXPERIMENT_TYPES)}"
-    else:
-        check_choice(fields, "experiment_type", EXPERIMENT_TYPES, errors)
-    feature_id = _as_uuid(fields.get("feature_id"))
-    if feature_id is None:
-        errors["feature_id"] = "is required: the id of a feature"
-    elif not features.feature_exists(feature_id):
+def _checked(schema: type[ExperimentDefinition], fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The experiment's columns as validated by ``schema``, with the checks that need
+    the database: the feature exists, each variant's model can serve traffic and its
+    prompt version exists for the feature (every problem at once)."""
+    checked = check(schema, fields)
+    errors, values = checked.errors, checked.values
+    feature_id = values.get("feature_id")
+    if feature_id is not None and not features.feature_exists(feature_id):
         errors["feature_id"] = "is not a known feature"
         feature_id = None
-    else:
-        fields["feature_id"] = feature_id
-    experiment_type = fields.get("experiment_type")
-    variant_errors = _check_variants(
-        experiment_type if "experiment_type" not in errors else None,
-        fields.get("variants"),
-        feature_id,
-    )
-    errors.update(variant_errors)
-    if not variant_errors:
-        variants = [
-            {**v, "name": v["name"].strip(), **_normalised_refs(v)} for v in fields["variants"]
-        ]
-        fields["variants"] = variants
-        ids = [v["id"] for v in variants]
-        if fields.get("traffic_allocation") in (None, {}) and creating:
-            fields["traffic_allocation"] = even_split(ids)
-        allocation_errors = _check_allocation(variants, fields.get("traffic_allocation"))
-        errors.update(allocation_errors)
-        if not allocation_errors:
-            # Checked above: every share is a percentage.
-            shares = {v: _percent(fields["traffic_allocation"][v]) for v in ids}
-            fields["traffic_allocation"] = {
-                v: _json_number(share) for v, share in shares.items() if share is not None
-            }
-        errors.update(_check_config(fields.get("config", {}), ids))
-    else:
-        given = fields.get("variants")
-        raw = given if isinstance(given, list) else []
-        ids = [v.get("id") for v in raw if isinstance(v, dict)]
-        errors.update(_check_config(fields.get("config", {}), ids))
-    if not errors:
-        config = dict(fields.get("config") or {})
-        config["primary_metric"] = config["primary_metric"].strip()
-        fields["config"] = config
-    return errors
-
-
-def _normalised_refs(variant: dict[str, Any]) -> dict[str, Any]:
-    """Ids as canonical strings (what JSON keeps)."""
-    return {
-        key: str(uuid.UUID(str(variant[key])))
-        for key in ("model_id", "prompt_id")
-        if key in variant
-    }
+    for index, variant in enumerate(values.get("variants") or []):
+        if variant.model_id is not None:
+            errors.update(_check_model(variant.model_id, f"variants.{index}.model_id"))
+        if variant.prompt_id is not None:
+            errors.update(
+                _check_prompt(variant.prompt_id, f"variants.{index}.prompt_id", feature_id)
+            )
+    if errors:
+        raise ValidationFailed(errors)
+    return checked.valid().stored()
 
 
 # --- create, update, delete ---------------------------------------------------------
 
 
 def create_experiment(actor: Actor, fields: dict[str, Any]) -> Experiment:
-    fields = dict(fields)
-    errors = _clean(fields, creating=True)
-    if errors:
-        raise ValidationFailed(errors)
-    experiment = Experiment(**fields, status="draft", created_by=actor.user_id)
+    experiment = Experiment(
+        **_checked(ExperimentCreate, fields), status="draft", created_by=actor.user_id
+    )
     db.session.add(experiment)
     db.session.flush()
     add_audit_row(
@@ -437,10 +250,7 @@ def update_experiment(
                     field=key,
                 )
     current = {key: getattr(experiment, key) for key in FIELDS}
-    merged = {**current, **changes}
-    errors = _clean(merged, creating=False)
-    if errors:
-        raise ValidationFailed(errors)
+    merged = _checked(ExperimentDefinition, {**current, **changes})
     new = {key: merged[key] for key in changes}
     apply_changes(actor, experiment, new, "experiment.update", "experiment")
     db.session.commit()
@@ -497,9 +307,12 @@ def transition(actor: Actor, experiment_id: uuid.UUID, action: str) -> Experimen
         )
     if action == "start":
         # The design was valid when saved; models or prompts may have gone since.
-        errors = _clean({key: getattr(experiment, key) for key in FIELDS}, creating=False)
-        if errors:
-            raise ValidationFailed(errors, "The experiment can no longer start as designed")
+        try:
+            _checked(ExperimentDefinition, {key: getattr(experiment, key) for key in FIELDS})
+        except ValidationFailed as error:
+            raise ValidationFailed(
+                error.errors, "The experiment can no longer start as designed"
+            ) from None
     old = {
         "status": experiment.status,
         "start_date": experiment.start_date,
@@ -587,59 +400,30 @@ def _result_row(experiment: Experiment, item: Any) -> tuple[dict[str, Any] | Non
     """The row to insert for one item, or why it is refused."""
     if not isinstance(item, dict):
         return None, "must be an object"
-    unknown = set(item) - {
-        "variant_id",
-        "metric_name",
-        "metric_value",
-        "user_id",
-        "session_id",
-        "metadata",
-    }
-    if unknown:
-        return None, f"unknown fields: {', '.join(sorted(unknown))}"
+    checked = check(ResultItem, item)
     variant_ids = [v["id"] for v in experiment.variants]
-    if item.get("variant_id") not in variant_ids:
-        return None, f"variant_id {item.get('variant_id')!r} is not a variant of this experiment"
-    metric = item.get("metric_name")
-    if not isinstance(metric, str) or not metric.strip() or len(metric) > 100:
-        return None, "metric_name is required (text of at most 100 characters)"
-    value = as_decimal(item.get("metric_value"))
-    if value is None or abs(value) >= METRIC_VALUE_LIMIT:
-        return None, "metric_value must be a number below 100,000,000 in size"
-    row: dict[str, Any] = {
+    if "variant_id" not in checked.errors and item["variant_id"] not in variant_ids:
+        checked.errors = {
+            "variant_id": f"{item['variant_id']!r} is not a variant of this experiment",
+            **checked.errors,
+        }
+    if checked.errors:
+        return None, result_refusal(checked.errors)
+    result = checked.valid()
+    return {
         "id": uuid.uuid4(),
         "experiment_id": experiment.id,
-        "variant_id": item["variant_id"],
-        "metric_name": metric.strip(),
-        "metric_value": value,
-        "metadata": item.get("metadata") or {},
+        **result.model_dump(),
+        "metadata": result.metadata or {},
         "recorded_at": utcnow(),
-    }
-    if not isinstance(row["metadata"], dict):
-        return None, "metadata must be a JSON object"
-    problems: dict[str, str] = {}
-    check_json_field(row, "metadata", problems)
-    if problems:
-        return None, f"metadata {problems['metadata']}"
-    for key in ("user_id", "session_id"):
-        if item.get(key) not in (None, ""):
-            subject = _as_uuid(item[key])
-            if subject is None:
-                return None, f"{key} must be a UUID"
-            row[key] = subject
-        else:
-            row[key] = None
-    return row, None
+    }, None
 
 
 def record_results(actor: Actor, experiment_id: uuid.UUID, items: Any) -> RecordedBatch:
     """Store the valid items of a batch; refuse the others one by one with a reason.
     Nothing is stored when the experiment is not running (409) or no item is valid (400).
     The stored outcome (p-value, winner) is refreshed in the same transaction."""
-    if not isinstance(items, list) or not 1 <= len(items) <= MAX_RESULTS_PER_BATCH:
-        raise ValidationFailed(
-            {"results": f"must be a list of 1 to {MAX_RESULTS_PER_BATCH:,} results"}
-        )
+    items = check(ResultBatch, {"results": items}).valid().results
     experiment = _lock(experiment_id)
     if experiment.status != "running":
         raise Conflict(
