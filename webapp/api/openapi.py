@@ -37,7 +37,7 @@ from webapp.api.schemas import (
     Rollback,
 )
 from webapp.models import EXPERIMENT_STATUSES, FEATURE_STATUSES, MODEL_STATUSES, USAGE_STATUSES
-from webapp.services.experiments.lifecycle import MAX_RESULTS_PER_BATCH
+from webapp.services.experiments.schemas import MAX_RESULTS_PER_BATCH
 from webapp.services.health.provider_health import MAX_HISTORY_HOURS
 from webapp.services.prompts.versions import MAX_LIMIT as MAX_PROMPTS
 from webapp.services.spending.schemas import BudgetCreate, BudgetUpdate
