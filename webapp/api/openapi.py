@@ -444,9 +444,9 @@ def _drop_null_defaults(schema: Any) -> None:
 
 def _allows_null(schema: dict[str, Any]) -> bool:
     kinds = schema.get("type")
-    if kinds == "null" or (isinstance(kinds, list) and "null" in kinds):
-        return True
-    if "type" not in schema and "$ref" not in schema and "anyOf" not in schema:
+    if kinds is not None:  # "type" holds beside anyOf: both must accept null
+        return kinds == "null" or (isinstance(kinds, list) and "null" in kinds)
+    if "$ref" not in schema and "anyOf" not in schema:
         return True  # any value
     return any(
         isinstance(option, dict) and _allows_null(option) for option in schema.get("anyOf", [])
