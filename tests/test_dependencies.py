@@ -27,7 +27,11 @@ def make_plan(*arguments: str) -> str:
     if not shutil.which("make"):
         pytest.skip("make is not installed")
     return subprocess.run(
-        ["make", "-n", *arguments], cwd=PROJECT, capture_output=True, text=True, check=True
+        ["make", "--no-print-directory", "-n", *arguments],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
 
 
