@@ -7,7 +7,16 @@ from decimal import Decimal
 from typing import Any
 
 from webapp.extensions import db
-from webapp.models import AIModel, Budget, Feature, FeatureModelAssignment, Prompt, Provider
+from webapp.models import (
+    AIModel,
+    ApiKey,
+    Budget,
+    Feature,
+    FeatureModelAssignment,
+    Prompt,
+    Provider,
+)
+from webapp.services.apps.secrets import new_secret, secret_hash, secret_prefix
 
 
 def _save(row: Any) -> Any:
@@ -62,3 +71,24 @@ def budget(**fields: Any) -> Budget:
     fields.setdefault("start_date", date(2026, 11, 1))
     fields.setdefault("end_date", date(2026, 11, 30))
     return _save(Budget(**fields))
+
+
+def api_key(
+    environment: str = "production",
+    scopes: tuple[str, ...] = ("usage:write", "config:read"),
+    features: tuple[Feature, ...] = (),
+    name: str | None = None,
+    **fields: Any,
+) -> tuple[ApiKey, str]:
+    """An API key row and its secret (what the create form shows once)."""
+    secret = new_secret(environment)
+    key = ApiKey(
+        name=name or secret_prefix(secret),
+        prefix=secret_prefix(secret),
+        secret_hash=secret_hash(secret),
+        environment=environment,
+        scopes=list(scopes),
+        feature_ids=[str(f.id) for f in features],
+        **fields,
+    )
+    return _save(key), secret

@@ -19,6 +19,9 @@ EXPECTED_TABLES = {
     "user_sessions",
     "user_recovery_codes",
     "audit_event_windows",
+    "api_keys",
+    "usage_event_ids",
+    "api_key_ingestion",
 }
 
 

@@ -59,6 +59,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     links.init_app(app)
     register_views(app)
     app.register_blueprint(api_bp)
+    from webapp.apps_api import bp as apps_api_bp
+
+    app.register_blueprint(apps_api_bp)
 
     from webapp.cli import register_commands
 

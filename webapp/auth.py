@@ -145,11 +145,18 @@ def refuse_nul() -> None:
         abort(400, description="Request fields must not contain NUL characters.")
 
 
+def is_application_api_view() -> bool:
+    """A view of /api/v1/: it authenticates API keys itself and never reads the session."""
+    return getattr(view_for_request(), "application_api", False)
+
+
 def guard_request() -> Response | None:
     use_database_role(ANONYMOUS)
     if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:
         return None  # unknown URL: the 404 handler answers, revealing nothing
     view = view_for_request()
+    if getattr(view, "application_api", False):
+        return None  # @requires_key answers; a browser session opens nothing here
     if getattr(view, "is_public", False):
         refuse_nul()
         return None
@@ -188,6 +195,8 @@ def require_password_change() -> BaseResponse | None:
     """A signed-in user whose password the console generated must choose their own
     before anything else: pages redirect to /account/password, htmx gets HX-Redirect,
     the API answers 403 with the code ``password_change_required``."""
+    if is_application_api_view():
+        return None
     if not current_user.is_authenticated or not current_user.must_change_password:
         return None
     if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:

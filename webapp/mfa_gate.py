@@ -29,7 +29,10 @@ def require_mfa_enrolment() -> BaseResponse | None:
     endpoint = request.endpoint
     if endpoint is None or endpoint in PUBLIC_ENDPOINTS or endpoint in ENROLMENT_ENDPOINTS:
         return None
-    if getattr(view_for_request(), "is_public", False) or not current_user.is_authenticated:
+    view = view_for_request()
+    if getattr(view, "is_public", False) or getattr(view, "application_api", False):
+        return None  # (API-key views never read the session)
+    if not current_user.is_authenticated:
         return None
     if current_user.has_mfa or not mfa_required_for(current_user):
         return None

@@ -21,6 +21,7 @@ from webapp.extensions import db
 
 ANONYMOUS = "anonymous"  # may append audit rows; may update only the user signing in
 OPERATOR = "platform_admin"  # flask commands run by whoever holds the database credentials
+APPLICATION = "application"  # requests authenticated by an API key (/api/v1/)
 
 _identity: ContextVar[tuple[str, str]] = ContextVar("database_identity", default=("", ""))
 _SET_IDENTITY = (

@@ -105,6 +105,7 @@ def _raw_sums() -> dict:
             UsageLog.model_id,
             AIModel.provider_id,
             UsageLog.status,
+            UsageLog.environment,
             func.count(),
             func.sum(UsageLog.tokens_used),
             func.sum(UsageLog.cost_usd),
@@ -117,26 +118,29 @@ def _raw_sums() -> dict:
             UsageLog.model_id,
             AIModel.provider_id,
             UsageLog.status,
+            UsageLog.environment,
         )
     )
     return {
-        (day, f or nil, m or nil, p or nil, s): (n, tokens, cost, ms)
-        for day, f, m, p, s, n, tokens, cost, ms in rows
+        (day, f or nil, m or nil, p or nil, s, env): (n, tokens, cost, ms)
+        for day, f, m, p, s, env, n, tokens, cost, ms in rows
     }
 
 
 def _rollup_sums() -> dict:
+    # A key's figures are the sum over its shards.
     c = ROLLUP.c
+    keys = [c[k] for k in KEY_COLUMNS if k != "shard"]
     rows = db.session.execute(
         select(
-            *[c[k] for k in KEY_COLUMNS],
-            c.request_count,
-            c.tokens_used,
-            c.cost_usd,
-            c.response_time_ms_sum,
-        )
+            *keys,
+            func.sum(c.request_count),
+            func.sum(c.tokens_used),
+            func.sum(c.cost_usd),
+            func.sum(c.response_time_ms_sum),
+        ).group_by(*keys)
     )
-    return {tuple(row[:5]): tuple(row[5:]) for row in rows}
+    return {tuple(row[:6]): tuple(row[6:]) for row in rows}
 
 
 def test_reconciliation_rollup_equals_raw_to_the_micro_dollar_after_random_inserts(db):

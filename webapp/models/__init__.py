@@ -1,6 +1,13 @@
 """Typed SQLAlchemy models, one module per domain. Importing this package registers every
 table on ``db.metadata`` (Alembic's autogenerate and ``flask db check`` read it)."""
 
+from webapp.models.apps import (
+    API_KEY_SCOPES,
+    REJECTION_CODES,
+    ApiKey,
+    ApiKeyIngestion,
+    UsageEventId,
+)
 from webapp.models.audit import AuditEventWindow, AuditLog
 from webapp.models.budgets import PERIOD_TYPES, Budget
 from webapp.models.experiments import (
@@ -26,10 +33,12 @@ from webapp.models.providers import (
 )
 from webapp.models.rollup import UsageDailyRollup
 from webapp.models.sessions import RecoveryCode, UserSession
-from webapp.models.usage import USAGE_STATUSES, UsageLog
+from webapp.models.usage import COST_SOURCES, USAGE_STATUSES, UsageLog
 from webapp.models.users import ROLE_ADMIN, ROLE_VIEWER, ROLES, User
 
 __all__ = [
+    "API_KEY_SCOPES",
+    "COST_SOURCES",
     "ENVIRONMENTS",
     "EXPERIMENT_STATUSES",
     "EXPERIMENT_TYPES",
@@ -38,11 +47,14 @@ __all__ = [
     "MODEL_STATUSES",
     "PERIOD_TYPES",
     "PROVIDER_STATUSES",
+    "REJECTION_CODES",
     "ROLES",
     "ROLE_ADMIN",
     "ROLE_VIEWER",
     "USAGE_STATUSES",
     "AIModel",
+    "ApiKey",
+    "ApiKeyIngestion",
     "AuditEventWindow",
     "AuditLog",
     "Budget",
@@ -55,6 +67,7 @@ __all__ = [
     "ProviderHealthLog",
     "RecoveryCode",
     "UsageDailyRollup",
+    "UsageEventId",
     "UsageLog",
     "User",
     "UserSession",

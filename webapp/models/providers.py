@@ -73,6 +73,14 @@ class AIModel(Model):
             "price_per_image IS NULL OR price_per_image >= 0",
             name="image_price_non_negative",
         ),
+        sa.CheckConstraint(
+            "cache_read_price_per_million IS NULL OR cache_read_price_per_million >= 0",
+            name="cache_read_price_non_negative",
+        ),
+        sa.CheckConstraint(
+            "cache_write_price_per_million IS NULL OR cache_write_price_per_million >= 0",
+            name="cache_write_price_non_negative",
+        ),
         # UNIQUE(provider_id, name, version) lets duplicates through when version is NULL
         # (NULLs are distinct); two partial indexes close that gap on both databases.
         sa.Index(
@@ -114,6 +122,10 @@ class AIModel(Model):
     output_price_per_million: Mapped[Decimal] = mapped_column(
         PRICE, nullable=False, default=Decimal(0), server_default="0"
     )
+    # Cached input tokens (reads from and writes to a provider's prompt cache); the input
+    # price applies when unset.
+    cache_read_price_per_million: Mapped[Decimal | None] = mapped_column(PRICE)
+    cache_write_price_per_million: Mapped[Decimal | None] = mapped_column(PRICE)
     price_per_request: Mapped[Decimal | None] = mapped_column(PRICE)
     price_per_image: Mapped[Decimal | None] = mapped_column(PRICE)
     capabilities: Mapped[list[str]] = mapped_column(

@@ -1,4 +1,7 @@
-"""Daily usage rollup: one row per (UTC day, feature, model, provider, status).
+"""Daily usage rollup: rows per (UTC day, feature, model, provider, status, environment),
+split over ``ROLLUP_SHARDS`` shards so writers do not serialize (a key's figures are the
+sum of its shards; a pending row completed later moves between keys with a negative and a
+positive delta, in any shard).
 
 Derived data, rebuildable from ``ai_usage_logs`` (`flask rollup rebuild`). It is updated
 in the same transaction as the raw rows it summarises, so sums over whole days read a few
@@ -36,6 +39,7 @@ LATENCY_BUCKETS = len(LATENCY_BOUNDS_MS) + 1
 BUCKET_COLUMNS = tuple(f"latency_bucket_{i:02d}" for i in range(LATENCY_BUCKETS))
 
 ROLLUP_COST = ExactNumeric(18, 6)
+ROLLUP_SHARDS = 16
 
 
 def latency_bucket(response_time_ms: int) -> int:
@@ -58,6 +62,10 @@ class UsageDailyRollup(Model):
     model_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
     provider_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
     status: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    environment: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    # Writers add to one of ROLLUP_SHARDS rows per key, picked per transaction, so
+    # concurrent writers of today's keys do not queue on one row lock; readers sum shards.
+    shard: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True)
     request_count: Mapped[int] = _count_column()
     input_tokens: Mapped[int] = _count_column()
     output_tokens: Mapped[int] = _count_column()

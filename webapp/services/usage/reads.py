@@ -31,7 +31,7 @@ from webapp.models.types import utc_day, utc_hour
 from webapp.services.core.money import ZERO_COST
 from webapp.services.usage.rollup import ROLLUP
 
-KEYS = ("day", "feature_id", "model_id", "provider_id", "status")
+KEYS = ("day", "feature_id", "model_id", "provider_id", "status", "environment")
 
 # The group key of a read: a named tuple made by ``key_type`` whose fields are the keys the
 # read asked for (``key.status``, ``key.feature_id``, …). Its fields exist only at run
@@ -93,12 +93,14 @@ def usage_by(
     keys: Sequence[str],
     *,
     feature_id: uuid.UUID | None = None,
+    environment: str | None = None,
     with_latency: bool = False,
     raw_from: date | None = None,
 ) -> dict[UsageKey, UsageSums]:
     """{key values: sums} for usage from ``start`` to ``end`` (UTC dates, inclusive),
     grouped by ``keys`` (a subset of KEYS, in that order of the tuple). Missing feature,
-    model or provider is ``None`` in the key. ``feature_id`` limits to one feature."""
+    model or provider is ``None`` in the key. ``feature_id`` limits to one feature,
+    ``environment`` to one environment (None: all)."""
     unknown = set(keys) - set(KEYS)
     if unknown:
         raise ValueError(f"unknown keys {sorted(unknown)}")
@@ -107,16 +109,25 @@ def usage_by(
         raw_from = end + timedelta(days=1)
     last_rollup_day = min(end, raw_from - timedelta(days=1))
     if start <= last_rollup_day:
-        _merge(merged, _rollup_rows(start, last_rollup_day, keys, feature_id, with_latency), keys)
+        _merge(
+            merged,
+            _rollup_rows(start, last_rollup_day, keys, feature_id, environment, with_latency),
+            keys,
+        )
     first_raw_day = max(start, raw_from)
     if first_raw_day <= end:
         since, until = day_bounds(first_raw_day, end)
-        _merge(merged, _raw_rows(since, until, keys, feature_id, with_latency), keys)
+        _merge(merged, _raw_rows(since, until, keys, feature_id, environment, with_latency), keys)
     return merged
 
 
 def raw_usage_between(
-    since: datetime, until: datetime, keys: Sequence[str], *, with_latency: bool = False
+    since: datetime,
+    until: datetime,
+    keys: Sequence[str],
+    *,
+    environment: str | None = None,
+    with_latency: bool = False,
 ) -> dict[UsageKey, UsageSums]:
     """Like ``usage_by`` over [since, until) from raw rows only, for windows that are not
     whole days (the last 24 hours). ``keys`` may also include ``hour`` ("YYYY-MM-DD HH") and
@@ -125,7 +136,7 @@ def raw_usage_between(
     if unknown:
         raise ValueError(f"unknown keys {sorted(unknown)}")
     merged: dict[UsageKey, UsageSums] = {}
-    _merge(merged, _raw_rows(since, until, keys, None, with_latency), keys)
+    _merge(merged, _raw_rows(since, until, keys, None, environment, with_latency), keys)
     return merged
 
 
@@ -160,7 +171,12 @@ def _sums_from(row: Any, key_count: int, with_latency: bool) -> tuple:
 
 
 def _rollup_rows(
-    start: date, end: date, keys: Sequence[str], feature_id: uuid.UUID | None, with_latency: bool
+    start: date,
+    end: date,
+    keys: Sequence[str],
+    feature_id: uuid.UUID | None,
+    environment: str | None,
+    with_latency: bool,
 ) -> list[tuple]:
     c = ROLLUP.c
     columns = [c[key] for key in keys]
@@ -177,6 +193,8 @@ def _rollup_rows(
     query = select(*columns, *sums).where(c.day >= start, c.day <= end).group_by(*columns)
     if feature_id is not None:
         query = query.where(c.feature_id == feature_id)
+    if environment is not None:
+        query = query.where(c.environment == environment)
     return [_sums_from(row, len(keys), with_latency) for row in db.session.execute(query)]
 
 
@@ -185,6 +203,7 @@ def _raw_rows(
     until: datetime,
     keys: Sequence[str],
     feature_id: uuid.UUID | None,
+    environment: str | None,
     with_latency: bool,
 ) -> list[tuple]:
     nil = literal(NO_REFERENCE, ROLLUP.c.feature_id.type)
@@ -196,6 +215,7 @@ def _raw_rows(
         "prompt_id": func.coalesce(UsageLog.prompt_id, nil),
         "provider_id": func.coalesce(AIModel.provider_id, nil),
         "status": UsageLog.status,
+        "environment": UsageLog.environment,
     }
     columns = [expressions[key] for key in keys]
     aggregates = [
@@ -222,6 +242,8 @@ def _raw_rows(
         query = query.outerjoin(AIModel, AIModel.id == UsageLog.model_id)
     if feature_id is not None:
         query = query.where(UsageLog.feature_id == feature_id)
+    if environment is not None:
+        query = query.where(UsageLog.environment == environment)
     if group:
         query = query.group_by(*group)
     # Sum the rows of one key here (with latency, a key comes once per latency bucket).

@@ -2,11 +2,16 @@
 
 ``add_to_rollup`` is called by usage recording in the same transaction as the raw rows:
 it sums a batch per key in Python and upserts (INSERT … ON CONFLICT DO UPDATE, on both
-databases). ``rebuild_rollup`` recomputes whole days from the raw rows in SQL.
+databases) into one shard, picked at random per call. Writers in different shards never
+wait for each other's row locks; two in the same shard lock their rows in one order. With
+``sign=-1`` it takes rows out again (a pending row being completed, rows being attached to
+a model): the figures of a key are the sum over its shards, so the minus may land in any
+shard. ``rebuild_rollup`` recomputes whole days from the raw rows in SQL (into shard 0).
 """
 
 from __future__ import annotations
 
+import random
 import uuid
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time
@@ -22,6 +27,7 @@ from webapp.models.rollup import (
     BUCKET_COLUMNS,
     LATENCY_BOUNDS_MS,
     NO_REFERENCE,
+    ROLLUP_SHARDS,
     UsageDailyRollup,
     latency_bucket,
 )
@@ -30,7 +36,7 @@ from webapp.services.audit.records import add_audit_row
 from webapp.services.core.actor import Actor
 
 ROLLUP = UsageDailyRollup.__table__
-KEY_COLUMNS = ("day", "feature_id", "model_id", "provider_id", "status")
+KEY_COLUMNS = ("day", "feature_id", "model_id", "provider_id", "status", "environment", "shard")
 SUM_COLUMNS = (
     "request_count",
     "input_tokens",
@@ -48,21 +54,37 @@ def rollup_key(
     model_id: uuid.UUID | None,
     provider_id: uuid.UUID | None,
     status: str,
-) -> tuple[date, uuid.UUID, uuid.UUID, uuid.UUID, str]:
+    environment: str,
+    shard: int,
+) -> tuple[date, uuid.UUID, uuid.UUID, uuid.UUID, str, str, int]:
     return (
         created_at.date(),  # created_at is UTC (UTCDateTime), so this is the UTC day
         feature_id or NO_REFERENCE,
         model_id or NO_REFERENCE,
         provider_id or NO_REFERENCE,
         status,
+        environment,
+        shard,
     )
 
 
+def pick_shard() -> int:
+    """The shard one transaction writes its rollup (and counter) deltas to."""
+    return random.randrange(ROLLUP_SHARDS)
+
+
 def add_to_rollup(
-    rows: Iterable[Mapping[str, Any]], provider_of: Mapping[uuid.UUID, uuid.UUID]
+    rows: Iterable[Mapping[str, Any]],
+    provider_of: Mapping[uuid.UUID, uuid.UUID],
+    *,
+    sign: int = 1,
+    shard: int | None = None,
 ) -> None:
-    """Add usage rows (dicts as inserted into ai_usage_logs) to the rollup.
-    ``provider_of`` maps each model id to its provider id."""
+    """Add usage rows (dicts as inserted into ai_usage_logs; ``environment`` defaults to
+    production) to the rollup, or take them out with ``sign=-1``. ``provider_of`` maps
+    each model id to its provider id."""
+    if shard is None:
+        shard = pick_shard()
     sums: dict[tuple, dict[str, Any]] = {}
     for row in rows:
         model_id = row.get("model_id")
@@ -72,18 +94,20 @@ def add_to_rollup(
             model_id,
             provider_of.get(model_id) if model_id else None,
             row["status"],
+            row.get("environment") or "production",
+            shard,
         )
         entry = sums.get(key)
         if entry is None:
             entry = sums[key] = dict.fromkeys(SUM_COLUMNS, 0)
             entry["cost_usd"] = Decimal(0)
-        entry["request_count"] += 1
-        entry["input_tokens"] += row["input_tokens"]
-        entry["output_tokens"] += row["output_tokens"]
-        entry["tokens_used"] += row["tokens_used"]
-        entry["cost_usd"] += row["cost_usd"]
-        entry["response_time_ms_sum"] += row["response_time_ms"]
-        entry[BUCKET_COLUMNS[latency_bucket(row["response_time_ms"])]] += 1
+        entry["request_count"] += sign
+        entry["input_tokens"] += sign * row["input_tokens"]
+        entry["output_tokens"] += sign * row["output_tokens"]
+        entry["tokens_used"] += sign * row["tokens_used"]
+        entry["cost_usd"] += sign * row["cost_usd"]
+        entry["response_time_ms_sum"] += sign * row["response_time_ms"]
+        entry[BUCKET_COLUMNS[latency_bucket(row["response_time_ms"])]] += sign
     if not sums:
         return
     values = [dict(zip(KEY_COLUMNS, key, strict=True)) | entry for key, entry in sums.items()]
@@ -141,6 +165,8 @@ def recompute_rollup(since: date | None = None) -> int:
             model,
             provider,
             UsageLog.status,
+            UsageLog.environment,
+            literal(0, UsageDailyRollup.shard.type),
             func.count(),
             func.sum(UsageLog.input_tokens),
             func.sum(UsageLog.output_tokens),
@@ -150,7 +176,7 @@ def recompute_rollup(since: date | None = None) -> int:
             *_bucket_sums(),
         )
         .outerjoin(AIModel, AIModel.id == UsageLog.model_id)
-        .group_by(day, feature, model, provider, UsageLog.status)
+        .group_by(day, feature, model, provider, UsageLog.status, UsageLog.environment)
     )
     if since is not None:
         query = query.where(UsageLog.created_at >= datetime.combine(since, time.min, tzinfo=UTC))

@@ -1,0 +1,1 @@
+"""Applications: their API keys, the usage they report, and the configuration they read."""
