@@ -15,6 +15,7 @@ READ = "read"  # any signed-in user may GET; writes (if any) need platform_admin
 ADMIN_WRITE = "admin write"  # platform_admin only
 ANY_ROLE_WRITE = "any role write"  # any signed-in user, GET and POST
 ADMIN_ONLY = "admin only"  # platform_admin only, reading included
+API_KEY = "api key"  # /api/v1/: an application's API key, never a browser session
 
 POLICY = {
     "static": PUBLIC,
@@ -144,6 +145,7 @@ POLICY = {
     "api.list_usage": READ,
     "api.export_usage": READ,
     "api.openapi_document": READ,
+    "apps_api.whoami": API_KEY,
 }
 
 # Listings whose contract requires a parameter (the seed's /spending needs an action's
@@ -167,7 +169,8 @@ def _routes():
 
 
 ROUTES = _routes()
-PROTECTED = [r for r in ROUTES if POLICY.get(r[0]) != PUBLIC]
+PROTECTED = [r for r in ROUTES if POLICY.get(r[0]) not in (PUBLIC, API_KEY)]
+KEYED = [r for r in ROUTES if POLICY.get(r[0]) == API_KEY]
 WRITES = [r for r in PROTECTED if r[1] != "GET"]
 
 
@@ -178,6 +181,22 @@ def is_api(url: str) -> bool:
 def test_every_route_has_a_decision():
     missing = sorted({endpoint for endpoint, _, _ in ROUTES} - set(POLICY))
     assert missing == [], f"add these endpoints to POLICY with a decision: {missing}"
+
+
+def test_application_api_routes_live_under_api_v1():
+    assert KEYED
+    assert all(url.startswith("/api/v1/") for _, _, url in KEYED)
+
+
+@pytest.mark.parametrize("endpoint, method, url", KEYED)
+def test_application_api_refuses_anonymous_and_browser_sessions(
+    client, admin_client, endpoint, method, url
+):
+    for caller in (client, admin_client):
+        response = caller.open(url, method=method)
+        assert response.status_code == 401
+        assert response.get_json()["code"] == "invalid_api_key"
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
 def test_no_write_is_hidden_behind_get():
