@@ -146,6 +146,7 @@ POLICY = {
     "api.export_usage": READ,
     "api.openapi_document": READ,
     "apps_api.whoami": API_KEY,
+    "apps_api.openapi_document": PUBLIC,
 }
 
 # Listings whose contract requires a parameter (the seed's /spending needs an action's

@@ -422,24 +422,24 @@ def _body_schemas() -> tuple[dict[type[BaseModel], dict[str, Any]], dict[str, An
     refs = {model: references[(model, "validation")] for model in models}
     components = definitions.get("$defs", {})
     for component in components.values():
-        _drop_null_defaults(component)
+        drop_null_defaults(component)
     return refs, components
 
 
-def _drop_null_defaults(schema: Any) -> None:
+def drop_null_defaults(schema: Any) -> None:
     """A field left out of a request is simply not set: pydantic writes that as
     ``"default": null`` even where null itself is refused (``"type": "string"``), which
     OpenAPI 3.1 calls invalid. The document drops such defaults."""
     if isinstance(schema, list):
         for item in schema:
-            _drop_null_defaults(item)
+            drop_null_defaults(item)
         return
     if not isinstance(schema, dict):
         return
     if "default" in schema and schema["default"] is None and not _allows_null(schema):
         del schema["default"]
     for value in schema.values():
-        _drop_null_defaults(value)
+        drop_null_defaults(value)
 
 
 def _allows_null(schema: dict[str, Any]) -> bool:

@@ -1,0 +1,212 @@
+"""The OpenAPI 3.1 document of the application API, at ``/api/v1/openapi.json``.
+
+Built like the admin API's (webapp/api/openapi.py, whose envelope schemas it shares): paths
+from this blueprint's routes, request bodies from the pydantic models the routes validate
+with, the rest from ``OPERATIONS``. A route without an entry fails ``build_document`` (and
+tests/apps_api/test_openapi_v1.py). The document is public: it holds no secret, and an
+application's developer reads it before they have a key.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, Response, current_app
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from webapp.api.openapi import ERROR_ENVELOPE, drop_null_defaults, success_envelope
+from webapp.apps_api import bp
+from webapp.auth import public
+
+DOCUMENT_PATH = "/openapi.json"
+CACHE_KEY = "aipm.apps_openapi_document"
+PATH_ARGUMENT = re.compile(r"<(?:[a-z_]+:)?([a-z_]+)>")
+
+ERRORS = {
+    400: ("BadRequest", "A malformed request: `fields` names each wrong field."),
+    401: (
+        "Unauthorized",
+        "No API key, or an unknown, revoked or expired one (`WWW-Authenticate: Bearer`).",
+    ),
+    403: ("Forbidden", "The key lacks the scope (`insufficient_scope`) or the feature."),
+    413: ("PayloadTooLarge", "The body (after decompression) is larger than allowed."),
+    415: ("UnsupportedMediaType", "The body's Content-Type is not one this operation reads."),
+    429: ("TooManyRequests", "The key's rate limit is used up; `Retry-After` says when to retry."),
+}
+WHOAMI: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "prefix": {"type": "string", "description": "The visible start of the key."},
+        "environment": {"type": "string", "enum": ["development", "staging", "production"]},
+        "scopes": {"type": "array", "items": {"type": "string"}},
+        "feature_ids": {
+            "type": "array",
+            "items": {"type": "string", "format": "uuid"},
+            "description": "The features the key may report for; empty: every feature.",
+        },
+    },
+    "required": ["prefix", "environment", "scopes", "feature_ids"],
+}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One documented answer: its schema per media type."""
+
+    description: str
+    content: dict[str, dict[str, Any]]
+
+
+def enveloped(data: dict[str, Any], description: str = "OK") -> Answer:
+    return Answer(description, {"application/json": success_envelope(data)})
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What one endpoint reads and answers (its path and method come from its route)."""
+
+    summary: str
+    tag: str
+    scope: str | None  # None: public, no key
+    description: str = ""
+    body: type[BaseModel] | None = None
+    # Bodies not described by a pydantic model (OTLP protobuf): media type → schema.
+    raw_body: dict[str, dict[str, Any]] | None = None
+    answers: dict[int, Answer] = field(default_factory=dict)
+    errors: tuple[int, ...] = (401, 403, 429)
+
+
+OPERATIONS: dict[str, Operation] = {
+    "apps_api.whoami": Operation(
+        "What the calling key is and may do",
+        "keys",
+        "usage:write",
+        answers={200: enveloped(WHOAMI)},
+    ),
+    "apps_api.openapi_document": Operation(
+        "This document",
+        "meta",
+        None,
+        answers={200: Answer("OK", {"application/json": {"type": "object"}})},
+        errors=(),
+    ),
+}
+
+
+class UndocumentedRoute(LookupError):
+    """A route of the application API has no entry in OPERATIONS."""
+
+
+def _body_schemas() -> tuple[dict[type[BaseModel], dict[str, Any]], dict[str, Any]]:
+    models = sorted(
+        {op.body for op in OPERATIONS.values() if op.body is not None},
+        key=lambda model: model.__name__,
+    )
+    if not models:
+        return {}, {}
+    references, definitions = models_json_schema(
+        [(model, "validation") for model in models],
+        ref_template="#/components/schemas/{model}",
+    )
+    components = definitions.get("$defs", {})
+    drop_null_defaults(components)
+    return {model: references[(model, "validation")] for model in models}, components
+
+
+def _operation(endpoint: str, refs: dict[type[BaseModel], Any]) -> dict[str, Any]:
+    op = OPERATIONS[endpoint]
+    document: dict[str, Any] = {
+        "operationId": endpoint.removeprefix(f"{bp.name}."),
+        "summary": op.summary,
+        "tags": [op.tag],
+        "security": [{"bearer": []}] if op.scope else [],
+    }
+    if op.description or op.scope:
+        scope = f"Needs an API key with the scope `{op.scope}`." if op.scope else ""
+        document["description"] = " ".join(part for part in (op.description, scope) if part)
+    if op.body is not None:
+        document["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": refs[op.body]}},
+        }
+    elif op.raw_body is not None:
+        document["requestBody"] = {
+            "required": True,
+            "content": {media: {"schema": schema} for media, schema in op.raw_body.items()},
+        }
+    responses: dict[str, Any] = {
+        str(status): {
+            "description": answer.description,
+            "content": {media: {"schema": schema} for media, schema in answer.content.items()},
+        }
+        for status, answer in op.answers.items()
+    }
+    for code in op.errors:
+        responses[str(code)] = {"$ref": f"#/components/responses/{ERRORS[code][0]}"}
+    document["responses"] = responses
+    return document
+
+
+def build_document(app: Flask) -> dict[str, Any]:
+    """The document for every rule of this blueprint."""
+    refs, definitions = _body_schemas()
+    paths: dict[str, dict[str, Any]] = {}
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if rule.endpoint.partition(".")[0] != bp.name:
+            continue
+        if rule.endpoint not in OPERATIONS:
+            raise UndocumentedRoute(f"{rule.endpoint} ({rule.rule}) has no entry in OPERATIONS")
+        path = PATH_ARGUMENT.sub(r"{\1}", rule.rule)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            paths.setdefault(path, {})[method.lower()] = _operation(rule.endpoint, refs)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "AI Platform Management — application API",
+            "version": "1",
+            "description": (
+                "What applications call: report usage (JSON batches or OpenTelemetry spans) "
+                "and read their configuration. Authenticate with `Authorization: Bearer "
+                "aipm_…` (an API key an admin issues at /api-keys); no cookies. Answers are "
+                'the envelope {"success", "data", "error", "code", "details", "fields"}. '
+                "Money is a decimal string."
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": {**definitions, "ErrorEnvelope": ERROR_ENVELOPE},
+            "responses": {
+                name: {
+                    "description": description,
+                    "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/ErrorEnvelope"}
+                        }
+                    },
+                }
+                for name, description in ERRORS.values()
+            },
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "aipm_<dev|stg|prd>_<secret>",
+                    "description": "An API key issued at /api-keys.",
+                }
+            },
+        },
+    }
+
+
+@bp.get(DOCUMENT_PATH)
+@public
+def openapi_document() -> Response:
+    """The document itself (not enveloped): built once per application."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if CACHE_KEY not in app.extensions:
+        app.extensions[CACHE_KEY] = json.dumps(build_document(app), ensure_ascii=False)
+    return Response(app.extensions[CACHE_KEY], mimetype="application/json")
