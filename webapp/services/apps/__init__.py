@@ -1,0 +1,1 @@
+"""Applications: their keys, what they report (usage, OpenTelemetry spans), their config."""
