@@ -8,16 +8,29 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import threading
 
 import pytest
 from google.protobuf import json_format
 from google.rpc.status_pb2 import Status
+from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from opentelemetry.sdk.trace.export import SpanExportResult
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
 
-from tests.otel_helpers import SpanSpec, chat_span, export_request, hex_ids, json_body_of
+from tests.otel_helpers import (
+    SpanSpec,
+    chat_span,
+    export_request,
+    hex_ids,
+    json_body_of,
+    send_again,
+    send_spans,
+)
 from webapp.services.apps.otlp import (
     JSON,
     MAX_OTLP_BODY,
@@ -32,6 +45,7 @@ from webapp.services.apps.otlp import (
     media_type,
     read_body,
     spans_to_events,
+    summarize_rejections,
 )
 
 RESOURCE = {"service.name": "chatbot"}
@@ -284,3 +298,72 @@ def test_an_error_status_is_a_google_rpc_status(content_type):
 def test_an_error_status_in_json():
     body = encode_error_status(3, "bad", "application/json")
     assert json.loads(body) == {"code": 3, "message": "bad"}
+
+
+# --- the real exporter against a live (bare WSGI) server -------------------------------------
+
+
+@pytest.fixture
+def otlp_server():
+    """A werkzeug server in a thread that chains the pure functions the way the endpoint
+    will (no Flask, no database): what the real exporter sends, and how it takes the answer."""
+    received: list[dict] = []
+
+    @Request.application
+    def application(request: Request) -> Response:
+        content_type = request.content_type or ""
+        try:
+            body = read_body(request.get_data(), request.content_encoding, MAX_OTLP_BODY)
+            export = decode_export_request(body, content_type)
+        except UndecodableBody as error:
+            return Response(encode_error_status(3, error.message, content_type), status=400)
+        decoded = spans_to_events(export, ["chatbot"])
+        received.append(
+            {"encoding": request.content_encoding, "type": content_type, "decoded": decoded}
+        )
+        answer = encode_export_response(
+            len(decoded.rejected),
+            summarize_rejections([r.reason for r in decoded.rejected]),
+            content_type,
+        )
+        return Response(answer, content_type=media_type(content_type))
+
+    server = make_server("127.0.0.1", 0, application, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/api/v1/otel/v1/traces", received
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
+def test_the_sdk_exporter_sends_gzip_protobuf_that_maps_and_a_retry_has_the_same_ids(
+    otlp_server,
+):
+    url, received = otlp_server
+    agent = SpanSpec(
+        "invoke_agent helper",
+        {"gen_ai.operation.name": "invoke_agent"},
+        children=[chat_span(), chat_span(**{"gen_ai.usage.input_tokens": -1})],
+    )
+    sent = send_spans(url, {"Authorization": "Bearer aipm_dev_x"}, [agent], RESOURCE, batch=True)
+    assert sent.results == [SpanExportResult.SUCCESS]
+    (first,) = received
+    assert first["encoding"] == "gzip" and first["type"] == "application/x-protobuf"
+    decoded = first["decoded"]
+    assert len(decoded.events) == 1 and len(decoded.rejected) == 1 and decoded.ignored == 1
+
+    assert send_again(url, {}, sent.spans) == SpanExportResult.SUCCESS
+    retried = received[1]["decoded"]
+    assert [e["id"] for e in retried.events] == [e["id"] for e in decoded.events]
+
+
+def test_the_simple_processor_exports_span_by_span_uncompressed(otlp_server):
+    url, received = otlp_server
+    sent = send_spans(
+        url, {}, [chat_span(), chat_span()], RESOURCE, compression=Compression.NoCompression
+    )
+    assert sent.results == [SpanExportResult.SUCCESS] * 2
+    assert [r["encoding"] for r in received] == [None, None]
+    assert sum(len(r["decoded"].events) for r in received) == 2
