@@ -54,13 +54,18 @@ def assignment_as_dict(assignment: FeatureModelAssignment) -> dict[str, Any]:
 def list_features() -> Response:
     time_range = request.args.get("time_range", "24h")
     windows.checked_range(time_range)  # an unknown range is a 400 even without metrics
+    environment = windows.checked_environment(request.args.get("environment"))
     rows = features.list_features(
         statuses=query_list("status"),
         include_metrics=query_flag("include_metrics"),
         time_range=time_range,
+        environment=environment,
     )
     data = [_row_as_dict(row) for row in rows]
-    return success_response(data, metadata={"count": len(data), "time_range": time_range})
+    return success_response(
+        data,
+        metadata={"count": len(data), "time_range": time_range, "environment": environment},
+    )
 
 
 @bp.post("/features")
@@ -88,10 +93,14 @@ def bulk_update_features() -> Response:
 def get_feature(feature_id: str) -> Response:
     target = parse_uuid(feature_id, "feature")
     time_range = request.args.get("time_range", "24h")
+    environment = windows.checked_environment(request.args.get("environment"))
     feature = features.get_feature(target)
     models = features.active_models([target]).get(target, {})
-    row = features.FeatureRow(feature, models, features.feature_health(target, time_range))
-    return success_response(_row_as_dict(row), metadata={"time_range": time_range})
+    health = features.feature_health(target, time_range, environment=environment)
+    row = features.FeatureRow(feature, models, health)
+    return success_response(
+        _row_as_dict(row), metadata={"time_range": time_range, "environment": environment}
+    )
 
 
 @bp.put("/features/<feature_id>")
@@ -110,11 +119,12 @@ def delete_feature(feature_id: str) -> Response:
 @bp.get("/features/<feature_id>/usage")
 def feature_usage(feature_id: str) -> Response:
     days = query_int("days", 30, 1, 366)
-    series = features.usage_by_day(parse_uuid(feature_id, "feature"), days)
+    environment = windows.checked_environment(request.args.get("environment"))
+    series = features.usage_by_day(parse_uuid(feature_id, "feature"), days, environment=environment)
     data = [
         {"date": d.day, "requests": d.requests, "errors": d.errors, "cost": d.cost} for d in series
     ]
-    return success_response(data, metadata={"days": days})
+    return success_response(data, metadata={"days": days, "environment": environment})
 
 
 @bp.get("/features/<feature_id>/assignments")

@@ -16,10 +16,12 @@ from webapp.models import AIModel
 from webapp.services.catalog import ai_models
 from webapp.services.catalog.schemas import flat_model_fields, model_errors
 from webapp.services.core.errors import ValidationFailed
+from webapp.services.usage import windows
 
 
 @bp.get("/models")
 def list_models() -> Response:
+    environment = windows.checked_environment(request.args.get("environment"))
     rows = ai_models.list_models(
         provider=request.args.get("provider") or None,
         model_type=request.args.get("model_type") or None,
@@ -28,7 +30,9 @@ def list_models() -> Response:
     data = [ai_models.model_as_dict(model, provider) for model, provider in rows]
     if query_flag("include_metrics"):
         time_range = request.args.get("time_range", "24h")
-        performance = ai_models.model_performance([m.id for m, _ in rows], time_range)
+        performance = ai_models.model_performance(
+            [m.id for m, _ in rows], time_range, environment=environment
+        )
         for item, (model, _) in zip(data, rows, strict=True):
             item["metrics"] = performance[model.id].as_dict()
     return success_response(data, metadata={"count": len(data)})
@@ -52,7 +56,9 @@ def create_model() -> Response:
 def _detail(model: AIModel) -> dict:
     data = ai_models.model_as_dict(model)
     time_range = request.args.get("time_range", "24h")
-    data["metrics"] = ai_models.model_performance([model.id], time_range)[model.id].as_dict()
+    environment = windows.checked_environment(request.args.get("environment"))
+    performance = ai_models.model_performance([model.id], time_range, environment=environment)
+    data["metrics"] = performance[model.id].as_dict()
     return data
 
 

@@ -23,6 +23,7 @@ from webapp.services.spending.analytics import spending_breakdown, spending_tren
 from webapp.services.spending.recommendations import cost_recommendations
 from webapp.services.spending.schemas import REQUIRED
 from webapp.services.usage import logs
+from webapp.services.usage.windows import checked_environment
 
 ACTIONS = ("breakdown", "budgets", "recommendations", "trends")
 
@@ -51,19 +52,29 @@ def get_spending() -> Response:
                 "start_date and end_date are required for breakdown",
                 fields=dict.fromkeys(missing, "is required"),
             )
-        result = spending_breakdown(request.args["start_date"], request.args["end_date"])
-        return success_response(breakdown_as_dict(result))
+        result = spending_breakdown(
+            request.args["start_date"],
+            request.args["end_date"],
+            environment=request.args.get("environment"),
+        )
+        return success_response(breakdown_as_dict(result), metadata={"environment": _environment()})
     if action == "budgets":
         return success_response([a.as_dict() for a in budgets.analyse_budgets()])
     if action == "recommendations":
         return success_response(cost_recommendations())
     if action == "trends":
-        trends = spending_trends(query_int("days", 30, 1, 365))
+        environment = _environment()
+        trends = spending_trends(query_int("days", 30, 1, 365), environment=environment)
         data = vars(trends) | {"daily_data": [vars(d) for d in trends.daily_data]}
-        return success_response(data)
+        return success_response(data, metadata={"environment": environment})
     return error_response(
         400, "Invalid action parameter", fields={"action": f"must be one of {', '.join(ACTIONS)}"}
     )
+
+
+def _environment() -> str | None:
+    """The ``environment`` query parameter checked (None: every environment)."""
+    return checked_environment(request.args.get("environment"))
 
 
 def _create_budget() -> Response:

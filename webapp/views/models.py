@@ -39,8 +39,11 @@ def index() -> tuple[str, int]:
     filters["status"] = query.choice("status", MODEL_STATUSES, "", "; that filter is left out.")
     filters["status"] = filters["status"] or None
     chosen = ranges.read_range(query, ranges.METRICS)
+    environment = ranges.read_environment(query)
     rows = ai_models.list_models(**filters)
-    performance = ai_models.model_performance([m.id for m, _ in rows], chosen.name)
+    performance = ai_models.model_performance(
+        [m.id for m, _ in rows], chosen.name, environment=environment
+    )
     html = render_page(
         "models/index.html",
         "table",
@@ -50,7 +53,13 @@ def index() -> tuple[str, int]:
         query=query,
         time_range=chosen.name,
         control=ranges.RangeControl(
-            "models.index", ranges.METRICS, chosen, "#models-table", query, filters
+            "models.index",
+            ranges.METRICS,
+            chosen,
+            "#models-table",
+            query,
+            filters,
+            environment=environment,
         ),
         providers=[p for p, _ in providers.list_providers()],
         model_types=ai_models.model_types(),
@@ -122,12 +131,15 @@ def _detail(model, query: PageQuery | None = None, block: str = "content") -> st
     """The model's page; htmx gets ``block`` (the range control swaps the performance)."""
     query = query or PageQuery()
     chosen = ranges.read_range(query, ranges.METRICS)
+    environment = ranges.read_environment(query)
     return render_page(
         "models/detail.html",
         block,
         model=model,
         provider=providers.get_provider(model.provider_id),
-        performance=ai_models.model_performance([model.id], chosen.name)[model.id],
+        performance=ai_models.model_performance([model.id], chosen.name, environment=environment)[
+            model.id
+        ],
         time_range=chosen.name,
         control=ranges.RangeControl(
             "models.detail",
@@ -136,6 +148,7 @@ def _detail(model, query: PageQuery | None = None, block: str = "content") -> st
             "#model-performance",
             query,
             {"model_id": model.id},
+            environment=environment,
         ),
         history=ai_models.deployment_history(model.id),
     )

@@ -100,9 +100,15 @@ def models_of_provider(provider_id: uuid.UUID) -> list[AIModel]:
 
 
 def model_performance(
-    model_ids: list[uuid.UUID], time_range: str = "24h", now: datetime | None = None
+    model_ids: list[uuid.UUID],
+    time_range: str = "24h",
+    now: datetime | None = None,
+    environment: str | None = None,
 ) -> dict[uuid.UUID, windows.UsageMetrics]:
-    found = windows.metrics_for("model_id", time_range, now, only=model_ids)
+    """Each model's metrics over a named range, in one ``environment`` or all (None)."""
+    found = windows.metrics_for(
+        "model_id", time_range, now, only=model_ids, environment=environment
+    )
     return {model_id: found.get(model_id) or windows.UsageMetrics.empty() for model_id in model_ids}
 
 
