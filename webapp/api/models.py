@@ -49,8 +49,15 @@ def _saved(save: Callable[[dict[str, Any]], AIModel]) -> AIModel:
 
 @bp.post("/models")
 def create_model() -> Response:
-    model = _saved(lambda fields: ai_models.create_model(actor_from_request(), fields))
-    return success_response(ai_models.model_as_dict(model), status=201)
+    created: list[ai_models.CreatedModel] = []
+
+    def save(fields: dict[str, Any]) -> AIModel:
+        created.append(ai_models.add_model(actor_from_request(), fields))
+        return created[0].model
+
+    model = _saved(save)
+    data = ai_models.model_as_dict(model) | {"attached_usage_rows": created[0].attached_usage_rows}
+    return success_response(data, status=201)
 
 
 def _detail(model: AIModel) -> dict:

@@ -102,22 +102,39 @@ def _saved(model) -> Response:
 @bp.get("/new")
 @admin_only
 def new() -> tuple[str, int]:
-    return _form_page(
-        {"status": "available", "input_price_per_million": "0", "output_price_per_million": "0"}, {}
-    )
+    """The empty form, or pre-filled from ``name``, ``provider`` (a provider's name or
+    display name, as applications report it) and ``version``: the overview's alert on
+    usage from models not in the catalog links here."""
+    query = PageQuery()
+    form = {"status": "available", "input_price_per_million": "0", "output_price_per_million": "0"}
+    name = query.text("name")[:200]
+    if name:
+        form.update(name=name, display_name=name)
+    if query.text("version"):
+        form["version"] = query.text("version")[:50]
+    reported = query.text("provider").lower()
+    if reported:
+        for provider, _ in providers.list_providers():
+            if reported in (provider.name.lower(), provider.display_name.lower()):
+                form["provider_id"] = str(provider.id)
+    return _form_page(form, {})
 
 
 @bp.post("")
 def create() -> Response | tuple[str, int]:
     form = _submitted()
     try:
-        model = ai_models.create_model(actor_from_request(), _service_fields(form))
+        created = ai_models.add_model(actor_from_request(), _service_fields(form))
     except ValidationFailed as error:
         return _form_page(form, error.errors, status=400)
     except Conflict as error:
         return _form_page(form, {error.field or "name": error.message}, status=409)
-    flash(f"Model {model.display_name} created.")
-    return _saved(model)
+    message = f"Model {created.model.display_name} created."
+    if created.attached_usage_rows:
+        rows = created.attached_usage_rows
+        message += f" {rows:,} earlier usage row{'s' if rows != 1 else ''} attached to it."
+    flash(message)
+    return _saved(created.model)
 
 
 @bp.get("/<model_id>")

@@ -59,6 +59,7 @@ def index() -> tuple[str, int]:
         data=data,
         kpis=data.kpis,
         alerts=data.alerts,
+        unknown_models=data.unknown_models,
         charts=charts,
         args=_args(chosen, environment),
         control=ranges.RangeControl(
@@ -88,4 +89,9 @@ def tiles() -> tuple[str, int]:
 
 @bp.get("/overview/alerts")
 def alerts() -> str:
-    return render_block("overview/index.html", "alerts", alerts=overview.build_alerts())
+    return render_block(
+        "overview/index.html",
+        "alerts",
+        alerts=overview.build_alerts(),
+        unknown_models=overview.build_unknown_models(),
+    )

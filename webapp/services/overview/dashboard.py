@@ -44,10 +44,11 @@ from webapp.services.overview.panels import (
     top_models,
 )
 from webapp.services.spending import budgets as budget_service
+from webapp.services.usage.attach import UnknownModel, unknown_models
 from webapp.services.usage.reads import UsageKey, UsageSums, key_type
 from webapp.services.usage.windows import checked_environment
 
-__all__ = ["build_alerts", "build_overview", "build_tiles", "periods_for"]
+__all__ = ["build_alerts", "build_overview", "build_tiles", "build_unknown_models", "periods_for"]
 
 # --- the whole page ---------------------------------------------------------------------
 
@@ -63,6 +64,9 @@ class Overview:
     top_models: list[ModelCost]
     features: list[FeatureHealth]
     activity: list[Activity]
+    # Usage of the last 30 days from model names the catalog does not know (every
+    # environment: it is about the catalog, not about the figures shown).
+    unknown_models: list[UnknownModel]
     empty: bool  # no usage recorded at all: the page says what to do first
 
 
@@ -105,6 +109,7 @@ def build_overview(
         top_models=top_models(untimed, names, period, environment=environment),
         features=features_table(untimed, health),
         activity=recent_activity(),
+        unknown_models=unknown_models(now),
         empty=figures.current.requests == 0 and not any_usage(),
     )
 
@@ -142,6 +147,11 @@ def _checked(
     if errors or found is None:
         raise ValidationFailed(errors)
     return (*found, environment)
+
+
+def build_unknown_models(now: datetime | None = None) -> list[UnknownModel]:
+    """The alert on usage from models not in the catalog (refreshed with the alerts)."""
+    return unknown_models(now or datetime.now(UTC))
 
 
 def build_alerts(now: datetime | None = None) -> list[Alert]:
