@@ -248,3 +248,38 @@ def test_api_answer_says_how_many_rows_were_attached(admin_client, reported, db)
     assert response.status_code == 201, response.get_json()
     assert response.get_json()["data"]["attached_usage_rows"] == 2
     assert_rollup_equals_raw()
+
+
+def test_catalog_prices_of_attached_rows_round_half_even_like_request_cost(db):
+    provider = factories.provider("openai")
+    db.session.commit()
+    tokens = [1, 3, 5, 7, 1_000_001, 2_147_000_000]
+    insert_usage(
+        [
+            {"model_name": "half", "cost_source": "unpriced", "input_tokens": n, "output_tokens": 0}
+            for n in tokens
+        ]
+    )
+    created = ai_models.add_model(
+        Actor(None),
+        {
+            "name": "half",
+            "display_name": "Half",
+            "provider_id": provider.id,
+            "model_type": "llm",
+            "input_price_per_million": D("2.5"),  # n tokens cost n × 2.5 micro-dollars
+            "output_price_per_million": D("0"),
+        },
+    )
+    assert created.attached_usage_rows == len(tokens)
+    costs = dict(
+        db.session.execute(
+            select(UsageLog.input_tokens, UsageLog.cost_usd).where(
+                UsageLog.model_id == created.model.id
+            )
+        ).all()
+    )
+    for n in tokens:
+        assert costs[n] == request_cost(created.model, n, 0), n
+    assert costs[1] == D("0.000002") and costs[3] == D("0.000008")  # 2.5 → 2, 7.5 → 8
+    assert_rollup_equals_raw()
