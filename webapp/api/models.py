@@ -10,18 +10,17 @@ from flask import Response, request
 from webapp.api import bp
 from webapp.api.envelope import success_response
 from webapp.api.features import assignment_as_dict
-from webapp.api.parsing import json_object_body, parse_uuid, query_flag
+from webapp.api.parsing import json_object_body, parse_uuid, query_environment, query_flag
 from webapp.auth import actor_from_request
 from webapp.models import AIModel
 from webapp.services.catalog import ai_models
 from webapp.services.catalog.schemas import flat_model_fields, model_errors
 from webapp.services.core.errors import ValidationFailed
-from webapp.services.usage import windows
 
 
 @bp.get("/models")
 def list_models() -> Response:
-    environment = windows.checked_environment(request.args.get("environment"))
+    environment = query_environment()
     rows = ai_models.list_models(
         provider=request.args.get("provider") or None,
         model_type=request.args.get("model_type") or None,
@@ -63,7 +62,7 @@ def create_model() -> Response:
 def _detail(model: AIModel) -> dict:
     data = ai_models.model_as_dict(model)
     time_range = request.args.get("time_range", "24h")
-    environment = windows.checked_environment(request.args.get("environment"))
+    environment = query_environment()
     performance = ai_models.model_performance([model.id], time_range, environment=environment)
     data["metrics"] = performance[model.id].as_dict()
     return data
