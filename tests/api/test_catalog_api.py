@@ -344,6 +344,8 @@ def test_model_create_update_delete_and_deployments(admin_client, data):
         "output_price_per_million": "4.000000",
         "price_per_request": None,
         "price_per_image": None,
+        "cache_read_price_per_million": None,
+        "cache_write_price_per_million": None,
     }
     updated = body_of(
         write(
@@ -380,6 +382,26 @@ def test_model_create_update_delete_and_deployments(admin_client, data):
             "pricing.output_price_per_million",
         ),
         ({"pricing": {"bogus": 1}}, "pricing.bogus"),
+        (
+            {
+                "pricing": {
+                    "input_price_per_million": 1,
+                    "output_price_per_million": 1,
+                    "cache_read_price_per_million": "-0.1",
+                }
+            },
+            "pricing.cache_read_price_per_million",
+        ),
+        (
+            {
+                "pricing": {
+                    "input_price_per_million": 1,
+                    "output_price_per_million": 1,
+                    "cache_write_price_per_million": "0.0000001",
+                }
+            },
+            "pricing.cache_write_price_per_million",
+        ),
         ({"provider_id": str(uuid.uuid4())}, "provider_id"),
         ({"capabilities": "chat"}, "capabilities"),
         ({"status": "retired"}, "status"),
@@ -489,4 +511,44 @@ def test_prices_are_required_when_creating_a_model(admin_client, data):
 def test_unknown_time_range_is_400_even_without_metrics(viewer_client, data):
     assert (
         "time_range" in body_of(viewer_client.get(f"{API}/features?time_range=5y"), 400)["fields"]
+    )
+
+
+def test_model_cache_prices_are_set_changed_and_cleared_through_the_api(admin_client, data):
+    created = body_of(
+        write(
+            admin_client,
+            "POST",
+            f"{API}/models",
+            json={
+                "name": "cached",
+                "display_name": "Cached",
+                "provider_id": str(data["openai"].id),
+                "model_type": "llm",
+                "pricing": {
+                    "input_price_per_million": 3,
+                    "output_price_per_million": 15,
+                    "cache_read_price_per_million": "0.3",
+                    "cache_write_price_per_million": "3.75",
+                },
+            },
+        ),
+        201,
+    )["data"]
+    assert created["pricing"]["cache_read_price_per_million"] == "0.300000"
+    assert created["pricing"]["cache_write_price_per_million"] == "3.750000"
+    updated = body_of(
+        write(
+            admin_client,
+            "PUT",
+            f"{API}/models/{created['id']}",
+            json={"pricing": {"cache_read_price_per_million": None}},
+        ),
+        200,
+    )["data"]
+    assert updated["pricing"]["cache_read_price_per_million"] is None  # the input price again
+    assert updated["pricing"]["cache_write_price_per_million"] == "3.750000"
+    schema = admin_client.get(f"{API}/openapi.json").get_json()["components"]["schemas"]
+    assert {"cache_read_price_per_million", "cache_write_price_per_million"} <= set(
+        schema["Pricing"]["properties"]
     )

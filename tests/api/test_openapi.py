@@ -98,10 +98,16 @@ def test_query_parameters_are_the_ones_each_route_reads(document):
         "default": 50,
     }
     features = query("/features")
-    assert set(features) == {"status", "include_metrics", "time_range"}
+    assert set(features) == {"status", "include_metrics", "time_range", "environment"}
     assert features["time_range"]["schema"]["enum"] == list(TIME_RANGES)
+    assert features["environment"]["schema"]["enum"] == ["development", "staging", "production"]
     assert query("/prompts/{prompt_id}/diff")["against"]["required"] is True
-    assert query("/features/{feature_id}") == {"time_range": features["time_range"]}
+    assert query("/features/{feature_id}") == {
+        "time_range": features["time_range"],
+        "environment": features["environment"],
+    }
+    for path in ("/models", "/models/{model_id}", "/features/{feature_id}/usage", "/spending"):
+        assert "environment" in query(path), path
 
 
 def test_answers_are_the_envelope_with_their_status_codes(document):

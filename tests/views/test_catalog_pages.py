@@ -234,3 +234,35 @@ def test_providers_pages(admin_client, data):
     assert refused.status_code == 409 and "GPT-4 serves AI Chatbot" in refused.get_data(
         as_text=True
     )
+
+
+def test_model_form_takes_cache_prices_and_the_page_shows_them(admin_client, data, db):
+    fields = {
+        "name": "cached",
+        "display_name": "Cached",
+        "provider_id": str(data["openai"].id),
+        "model_type": "llm",
+        "status": "available",
+        "input_price_per_million": "3",
+        "output_price_per_million": "15",
+        "cache_read_price_per_million": "0.30",
+        "cache_write_price_per_million": "",
+    }
+    form = admin_client.get("/models/new").get_data(as_text=True)
+    assert 'name="cache_read_price_per_million"' in form
+    assert 'name="cache_write_price_per_million"' in form
+    refused = post(
+        admin_client, "/models", headers=HX, **(fields | {"cache_write_price_per_million": "-1"})
+    )
+    assert refused.status_code == 400
+    assert "must not be negative" in refused.get_data(as_text=True)
+    assert db.session.scalar(select(AIModel).where(AIModel.name == "cached")) is None
+    assert post(admin_client, "/models", **fields).status_code == 302
+    model = db.session.scalar(select(AIModel).where(AIModel.name == "cached"))
+    assert model.cache_read_price_per_million == Decimal("0.300000")
+    assert model.cache_write_price_per_million is None  # empty: the input price
+    page = admin_client.get(f"/models/{model.id}").get_data(as_text=True)
+    assert "Cache read, per 1M tokens</dt><dd>$0.300000" in page
+    assert 'Cache write, per 1M tokens</dt><dd><span class="muted">input price</span>' in page
+    edit = admin_client.get(f"/models/{model.id}/edit").get_data(as_text=True)
+    assert 'value="0.300000"' in edit

@@ -12,9 +12,11 @@ from webapp.api.parsing import (
     json_object_body,
     parse_body,
     parse_uuid,
+    query_environment,
     query_flag,
     query_int,
     query_list,
+    with_environment,
 )
 from webapp.api.schemas import AssignModel, FeatureBulkUpdate, Rollback
 from webapp.auth import actor_from_request
@@ -54,13 +56,18 @@ def assignment_as_dict(assignment: FeatureModelAssignment) -> dict[str, Any]:
 def list_features() -> Response:
     time_range = request.args.get("time_range", "24h")
     windows.checked_range(time_range)  # an unknown range is a 400 even without metrics
+    environment = query_environment()
     rows = features.list_features(
         statuses=query_list("status"),
         include_metrics=query_flag("include_metrics"),
         time_range=time_range,
+        environment=environment,
     )
     data = [_row_as_dict(row) for row in rows]
-    return success_response(data, metadata={"count": len(data), "time_range": time_range})
+    return success_response(
+        data,
+        metadata=with_environment({"count": len(data), "time_range": time_range}, environment),
+    )
 
 
 @bp.post("/features")
@@ -88,10 +95,14 @@ def bulk_update_features() -> Response:
 def get_feature(feature_id: str) -> Response:
     target = parse_uuid(feature_id, "feature")
     time_range = request.args.get("time_range", "24h")
+    environment = query_environment()
     feature = features.get_feature(target)
     models = features.active_models([target]).get(target, {})
-    row = features.FeatureRow(feature, models, features.feature_health(target, time_range))
-    return success_response(_row_as_dict(row), metadata={"time_range": time_range})
+    health = features.feature_health(target, time_range, environment=environment)
+    row = features.FeatureRow(feature, models, health)
+    return success_response(
+        _row_as_dict(row), metadata=with_environment({"time_range": time_range}, environment)
+    )
 
 
 @bp.put("/features/<feature_id>")
@@ -110,11 +121,12 @@ def delete_feature(feature_id: str) -> Response:
 @bp.get("/features/<feature_id>/usage")
 def feature_usage(feature_id: str) -> Response:
     days = query_int("days", 30, 1, 366)
-    series = features.usage_by_day(parse_uuid(feature_id, "feature"), days)
+    environment = query_environment()
+    series = features.usage_by_day(parse_uuid(feature_id, "feature"), days, environment=environment)
     data = [
         {"date": d.day, "requests": d.requests, "errors": d.errors, "cost": d.cost} for d in series
     ]
-    return success_response(data, metadata={"days": days})
+    return success_response(data, metadata=with_environment({"days": days}, environment))
 
 
 @bp.get("/features/<feature_id>/assignments")

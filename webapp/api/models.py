@@ -10,7 +10,7 @@ from flask import Response, request
 from webapp.api import bp
 from webapp.api.envelope import success_response
 from webapp.api.features import assignment_as_dict
-from webapp.api.parsing import json_object_body, parse_uuid, query_flag
+from webapp.api.parsing import json_object_body, parse_uuid, query_environment, query_flag
 from webapp.auth import actor_from_request
 from webapp.models import AIModel
 from webapp.services.catalog import ai_models
@@ -20,6 +20,7 @@ from webapp.services.core.errors import ValidationFailed
 
 @bp.get("/models")
 def list_models() -> Response:
+    environment = query_environment()
     rows = ai_models.list_models(
         provider=request.args.get("provider") or None,
         model_type=request.args.get("model_type") or None,
@@ -28,7 +29,9 @@ def list_models() -> Response:
     data = [ai_models.model_as_dict(model, provider) for model, provider in rows]
     if query_flag("include_metrics"):
         time_range = request.args.get("time_range", "24h")
-        performance = ai_models.model_performance([m.id for m, _ in rows], time_range)
+        performance = ai_models.model_performance(
+            [m.id for m, _ in rows], time_range, environment=environment
+        )
         for item, (model, _) in zip(data, rows, strict=True):
             item["metrics"] = performance[model.id].as_dict()
     return success_response(data, metadata={"count": len(data)})
@@ -45,14 +48,23 @@ def _saved(save: Callable[[dict[str, Any]], AIModel]) -> AIModel:
 
 @bp.post("/models")
 def create_model() -> Response:
-    model = _saved(lambda fields: ai_models.create_model(actor_from_request(), fields))
-    return success_response(ai_models.model_as_dict(model), status=201)
+    created: list[ai_models.CreatedModel] = []
+
+    def save(fields: dict[str, Any]) -> AIModel:
+        created.append(ai_models.add_model(actor_from_request(), fields))
+        return created[0].model
+
+    model = _saved(save)
+    data = ai_models.model_as_dict(model) | {"attached_usage_rows": created[0].attached_usage_rows}
+    return success_response(data, status=201)
 
 
 def _detail(model: AIModel) -> dict:
     data = ai_models.model_as_dict(model)
     time_range = request.args.get("time_range", "24h")
-    data["metrics"] = ai_models.model_performance([model.id], time_range)[model.id].as_dict()
+    environment = query_environment()
+    performance = ai_models.model_performance([model.id], time_range, environment=environment)
+    data["metrics"] = performance[model.id].as_dict()
     return data
 
 

@@ -36,7 +36,13 @@ from webapp.api.schemas import (
     ProviderUpdate,
     Rollback,
 )
-from webapp.models import EXPERIMENT_STATUSES, FEATURE_STATUSES, MODEL_STATUSES, USAGE_STATUSES
+from webapp.models import (
+    ENVIRONMENTS,
+    EXPERIMENT_STATUSES,
+    FEATURE_STATUSES,
+    MODEL_STATUSES,
+    USAGE_STATUSES,
+)
 from webapp.services.experiments.schemas import MAX_RESULTS_PER_BATCH
 from webapp.services.health.provider_health import MAX_HISTORY_HOURS
 from webapp.services.prompts.versions import MAX_LIMIT as MAX_PROMPTS
@@ -121,6 +127,11 @@ TIME_RANGE = Query(
     {"type": "string", "enum": list(TIME_RANGES), "default": "24h"},
     "The window of the metrics: 1h and 24h roll, 7d and 30d are whole UTC days.",
 )
+ENVIRONMENT = Query(
+    "environment",
+    {"type": "string", "enum": list(ENVIRONMENTS)},
+    "Only usage reported from this environment (default: every environment).",
+)
 INCLUDE_METRICS = flag("include_metrics", "Add request count, error rate and latency.")
 USAGE_FILTERS = (
     text("feature_id", "Only this feature's requests.", format="uuid"),
@@ -171,6 +182,7 @@ OPERATIONS: dict[str, Operation] = {
             text("status", f"Comma-separated statuses ({', '.join(FEATURE_STATUSES)})."),
             INCLUDE_METRICS,
             TIME_RANGE,
+            ENVIRONMENT,
         ),
         data=OBJECTS,
     ),
@@ -183,14 +195,16 @@ OPERATIONS: dict[str, Operation] = {
         conflicts=True,
     ),
     "api.get_feature": Operation(
-        "A feature, its active models and its metrics", "features", query=(TIME_RANGE,)
+        "A feature, its active models and its metrics",
+        "features",
+        query=(TIME_RANGE, ENVIRONMENT),
     ),
     "api.put_feature": changed("Change a feature", "features", FeatureUpdate),
     "api.delete_feature": deleted("Delete a feature", "features"),
     "api.feature_usage": Operation(
         "Requests, errors and cost per UTC day",
         "features",
-        query=(whole("days", 30, 1, 366, "How many days, today included."),),
+        query=(whole("days", 30, 1, 366, "How many days, today included."), ENVIRONMENT),
         data=OBJECTS,
     ),
     "api.feature_assignments": Operation(
@@ -214,11 +228,14 @@ OPERATIONS: dict[str, Operation] = {
             text("status", "Only models with this status.", enum=list(MODEL_STATUSES)),
             INCLUDE_METRICS,
             TIME_RANGE,
+            ENVIRONMENT,
         ),
         data=OBJECTS,
     ),
     "api.create_model": created("Create an AI model", "models", ModelCreate),
-    "api.get_model": Operation("A model and its metrics", "models", query=(TIME_RANGE,)),
+    "api.get_model": Operation(
+        "A model and its metrics", "models", query=(TIME_RANGE, ENVIRONMENT)
+    ),
     "api.put_model": changed("Change a model", "models", ModelFields),
     "api.delete_model": deleted("Delete a model", "models"),
     "api.model_deployments": Operation(
@@ -323,6 +340,11 @@ OPERATIONS: dict[str, Operation] = {
             text("start_date", "First UTC day, for breakdown (YYYY-MM-DD).", format="date"),
             text("end_date", "Last UTC day, for breakdown (YYYY-MM-DD).", format="date"),
             whole("days", 30, 1, 365, "Days of trends."),
+            Query(
+                "environment",
+                ENVIRONMENT.schema,
+                "Breakdown and trends: only usage from this environment (default: all).",
+            ),
         ),
         data={"type": ["object", "array"]},
     ),

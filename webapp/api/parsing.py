@@ -11,6 +11,7 @@ from webapp.json_input import JSONRefused, request_json
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.core.ids import parse_id
 from webapp.services.core.validation import Input, JsonInput, validated
+from webapp.services.usage.windows import checked_environment
 
 Schema = TypeVar("Schema", bound=Input)
 
@@ -75,3 +76,15 @@ def query_int(name: str, default: int, low: int, high: int) -> int:
     if not low <= number <= high:
         raise ValidationFailed({name: f"must be a whole number from {low} to {high}"})
     return number
+
+
+def query_environment() -> str | None:
+    """The ``environment`` query parameter: one of the environments, or None (absent or
+    empty: every environment); another value is a 400 naming ``environment``."""
+    return checked_environment(request.args.get("environment"))
+
+
+def with_environment(metadata: dict[str, Any], environment: str | None) -> dict[str, Any]:
+    """``metadata`` saying which environment the figures are of, when one was asked for
+    (without one the answer stays exactly the seed's)."""
+    return metadata | {"environment": environment} if environment else metadata

@@ -13,7 +13,13 @@ from flask_login import current_user
 
 from webapp.api import bp
 from webapp.api.envelope import error_response, success_response
-from webapp.api.parsing import json_object_body, parse_uuid, query_int
+from webapp.api.parsing import (
+    json_object_body,
+    parse_uuid,
+    query_environment,
+    query_int,
+    with_environment,
+)
 from webapp.auth import actor_from_request
 from webapp.rls import use_database_role
 from webapp.services.core.errors import ValidationFailed
@@ -23,6 +29,7 @@ from webapp.services.spending.analytics import spending_breakdown, spending_tren
 from webapp.services.spending.recommendations import cost_recommendations
 from webapp.services.spending.schemas import REQUIRED
 from webapp.services.usage import logs
+from webapp.services.usage.windows import checked_environment
 
 ACTIONS = ("breakdown", "budgets", "recommendations", "trends")
 
@@ -45,22 +52,30 @@ def get_spending() -> Response:
     action = request.args.get("action") or "breakdown"
     if action == "breakdown":
         missing = [name for name in ("start_date", "end_date") if not request.args.get(name)]
+        environment = request.args.get("environment")
         if missing:
+            fields = dict.fromkeys(missing, "is required")
+            try:
+                checked_environment(environment)
+            except ValidationFailed as error:
+                fields |= error.errors
             return error_response(
-                400,
-                "start_date and end_date are required for breakdown",
-                fields=dict.fromkeys(missing, "is required"),
+                400, "start_date and end_date are required for breakdown", fields=fields
             )
-        result = spending_breakdown(request.args["start_date"], request.args["end_date"])
-        return success_response(breakdown_as_dict(result))
+        result = spending_breakdown(
+            request.args["start_date"], request.args["end_date"], environment=environment
+        )
+        metadata = with_environment({}, environment) or None
+        return success_response(breakdown_as_dict(result), metadata=metadata)
     if action == "budgets":
         return success_response([a.as_dict() for a in budgets.analyse_budgets()])
     if action == "recommendations":
         return success_response(cost_recommendations())
     if action == "trends":
-        trends = spending_trends(query_int("days", 30, 1, 365))
+        environment = query_environment()
+        trends = spending_trends(query_int("days", 30, 1, 365), environment=environment)
         data = vars(trends) | {"daily_data": [vars(d) for d in trends.daily_data]}
-        return success_response(data)
+        return success_response(data, metadata=with_environment({}, environment) or None)
     return error_response(
         400, "Invalid action parameter", fields={"action": f"must be one of {', '.join(ACTIONS)}"}
     )

@@ -23,11 +23,19 @@ bp = Blueprint("features", __name__, url_prefix="/features")
 
 def _index_context(query: PageQuery) -> dict:
     chosen = ranges.read_range(query, ranges.METRICS)
+    environment = ranges.read_environment(query)
     return {
-        "rows": features.list_features(include_metrics=True, time_range=chosen.name),
+        "rows": features.list_features(
+            include_metrics=True, time_range=chosen.name, environment=environment
+        ),
         "time_range": chosen.name,
         "control": ranges.RangeControl(
-            "features.index", ranges.METRICS, chosen, "#features-table", query
+            "features.index",
+            ranges.METRICS,
+            chosen,
+            "#features-table",
+            query,
+            environment=environment,
         ),
         "environments": ENVIRONMENTS,
         "form": {},
@@ -67,15 +75,22 @@ def create() -> Response | tuple[str, int]:
 def _detail_context(feature_id: uuid.UUID, query: PageQuery | None = None) -> dict:
     query = query or PageQuery()
     chosen = ranges.read_range(query, ranges.METRICS)
+    environment = ranges.read_environment(query)
     feature = features.get_feature(feature_id)
-    daily = features.usage_by_day(feature_id, 30)
+    daily = features.usage_by_day(feature_id, 30, environment=environment)
     return {
         "feature": feature,
         "time_range": chosen.name,
         "control": ranges.RangeControl(
-            "features.detail", ranges.METRICS, chosen, "#health", query, {"feature_id": feature_id}
+            "features.detail",
+            ranges.METRICS,
+            chosen,
+            "#health",
+            query,
+            {"feature_id": feature_id},
+            environment=environment,
         ),
-        "health": features.feature_health(feature_id, chosen.name),
+        "health": features.feature_health(feature_id, chosen.name, environment=environment),
         "chart": requests_and_errors_chart(daily),
         "matrix": features.active_models([feature_id]).get(feature_id, {}),
         "environments": ENVIRONMENTS,

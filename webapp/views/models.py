@@ -39,8 +39,11 @@ def index() -> tuple[str, int]:
     filters["status"] = query.choice("status", MODEL_STATUSES, "", "; that filter is left out.")
     filters["status"] = filters["status"] or None
     chosen = ranges.read_range(query, ranges.METRICS)
+    environment = ranges.read_environment(query)
     rows = ai_models.list_models(**filters)
-    performance = ai_models.model_performance([m.id for m, _ in rows], chosen.name)
+    performance = ai_models.model_performance(
+        [m.id for m, _ in rows], chosen.name, environment=environment
+    )
     html = render_page(
         "models/index.html",
         "table",
@@ -50,7 +53,13 @@ def index() -> tuple[str, int]:
         query=query,
         time_range=chosen.name,
         control=ranges.RangeControl(
-            "models.index", ranges.METRICS, chosen, "#models-table", query, filters
+            "models.index",
+            ranges.METRICS,
+            chosen,
+            "#models-table",
+            query,
+            filters,
+            environment=environment,
         ),
         providers=[p for p, _ in providers.list_providers()],
         model_types=ai_models.model_types(),
@@ -93,22 +102,39 @@ def _saved(model) -> Response:
 @bp.get("/new")
 @admin_only
 def new() -> tuple[str, int]:
-    return _form_page(
-        {"status": "available", "input_price_per_million": "0", "output_price_per_million": "0"}, {}
-    )
+    """The empty form, or pre-filled from ``name``, ``provider`` (a provider's name or
+    display name, as applications report it) and ``version``: the overview's alert on
+    usage from models not in the catalog links here."""
+    query = PageQuery()
+    form = {"status": "available", "input_price_per_million": "0", "output_price_per_million": "0"}
+    name = query.text("name")[:200]
+    if name:
+        form.update(name=name, display_name=name)
+    if query.text("version"):
+        form["version"] = query.text("version")[:50]
+    reported = query.text("provider").lower()
+    if reported:
+        for provider, _ in providers.list_providers():
+            if reported in (provider.name.lower(), provider.display_name.lower()):
+                form["provider_id"] = str(provider.id)
+    return _form_page(form, {})
 
 
 @bp.post("")
 def create() -> Response | tuple[str, int]:
     form = _submitted()
     try:
-        model = ai_models.create_model(actor_from_request(), _service_fields(form))
+        created = ai_models.add_model(actor_from_request(), _service_fields(form))
     except ValidationFailed as error:
         return _form_page(form, error.errors, status=400)
     except Conflict as error:
         return _form_page(form, {error.field or "name": error.message}, status=409)
-    flash(f"Model {model.display_name} created.")
-    return _saved(model)
+    message = f"Model {created.model.display_name} created."
+    if created.attached_usage_rows:
+        rows = created.attached_usage_rows
+        message += f" {rows:,} earlier usage row{'s' if rows != 1 else ''} attached to it."
+    flash(message)
+    return _saved(created.model)
 
 
 @bp.get("/<model_id>")
@@ -122,12 +148,15 @@ def _detail(model, query: PageQuery | None = None, block: str = "content") -> st
     """The model's page; htmx gets ``block`` (the range control swaps the performance)."""
     query = query or PageQuery()
     chosen = ranges.read_range(query, ranges.METRICS)
+    environment = ranges.read_environment(query)
     return render_page(
         "models/detail.html",
         block,
         model=model,
         provider=providers.get_provider(model.provider_id),
-        performance=ai_models.model_performance([model.id], chosen.name)[model.id],
+        performance=ai_models.model_performance([model.id], chosen.name, environment=environment)[
+            model.id
+        ],
         time_range=chosen.name,
         control=ranges.RangeControl(
             "models.detail",
@@ -136,6 +165,7 @@ def _detail(model, query: PageQuery | None = None, block: str = "content") -> st
             "#model-performance",
             query,
             {"model_id": model.id},
+            environment=environment,
         ),
         history=ai_models.deployment_history(model.id),
     )

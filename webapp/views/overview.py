@@ -17,22 +17,32 @@ from webapp.views.query import PageQuery
 bp = Blueprint("overview", __name__)
 
 
-def _overview_range(query: PageQuery) -> tuple[ranges.TimeRange, overview.Overview]:
-    """The range asked for and its figures; wrong dates are problems of the query and
-    the default range is shown instead."""
+def _overview_range(
+    query: PageQuery, environment: str
+) -> tuple[ranges.TimeRange, overview.Overview]:
+    """The range asked for and its figures in ``environment`` ("" for all); wrong dates
+    are problems of the query and the default range is shown instead."""
     chosen = ranges.read_range(query, ranges.OVERVIEW)
     try:
-        return chosen, overview.build_overview(chosen.name, chosen.start_date, chosen.end_date)
+        return chosen, overview.build_overview(
+            chosen.name, chosen.start_date, chosen.end_date, environment=environment
+        )
     except ValidationFailed as error:
         query.refuse_all(error.errors, ranges.OVERVIEW.instead)
     fallback = ranges.TimeRange(ranges.OVERVIEW.default)
-    return fallback, overview.build_overview(fallback.name)
+    return fallback, overview.build_overview(fallback.name, environment=environment)
+
+
+def _args(chosen: ranges.TimeRange, environment: str) -> dict[str, str]:
+    """The view as URL arguments (the tiles' refresh keeps range and environment)."""
+    return chosen.args | ({"environment": environment} if environment else {})
 
 
 @bp.get("/")
 def index() -> tuple[str, int]:
     query = PageQuery()
-    chosen, data = _overview_range(query)
+    environment = ranges.read_environment(query)
+    chosen, data = _overview_range(query, environment)
     charts = {}
     if data.kpis.current.requests:
         s = data.series
@@ -49,9 +59,12 @@ def index() -> tuple[str, int]:
         data=data,
         kpis=data.kpis,
         alerts=data.alerts,
+        unknown_models=data.unknown_models,
         charts=charts,
-        args=chosen.args,
-        control=ranges.RangeControl("overview.index", ranges.OVERVIEW, chosen, "#dashboard", query),
+        args=_args(chosen, environment),
+        control=ranges.RangeControl(
+            "overview.index", ranges.OVERVIEW, chosen, "#dashboard", query, environment=environment
+        ),
     )
     return html, query.status
 
@@ -60,16 +73,25 @@ def index() -> tuple[str, int]:
 def tiles() -> tuple[str, int]:
     """The tiles alone; a wrong range refreshes the default's tiles (400, as the page)."""
     query = PageQuery()
+    environment = ranges.read_environment(query)
     chosen = ranges.read_range(query, ranges.OVERVIEW)
     try:
-        kpis = overview.build_tiles(chosen.name, chosen.start_date, chosen.end_date)
+        kpis = overview.build_tiles(
+            chosen.name, chosen.start_date, chosen.end_date, environment=environment
+        )
     except ValidationFailed as error:
         query.refuse_all(error.errors, ranges.OVERVIEW.instead)
         chosen = ranges.TimeRange(ranges.OVERVIEW.default)
-        kpis = overview.build_tiles(chosen.name)
-    return render_block("overview/index.html", "tiles", kpis=kpis, args=chosen.args), query.status
+        kpis = overview.build_tiles(chosen.name, environment=environment)
+    args = _args(chosen, environment)
+    return render_block("overview/index.html", "tiles", kpis=kpis, args=args), query.status
 
 
 @bp.get("/overview/alerts")
 def alerts() -> str:
-    return render_block("overview/index.html", "alerts", alerts=overview.build_alerts())
+    return render_block(
+        "overview/index.html",
+        "alerts",
+        alerts=overview.build_alerts(),
+        unknown_models=overview.build_unknown_models(),
+    )

@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import url_for
 
+from webapp.models import ENVIRONMENTS
 from webapp.services.usage.windows import RANGE_CAPTIONS
 from webapp.views.query import PageQuery
 
@@ -83,6 +84,15 @@ def read_range(query: PageQuery, offer: Offer, old_name: str | None = None) -> T
     return TimeRange(chosen)
 
 
+ALL_ENVIRONMENTS = " (showing all environments instead)"
+
+
+def read_environment(query: PageQuery) -> str:
+    """The environment a page's URL asks for: one of ENVIRONMENTS, or "" for all of them
+    (absent, empty, or wrong: a wrong one is a problem of the query)."""
+    return query.choice("environment", ENVIRONMENTS, "", ALL_ENVIRONMENTS)
+
+
 @dataclass
 class RangeControl:
     """What the range control draws: a link per range (``href`` and ``hx-get`` alike,
@@ -96,15 +106,38 @@ class RangeControl:
     query: PageQuery
     keep: dict[str, Any] = field(default_factory=dict)  # ids and other filters
     labels: dict[str, str] = field(default_factory=lambda: LABELS)
+    # The environment filter beside the range: None where the page has none, "" for all
+    # environments. Both controls keep the other's state in their links and fields.
+    environment: str | None = None
+    environments: tuple[str, ...] = ENVIRONMENTS
+
+    @property
+    def kept(self) -> dict[str, Any]:
+        """The other filters every link and form of the control carries on."""
+        kept = {key: value for key, value in self.keep.items() if value not in (None, "")}
+        if self.environment:
+            kept["environment"] = self.environment
+        return kept
 
     def url(self, name: str) -> str:
-        kept = {key: value for key, value in self.keep.items() if value not in (None, "")}
-        return url_for(self.endpoint, **kept, range=name)
+        return url_for(self.endpoint, **self.kept, range=name)
 
     @property
     def action(self) -> str:
+        return url_for(self.endpoint, **self.kept)
+
+    @property
+    def environment_action(self) -> str:
+        """Where the environment select goes: the page without an environment (the
+        select's own field adds it) and with the range shown."""
         kept = {key: value for key, value in self.keep.items() if value not in (None, "")}
         return url_for(self.endpoint, **kept)
+
+    @property
+    def environment_fields(self) -> dict[str, Any]:
+        """The hidden fields of the environment form: the other filters and the range."""
+        kept = {key: value for key, value in self.keep.items() if value not in (None, "")}
+        return kept | self.current.args
 
     @property
     def presets(self) -> list[str]:
@@ -120,6 +153,10 @@ class RangeControl:
     def problems(self) -> dict[str, str]:
         names = ("range", "preset", "start_date", "end_date")
         return {name: p for name, p in self.query.problems.items() if name in names}
+
+    @property
+    def environment_problems(self) -> dict[str, str]:
+        return {name: p for name, p in self.query.problems.items() if name == "environment"}
 
     def date_value(self, name: str, shown: str) -> str:
         """A date input's value: as given when it was wrong, else the range shown."""

@@ -25,25 +25,29 @@ from webapp.views.query import PageQuery
 bp = Blueprint("spending", __name__)
 
 
-def _breakdown(query: PageQuery) -> tuple[ranges.TimeRange, SpendingBreakdown]:
-    """The range asked for (``preset`` is the name older links used) and its spending;
-    wrong dates are problems of the query and the default range is shown instead."""
+def _breakdown(query: PageQuery, environment: str) -> tuple[ranges.TimeRange, SpendingBreakdown]:
+    """The range asked for (``preset`` is the name older links used) and its spending in
+    ``environment`` ("" for all); wrong dates are problems of the query and the default
+    range is shown instead."""
     today = datetime.now(UTC).date()
     chosen = ranges.read_range(query, ranges.SPENDING, old_name="preset")
     try:
         if chosen.name == "custom":
-            return chosen, spending_breakdown(chosen.start_date, chosen.end_date)
-        return chosen, spending_breakdown(*days_of(chosen.name, today))
+            return chosen, spending_breakdown(
+                chosen.start_date, chosen.end_date, environment=environment
+            )
+        return chosen, spending_breakdown(*days_of(chosen.name, today), environment=environment)
     except ValidationFailed as error:
         query.refuse_all(error.errors, ranges.SPENDING.instead)
     fallback = ranges.TimeRange(ranges.SPENDING.default)
-    return fallback, spending_breakdown(*days_of(fallback.name, today))
+    return fallback, spending_breakdown(*days_of(fallback.name, today), environment=environment)
 
 
 @bp.get("/spending")
 def index() -> tuple[str, int]:
     query = PageQuery()
-    chosen, result = _breakdown(query)
+    environment = ranges.read_environment(query)
+    chosen, result = _breakdown(query, environment)
     chart = None
     donut = None
     if result.total_requests:
@@ -60,9 +64,14 @@ def index() -> tuple[str, int]:
         chart=chart,
         donut=donut,
         control=ranges.RangeControl(
-            "spending.index", ranges.SPENDING, chosen, "#spending-results", query
+            "spending.index",
+            ranges.SPENDING,
+            chosen,
+            "#spending-results",
+            query,
+            environment=environment,
         ),
-        trends=spending_trends(30),
+        trends=spending_trends(30, environment=environment),
         recommendations=cost_recommendations(),
     )
     return html, query.status

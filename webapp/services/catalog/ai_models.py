@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
 from webapp.models import (
@@ -20,12 +22,13 @@ from webapp.models import (
     User,
 )
 from webapp.services.audit.records import add_audit_row
-from webapp.services.audit.writes import apply_changes, insert_row
+from webapp.services.audit.writes import apply_changes
 from webapp.services.catalog.schemas import PRICE_FIELDS, ModelChanges, NewModel
 from webapp.services.core.actor import Actor
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
 from webapp.services.core.validation import check
 from webapp.services.usage import windows
+from webapp.services.usage.attach import attach_unknown_usage
 
 
 def model_as_dict(model: AIModel, provider: Provider | None = None) -> dict[str, Any]:
@@ -100,9 +103,15 @@ def models_of_provider(provider_id: uuid.UUID) -> list[AIModel]:
 
 
 def model_performance(
-    model_ids: list[uuid.UUID], time_range: str = "24h", now: datetime | None = None
+    model_ids: list[uuid.UUID],
+    time_range: str = "24h",
+    now: datetime | None = None,
+    environment: str | None = None,
 ) -> dict[uuid.UUID, windows.UsageMetrics]:
-    found = windows.metrics_for("model_id", time_range, now, only=model_ids)
+    """Each model's metrics over a named range, in one ``environment`` or all (None)."""
+    found = windows.metrics_for(
+        "model_id", time_range, now, only=model_ids, environment=environment
+    )
     return {model_id: found.get(model_id) or windows.UsageMetrics.empty() for model_id in model_ids}
 
 
@@ -143,12 +152,37 @@ def _duplicate(fields: dict[str, Any], except_id: uuid.UUID | None = None) -> bo
     return db.session.scalar(query) is not None
 
 
-def create_model(actor: Actor, fields: Mapping[str, Any]) -> AIModel:
+@dataclass(frozen=True)
+class CreatedModel:
+    model: AIModel
+    # Earlier usage rows that named this model (unknown to the catalog until now), attached
+    # to it and priced in the same transaction.
+    attached_usage_rows: int
+
+
+def add_model(actor: Actor, fields: Mapping[str, Any]) -> CreatedModel:
+    """Create a model and, in the same transaction, attach the earlier usage rows that
+    named it (webapp.services.usage.attach); the audit row says how many."""
     fields = _checked(NewModel, fields)
     duplicate = Conflict("this provider already has a model with that name and version", "name")
     if _duplicate(fields):
         raise duplicate
-    return insert_row(actor, AIModel(**fields), "model.create", "model", model_as_dict, duplicate)
+    model = AIModel(**fields)
+    db.session.add(model)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise duplicate from None
+    attached = attach_unknown_usage(model)
+    snapshot = model_as_dict(model) | {"attached_usage_rows": attached}
+    add_audit_row(actor, "model.create", "model", model.id, new_values=snapshot)
+    db.session.commit()
+    return CreatedModel(model, attached)
+
+
+def create_model(actor: Actor, fields: Mapping[str, Any]) -> AIModel:
+    return add_model(actor, fields).model
 
 
 def update_model(actor: Actor, model_id: uuid.UUID, changes: Mapping[str, Any]) -> AIModel:

@@ -74,9 +74,10 @@ def list_features(
     include_metrics: bool = False,
     time_range: str = "24h",
     now: datetime | None = None,
+    environment: str | None = None,
 ) -> list[FeatureRow]:
     """Features by name, with their active models, and metrics when asked (three
-    queries whatever the number of features)."""
+    queries whatever the number of features), in one ``environment`` or all (None)."""
     errors: dict[str, str] = {}
     for status in statuses or []:
         if status not in FEATURE_STATUSES:
@@ -86,6 +87,10 @@ def list_features(
             windows.checked_range(time_range)
         except ValidationFailed as error:
             errors.update(error.errors)
+    try:
+        windows.checked_environment(environment)
+    except ValidationFailed as error:
+        errors.update(error.errors)
     if errors:
         raise ValidationFailed(errors)
     query = select(Feature).order_by(Feature.name)
@@ -95,7 +100,9 @@ def list_features(
     ids = [f.id for f in features]
     models = active_models(ids)
     by_feature = (
-        windows.metrics_for("feature_id", time_range, now, only=ids) if include_metrics else {}
+        windows.metrics_for("feature_id", time_range, now, only=ids, environment=environment)
+        if include_metrics
+        else {}
     )
     return [
         FeatureRow(
@@ -108,19 +115,28 @@ def list_features(
 
 
 def feature_health(
-    feature_id: uuid.UUID, time_range: str = "24h", now: datetime | None = None
+    feature_id: uuid.UUID,
+    time_range: str = "24h",
+    now: datetime | None = None,
+    environment: str | None = None,
 ) -> windows.UsageMetrics:
     get_feature(feature_id)
-    found = windows.metrics_for("feature_id", time_range, now, only=[feature_id])
+    found = windows.metrics_for(
+        "feature_id", time_range, now, only=[feature_id], environment=environment
+    )
     return found.get(feature_id) or windows.UsageMetrics.empty()
 
 
 def usage_by_day(
-    feature_id: uuid.UUID, days: int = 30, today: date | None = None
+    feature_id: uuid.UUID,
+    days: int = 30,
+    today: date | None = None,
+    environment: str | None = None,
 ) -> list[windows.DailyUsage]:
-    """Requests, failures and cost per UTC day for the last ``days`` days, zero-filled."""
+    """Requests, failures and cost per UTC day for the last ``days`` days, zero-filled, in
+    one ``environment`` or all (None)."""
     get_feature(feature_id)
-    return windows.daily_usage(UsageLog.feature_id, feature_id, days, today)
+    return windows.daily_usage(UsageLog.feature_id, feature_id, days, today, environment)
 
 
 def unknown_features(feature_ids: set[uuid.UUID]) -> set[uuid.UUID]:

@@ -205,7 +205,7 @@ PRICE = Amount(
     below_minimum="must not be negative",
     required="is required (0 when the model does not charge for it)",
 )
-OPTIONAL_PRICE = dataclasses.replace(PRICE, optional=True)  # per request, per image
+OPTIONAL_PRICE = dataclasses.replace(PRICE, optional=True)  # per request, image, cache
 Price = Annotated[Decimal, PRICE]
 OptionalPrice = Annotated[Decimal | None, OPTIONAL_PRICE]
 PRICE_FIELDS = (
@@ -213,11 +213,15 @@ PRICE_FIELDS = (
     "output_price_per_million",
     "price_per_request",
     "price_per_image",
+    "cache_read_price_per_million",
+    "cache_write_price_per_million",
 )
 
 
 class Pricing(Input):
-    """Prices in USD: per million input and output tokens, per request and per image."""
+    """Prices in USD: per million input and output tokens, per request and per image, and
+    per million input tokens read from or written to the provider's prompt cache (unset:
+    those tokens cost the input price)."""
 
     unknown_field: ClassVar[str] = "is not a price of a model"
 
@@ -225,6 +229,8 @@ class Pricing(Input):
     output_price_per_million: Annotated[Decimal | None, PRICE] = None
     price_per_request: OptionalPrice = None
     price_per_image: OptionalPrice = None
+    cache_read_price_per_million: OptionalPrice = None
+    cache_write_price_per_million: OptionalPrice = None
 
 
 class ModelBase(Input):

@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import UsageLog
+from webapp.services.core.errors import ValidationFailed
 from webapp.services.health import provider_health
 from webapp.services.overview.kpis import GROUP_KEYS, Kpis, Period, grouped_usage, kpis, periods_for
 from webapp.services.overview.panels import (
@@ -43,9 +44,11 @@ from webapp.services.overview.panels import (
     top_models,
 )
 from webapp.services.spending import budgets as budget_service
+from webapp.services.usage.attach import UnknownModel, unknown_models
 from webapp.services.usage.reads import UsageKey, UsageSums, key_type
+from webapp.services.usage.windows import checked_environment
 
-__all__ = ["build_alerts", "build_overview", "build_tiles", "periods_for"]
+__all__ = ["build_alerts", "build_overview", "build_tiles", "build_unknown_models", "periods_for"]
 
 # --- the whole page ---------------------------------------------------------------------
 
@@ -61,6 +64,9 @@ class Overview:
     top_models: list[ModelCost]
     features: list[FeatureHealth]
     activity: list[Activity]
+    # Usage of the last 30 days from model names the catalog does not know (every
+    # environment: it is about the catalog, not about the figures shown).
+    unknown_models: list[UnknownModel]
     empty: bool  # no usage recorded at all: the page says what to do first
 
 
@@ -77,17 +83,22 @@ def any_usage() -> bool:
 
 
 def build_overview(
-    range_name: str = "7d", start: Any = None, end: Any = None, now: datetime | None = None
+    range_name: str = "7d",
+    start: Any = None,
+    end: Any = None,
+    now: datetime | None = None,
+    environment: str | None = None,
 ) -> Overview:
-    """Everything the page shows, in a bounded number of queries."""
+    """Everything the page shows, in a bounded number of queries. Usage figures are of
+    one ``environment`` or all (None)."""
     now = now or datetime.now(UTC)
-    range_name, period, previous = periods_for(range_name, start, end, now)
-    grouped = grouped_usage(period, with_time=True)
+    range_name, period, previous, environment = _checked(range_name, start, end, now, environment)
+    grouped = grouped_usage(period, True, environment)
     untimed = _without_time(grouped)
     names = names_of(untimed)
     health = provider_health.current_health_by_provider(now)
     analyses = budget_service.analyse_budgets(now)
-    figures = kpis(period, previous, untimed, health, analyses, now)
+    figures = kpis(period, previous, untimed, health, analyses, now, environment)
     return Overview(
         range_name=range_name,
         period=period,
@@ -95,22 +106,52 @@ def build_overview(
         kpis=figures,
         series=series(period, grouped, names),
         alerts=alerts(analyses, health),
-        top_models=top_models(untimed, names, period),
+        top_models=top_models(untimed, names, period, environment=environment),
         features=features_table(untimed, health),
         activity=recent_activity(),
+        unknown_models=unknown_models(now),
         empty=figures.current.requests == 0 and not any_usage(),
     )
 
 
 def build_tiles(
-    range_name: str = "7d", start: Any = None, end: Any = None, now: datetime | None = None
+    range_name: str = "7d",
+    start: Any = None,
+    end: Any = None,
+    now: datetime | None = None,
+    environment: str | None = None,
 ) -> Kpis:
     """The KPI tiles alone (their partial refreshes every minute)."""
     now = now or datetime.now(UTC)
-    _, period, previous = periods_for(range_name, start, end, now)
-    untimed = grouped_usage(period, with_time=False)
+    _, period, previous, environment = _checked(range_name, start, end, now, environment)
+    untimed = grouped_usage(period, False, environment)
     health = provider_health.current_health_by_provider(now)
-    return kpis(period, previous, untimed, health, budget_service.analyse_budgets(now), now)
+    analyses = budget_service.analyse_budgets(now)
+    return kpis(period, previous, untimed, health, analyses, now, environment)
+
+
+def _checked(
+    range_name: str, start: Any, end: Any, now: datetime, environment: str | None
+) -> tuple[str, Period, Period, str | None]:
+    """The periods and the environment, every wrong one named at once."""
+    errors: dict[str, str] = {}
+    found: tuple[str, Period, Period] | None = None
+    try:
+        found = periods_for(range_name, start, end, now)
+    except ValidationFailed as error:
+        errors.update(error.errors)
+    try:
+        environment = checked_environment(environment)
+    except ValidationFailed as error:
+        errors.update(error.errors)
+    if errors or found is None:
+        raise ValidationFailed(errors)
+    return (*found, environment)
+
+
+def build_unknown_models(now: datetime | None = None) -> list[UnknownModel]:
+    """The alert on usage from models not in the catalog (refreshed with the alerts)."""
+    return unknown_models(now or datetime.now(UTC))
 
 
 def build_alerts(now: datetime | None = None) -> list[Alert]:

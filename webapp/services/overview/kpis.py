@@ -90,13 +90,20 @@ def periods_for(
 GROUP_KEYS = ("feature_id", "model_id", "provider_id", "status")
 
 
-def grouped_usage(period: Period, with_time: bool) -> dict[UsageKey, UsageSums]:
-    """Usage sums by (time bucket,) feature, model, provider, status."""
+def grouped_usage(
+    period: Period, with_time: bool, environment: str | None = None
+) -> dict[UsageKey, UsageSums]:
+    """Usage sums by (time bucket,) feature, model, provider, status, in one
+    ``environment`` or all (None)."""
     if period.first_day is None or period.last_day is None:  # hourly
         keys = ("hour", *GROUP_KEYS) if with_time else GROUP_KEYS
-        return raw_usage_between(period.since, period.until, keys, with_latency=True)
+        return raw_usage_between(
+            period.since, period.until, keys, environment=environment, with_latency=True
+        )
     keys = ("day", *GROUP_KEYS) if with_time else GROUP_KEYS
-    return usage_by(period.first_day, period.last_day, keys, with_latency=True)
+    return usage_by(
+        period.first_day, period.last_day, keys, environment=environment, with_latency=True
+    )
 
 
 # --- KPIs -------------------------------------------------------------------------------
@@ -139,9 +146,12 @@ class UsageKpis:
         return p95_of_buckets(self.buckets)
 
 
-def usage_kpis(grouped: dict[UsageKey, UsageSums], period: Period) -> UsageKpis:
-    """KPIs from rows keyed (…, feature_id, model_id, provider_id, status). Requests are
-    finished requests; spend counts every request."""
+def usage_kpis(
+    grouped: dict[UsageKey, UsageSums], period: Period, environment: str | None = None
+) -> UsageKpis:
+    """KPIs from rows keyed (…, feature_id, model_id, provider_id, status), read for one
+    ``environment`` or all (None). Requests are finished requests; spend counts every
+    request."""
     kpis = UsageKpis()
     features = set()
     for key, sums in grouped.items():
@@ -158,7 +168,7 @@ def usage_kpis(grouped: dict[UsageKey, UsageSums], period: Period) -> UsageKpis:
         kpis.buckets = merge_buckets(kpis.buckets, sums.latency_buckets)
     kpis.features_with_traffic = len(features)
     if period.hourly and kpis.finished:
-        kpis.exact_p95_ms = p95_exact(None, period.since, period.until)[None]
+        kpis.exact_p95_ms = p95_exact(None, period.since, period.until, environment)[None]
     return kpis
 
 
@@ -265,9 +275,12 @@ def kpis(
     health: dict[uuid.UUID, Any],
     analyses: list[Any],
     now: datetime,
+    environment: str | None = None,
 ) -> Kpis:
-    current = usage_kpis(grouped, period)
-    before = usage_kpis(grouped_usage(previous, with_time=False), previous)
+    """The tiles. Usage figures are of one ``environment`` or all (None); budgets,
+    providers and features are not per environment and always count them all."""
+    current = usage_kpis(grouped, period, environment)
+    before = usage_kpis(grouped_usage(previous, False, environment), previous, environment)
     active, active_before = active_features_now_and_at(previous.until)
     at_risk = sum(1 for a in analyses if a.budget.is_active and a.status in AT_RISK)
     # As budgets stood at the end of the last whole UTC day before this period began:

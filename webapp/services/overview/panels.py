@@ -104,7 +104,11 @@ class ModelCost:
 
 
 def top_models(
-    grouped: dict[UsageKey, UsageSums], names: dict[str, dict], period: Period, limit: int = 5
+    grouped: dict[UsageKey, UsageSums],
+    names: dict[str, dict],
+    period: Period,
+    limit: int = 5,
+    environment: str | None = None,
 ) -> list[ModelCost]:
     """The costliest models: spend counts every request, requests and p95 finished ones
     (the p95 as every page computes it for the period)."""
@@ -119,7 +123,7 @@ def top_models(
         if key.status in FINISHED:
             finished.setdefault(key.model_id, UsageSums()).add(sums)
     exact = (
-        p95_exact(GROUP_COLUMNS["model_id"], period.since, period.until)
+        p95_exact(GROUP_COLUMNS["model_id"], period.since, period.until, environment)
         if period.hourly and finished
         else {}
     )

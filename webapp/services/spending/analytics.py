@@ -19,6 +19,7 @@ from webapp.services.catalog.names import display_names
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.core.money import MICRO_DOLLAR
 from webapp.services.usage.reads import ZERO_COST, usage_by
+from webapp.services.usage.windows import checked_environment
 
 CENT_PERCENT = Decimal("0.01")
 HUNDRED = Decimal(100)
@@ -160,12 +161,29 @@ def shares_of(amounts: Sequence[Decimal]) -> list[Decimal]:
     return floors
 
 
-def spending_breakdown(start: Any, end: Any, *, raw_from: date | None = None) -> SpendingBreakdown:
+def spending_breakdown(
+    start: Any, end: Any, *, environment: str | None = None, raw_from: date | None = None
+) -> SpendingBreakdown:
     """Spend from ``start`` to ``end`` (UTC calendar dates, both inclusive), by feature,
-    model, provider and day (every day present), in four small queries."""
-    first, last = checked_date_range(start, end)
+    model, provider and day (every day present), in one ``environment`` or all (None), in
+    four small queries."""
+    errors: dict[str, str] = {}
+    try:
+        first, last = checked_date_range(start, end)
+    except ValidationFailed as error:
+        errors.update(error.errors)
+    try:
+        environment = checked_environment(environment)
+    except ValidationFailed as error:
+        errors.update(error.errors)
+    if errors:
+        raise ValidationFailed(errors)
     grouped = usage_by(
-        first, last, ("day", "feature_id", "model_id", "provider_id"), raw_from=raw_from
+        first,
+        last,
+        ("day", "feature_id", "model_id", "provider_id"),
+        environment=environment,
+        raw_from=raw_from,
     )
 
     names = display_names(
@@ -280,17 +298,21 @@ class SpendingTrends:
     days_with_data: int
 
 
-def spending_trends(days: int = 30, *, today: date | None = None) -> SpendingTrends:
+def spending_trends(
+    days: int = 30, *, today: date | None = None, environment: str | None = None
+) -> SpendingTrends:
     """Spend over the last ``days`` complete UTC days (today is partial and left out, so
     it doesn't read as a drop), the last 7 days against the 7 before, a daily average and
-    a 30-day forecast. Fewer than 7 days with any usage: ``insufficient_data``."""
+    a 30-day forecast, in one ``environment`` or all (None). Fewer than 7 days with any
+    usage: ``insufficient_data``."""
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 365:
         raise ValidationFailed({"days": "must be a whole number from 1 to 365"})
+    environment = checked_environment(environment)
     today = today or datetime.now(UTC).date()
     last = today - timedelta(days=1)
     first = last - timedelta(days=max(days, 14) - 1)
     per_day = {day: DaySpend(day, ZERO_COST) for day in days_between(first, last)}
-    for (day,), sums in usage_by(first, last, ("day",)).items():
+    for (day,), sums in usage_by(first, last, ("day",), environment=environment).items():
         per_day[day].amount += sums.cost
         per_day[day].request_count += sums.requests
     series = list(per_day.values())

@@ -31,7 +31,7 @@ from sqlalchemy import case, func, literal_column, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from webapp.extensions import db
-from webapp.models import AIModel, UsageLog
+from webapp.models import ENVIRONMENTS, AIModel, UsageLog
 from webapp.models.types import utc_day, utc_hour
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.core.money import MICRO_DOLLAR
@@ -73,6 +73,16 @@ def checked_range(time_range: str, field: str = "time_range") -> str:
     return time_range
 
 
+def checked_environment(environment: str | None, field: str = "environment") -> str | None:
+    """``environment`` when it is one of ENVIRONMENTS, None (every environment) when it is
+    None or empty; otherwise a validation error on ``field``."""
+    if environment in (None, ""):
+        return None
+    if environment not in ENVIRONMENTS:
+        raise ValidationFailed({field: f"must be one of {', '.join(ENVIRONMENTS)}"})
+    return environment
+
+
 def days_of(range_name: str, today: date) -> tuple[date, date]:
     """First and last UTC day of a whole-day range ending today (``month``: since the 1st)."""
     if range_name not in DAY_RANGES:
@@ -99,12 +109,19 @@ def metrics_for(
     time_range: str,
     now: datetime | None = None,
     only: list[uuid.UUID] | None = None,
+    environment: str | None = None,
 ) -> dict[uuid.UUID, UsageMetrics]:
     """Metrics per feature, model or provider (``group``: feature_id, model_id or
-    provider_id) over a named range: what every page and the API show."""
+    provider_id) over a named range, in one environment or all (None): what every page
+    and the API show."""
     since, until = window_for(time_range, now)
     return usage_metrics_by(
-        GROUP_COLUMNS[group], since, until, only, whole_days=time_range in WHOLE_DAY_RANGES
+        GROUP_COLUMNS[group],
+        since,
+        until,
+        only,
+        whole_days=time_range in WHOLE_DAY_RANGES,
+        environment=checked_environment(environment),
     )
 
 
@@ -169,14 +186,18 @@ def usage_metrics_by(
     *,
     whole_days: bool = False,
     with_uptime: bool = True,
+    environment: str | None = None,
 ) -> dict[uuid.UUID, UsageMetrics]:
     """Metrics per value of ``group_column`` (UsageLog.feature_id, .model_id, .prompt_id
-    or AIModel.provider_id) over [since, until). ``whole_days``: ``since`` is a UTC
-    midnight and the p95 comes from the latency histogram (see the definitions); counts
-    are then read from the rollup when it holds the grouping."""
-    conditions = finished_conditions(group_column, since, until, only)
+    or AIModel.provider_id) over [since, until), in one ``environment`` or all (None).
+    ``whole_days``: ``since`` is a UTC midnight and the p95 comes from the latency
+    histogram (see the definitions); counts are then read from the rollup when it holds
+    the grouping."""
+    conditions = finished_conditions(group_column, since, until, only, environment)
     if whole_days:
-        return _whole_day_metrics(group_column, since, until, only, conditions, with_uptime)
+        return _whole_day_metrics(
+            group_column, since, until, only, conditions, with_uptime, environment
+        )
 
     totals = db.session.execute(
         select(
@@ -220,9 +241,14 @@ ROLLUP_GROUPS = {"feature_id", "model_id", "provider_id"}
 
 
 def finished_conditions(
-    group_column: Any, since: datetime, until: datetime, only: list[uuid.UUID] | None = None
+    group_column: Any,
+    since: datetime,
+    until: datetime,
+    only: list[uuid.UUID] | None = None,
+    environment: str | None = None,
 ) -> list[ColumnElement[bool]]:
-    """The finished usage rows of [since, until) with a value of ``group_column``."""
+    """The finished usage rows of [since, until) with a value of ``group_column``, in one
+    ``environment`` or all (None)."""
     conditions: list[ColumnElement[bool]] = [
         UsageLog.created_at >= since,
         UsageLog.created_at < until,
@@ -233,6 +259,8 @@ def finished_conditions(
         conditions.append(UsageLog.model_id == AIModel.id)
     if only is not None:
         conditions.append(group_column.in_(only))
+    if environment is not None:
+        conditions.append(UsageLog.environment == environment)
     return conditions
 
 
@@ -247,13 +275,16 @@ def _whole_day_metrics(
     only: list[uuid.UUID] | None,
     conditions: list[ColumnElement[bool]],
     with_uptime: bool,
+    environment: str | None,
 ) -> dict[uuid.UUID, UsageMetrics]:
     name = _group_name(group_column)
     keys = (name, "status")
     if name in ROLLUP_GROUPS:
-        grouped = usage_by(since.date(), until.date(), keys, with_latency=True)
+        grouped = usage_by(
+            since.date(), until.date(), keys, environment=environment, with_latency=True
+        )
     else:
-        grouped = raw_usage_between(since, until, keys, with_latency=True)
+        grouped = raw_usage_between(since, until, keys, environment=environment, with_latency=True)
     per_key: dict[uuid.UUID, UsageSums] = {}
     counts: dict[uuid.UUID, list[int]] = {}  # successes, failures
     for key, sums in grouped.items():
@@ -295,11 +326,14 @@ def _ms(value: Any) -> Decimal | None:
     return Decimal(str(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN)
 
 
-def p95_exact(group_column: Any, since: datetime, until: datetime) -> dict[Any, Decimal | None]:
+def p95_exact(
+    group_column: Any, since: datetime, until: datetime, environment: str | None = None
+) -> dict[Any, Decimal | None]:
     """The exact p95 (rolling windows) of the finished rows of [since, until) per value
-    of ``group_column``, or ``{None: p95}`` overall when ``group_column`` is None."""
+    of ``group_column``, or ``{None: p95}`` overall when ``group_column`` is None; in one
+    ``environment`` or all (None)."""
     column = group_column if group_column is not None else UsageLog.status
-    conditions = finished_conditions(column, since, until)
+    conditions = finished_conditions(column, since, until, environment=environment)
     found = p95_by(group_column, conditions)
     return {key: _ms(value) for key, value in found.items()}
 
@@ -392,11 +426,18 @@ class DailyUsage:
 
 
 def daily_usage(
-    group_column: Any, key: uuid.UUID, days: int, today: date | None = None
+    group_column: Any,
+    key: uuid.UUID,
+    days: int,
+    today: date | None = None,
+    environment: str | None = None,
 ) -> list[DailyUsage]:
-    """Per UTC day for the last ``days`` days (today included), every day present."""
+    """Per UTC day for the last ``days`` days (today included), every day present; in one
+    ``environment`` or all (None)."""
     if not 1 <= days <= 366:
         raise ValidationFailed({"days": "must be between 1 and 366"})
+    environment = checked_environment(environment)
+    only_environment = [] if environment is None else [UsageLog.environment == environment]
     today = today or datetime.now(UTC).date()
     start = today - timedelta(days=days - 1)
     since = datetime(start.year, start.month, start.day, tzinfo=UTC)
@@ -416,6 +457,7 @@ def daily_usage(
             UsageLog.created_at >= since,
             UsageLog.created_at < until,
             UsageLog.status != "pending",
+            *only_environment,
         )
         .group_by(day)
     ).all()
