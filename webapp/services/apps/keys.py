@@ -36,6 +36,15 @@ def _name_taken(name: str) -> Conflict:
     )
 
 
+def name_in_use(name: str) -> bool:
+    """Whether an unrevoked key has ``name`` (a friendly early answer; the partial unique
+    index is what holds under concurrency)."""
+    taken = db.session.scalar(
+        select(ApiKey.id).where(ApiKey.name == name, ApiKey.revoked_at.is_(None)).limit(1)
+    )
+    return taken is not None
+
+
 def create_api_key(
     actor: Actor, values: Mapping[str, Any], now: datetime | None = None
 ) -> tuple[ApiKey, str]:
@@ -58,10 +67,7 @@ def create_api_key(
     if errors:
         raise ValidationFailed(errors)
     new = checked.valid()
-    taken = db.session.scalar(
-        select(ApiKey.id).where(ApiKey.name == new.name, ApiKey.revoked_at.is_(None))
-    )
-    if taken is not None:
+    if name_in_use(new.name):
         raise _name_taken(new.name)
 
     secret = new_secret(new.environment)
@@ -196,13 +202,14 @@ def ingestion_by_key(now: datetime | None = None) -> dict[uuid.UUID, KeyIngestio
         .where(ApiKeyIngestion.hour >= ingestion_window_start(now))
         .group_by(ApiKeyIngestion.api_key_id)
     ).all()
-    last_events = dict(
-        db.session.execute(
+    last_events: dict[uuid.UUID, datetime | None] = {
+        key_id: last
+        for key_id, last in db.session.execute(
             select(ApiKeyIngestion.api_key_id, func.max(ApiKeyIngestion.last_event_at)).group_by(
                 ApiKeyIngestion.api_key_id
             )
-        ).tuples()
-    )
+        )
+    }
     figures: dict[uuid.UUID, KeyIngestion] = {}
     for key_id, *values in sums:
         numbers = dict(zip(counters, (int(value) for value in values), strict=True))
