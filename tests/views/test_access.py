@@ -15,6 +15,7 @@ READ = "read"  # any signed-in user may GET; writes (if any) need platform_admin
 ADMIN_WRITE = "admin write"  # platform_admin only
 ANY_ROLE_WRITE = "any role write"  # any signed-in user, GET and POST
 ADMIN_ONLY = "admin only"  # platform_admin only, reading included
+API_KEY = "api key"  # /api/v1/: an application's API key, never a session (own tests)
 
 POLICY = {
     "static": PUBLIC,
@@ -144,6 +145,13 @@ POLICY = {
     "api.list_usage": READ,
     "api.export_usage": READ,
     "api.openapi_document": READ,
+    "api_keys.index": READ,
+    "api_keys.create": ADMIN_WRITE,
+    "api_keys.revoke": ADMIN_WRITE,
+    "api.list_api_keys": READ,
+    "api.create_api_key": ADMIN_WRITE,
+    "api.revoke_api_key": ADMIN_WRITE,
+    "apps_api.whoami": API_KEY,
 }
 
 # Listings whose contract requires a parameter (the seed's /spending needs an action's
@@ -167,7 +175,7 @@ def _routes():
 
 
 ROUTES = _routes()
-PROTECTED = [r for r in ROUTES if POLICY.get(r[0]) != PUBLIC]
+PROTECTED = [r for r in ROUTES if POLICY.get(r[0]) not in (PUBLIC, API_KEY)]
 WRITES = [r for r in PROTECTED if r[1] != "GET"]
 
 
