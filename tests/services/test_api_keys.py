@@ -137,6 +137,7 @@ BAD_INPUT = [
     ({"expires_at": "tomorrow"}, "expires_at", "must be a date and time with a time zone"),
     ({"expires_at": "2027-01-01T00:00:00"}, "expires_at", "with a time zone"),
     ({"expires_at": 1893456000}, "expires_at", "must be a date and time"),
+    ({"expires_at": "9999-12-31T23:30:00-05:00"}, "expires_at", "outside the range of dates"),
     ({"expires_at": "2026-11-20T12:29:59Z"}, "expires_at", "must be in the future"),
     ({"expires_at": "2026-11-20T12:30:00Z"}, "expires_at", "must be in the future"),
     ({"secret": "aipm_prd_" + "a" * 40}, "secret", "is not a field of an API key"),

@@ -94,7 +94,12 @@ class Expiry(Rule):
             raise problem("must be a date and time with a time zone (e.g. 2027-01-31T12:00:00Z)")
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
-        return moment.astimezone(UTC)
+        try:
+            return moment.astimezone(UTC)
+        # 9999-12-31T23:00-05:00 is after the last UTC moment, 0001-01-01T00:00+01:00
+        # before the first.
+        except OverflowError:
+            raise problem("is outside the range of dates (years 1 to 9999 in UTC)") from None
 
     def json_schema(self) -> dict[str, Any]:
         return {
