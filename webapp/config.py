@@ -15,6 +15,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from limits import parse as parse_limit
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = Path(os.environ.get("AIPM_INSTANCE_DIR", PROJECT_ROOT / "instance"))
 
@@ -106,6 +108,14 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
             "SESSION_COOKIE_SECURE=0 is refused in production: session cookies must travel "
             "over HTTPS only. Serve the console over HTTPS (TRUSTED_PROXY_COUNT behind a proxy)."
         )
+    api_key_rate_limit = os.environ.get("API_KEY_RATE_LIMIT", "1200 per minute")
+    try:
+        parse_limit(api_key_rate_limit)
+    except ValueError:
+        raise ConfigError(
+            f"API_KEY_RATE_LIMIT={api_key_rate_limit!r} is not a rate limit such as "
+            "'1200 per minute'."
+        ) from None
     storage = os.environ.get("RATELIMIT_STORAGE_URI")
     if production and not storage:
         raise ConfigError(
@@ -177,6 +187,9 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
         "LOGIN_FAILURES_PER_DEVICE": os.environ.get(
             "LOGIN_FAILURES_PER_DEVICE", "10 per 15 minutes"
         ),
+        # Requests per API key (/api/v1/), counted in the same storage after the key is
+        # authenticated; over it: 429 with Retry-After (webapp/apps_api/keys.py).
+        "API_KEY_RATE_LIMIT": api_key_rate_limit,
         "LOGIN_DEVICE_COOKIE_DAYS": int(os.environ.get("LOGIN_DEVICE_COOKIE_DAYS", "90")),
         # Repeated events (throttled sign-ins per address, refused requests per user) are
         # audited once per window, with a count.

@@ -26,11 +26,12 @@ from schemathesis.specs.openapi.checks import (
 )
 from sqlalchemy import select
 
+from tests import factories
 from tests.conftest import csrf_token
 from webapp.api.openapi import build_document
 from webapp.cli.demo_data import load_demo_data
 from webapp.cli.seed import seed_defaults
-from webapp.models import AIModel, Budget, Experiment, Feature, Prompt, Provider
+from webapp.models import AIModel, ApiKey, Budget, Experiment, Feature, Prompt, Provider
 from webapp.services.core.actor import Actor
 
 pytestmark = pytest.mark.schemathesis
@@ -53,6 +54,7 @@ ID_OF = {
     "prompt_id": Prompt,
     "experiment_id": Experiment,
     "budget_id": Budget,
+    "key_id": ApiKey,
 }
 
 
@@ -61,6 +63,8 @@ def existing_ids(db) -> dict[str, list[str]]:
     """The seed and some demo usage, health checks, prompts and an experiment."""
     seed_defaults(Actor.cli(), datetime.now(UTC).date())
     load_demo_data(Actor.cli(), datetime.now(UTC), days=3, requests=300)
+    factories.api_key(name="demo application")
+    db.session.commit()
     return {
         name: [str(row_id) for row_id in db.session.scalars(select(model.id))]
         for name, model in ID_OF.items()

@@ -145,6 +145,12 @@ POLICY = {
     "api.list_usage": READ,
     "api.export_usage": READ,
     "api.openapi_document": READ,
+    "api_keys.index": READ,
+    "api_keys.create": ADMIN_WRITE,
+    "api_keys.revoke": ADMIN_WRITE,
+    "api.list_api_keys": READ,
+    "api.create_api_key": ADMIN_WRITE,
+    "api.revoke_api_key": ADMIN_WRITE,
     "apps_api.whoami": API_KEY,
     "apps_api.openapi_document": PUBLIC,
 }

@@ -199,6 +199,20 @@ def _budget_id(w):
     return w.budget.id
 
 
+def _api_key_id(w):
+    """An API key to revoke, created on first use."""
+    if not hasattr(w, "api_key"):
+        from webapp.extensions import db
+
+        w.api_key, _ = factories.api_key(name="tagger")
+        db.session.commit()
+    return w.api_key.id
+
+
+def _api_key_body(**changes):
+    return {"name": "chat app", "environment": "staging", "scopes": ["usage:write"], **changes}
+
+
 # endpoint -> (valid request, expected action), (failing request, failure record or None)
 # A request is (method, url, kwargs) built from the world.
 CASES = {
@@ -721,6 +735,31 @@ CASES = {
         lambda w: ("POST", f"/budgets/{_budget_id(w)}/delete", {}),
         "budget.delete",
         lambda w: ("POST", f"/budgets/{uuid.uuid4()}/delete", {}),
+        None,
+    ),
+    # --- API keys ---
+    "api_keys.create": (
+        lambda w: ("POST", "/api-keys", {"data": _api_key_body()}),
+        "api_key.create",
+        lambda w: ("POST", "/api-keys", {"data": _api_key_body(scopes=[])}),
+        None,
+    ),
+    "api_keys.revoke": (
+        lambda w: ("POST", f"/api-keys/{_api_key_id(w)}/revoke", {}),
+        "api_key.revoke",
+        lambda w: ("POST", f"/api-keys/{uuid.uuid4()}/revoke", {}),
+        None,
+    ),
+    "api.create_api_key": (
+        lambda w: ("POST", f"{API}/api-keys", {"json": _api_key_body()}),
+        "api_key.create",
+        lambda w: ("POST", f"{API}/api-keys", {"json": _api_key_body(environment="live")}),
+        None,
+    ),
+    "api.revoke_api_key": (
+        lambda w: ("POST", f"{API}/api-keys/{_api_key_id(w)}/revoke", {"json": {}}),
+        "api_key.revoke",
+        lambda w: ("POST", f"{API}/api-keys/{uuid.uuid4()}/revoke", {"json": {}}),
         None,
     ),
 }

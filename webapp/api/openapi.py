@@ -20,6 +20,7 @@ from pydantic.json_schema import models_json_schema
 
 from webapp.api import bp
 from webapp.api.schemas import (
+    ApiKeyCreate,
     AssignModel,
     ExperimentCreate,
     ExperimentUpdate,
@@ -373,6 +374,21 @@ OPERATIONS: dict[str, Operation] = {
         enveloped=False,
         data={"type": "string"},
     ),
+    # API keys
+    "api.list_api_keys": Operation(
+        "API keys (never their secrets) with their ingestion in the last 24 hours",
+        "api keys",
+        data=OBJECTS,
+    ),
+    "api.create_api_key": created(
+        "Issue an API key: data.secret is in this answer only (needs a recent sign-in)",
+        "api keys",
+        ApiKeyCreate,
+    ),
+    "api.revoke_api_key": Operation(
+        "Revoke an API key (again: no change); its next request is refused",
+        "api keys",
+    ),
     "api.openapi_document": Operation(
         "This document", "documentation", enveloped=False, data=OBJECT
     ),
@@ -383,7 +399,11 @@ ERRORS = {
         "BadRequest",
         "Wrong input: `fields` names each wrong field (also a missing or invalid CSRF token).",
     ),
-    401: ("Unauthorized", "Not signed in, or the session has ended."),
+    401: (
+        "Unauthorized",
+        "Not signed in, or the session has ended; for sensitive writes, the sign-in is "
+        "too old (`code`: reauthentication_required).",
+    ),
     403: (
         "Forbidden",
         "The role does not allow it (viewers only read), or the user must first change a "

@@ -5,6 +5,7 @@ API or from an HTML form; this module names them for the API."""
 
 from __future__ import annotations
 
+from webapp.services.apps.schemas import ApiKeyCreate
 from webapp.services.catalog.schemas import (
     AssignModel,
     FeatureBulkItem,
@@ -40,6 +41,7 @@ class Body(Input):
 
 
 __all__ = [
+    "ApiKeyCreate",
     "AssignModel",
     "Body",
     "ExperimentCreate",

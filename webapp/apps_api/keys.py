@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import functools
+import math
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Response, g
+from flask import Response, current_app, g
+from limits import RateLimitItem, parse
 
 from webapp.api.envelope import error_response
+from webapp.extensions import limiter
 from webapp.rls import APPLICATION, use_database_role
 from webapp.services.apps.authentication import (
     AuthenticatedKey,
@@ -46,6 +50,37 @@ def unauthorized(reason: str) -> Response:
     return response
 
 
+@functools.lru_cache(maxsize=8)
+def _rate_limit(value: str) -> RateLimitItem:
+    return parse(value)
+
+
+def seconds_until_allowed(key_id: str) -> int | None:
+    """Count this request against the key's ``API_KEY_RATE_LIMIT`` (Flask-Limiter's
+    storage and strategy, so several workers share the count with a redis:// storage).
+    None when it is within the limit, else the whole seconds until the window has room
+    again (at least 1)."""
+    if not limiter.enabled:
+        return None
+    item = _rate_limit(current_app.config["API_KEY_RATE_LIMIT"])
+    if limiter.limiter.hit(item, "api-key", key_id):
+        return None
+    reset_at = limiter.limiter.get_window_stats(item, "api-key", key_id).reset_time
+    return max(1, math.ceil(reset_at - time.time()))
+
+
+def rate_limited(retry_after: int) -> Response:
+    limit = current_app.config["API_KEY_RATE_LIMIT"]
+    response = error_response(
+        429,
+        "Too many requests",
+        f"This API key may make {limit} requests. Retry in {retry_after} seconds.",
+        code="rate_limited",
+    )
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
 def requires_key(scope: str) -> Callable[[View], View]:
     """The request must carry an unrevoked, unexpired key with ``scope``; the key is then
     ``current_key()`` and the database sees the role ``application``."""
@@ -60,6 +95,10 @@ def requires_key(scope: str) -> Callable[[View], View]:
                 key = authenticate_secret(bearer_token(request.headers.get("Authorization")))
             except KeyRefused as refused:
                 return unauthorized(refused.reason)
+            # Counted per key once it is known (an unknown secret has no key to count on).
+            retry_after = seconds_until_allowed(str(key.id))
+            if retry_after is not None:
+                return rate_limited(retry_after)
             if scope not in key.scopes:
                 response = error_response(
                     403,

@@ -6,6 +6,7 @@ from flask import Flask
 def register_views(app: Flask) -> None:
     from webapp.views import (
         account,
+        api_keys,
         audit,
         auth,
         budgets,
@@ -29,6 +30,7 @@ def register_views(app: Flask) -> None:
         spending,
         budgets,
         experiments,
+        api_keys,
         audit,
         users,
         account,
