@@ -66,8 +66,17 @@ def _int(name):
     return sa.Column(name, sa.Integer(), server_default="0", nullable=False)
 
 
+def _as_operator():
+    """ai_usage_logs and the rollup have FORCE ROW LEVEL SECURITY: without a role even
+    their owner reads (and updates) no row, and the data steps below would do nothing.
+    Local to the migration's transaction."""
+    if op.get_context().dialect.name == "postgresql":
+        op.execute("SELECT set_config('app.user_role', 'platform_admin', true)")
+
+
 def upgrade():
     postgresql = op.get_context().dialect.name == "postgresql"
+    _as_operator()
     op.create_table(
         "api_keys",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -354,6 +363,7 @@ def _fill_rollup(with_environment):
 
 def downgrade():
     postgresql = op.get_context().dialect.name == "postgresql"
+    _as_operator()
     if postgresql:
         for table in APPLICATION_READS:
             op.execute(f"DROP POLICY IF EXISTS {table}_application_read ON {table}")
