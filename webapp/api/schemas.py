@@ -30,6 +30,8 @@ from webapp.services.experiments.schemas import (
 from webapp.services.prompts.schemas import (
     PromptCreate,
     PromptDuplicate,
+    PromptEnvironment,
+    PromptPromote,
     PromptTest,
     PromptUpdate,
 )
@@ -54,6 +56,8 @@ __all__ = [
     "Pricing",
     "PromptCreate",
     "PromptDuplicate",
+    "PromptEnvironment",
+    "PromptPromote",
     "PromptTest",
     "PromptUpdate",
     "ProviderCreate",
