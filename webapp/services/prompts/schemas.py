@@ -11,8 +11,8 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from webapp.services.core.json_values import check_json_field
 from webapp.models import ENVIRONMENTS
+from webapp.services.core.json_values import check_json_field
 from webapp.services.core.validation import (
     Flag,
     Id,
