@@ -164,7 +164,12 @@ def _live_in_production_from_is_active():
         sa.column("action", sa.String()),
         sa.column("activated_at", sa.DateTime(timezone=True)),
     )
-    rows = op.get_bind().execute(
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        # ai_prompts has FORCE ROW LEVEL SECURITY: without a role even its owner reads no
+        # row, and nothing would be migrated. Local to this migration's transaction.
+        bind.execute(sa.text("SELECT set_config('app.user_role', 'platform_admin', true)"))
+    rows = bind.execute(
         sa.select(
             prompts.c.id, prompts.c.feature_id, prompts.c.name, prompts.c.version,
             prompts.c.updated_at,
