@@ -421,10 +421,9 @@ def test_the_database_allows_one_live_row_per_family_and_environment(db, with_fe
     db.session.add(_live(v2, "production"))  # another environment: fine
     db.session.add(_live(v2, deactivated_at=datetime.now(UTC)))  # history: fine
     db.session.flush()
-    with pytest.raises(IntegrityError):
-        with db.session.begin_nested():
-            db.session.add(_live(v2))
-            db.session.flush()
+    with pytest.raises(IntegrityError), db.session.begin_nested():
+        db.session.add(_live(v2))
+        db.session.flush()
 
 
 def test_the_database_refuses_unknown_environments_actions_and_live_rows_without_a_version(db):
@@ -435,10 +434,9 @@ def test_the_database_refuses_unknown_environments_actions_and_live_rows_without
         _live(v1, action="copy"),
         PromptActivation(name="greeting", environment="staging", version=1),
     ):
-        with pytest.raises(IntegrityError):
-            with db.session.begin_nested():
-                db.session.add(bad)
-                db.session.flush()
+        with pytest.raises(IntegrityError), db.session.begin_nested():
+            db.session.add(bad)
+            db.session.flush()
     closed = PromptActivation(
         name="greeting", environment="staging", version=1, deactivated_at=now - timedelta(1)
     )
