@@ -233,7 +233,7 @@ def activate_prompt(actor: Actor, prompt_id: uuid.UUID, environment: str) -> Act
 def promote_prompt(actor: Actor, prompt_id: uuid.UUID, to_environment: str) -> ActivationResult:
     """Make this version live in ``to_environment``; it must be live in the environment
     before it (development → staging → production)."""
-    if to_environment not in PROMOTES_FROM:
+    if not isinstance(to_environment, str) or to_environment not in PROMOTES_FROM:
         raise ValidationFailed(
             {
                 "to_environment": (
