@@ -14,6 +14,7 @@ from webapp.models import (
     Feature,
     FeatureModelAssignment,
     Prompt,
+    PromptActivation,
     Provider,
 )
 from webapp.services.apps.secrets import new_secret, secret_hash, secret_prefix
@@ -59,9 +60,33 @@ def assignment(
     )
 
 
-def prompt(name: str = "greeting", version: int = 1, **fields: Any) -> Prompt:
+def prompt(
+    name: str = "greeting", version: int = 1, live_in: tuple[str, ...] = (), **fields: Any
+) -> Prompt:
+    """A prompt version; ``is_active=True`` makes it live in production (its meaning),
+    ``live_in`` live in those environments too (rows as the services write them)."""
     fields.setdefault("content", "Hello {{name}}")
-    return _save(Prompt(name=name, version=version, **fields))
+    row = _save(Prompt(name=name, version=version, **fields))
+    environments = set(live_in) | ({"production"} if row.is_active else set())
+    if "production" in environments and not row.is_active:
+        row.is_active = True
+    for environment in sorted(environments):
+        activation(row, environment)
+    return row
+
+
+def activation(of: Prompt, environment: str = "production", **fields: Any) -> PromptActivation:
+    """A live row for ``of`` in ``environment`` (closed if ``deactivated_at`` is given)."""
+    return _save(
+        PromptActivation(
+            feature_id=of.feature_id,
+            name=of.name,
+            environment=environment,
+            prompt_id=of.id,
+            version=of.version,
+            **fields,
+        )
+    )
 
 
 def budget(**fields: Any) -> Budget:

@@ -22,6 +22,7 @@ EXPECTED_TABLES = {
     "api_keys",
     "usage_event_ids",
     "api_key_ingestion",
+    "prompt_activations",
 }
 
 

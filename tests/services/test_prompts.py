@@ -148,7 +148,9 @@ def test_activation_is_exclusive_and_deactivation_leaves_none(db, chatbot):
         .where(AuditLog.action == "prompt.activate")
         .order_by(AuditLog.created_at.desc())
     ).first()
-    assert row.old_values == {"active_version": 2} and row.new_values == {"active_version": 1}
+    # Per environment since issue 15: the row also says where (production) and which ids.
+    assert (row.old_values["active_version"], row.new_values["active_version"]) == (2, 1)
+    assert row.old_values["environment"] == row.new_values["environment"] == "production"
 
 
 def test_deleting_the_active_version_is_refused(db):

@@ -40,9 +40,9 @@ class World:
     previous: AIModel  # gpt-4, served production before
     spare: AIModel  # assigned nowhere
     deprecated: AIModel
-    active_prompt: Prompt  # greeting v2, active
+    active_prompt: Prompt  # greeting v2, active (live in production) and live in development
     draft_prompt: Prompt  # greeting v3, inactive, the newest
-    old_prompt: Prompt  # greeting v1, inactive
+    old_prompt: Prompt  # greeting v1, inactive (was live in production before v2)
     draft_experiment: Experiment  # prompt_testing, draft
     live_experiment: Experiment  # model_comparison, running, "spare" wins significantly
     paused_experiment: Experiment  # a_b_test, paused
@@ -69,7 +69,12 @@ def world(db, admin_user) -> World:
     )
     factories.assignment(feature, serving)
     old = factories.prompt("greeting", 1, feature_id=feature.id, content="Hey")
-    active = factories.prompt("greeting", 2, feature_id=feature.id, is_active=True)
+    factories.activation(
+        old, "production", activated_at=earlier, deactivated_at=earlier + timedelta(hours=1)
+    )  # production served v1 before: something to roll back to
+    active = factories.prompt(
+        "greeting", 2, feature_id=feature.id, is_active=True, live_in=("development",)
+    )
     draft = factories.prompt("greeting", 3, feature_id=feature.id, content="Hi {{name}}")
     experiments = _experiments(db, feature, active, draft, serving, spare)
     db.session.commit()
@@ -553,6 +558,34 @@ CASES = {
         lambda w: ("POST", f"/prompts/{uuid.uuid4()}/deactivate", {}),
         None,
     ),
+    "prompts.promote": (
+        lambda w: (
+            "POST",
+            f"/prompts/{w.active_prompt.id}/promote",
+            {"data": {"to_environment": "staging"}},
+        ),
+        "prompt.promote",
+        lambda w: (
+            "POST",
+            f"/prompts/{w.draft_prompt.id}/promote",
+            {"data": {"to_environment": "staging"}},
+        ),
+        None,
+    ),
+    "prompts.rollback": (
+        lambda w: (
+            "POST",
+            f"/prompts/{w.draft_prompt.id}/rollback",
+            {"data": {"environment": "production"}},
+        ),
+        "prompt.rollback",
+        lambda w: (
+            "POST",
+            f"/prompts/{w.draft_prompt.id}/rollback",
+            {"data": {"environment": "staging"}},
+        ),
+        None,
+    ),
     "prompts.duplicate": (
         lambda w: (
             "POST",
@@ -606,6 +639,34 @@ CASES = {
         lambda w: ("POST", f"{API}/prompts/{w.active_prompt.id}/deactivate", {"json": {}}),
         "prompt.deactivate",
         lambda w: ("POST", f"{API}/prompts/{uuid.uuid4()}/deactivate", {"json": {}}),
+        None,
+    ),
+    "api.promote_prompt": (
+        lambda w: (
+            "POST",
+            f"{API}/prompts/{w.active_prompt.id}/promote",
+            {"json": {"to_environment": "staging"}},
+        ),
+        "prompt.promote",
+        lambda w: (
+            "POST",
+            f"{API}/prompts/{w.active_prompt.id}/promote",
+            {"json": {"to_environment": "development"}},
+        ),
+        None,
+    ),
+    "api.rollback_prompt": (
+        lambda w: (
+            "POST",
+            f"{API}/prompts/{w.active_prompt.id}/rollback",
+            {"json": {"environment": "production"}},
+        ),
+        "prompt.rollback",
+        lambda w: (
+            "POST",
+            f"{API}/prompts/{w.active_prompt.id}/rollback",
+            {"json": {"environment": "qa"}},
+        ),
         None,
     ),
     "api.duplicate_prompt": (

@@ -31,6 +31,8 @@ from webapp.api.schemas import (
     ModelFields,
     PromptCreate,
     PromptDuplicate,
+    PromptEnvironment,
+    PromptPromote,
     PromptTest,
     PromptUpdate,
     ProviderCreate,
@@ -157,6 +159,7 @@ class Operation:
     media_type: str = "application/json"
     enveloped: bool = True  # the answer is the {"success", "data", ...} envelope
     conflicts: bool = False  # may answer 409 (a rule of the domain refuses the change)
+    body_optional: bool = False  # the body may be left out (the seed's calls sent none)
 
 
 def created(summary: str, tag: str, body: type[BaseModel] | dict[str, Any]) -> Operation:
@@ -280,8 +283,39 @@ OPERATIONS: dict[str, Operation] = {
         "Change a prompt (content changes make a new version)", "prompts", PromptUpdate
     ),
     "api.delete_prompt": deleted("Delete a prompt", "prompts"),
-    "api.activate_prompt": Operation("Activate this version", "prompts", conflicts=True),
-    "api.deactivate_prompt": Operation("Deactivate this version", "prompts", conflicts=True),
+    "api.activate_prompt": Operation(
+        "Make this version live in an environment (no body: production)",
+        "prompts",
+        body=PromptEnvironment,
+        body_optional=True,
+        conflicts=True,
+    ),
+    "api.deactivate_prompt": Operation(
+        "Stop this version being live in an environment (no body: production)",
+        "prompts",
+        body=PromptEnvironment,
+        body_optional=True,
+        conflicts=True,
+    ),
+    "api.promote_prompt": changed(
+        "Promote this version to the next environment (it must be live in the one before)",
+        "prompts",
+        PromptPromote,
+    ),
+    "api.rollback_prompt": changed(
+        "Bring back the version live before the current one in an environment",
+        "prompts",
+        PromptEnvironment,
+    ),
+    "api.prompt_environments": Operation(
+        "The version of this prompt live in each environment (null: none)", "prompts"
+    ),
+    "api.prompt_activations": Operation(
+        "Every activation of this prompt, newest first",
+        "prompts",
+        query=(text("environment", "Only this environment.", enum=list(ENVIRONMENTS)),),
+        data=OBJECTS,
+    ),
     "api.prompt_versions": Operation("Every version of a prompt", "prompts", data=OBJECTS),
     "api.duplicate_prompt": created("Copy a prompt under a new name", "prompts", PromptDuplicate),
     "api.test_prompt": Operation(
@@ -542,7 +576,7 @@ def _operation(
     if op.body is not None:
         schema = refs[op.body] if isinstance(op.body, type) else op.body
         document["requestBody"] = {
-            "required": True,
+            "required": not op.body_optional,
             "content": {"application/json": {"schema": schema}},
         }
     document["responses"] = _responses(op, method, bool(arguments))

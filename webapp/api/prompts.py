@@ -1,5 +1,7 @@
 """/prompts endpoints — the seed's contract: list, create, get, update, delete, plus
-activate, deactivate, versions, duplicate, test, diff and tags.
+activate, deactivate, versions, duplicate, test, diff and tags; and per environment
+(issue 15): activate/deactivate with an optional ``{"environment": …}`` (none: production,
+as the seed meant), promote, rollback, the live version of each environment, history.
 
 Malformed ids and parameters are 400 here (as the seed's contract says), unknown ids 404.
 """
@@ -15,8 +17,14 @@ from webapp.api.envelope import success_response
 from webapp.api.parsing import json_object_body, parse_body, query_flag, query_int
 from webapp.auth import actor_from_request
 from webapp.services.core.errors import ValidationFailed
+from webapp.services.prompts import environments
 from webapp.services.prompts import versions as prompts
-from webapp.services.prompts.schemas import PromptDuplicate, PromptTest
+from webapp.services.prompts.schemas import (
+    PromptDuplicate,
+    PromptEnvironment,
+    PromptPromote,
+    PromptTest,
+)
 
 
 def _id(value: str, field: str = "id") -> uuid.UUID:
@@ -94,18 +102,85 @@ def delete_prompt(prompt_id: str) -> Response:
     return success_response(None)
 
 
+def _environment() -> str:
+    """The body's environment; no body at all (the seed's call) means production."""
+    if not request.get_data(cache=True):
+        return environments.PRODUCTION
+    return parse_body(PromptEnvironment).environment
+
+
+def _result_response(result: environments.ActivationResult, **extra: object) -> Response:
+    return success_response(
+        prompts.prompt_as_dict(result.prompt),
+        metadata={
+            "environment": result.environment,
+            "changed": result.changed,
+            "message": result.message,
+            "live_in": environments.live_environments(result.prompt.id),
+            **extra,
+        },
+    )
+
+
 @bp.post("/prompts/<prompt_id>/activate")
 def activate_prompt(prompt_id: str) -> Response:
-    return success_response(
-        prompts.prompt_as_dict(prompts.activate(actor_from_request(), _id(prompt_id)))
-    )
+    target = _id(prompt_id)
+    environment = _environment()
+    return _result_response(environments.activate_prompt(actor_from_request(), target, environment))
 
 
 @bp.post("/prompts/<prompt_id>/deactivate")
 def deactivate_prompt(prompt_id: str) -> Response:
-    return success_response(
-        prompts.prompt_as_dict(prompts.deactivate(actor_from_request(), _id(prompt_id)))
+    target = _id(prompt_id)
+    environment = _environment()
+    return _result_response(
+        environments.deactivate_prompt(actor_from_request(), target, environment)
     )
+
+
+@bp.post("/prompts/<prompt_id>/promote")
+def promote_prompt(prompt_id: str) -> Response:
+    target = _id(prompt_id)
+    body = parse_body(PromptPromote)
+    result = environments.promote_prompt(actor_from_request(), target, body.to_environment)
+    return _result_response(
+        result, from_environment=environments.PROMOTES_FROM[body.to_environment]
+    )
+
+
+@bp.post("/prompts/<prompt_id>/rollback")
+def rollback_prompt(prompt_id: str) -> Response:
+    """Roll back the family of this version in one environment."""
+    target = _id(prompt_id)
+    environment = parse_body(PromptEnvironment).environment
+    family = prompts.get_prompt(target)
+    result = environments.rollback_prompt(
+        actor_from_request(), family.feature_id, family.name, environment
+    )
+    return _result_response(result)
+
+
+@bp.get("/prompts/<prompt_id>/environments")
+def prompt_environments(prompt_id: str) -> Response:
+    live = environments.live_by_environment(_id(prompt_id))
+    return success_response(
+        {
+            environment: environments.activation_as_dict(entry) if entry else None
+            for environment, entry in live.items()
+        }
+    )
+
+
+@bp.get("/prompts/<prompt_id>/activations")
+def prompt_activations(prompt_id: str) -> Response:
+    target = _id(prompt_id)
+    environment = request.args.get("environment") or None
+    if environment is not None:
+        environments.check_environment(environment)
+    family = prompts.get_prompt(target)
+    rows = environments.history(family.feature_id, family.name, environment)
+    data = [environments.activation_as_dict(entry) for entry in rows]
+    return success_response(data, metadata={"count": len(data)})
 
 
 @bp.get("/prompts/<prompt_id>/versions")

@@ -31,6 +31,8 @@ from webapp.services.experiments.schemas import (
 from webapp.services.prompts.schemas import (
     PromptCreate,
     PromptDuplicate,
+    PromptEnvironment,
+    PromptPromote,
     PromptTest,
     PromptUpdate,
 )
@@ -56,6 +58,8 @@ __all__ = [
     "Pricing",
     "PromptCreate",
     "PromptDuplicate",
+    "PromptEnvironment",
+    "PromptPromote",
     "PromptTest",
     "PromptUpdate",
     "ProviderCreate",

@@ -23,6 +23,7 @@ from webapp.models import (
     Feature,
     FeatureModelAssignment,
     Prompt,
+    PromptActivation,
     Provider,
     ProviderHealthLog,
 )
@@ -366,6 +367,22 @@ def _ensure_prompts(actor: Actor, features: dict[str, Feature], report: DemoRepo
         ),
     ]
     db.session.add_all(prompts)
+    db.session.flush()
+    # What is live where: each active version in production (is_active's meaning), and
+    # the friendlier greeting in development and staging as well.
+    live = [(p, "production") for p in prompts if p.is_active]
+    live += [(prompts[1], "development"), (prompts[1], "staging")]
+    db.session.add_all(
+        PromptActivation(
+            feature_id=p.feature_id,
+            name=p.name,
+            environment=environment,
+            prompt_id=p.id,
+            version=p.version,
+            activated_by=actor.user_id,
+        )
+        for p, environment in live
+    )
     db.session.flush()
     report.prompts += len(prompts)
     return prompts[:2]

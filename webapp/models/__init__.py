@@ -22,7 +22,7 @@ from webapp.models.features import (
     Feature,
     FeatureModelAssignment,
 )
-from webapp.models.prompts import Prompt
+from webapp.models.prompts import ACTIVATION_ACTIONS, Prompt, PromptActivation
 from webapp.models.providers import (
     HEALTH_STATUSES,
     MODEL_STATUSES,
@@ -37,6 +37,7 @@ from webapp.models.usage import COST_SOURCES, USAGE_STATUSES, UsageLog
 from webapp.models.users import ROLE_ADMIN, ROLE_VIEWER, ROLES, User
 
 __all__ = [
+    "ACTIVATION_ACTIONS",
     "API_KEY_SCOPES",
     "COST_SOURCES",
     "ENVIRONMENTS",
@@ -63,6 +64,7 @@ __all__ = [
     "Feature",
     "FeatureModelAssignment",
     "Prompt",
+    "PromptActivation",
     "Provider",
     "ProviderHealthLog",
     "RecoveryCode",

@@ -1,9 +1,11 @@
 """The prompt editor: a searchable list of prompt families, and a page per version with
-the content editor, versions (activate / roll back), side-by-side diff, duplicate,
-delete and an inline test form."""
+the content editor, versions (activate / roll back), what is live in each environment
+(promote development → staging → production, roll back per environment, history),
+side-by-side diff, duplicate, delete and an inline test form."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, flash, request, url_for
@@ -11,10 +13,12 @@ from werkzeug.wrappers import Response
 
 from webapp.auth import actor_from_request, admin_only
 from webapp.json_input import loads_strict
+from webapp.models import ENVIRONMENTS
 from webapp.responses import go_to, render_page
 from webapp.services.catalog import features
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
 from webapp.services.core.ids import parse_id
+from webapp.services.prompts import environments
 from webapp.services.prompts import versions as prompts
 from webapp.services.prompts.rendering import placeholders
 from webapp.views.query import PageQuery
@@ -91,9 +95,17 @@ def create() -> Response | tuple[str, int]:
 def _detail_context(prompt_id, **extra: Any) -> dict[str, Any]:
     prompt = prompts.get_prompt(prompt_id)
     all_versions = prompts.versions(prompt.id)
+    live = environments.live_by_environment(prompt.id)
     context = {
         "prompt": prompt,
         "versions": all_versions,
+        "environments": ENVIRONMENTS,
+        "live": live,
+        "promotion_targets": {
+            version.id: environments.promotion_target(version, live) for version in all_versions
+        },
+        "can_roll_back": {env: environments.can_roll_back(prompt, env) for env in ENVIRONMENTS},
+        "activations": environments.history(prompt.feature_id, prompt.name),
         "detected": placeholders(prompt.content),
         "feature": features.get_feature(prompt.feature_id) if prompt.feature_id else None,
         "usage": prompts.usage(prompt.id, days=30),
@@ -191,18 +203,92 @@ def save_details(prompt_id: str) -> Response | tuple[str, int]:
     return go_to(url_for("prompts.detail", prompt_id=target))
 
 
+def _environment_change(
+    target, change: Callable[[], environments.ActivationResult], success: Callable[[Any], str]
+) -> Response | tuple[str, int]:
+    """Run ``change``; flash what it did and show the prompt again, or show why not."""
+    try:
+        result = change()
+    except (ValidationFailed, Conflict) as error:
+        return _refused(target, f"Nothing changed: {_why(error)}.", error.status_code)
+    flash(success(result) if result.changed else f"Nothing changed: {result.message}.")
+    return go_to(url_for("prompts.detail", prompt_id=target))
+
+
+def _why(error: ValidationFailed | Conflict) -> str:
+    """The refusal in words, naming the field for bad input."""
+    if isinstance(error, ValidationFailed):
+        return "; ".join(f"{field} {problem}" for field, problem in error.errors.items())
+    return error.message
+
+
+def _form_environment() -> str:
+    return request.form.get("environment") or environments.PRODUCTION
+
+
 @bp.post("/<prompt_id>/activate")
-def activate(prompt_id: str) -> Response:
-    prompt = prompts.activate(actor_from_request(), parse_id(prompt_id, "prompt"))
-    flash(f"Version {prompt.version} is now the active one.")
-    return go_to(url_for("prompts.detail", prompt_id=prompt.id))
+def activate(prompt_id: str) -> Response | tuple[str, int]:
+    """Make this version live in the form's environment (none given: production)."""
+    target = parse_id(prompt_id, "prompt")
+    environment = _form_environment()
+
+    def said(result: environments.ActivationResult) -> str:
+        if environment == environments.PRODUCTION:
+            return f"Version {result.prompt.version} is now the active one."
+        return f"Version {result.prompt.version} is now live in {environment}."
+
+    return _environment_change(
+        target,
+        lambda: environments.activate_prompt(actor_from_request(), target, environment),
+        said,
+    )
 
 
 @bp.post("/<prompt_id>/deactivate")
-def deactivate(prompt_id: str) -> Response:
-    prompt = prompts.deactivate(actor_from_request(), parse_id(prompt_id, "prompt"))
-    flash(f"Version {prompt.version} is no longer active; no version of {prompt.name} is.")
-    return go_to(url_for("prompts.detail", prompt_id=prompt.id))
+def deactivate(prompt_id: str) -> Response | tuple[str, int]:
+    target = parse_id(prompt_id, "prompt")
+    environment = _form_environment()
+
+    def said(result: environments.ActivationResult) -> str:
+        where = "active" if environment == environments.PRODUCTION else f"live in {environment}"
+        return (
+            f"Version {result.prompt.version} is no longer {where}; "
+            f"no version of {result.prompt.name} is."
+        )
+
+    return _environment_change(
+        target,
+        lambda: environments.deactivate_prompt(actor_from_request(), target, environment),
+        said,
+    )
+
+
+@bp.post("/<prompt_id>/promote")
+def promote(prompt_id: str) -> Response | tuple[str, int]:
+    target = parse_id(prompt_id, "prompt")
+    to_environment = request.form.get("to_environment", "")
+    return _environment_change(
+        target,
+        lambda: environments.promote_prompt(actor_from_request(), target, to_environment),
+        lambda result: f"{result.message}.",
+    )
+
+
+@bp.post("/<prompt_id>/rollback")
+def rollback(prompt_id: str) -> Response | tuple[str, int]:
+    """Roll back this prompt's family in the form's environment; show the version now live
+    there (it may not be this one)."""
+    target = parse_id(prompt_id, "prompt")
+    family = prompts.get_prompt(target)
+    environment = request.form.get("environment", "")
+    try:
+        result = environments.rollback_prompt(
+            actor_from_request(), family.feature_id, family.name, environment
+        )
+    except (ValidationFailed, Conflict) as error:
+        return _refused(target, f"Nothing changed: {_why(error)}.", error.status_code)
+    flash(f"{result.message}.")
+    return go_to(url_for("prompts.detail", prompt_id=result.prompt.id))
 
 
 @bp.post("/<prompt_id>/duplicate")

@@ -556,7 +556,7 @@ def promote(actor: Actor, experiment_id: uuid.UUID) -> Promotion:
         message = switch.message
     else:
         prompt = prompts.get_prompt(uuid.UUID(variant["prompt_id"]))
-        change = prompts.activate_in_transaction(prompt)
+        change = prompts.activate_in_transaction(prompt, actor)
         if change is not None:
             old.update(change[0])
         new.update(

@@ -11,8 +11,18 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, field_validator
 
+from webapp.models import ENVIRONMENTS
 from webapp.services.core.json_values import check_json_field
-from webapp.services.core.validation import Flag, Id, Input, Rule, Text, problem, problems
+from webapp.services.core.validation import (
+    Flag,
+    Id,
+    Input,
+    OneOf,
+    Rule,
+    Text,
+    problem,
+    problems,
+)
 from webapp.services.prompts.rendering import validate_declarations
 
 PROMPT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,199}$")
@@ -140,3 +150,16 @@ class PromptTest(Input):
         if not isinstance(value, dict):
             raise problem("must be an object of variable values")
         return value
+
+
+class PromptEnvironment(Input):
+    """POST /prompts/<id>/activate, /deactivate and /rollback: which environment (the
+    seed's calls send no body: production, what ``is_active`` means)."""
+
+    environment: Annotated[str, OneOf(ENVIRONMENTS)] = "production"
+
+
+class PromptPromote(Input):
+    """POST /prompts/<id>/promote: the environment to promote to (from the one before)."""
+
+    to_environment: Annotated[str, OneOf(("staging", "production"))]

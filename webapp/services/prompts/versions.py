@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import case, func, literal, or_, select, text, tuple_, update
+from sqlalchemy import case, func, literal, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
@@ -28,6 +28,8 @@ from webapp.services.catalog import features
 from webapp.services.core.actor import Actor
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
 from webapp.services.core.validation import check
+from webapp.services.prompts import environments
+from webapp.services.prompts.families import lock_family, same_family
 from webapp.services.prompts.rendering import (
     RenderResult,
     estimate_input_cost,
@@ -70,11 +72,7 @@ def get_prompt(prompt_id: uuid.UUID) -> Prompt:
     return prompt
 
 
-def _same_family(name: str, feature_id: uuid.UUID | None) -> list[Any]:
-    return [
-        Prompt.name == name,
-        Prompt.feature_id == feature_id if feature_id else Prompt.feature_id.is_(None),
-    ]
+_same_family = same_family
 
 
 def escape_like(term: str) -> str:
@@ -165,13 +163,7 @@ def _checked(schema: type[PromptUpdate], fields: Mapping[str, Any]) -> dict[str,
     return checked.values
 
 
-def _lock_family(name: str, feature_id: uuid.UUID | None) -> None:
-    """PostgreSQL: one writer per family at a time (released at commit)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:family))"),
-            {"family": f"prompt:{feature_id or ''}:{name}"},
-        )
+_lock_family = lock_family
 
 
 def _next_version(name: str, feature_id: uuid.UUID | None) -> int:
@@ -180,18 +172,6 @@ def _next_version(name: str, feature_id: uuid.UUID | None) -> int:
         select(func.max(Prompt.version)).where(*_same_family(name, feature_id))
     )
     return (latest or 0) + 1
-
-
-def _deactivate_family(
-    name: str, feature_id: uuid.UUID | None, except_id: uuid.UUID | None
-) -> None:
-    conditions = [*_same_family(name, feature_id), Prompt.is_active]
-    if except_id:
-        conditions.append(Prompt.id != except_id)
-    db.session.execute(
-        update(Prompt).where(*conditions).values(is_active=False),
-        execution_options={"synchronize_session": "fetch"},
-    )
 
 
 def _insert_version(
@@ -213,10 +193,8 @@ def _insert_version(
                 raise Conflict("the prompt is being changed by someone else; try again") from None
             continue
         break
-    if activate:
-        _deactivate_family(prompt.name, prompt.feature_id, prompt.id)
-        prompt.is_active = True
-        db.session.flush()
+    if activate:  # created active: live in production (is_active's meaning)
+        environments.switch_in_transaction(actor, prompt, environments.PRODUCTION)
     add_audit_row(actor, action, "prompt", prompt.id, old or {}, prompt_as_dict(prompt))
     db.session.commit()
     return prompt
@@ -257,45 +235,22 @@ def update_prompt(actor: Actor, prompt_id: uuid.UUID, changes: Mapping[str, Any]
 
 
 def activate(actor: Actor, prompt_id: uuid.UUID) -> Prompt:
-    """Make this the only active version of its family, in one transaction."""
-    prompt = get_prompt(prompt_id)
-    change = activate_in_transaction(prompt)
-    if change is None:
-        return prompt
-    add_audit_row(actor, "prompt.activate", "prompt", prompt.id, *change)
-    db.session.commit()
-    return prompt
+    """The seed's activation: make this the version live in production."""
+    return environments.activate_prompt(actor, prompt_id, environments.PRODUCTION).prompt
 
 
-def activate_in_transaction(prompt: Prompt) -> tuple[dict, dict] | None:
-    """Activate ``prompt`` (deactivating its family's active version) and flush, without
-    audit or commit: the caller's use case does both. Returns (old, new) audit values,
-    or None when it was active already."""
-    _lock_family(prompt.name, prompt.feature_id)
-    db.session.refresh(prompt)  # what it is now that the family is ours
-    if prompt.is_active:
-        return None
-    previous = db.session.scalar(
-        select(Prompt.version).where(
-            *_same_family(prompt.name, prompt.feature_id), Prompt.is_active
-        )
+def activate_in_transaction(prompt: Prompt, actor: Actor | None = None) -> tuple[dict, dict] | None:
+    """Make ``prompt`` live in production and flush, without audit or commit: the caller's
+    use case does both. Returns (old, new) audit values, or None when it was live already."""
+    switch = environments.switch_in_transaction(
+        actor or Actor(user_id=None), prompt, environments.PRODUCTION
     )
-    _deactivate_family(prompt.name, prompt.feature_id, prompt.id)
-    prompt.is_active = True
-    db.session.flush()
-    return {"active_version": previous}, {"active_version": prompt.version}
+    return (switch.old_values, switch.new_values) if switch.changed else None
 
 
 def deactivate(actor: Actor, prompt_id: uuid.UUID) -> Prompt:
-    prompt = get_prompt(prompt_id)
-    if not prompt.is_active:
-        return prompt
-    prompt.is_active = False
-    add_audit_row(
-        actor, "prompt.deactivate", "prompt", prompt.id, {"is_active": True}, {"is_active": False}
-    )
-    db.session.commit()
-    return prompt
+    """The seed's deactivation: no version is live in production afterwards."""
+    return environments.deactivate_prompt(actor, prompt_id, environments.PRODUCTION).prompt
 
 
 def delete_prompt(actor: Actor, prompt_id: uuid.UUID) -> None:
@@ -316,6 +271,12 @@ def delete_prompt(actor: Actor, prompt_id: uuid.UUID) -> None:
         raise Conflict(
             f"version {prompt.version} of {prompt.name} is active: activate another version "
             "(or deactivate this one) before deleting it"
+        )
+    live_in = environments.live_environments(prompt.id)
+    if live_in:
+        raise Conflict(
+            f"version {prompt.version} of {prompt.name} is live in {', '.join(live_in)}: "
+            "make another version live there (or deactivate it) before deleting it"
         )
     snapshot = prompt_as_dict(prompt)
     db.session.delete(prompt)
