@@ -1,4 +1,4 @@
-"""Migration 0009_prompts: the versions active before it are live in production after."""
+"""Migration 0009: the versions active before it are live in production after."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Prompts per environment: which version is live in development, staging, production.
 
-Revision ID: 0009_prompts
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-02
 
@@ -22,7 +22,7 @@ import uuid
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009_prompts"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
