@@ -6,7 +6,7 @@ same transaction."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +18,7 @@ from webapp.models import AIModel, Feature, Prompt, UsageLog
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.core.validation import check
 from webapp.services.usage.cost import request_cost
-from webapp.services.usage.rollup import add_to_rollup
+from webapp.services.usage.rollup import add_to_rollup, pick_shard
 from webapp.services.usage.schemas import UsageEvent
 
 BATCH_SIZE = 2_000
@@ -54,12 +54,28 @@ def add_usage(events: Iterable[Mapping[str, Any]], now: datetime | None = None) 
     if errors:
         raise ValidationFailed(errors, "Some usage events are invalid: nothing was recorded")
     provider_of = {model_id: model.provider_id for model_id, model in context.models.items()}
+    store_usage_rows(rows, provider_of)
+    return len(rows)
+
+
+def store_usage_rows(
+    rows: Sequence[Mapping[str, Any]],
+    provider_of: Mapping[uuid.UUID, uuid.UUID],
+    shard: int | None = None,
+) -> None:
+    """Insert usage rows (dicts of ``ai_usage_logs`` columns, every row with the same keys)
+    in bulk and add them to the daily rollup, in the caller's transaction: the one write
+    path of usage rows (``record_usage``, and ``ingest_events`` for applications).
+    ``shard``: the rollup shard of the caller's transaction (one picked when None)."""
+    if not rows:
+        return
+    if shard is None:
+        shard = pick_shard()
     table = UsageLog.__table__
     for start in range(0, len(rows), BATCH_SIZE):
         batch = rows[start : start + BATCH_SIZE]
         db.session.execute(table.insert(), batch)
-        add_to_rollup(batch, provider_of)
-    return len(rows)
+        add_to_rollup(batch, provider_of, shard=shard)
 
 
 def _load_context(events: list[Mapping[str, Any]]) -> _Context:
@@ -152,5 +168,6 @@ def _usage_row(
         ),
         "tokens_used": event_in.input_tokens + event_in.output_tokens,
         "cost_usd": cost,
+        "cost_source": "catalog" if event_in.cost_usd is None else "reported",
         "created_at": event_in.created_at or now,
     }
