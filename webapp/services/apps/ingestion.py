@@ -179,15 +179,10 @@ def ingest_events(
 def _load_catalog(values: list[dict[str, Any]]) -> _Catalog:
     """The features, models and prompts the batch names, in at most three queries."""
     feature_names = {v["feature"] for v in values if "feature" in v}
-    feature_ids = (
-        dict(
-            db.session.execute(
-                select(Feature.name, Feature.id).where(Feature.name.in_(feature_names))
-            ).tuples()
-        )
-        if feature_names
-        else {}
-    )
+    feature_ids: dict[str, uuid.UUID] = {}
+    if feature_names:
+        query = select(Feature.name, Feature.id).where(Feature.name.in_(feature_names))
+        feature_ids = {name: feature_id for name, feature_id in db.session.execute(query)}
     model_names = {v["model"] for v in values if "model" in v}
     models: dict[str, list[tuple[AIModel, str]]] = {}
     if model_names:
@@ -195,7 +190,7 @@ def _load_catalog(values: list[dict[str, Any]]) -> _Catalog:
             select(AIModel, Provider.name)
             .join(Provider, Provider.id == AIModel.provider_id)
             .where(AIModel.name.in_(model_names))
-        ).tuples()
+        )
         for model, provider_name in found:
             models.setdefault(model.name, []).append((model, provider_name))
         for candidates in models.values():
@@ -209,7 +204,7 @@ def _load_catalog(values: list[dict[str, Any]]) -> _Catalog:
             select(Prompt.feature_id, Prompt.name, Prompt.version, Prompt.id).where(
                 Prompt.feature_id.in_(set(feature_ids.values())), Prompt.name.in_(prompt_names)
             )
-        ).tuples()
+        )
         prompts = {(f, n, v): i for f, n, v, i in rows if f is not None}
     return _Catalog(feature_ids, models, prompts)
 
@@ -486,11 +481,10 @@ def _complete(
     provider_of = catalog.provider_of
     unknown = {row["model_id"] for row in old_rows} - set(provider_of) - {None}
     if unknown:
-        provider_of |= dict(
-            db.session.execute(
-                select(AIModel.id, AIModel.provider_id).where(AIModel.id.in_(unknown))
-            ).tuples()
-        )
+        query = select(AIModel.id, AIModel.provider_id).where(AIModel.id.in_(unknown))
+        provider_of |= {
+            model_id: provider_id for model_id, provider_id in db.session.execute(query)
+        }
     add_to_rollup(old_rows, provider_of, sign=-1, shard=shard)
     add_to_rollup(new_rows, provider_of, shard=shard)
     return len(old_rows)

@@ -221,13 +221,13 @@ class ReportedEvent(Input):
         default=None, description="What went wrong (status error or timeout)."
     )
     request_data: Annotated[
-        dict[str, Any] | None, JsonObject(max_bytes=MAX_DATA_BYTES, optional=True)
+        dict[str, Any] | None, JsonObject("must be an object", MAX_DATA_BYTES, optional=True)
     ] = Field(default=None, description="A JSON object of at most 16 KiB.")
     response_data: Annotated[
-        dict[str, Any] | None, JsonObject(max_bytes=MAX_DATA_BYTES, optional=True)
+        dict[str, Any] | None, JsonObject("must be an object", MAX_DATA_BYTES, optional=True)
     ] = Field(default=None, description="A JSON object of at most 16 KiB.")
     metadata: Annotated[
-        dict[str, Any] | None, JsonObject(max_bytes=MAX_METADATA_BYTES, optional=True)
+        dict[str, Any] | None, JsonObject("must be an object", MAX_METADATA_BYTES, optional=True)
     ] = Field(default=None, description="A JSON object of at most 4 KiB.")
 
 
