@@ -23,6 +23,15 @@ from webapp.services.usage.rollup import ROLLUP
 
 D = Decimal
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+ID_RULE = "must be a UUID or 1 to 128 characters of A-Z a-z 0-9 . _ : -"
+RFC = "must be RFC 3339 with a time zone"
+CACHED_11 = (
+    "must include the cached tokens: cache_read_input_tokens + cache_write_input_tokens is 11"
+)
+OVER_16K = "must be at most 16 KiB as JSON (this is 16409 bytes)"
+OVER_4K = "must be at most 4 KiB as JSON (this is 4109 bytes)"
+TOO_OLD = "is more than 30 days in the past"
+IN_FUTURE = "is more than 10 minutes in the future"
 
 
 @pytest.fixture
@@ -247,10 +256,10 @@ def test_every_wrong_field_is_named_at_once(db, catalog):
     ("fields", "code", "errors"),
     [
         ({"id": None}, "invalid", {"id": "is required"}),
-        ({"id": "x" * 129}, "invalid", {"id": "must be a UUID or 1 to 128 characters of A-Z a-z 0-9 . _ : -"}),
+        ({"id": "x" * 129}, "invalid", {"id": ID_RULE}),
         ({"timestamp": None}, "invalid", {"timestamp": "is required"}),
-        ({"timestamp": "2026-11-20T11:00:00"}, "invalid", {"timestamp": "must be RFC 3339 with a time zone"}),
-        ({"timestamp": "2026-02-30T11:00:00Z"}, "invalid", {"timestamp": "must be RFC 3339 with a time zone"}),
+        ({"timestamp": "2026-11-20T11:00:00"}, "invalid", {"timestamp": RFC}),
+        ({"timestamp": "2026-02-30T11:00:00Z"}, "invalid", {"timestamp": RFC}),
         ({"feature": None}, "invalid", {"feature": "is required"}),
         ({"model": None}, "invalid", {"model": "is required"}),
         ({"cost_usd": -1}, "invalid", {"cost_usd": "must be from 0 to 9999.999999"}),
@@ -258,7 +267,7 @@ def test_every_wrong_field_is_named_at_once(db, catalog):
         (
             {"input_tokens": 10, "cache_read_input_tokens": 8, "cache_write_input_tokens": 3},
             "invalid",
-            {"input_tokens": "must include the cached tokens: cache_read_input_tokens + cache_write_input_tokens is 11"},
+            {"input_tokens": CACHED_11},
         ),
         (
             {"output_tokens": 5, "reasoning_tokens": 6},
@@ -276,11 +285,11 @@ def test_every_wrong_field_is_named_at_once(db, catalog):
             {"prompt": "names no prompt version of the feature search (greeting version 2)"},
         ),
         ({"feature": "nope"}, "unknown_feature", {"feature": "is not a feature of this console"}),
-        ({"timestamp": "2026-10-21T11:59:59Z"}, "too_old", {"timestamp": "is more than 30 days in the past"}),
-        ({"timestamp": "2026-11-20T12:10:01Z"}, "in_future", {"timestamp": "is more than 10 minutes in the future"}),
-        ({"request_data": {"x": "a" * 16_400}}, "too_large", {"request_data": "must be at most 16 KiB as JSON (this is 16409 bytes)"}),
-        ({"response_data": {"x": "a" * 16_400}}, "too_large", {"response_data": "must be at most 16 KiB as JSON (this is 16409 bytes)"}),
-        ({"metadata": {"x": "a" * 4_100}}, "too_large", {"metadata": "must be at most 4 KiB as JSON (this is 4109 bytes)"}),
+        ({"timestamp": "2026-10-21T11:59:59Z"}, "too_old", {"timestamp": TOO_OLD}),
+        ({"timestamp": "2026-11-20T12:10:01Z"}, "in_future", {"timestamp": IN_FUTURE}),
+        ({"request_data": {"x": "a" * 16_400}}, "too_large", {"request_data": OVER_16K}),
+        ({"response_data": {"x": "a" * 16_400}}, "too_large", {"response_data": OVER_16K}),
+        ({"metadata": {"x": "a" * 4_100}}, "too_large", {"metadata": OVER_4K}),
         # The first code of REJECTION_CODES wins; every problem is named.
         (
             {"feature": "nope", "timestamp": "2026-01-01T00:00:00Z", "status": "x"},
@@ -296,11 +305,11 @@ def test_every_wrong_field_is_named_at_once(db, catalog):
             "unknown_feature",
             {
                 "feature": "is not a feature of this console",
-                "metadata": "must be at most 4 KiB as JSON (this is 4109 bytes)",
+                "metadata": OVER_4K,
             },
         ),
     ],
-)  # fmt: skip
+)
 def test_each_rule_refuses_with_its_code(db, catalog, fields, code, errors):
     key = make_key()
     result = ingest(key, _with(ev("bad"), fields))
