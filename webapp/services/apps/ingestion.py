@@ -38,6 +38,7 @@ before ``unknown_feature`` … before ``too_large``), and ``errors`` names every
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -46,7 +47,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, case, select, update
+from sqlalchemy import case, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.extensions import db
@@ -68,8 +69,8 @@ from webapp.services.apps.reported_events import (
 )
 from webapp.services.core.validation import check
 from webapp.services.usage.cost import request_cost
-from webapp.services.usage.recording import store_usage_rows
-from webapp.services.usage.rollup import add_to_rollup, pick_shard
+from webapp.services.usage.recording import ROLLUP_INPUTS, store_usage_rows
+from webapp.services.usage.rollup import pick_shard
 from webapp.services.usage.schemas import MAX_COST
 
 FUTURE_TOLERANCE = timedelta(minutes=10)
@@ -86,20 +87,6 @@ COUNTER_COLUMNS = (
 )
 # What a completion leaves as the pending row had it: identity, place in time, reporter.
 KEPT_ON_COMPLETION = frozenset({"id", "created_at", "environment", "event_id", "api_key_id"})
-# The columns the rollup reads from an old row before a completion changes it.
-ROLLUP_INPUTS = (
-    "id",
-    "created_at",
-    "feature_id",
-    "model_id",
-    "status",
-    "environment",
-    "input_tokens",
-    "output_tokens",
-    "tokens_used",
-    "cost_usd",
-    "response_time_ms",
-)
 
 
 @dataclass(frozen=True)
@@ -355,9 +342,55 @@ def _usage_row(
 # Storing
 
 
-def _dialect_insert(table: Any) -> Any:
-    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
+# PostgreSQL: the whole batch as four arrays, one statement of five parameters (a
+# 1,000-row VALUES list has 6,000 and costs more to build and parse than to run).
+LEDGER_UNNEST = text(
+    "INSERT INTO usage_event_ids "
+    "(environment, event_id, usage_log_id, created_at, is_final, received_at) "
+    "SELECT :environment, event_id, usage_log_id, created_at, is_final, :received_at "
+    "FROM unnest(CAST(:event_ids AS varchar[]), CAST(:usage_log_ids AS uuid[]), "
+    "CAST(:created_ats AS timestamptz[]), CAST(:finals AS boolean[])) "
+    "AS batch(event_id, usage_log_id, created_at, is_final) "
+    "ORDER BY event_id "
+    "ON CONFLICT (environment, event_id) DO NOTHING RETURNING event_id"
+)
+SQLITE_LEDGER_INSERT = (
+    sqlite.insert(LEDGER)
+    .on_conflict_do_nothing(index_elements=["environment", "event_id"])
+    .returning(LEDGER.c.event_id)
+)
+
+
+def _insert_ledger_rows(
+    environment: str, entries: list[tuple[str, uuid.UUID, datetime, bool]], now: datetime
+) -> set[str]:
+    """Add (event id, usage row id, row time, final) to the ledger, sorted by event id so
+    concurrent batches wait for each other in one order; returns the ids that were new."""
+    if not entries:
+        return set()
+    if db.session.get_bind().dialect.name == "postgresql":
+        event_ids, usage_log_ids, created_ats, finals = map(list, zip(*entries, strict=True))
+        parameters = {
+            "environment": environment,
+            "received_at": now,
+            "event_ids": event_ids,
+            "usage_log_ids": usage_log_ids,
+            "created_ats": created_ats,
+            "finals": finals,
+        }
+        return set(db.session.scalars(LEDGER_UNNEST, parameters))
+    rows = [
+        {
+            "environment": environment,
+            "event_id": event_id,
+            "usage_log_id": usage_log_id,
+            "created_at": created_at,
+            "is_final": is_final,
+            "received_at": now,
+        }
+        for event_id, usage_log_id, created_at, is_final in entries
+    ]
+    return set(db.session.scalars(SQLITE_LEDGER_INSERT, rows))
 
 
 def _store(
@@ -384,25 +417,15 @@ def _store(
         else:
             planned[event_id] = (first.row, first.event.status != "pending")
 
-    new_ids: set[str] = set()
-    if planned:
-        ledger_rows = [
-            {
-                "environment": key.environment,
-                "event_id": event_id,
-                "usage_log_id": row["id"],
-                "created_at": row["created_at"],
-                "is_final": is_final,
-                "received_at": now,
-            }
-            for event_id, (row, is_final) in sorted(planned.items())
-        ]
-        statement = (
-            _dialect_insert(LEDGER)
-            .on_conflict_do_nothing(index_elements=["environment", "event_id"])
-            .returning(LEDGER.c.event_id)
-        )
-        new_ids = set(db.session.scalars(statement, ledger_rows))
+    ordered = sorted(planned.items())
+    new_ids = _insert_ledger_rows(
+        key.environment,
+        [
+            (event_id, row["id"], row["created_at"], is_final)
+            for event_id, (row, is_final) in ordered
+        ],
+        now,
+    )
 
     rows = []
     completions: dict[str, dict[str, Any]] = {}
@@ -421,20 +444,21 @@ def _store(
         else:
             result.duplicates += len(items)
 
-    store_usage_rows(rows, catalog.provider_of, shard)
-    done = _complete(key, completions, catalog, shard)
-    result.completed += done
-    result.duplicates += len(completions) - done
+    # Completions first: every ledger lock of the transaction is taken before any rollup
+    # lock, so two writers of one shard cannot wait for each other in a circle.
+    completed, provider_of = _completions(key, completions, catalog)
+    store_usage_rows(rows, provider_of, shard, completed)
+    result.completed += len(completed)
+    result.duplicates += len(completions) - len(completed)
 
 
-def _complete(
-    key: AuthenticatedKey,
-    finals: dict[str, dict[str, Any]],
-    catalog: _Catalog,
-    shard: int,
-) -> int:
-    """Make pending events final (ids sorted: concurrent batches lock in one order);
-    returns how many were pending. Finals of events already final change nothing."""
+def _completions(
+    key: AuthenticatedKey, finals: dict[str, dict[str, Any]], catalog: _Catalog
+) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], dict[uuid.UUID, uuid.UUID]]:
+    """Claim the pending events that these finals complete (ids sorted: concurrent
+    batches lock in one order): (old row, changed columns) of each, and the providers of
+    every model involved. Finals of events already final claim nothing."""
+    provider_of = catalog.provider_of
     targets: dict[uuid.UUID, dict[str, Any]] = {}
     for event_id in sorted(finals):
         won = db.session.execute(
@@ -450,7 +474,7 @@ def _complete(
         if won is not None:
             targets[won.usage_log_id] = finals[event_id]
     if not targets:
-        return 0
+        return [], provider_of
     old_rows = [
         dict(row._mapping)
         for row in db.session.execute(
@@ -459,35 +483,24 @@ def _complete(
             )
         )
     ]
-    changes = {
-        row["id"]: {
-            name: value
-            for name, value in targets[row["id"]].items()
-            if name not in KEPT_ON_COMPLETION
-        }
-        for row in old_rows
-    }
-    db.session.execute(
-        update(USAGE).where(
-            USAGE.c.id == bindparam("completed_id"),
-            USAGE.c.created_at == bindparam("completed_at"),
-        ),
-        [
-            {"completed_id": row["id"], "completed_at": row["created_at"], **changes[row["id"]]}
-            for row in old_rows
-        ],
-    )
-    new_rows = [row | changes[row["id"]] for row in old_rows]
-    provider_of = catalog.provider_of
     unknown = {row["model_id"] for row in old_rows} - set(provider_of) - {None}
     if unknown:
         query = select(AIModel.id, AIModel.provider_id).where(AIModel.id.in_(unknown))
         provider_of |= {
             model_id: provider_id for model_id, provider_id in db.session.execute(query)
         }
-    add_to_rollup(old_rows, provider_of, sign=-1, shard=shard)
-    add_to_rollup(new_rows, provider_of, shard=shard)
-    return len(old_rows)
+    completed = [
+        (
+            row,
+            {
+                name: value
+                for name, value in targets[row["id"]].items()
+                if name not in KEPT_ON_COMPLETION
+            },
+        )
+        for row in old_rows
+    ]
+    return completed, provider_of
 
 
 def _count(
@@ -502,9 +515,27 @@ def _count(
     figures["duplicates"] = result.duplicates
     for rejection in result.rejected:
         figures[rejection_column(rejection.code)] += 1
-    statement = _dialect_insert(COUNTERS)
+    statement = _counter_upsert(db.session.get_bind().dialect.name)
+    db.session.execute(
+        statement,
+        {
+            "api_key_id": key.id,
+            "hour": now.replace(minute=0, second=0, microsecond=0),
+            "shard": shard,
+            "last_event_at": now,
+            **figures,
+        },
+    )
+
+
+@functools.cache
+def _counter_upsert(dialect_name: str) -> Any:
+    """The upsert of a batch's counters, built once per dialect (building it costs more
+    than running it for a small batch)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    statement = dialect.insert(COUNTERS)
     excluded = statement.excluded
-    statement = statement.on_conflict_do_update(
+    return statement.on_conflict_do_update(
         index_elements=["api_key_id", "hour", "shard"],
         set_={name: COUNTERS.c[name] + excluded[name] for name in COUNTER_COLUMNS}
         | {
@@ -516,15 +547,5 @@ def _count(
                 ),
                 else_=COUNTERS.c.last_event_at,
             )
-        },
-    )
-    db.session.execute(
-        statement,
-        {
-            "api_key_id": key.id,
-            "hour": now.replace(minute=0, second=0, microsecond=0),
-            "shard": shard,
-            "last_event_at": now,
-            **figures,
         },
     )
