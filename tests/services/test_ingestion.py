@@ -649,3 +649,38 @@ def test_concurrent_finals_of_one_pending_complete_it_once(app, db, catalog, dia
     assert {r.status for r in rows(db)} == {"success"}
     assert count(UsageLog) == 20
     assert _rollup_sums() == _raw_sums()
+
+
+def test_concurrent_mixed_batches_in_one_shard_do_not_deadlock(
+    app, db, catalog, dialect, monkeypatch
+):
+    if dialect != "postgresql":
+        pytest.skip("two real connections at once: PostgreSQL")
+    import random
+
+    from webapp.services.apps import ingestion
+
+    monkeypatch.setattr(ingestion, "pick_shard", lambda: 0)  # every writer in one shard
+    key = make_key()
+    kinds = [("chatbot", "gpt-4o", "openai"), ("search", "llama-9", None), ("chatbot", "x", None)]
+
+    def event(event_id, status, kind):
+        feature, model, provider = kinds[kind]
+        return ev(event_id, status=status, feature=feature, model=model, provider=provider)
+
+    ingest(key, *[event(f"p{i}", "pending", i % 3) for i in range(30)])
+    # Each writer's new rows land on "its" rollup row and its finals on the next writer's:
+    # taken in two steps, those locks would make a circle with the ledger's.
+    batches = []
+    for writer in range(3):
+        finals = [event(f"p{i}", "success", (writer + 1) % 3) for i in range(30)]
+        fresh = [event(f"w{writer}-{i}", "success", writer) for i in range(40)]
+        batch = finals + fresh
+        random.Random(writer).shuffle(batch)
+        batches.append(batch)
+    outcomes = _at_once(app, [lambda b=b: ingest_events(key, b, now=NOW) for b in batches])
+    assert all(not isinstance(o, Exception) for o in outcomes), outcomes
+    assert sum(o.completed for o in outcomes) == 30
+    assert sum(o.accepted for o in outcomes) == 120
+    db.session.expire_all()
+    assert _rollup_sums() == _raw_sums()
