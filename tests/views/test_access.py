@@ -15,6 +15,7 @@ READ = "read"  # any signed-in user may GET; writes (if any) need platform_admin
 ADMIN_WRITE = "admin write"  # platform_admin only
 ANY_ROLE_WRITE = "any role write"  # any signed-in user, GET and POST
 ADMIN_ONLY = "admin only"  # platform_admin only, reading included
+API_KEY = "api key"  # /api/v1/: an application's API key only, never a browser session
 
 POLICY = {
     "static": PUBLIC,
@@ -144,6 +145,8 @@ POLICY = {
     "api.list_usage": READ,
     "api.export_usage": READ,
     "api.openapi_document": READ,
+    "apps_api.whoami": API_KEY,
+    "apps_api.report_usage": API_KEY,
 }
 
 # Listings whose contract requires a parameter (the seed's /spending needs an action's
@@ -167,7 +170,8 @@ def _routes():
 
 
 ROUTES = _routes()
-PROTECTED = [r for r in ROUTES if POLICY.get(r[0]) != PUBLIC]
+PROTECTED = [r for r in ROUTES if POLICY.get(r[0]) not in (PUBLIC, API_KEY)]
+KEYED = [r for r in ROUTES if POLICY.get(r[0]) == API_KEY]
 WRITES = [r for r in PROTECTED if r[1] != "GET"]
 
 
@@ -186,7 +190,7 @@ def test_no_write_is_hidden_behind_get():
     assert writes_by_get == []
 
 
-@pytest.mark.parametrize("endpoint, method, url", PROTECTED)
+@pytest.mark.parametrize("endpoint, method, url", PROTECTED + KEYED)
 def test_anonymous_is_sent_to_sign_in(client, endpoint, method, url):
     response = client.open(url, method=method)
     if is_api(url):
@@ -241,6 +245,14 @@ UUID_IN_URL = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-")
 )
 def test_every_listing_page_renders_for_its_roles(admin_client, endpoint, method, url):
     assert admin_client.get(url + LISTING_QUERY.get(endpoint, "")).status_code == 200
+
+
+@pytest.mark.parametrize("endpoint, method, url", KEYED)
+def test_api_key_routes_refuse_browser_sessions(admin_client, endpoint, method, url):
+    signed_in = call(admin_client, method, url)
+    assert signed_in.status_code == 401
+    assert signed_in.get_json()["code"] == "invalid_api_key"
+    assert signed_in.headers["WWW-Authenticate"].startswith("Bearer")
 
 
 def test_unknown_url_is_404_for_everyone(client):
