@@ -165,7 +165,6 @@ def main() -> None:
     args = parser.parse_args()
 
     from flask_migrate import downgrade, upgrade
-    from webapp.services.apps.ingestion import ingest_events
 
     from webapp import create_app
     from webapp.cli.seed import seed_defaults
@@ -173,6 +172,7 @@ def main() -> None:
     from webapp.models import ApiKey
     from webapp.rls import APPLICATION, OPERATOR, use_database_role
     from webapp.services.apps.authentication import authenticate_secret
+    from webapp.services.apps.ingestion import ingest_events
     from webapp.services.apps.secrets import new_secret, secret_hash, secret_prefix
     from webapp.services.core.actor import Actor
 

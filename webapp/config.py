@@ -103,6 +103,9 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
     max_request_bytes = int(os.environ.get("MAX_REQUEST_BYTES", str(1024 * 1024)))
     if max_request_bytes < 1024:
         raise ConfigError("MAX_REQUEST_BYTES must be at least 1024.")
+    usage_max_age_days = int(os.environ.get("USAGE_MAX_AGE_DAYS", "30"))
+    if usage_max_age_days < 1:
+        raise ConfigError("USAGE_MAX_AGE_DAYS must be at least 1.")
     if production and not secure_cookies:
         raise ConfigError(
             "SESSION_COOKIE_SECURE=0 is refused in production: session cookies must travel "
@@ -154,6 +157,9 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
         "MAX_CONTENT_LENGTH": max_request_bytes,
         # Behind a reverse proxy, how many proxies set X-Forwarded-For/-Proto (client IPs
         # in the audit log, HTTPS detection for HSTS). 0: the app faces clients directly.
+        # Usage events older than this many days are refused as too old (POST /api/v1/usage,
+        # OpenTelemetry); ledger rows of the idempotency ids older than it may be pruned.
+        "USAGE_MAX_AGE_DAYS": usage_max_age_days,
         "TRUSTED_PROXY_COUNT": int(os.environ.get("TRUSTED_PROXY_COUNT", "0")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

@@ -192,3 +192,24 @@ def test_latency_buckets_and_percentiles():
     buckets[latency_bucket(120)] = 100  # all in [100, 150)
     assert percentile_from_buckets(buckets, 0.95) == 148  # 100 + 50 × 0.95 → 147.5 → 148
     assert percentile_from_buckets([0] * len(BUCKET_COLUMNS), 0.95) is None
+
+
+def test_recorded_rows_say_where_their_cost_came_from(db):
+    provider = factories.provider("p")
+    model = factories.model(provider, "m")
+    db.session.commit()
+    record_usage(
+        [
+            {"model_id": str(model.id), "input_tokens": 10},
+            {"model_id": str(model.id), "input_tokens": 10, "cost_usd": "0.5"},
+            {"cost_usd": "0.25"},
+        ]
+    )
+    sources = db.session.execute(
+        select(UsageLog.cost_usd, UsageLog.cost_source).order_by(UsageLog.cost_usd)
+    ).all()
+    assert [tuple(s) for s in sources] == [
+        (D("0.000300"), "catalog"),
+        (D("0.25"), "reported"),
+        (D("0.5"), "reported"),
+    ]

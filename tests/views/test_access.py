@@ -159,6 +159,8 @@ POLICY = {
     "api.revoke_api_key": ADMIN_WRITE,
     "apps_api.whoami": API_KEY,
     "apps_api.openapi_document": PUBLIC,
+    "apps_api.report_usage": API_KEY,
+    "apps_api.export_traces": API_KEY,
 }
 
 # Listings whose contract requires a parameter (the seed's /spending needs an action's
@@ -218,7 +220,7 @@ def test_no_write_is_hidden_behind_get():
     assert writes_by_get == []
 
 
-@pytest.mark.parametrize("endpoint, method, url", PROTECTED)
+@pytest.mark.parametrize("endpoint, method, url", PROTECTED + KEYED)
 def test_anonymous_is_sent_to_sign_in(client, endpoint, method, url):
     response = client.open(url, method=method)
     if is_api(url):

@@ -21,6 +21,8 @@ from pydantic.json_schema import models_json_schema
 from webapp.api.openapi import ERROR_ENVELOPE, drop_null_defaults, success_envelope
 from webapp.apps_api import bp
 from webapp.auth import public
+from webapp.models import REJECTION_CODES
+from webapp.services.apps.reported_events import UsageBatch
 
 DOCUMENT_PATH = "/openapi.json"
 CACHE_KEY = "aipm.apps_openapi_document"
@@ -53,12 +55,75 @@ WHOAMI: dict[str, Any] = {
 }
 
 
+COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
+INGESTION: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "accepted": {**COUNT, "description": "Events stored as new rows."},
+        "completed": {**COUNT, "description": "Pending rows completed by a final event."},
+        "duplicates": {**COUNT, "description": "Events already stored (retries)."},
+        "rejected": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "index": {**COUNT, "description": "The event's place in `events`."},
+                    "id": {"type": ["string", "null"]},
+                    "code": {"type": "string", "enum": list(REJECTION_CODES)},
+                    "errors": {"type": "object", "additionalProperties": {"type": "string"}},
+                },
+                "required": ["index", "id", "code", "errors"],
+            },
+        },
+    },
+    "required": ["accepted", "completed", "duplicates", "rejected"],
+}
+
+
+def ingestion_answer(success: bool, description: str) -> Answer:
+    return Answer(
+        description,
+        {
+            "application/json": {
+                "type": "object",
+                "properties": {"success": {"const": success}, "data": INGESTION},
+                "required": ["success", "data"],
+            }
+        },
+    )
+
+
+# OTLP/HTTP bodies: protobuf bytes, or OTLP's JSON mapping of the same messages.
+OTLP_BODY: dict[str, dict[str, Any]] = {
+    "application/x-protobuf": {
+        "type": "string",
+        "format": "binary",
+        "description": "An ExportTraceServiceRequest (opentelemetry/proto/collector/trace/v1).",
+    },
+    "application/json": {
+        "type": "object",
+        "description": "An ExportTraceServiceRequest in OTLP's JSON mapping (hex ids).",
+    },
+}
+OTLP_STATUS: dict[str, dict[str, Any]] = {
+    "application/x-protobuf": {"type": "string", "format": "binary"},
+    "application/json": {
+        "type": "object",
+        "properties": {"code": {"type": "integer"}, "message": {"type": "string"}},
+    },
+}
+
+
 @dataclass(frozen=True)
 class Answer:
     """One documented answer: its schema per media type."""
 
     description: str
     content: dict[str, dict[str, Any]]
+
+
+def otlp_answer(description: str, schema: dict[str, dict[str, Any]]) -> Answer:
+    return Answer(description, schema)
 
 
 def enveloped(data: dict[str, Any], description: str = "OK") -> Answer:
@@ -86,6 +151,60 @@ OPERATIONS: dict[str, Operation] = {
         "keys",
         "usage:write",
         answers={200: enveloped(WHOAMI)},
+    ),
+    "apps_api.report_usage": Operation(
+        "Report a batch of AI requests",
+        "usage",
+        "usage:write",
+        description=(
+            "1 to 1,000 events, at most 5 MiB (`Content-Encoding: gzip` accepted; the limit "
+            "applies after decompression). Each event is stored once per environment by its "
+            "`id`: a retry answers it as a duplicate; a `pending` event is completed by a "
+            "later final one with the same id. Refused events never block the others."
+        ),
+        body=UsageBatch,
+        answers={
+            200: ingestion_answer(True, "Every event was stored or was a duplicate."),
+            207: ingestion_answer(False, "Some events were refused (`data.rejected`)."),
+            422: ingestion_answer(False, "Every event was refused."),
+        },
+        errors=(400, 401, 403, 413, 415, 429),
+    ),
+    "apps_api.export_traces": Operation(
+        "Export OpenTelemetry spans (OTLP/HTTP)",
+        "usage",
+        "usage:write",
+        description=(
+            "OTLP/HTTP, protobuf or JSON, plain or gzip, at most 20 MiB decompressed. Each "
+            "GenAI inference span is one usage event (id: trace id + span id); agent and "
+            "workflow spans are not counted, other spans are ignored. Unusable spans are "
+            "counted in `partial_success.rejected_spans` with the reasons."
+        ),
+        raw_body=OTLP_BODY,
+        answers={
+            200: otlp_answer(
+                "An ExportTraceServiceResponse in the request's encoding.",
+                {
+                    "application/x-protobuf": {"type": "string", "format": "binary"},
+                    "application/json": {
+                        "type": "object",
+                        "properties": {
+                            "partialSuccess": {
+                                "type": "object",
+                                "properties": {
+                                    "rejectedSpans": {"type": ["string", "integer"]},
+                                    "errorMessage": {"type": "string"},
+                                },
+                            }
+                        },
+                    },
+                },
+            ),
+            400: otlp_answer("Nothing in the body decodes (a google.rpc.Status).", OTLP_STATUS),
+            413: otlp_answer("Larger than 20 MiB decompressed.", OTLP_STATUS),
+            415: otlp_answer("Another Content-Type or Content-Encoding.", OTLP_STATUS),
+        },
+        errors=(401, 403, 429),
     ),
     "apps_api.openapi_document": Operation(
         "This document",

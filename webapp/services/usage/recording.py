@@ -6,19 +6,19 @@ same transaction."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 
 from webapp.extensions import db
 from webapp.models import AIModel, Feature, Prompt, UsageLog
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.core.validation import check
 from webapp.services.usage.cost import request_cost
-from webapp.services.usage.rollup import add_to_rollup
+from webapp.services.usage.rollup import add_to_rollup, pick_shard
 from webapp.services.usage.schemas import UsageEvent
 
 BATCH_SIZE = 2_000
@@ -54,12 +54,63 @@ def add_usage(events: Iterable[Mapping[str, Any]], now: datetime | None = None) 
     if errors:
         raise ValidationFailed(errors, "Some usage events are invalid: nothing was recorded")
     provider_of = {model_id: model.provider_id for model_id, model in context.models.items()}
+    store_usage_rows(rows, provider_of)
+    return len(rows)
+
+
+def store_usage_rows(
+    rows: Sequence[Mapping[str, Any]],
+    provider_of: Mapping[uuid.UUID, uuid.UUID],
+    shard: int | None = None,
+    completions: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]] = (),
+) -> None:
+    """Insert usage rows (dicts of ``ai_usage_logs`` columns, every row with the same keys)
+    in bulk and add them to the daily rollup, in the caller's transaction: the one write
+    path of usage rows (``record_usage``, and ``ingest_events`` for applications).
+
+    ``completions``: (old row, changed columns) of pending rows being made final; each row
+    is updated where it is (its id and time) and its rollup contribution moves. The old row
+    must hold the columns the rollup reads (``ROLLUP_INPUTS``), and ``provider_of`` the
+    provider of its old and new model. All rollup deltas go into one upsert: one lock
+    order. ``shard``: the rollup shard of the caller's transaction (picked when None)."""
+    if not rows and not completions:
+        return
     table = UsageLog.__table__
     for start in range(0, len(rows), BATCH_SIZE):
-        batch = rows[start : start + BATCH_SIZE]
-        db.session.execute(table.insert(), batch)
-        add_to_rollup(batch, provider_of)
-    return len(rows)
+        db.session.execute(table.insert(), rows[start : start + BATCH_SIZE])
+    if completions:
+        db.session.execute(
+            update(table).where(
+                table.c.id == bindparam("completed_id"),
+                table.c.created_at == bindparam("completed_at"),
+            ),
+            [
+                {"completed_id": old["id"], "completed_at": old["created_at"], **dict(changes)}
+                for old, changes in completions
+            ],
+        )
+    add_to_rollup(
+        [*rows, *({**old, **changes} for old, changes in completions)],
+        provider_of,
+        shard=pick_shard() if shard is None else shard,
+        removed=[old for old, _ in completions],
+    )
+
+
+# The columns of a usage row the rollup reads (what a completion must know of the old row).
+ROLLUP_INPUTS = (
+    "id",
+    "created_at",
+    "feature_id",
+    "model_id",
+    "status",
+    "environment",
+    "input_tokens",
+    "output_tokens",
+    "tokens_used",
+    "cost_usd",
+    "response_time_ms",
+)
 
 
 def _load_context(events: list[Mapping[str, Any]]) -> _Context:
@@ -152,5 +203,6 @@ def _usage_row(
         ),
         "tokens_used": event_in.input_tokens + event_in.output_tokens,
         "cost_usd": cost,
+        "cost_source": "catalog" if event_in.cost_usd is None else "reported",
         "created_at": event_in.created_at or now,
     }
