@@ -62,6 +62,7 @@ class Client:
     """One keep-alive HTTP connection to the console."""
 
     def __init__(self, port: int, secret: str) -> None:
+        self.port = port
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         self.headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
 
@@ -69,8 +70,15 @@ class Client:
         headers = dict(self.headers)
         if content_type:
             headers["Content-Type"] = content_type
-        self.connection.request("POST", path, body=body, headers=headers)
-        answer = self.connection.getresponse()
+        try:
+            self.connection.request("POST", path, body=body, headers=headers)
+            answer = self.connection.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # gunicorn closes a keep-alive connection left idle for a few seconds.
+            self.connection.close()
+            self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+            self.connection.request("POST", path, body=body, headers=headers)
+            answer = self.connection.getresponse()
         answer.read()
         if answer.status >= 300 and answer.status != 207:
             raise RuntimeError(f"{path} answered {answer.status}")

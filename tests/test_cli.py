@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextvars
+import uuid
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -18,6 +20,7 @@ from webapp.models import (
     Prompt,
     Provider,
     ProviderHealthLog,
+    UsageEventId,
     UsageLog,
     User,
 )
@@ -88,14 +91,23 @@ def test_demo_data_loads_priced_usage_and_everything_else(cli, db):
     assert count(db, ProviderHealthLog) == 3 * 7 * 24
     assert count(db, Prompt) == 3
     assert count(db, Experiment) == 1
-    # Every successful or failed request is priced from its model's structured prices.
-    for log in db.session.scalars(select(UsageLog).where(UsageLog.status != "timeout").limit(50)):
+    # Every successful or failed request of a catalog model is priced from its model's
+    # structured prices; the few that name a model outside the catalog are unpriced.
+    priced = select(UsageLog).where(UsageLog.status != "timeout", UsageLog.model_id.is_not(None))
+    for log in db.session.scalars(priced.limit(50)):
+        assert log.cost_source == "catalog"
         model = db.session.get(AIModel, log.model_id)
         images = 1 if model.model_type == "vision" else 0
         assert log.cost_usd == request_cost(model, log.input_tokens, log.output_tokens, images)
         assert log.tokens_used == log.input_tokens + log.output_tokens
     statuses = set(db.session.scalars(select(UsageLog.status).distinct()))
     assert "success" in statuses and statuses <= {"success", "error", "timeout"}
+    unknown = db.session.scalars(select(UsageLog).where(UsageLog.model_id.is_(None))).all()
+    assert unknown and {(log.model_name, log.cost_source) for log in unknown} == {
+        ("gpt-4.1-mini", "unpriced")
+    }
+    environments = set(db.session.scalars(select(UsageLog.environment).distinct()))
+    assert environments == {"production", "staging", "development"}
 
 
 def test_demo_data_if_empty_does_not_load_twice(cli, db):
@@ -231,3 +243,27 @@ def test_rollup_rebuild_refuses_a_bad_date(cli, db):
     result = cli("rollup", "rebuild", "--from", "yesterday")
     assert result.exit_code == 2
     assert "'yesterday' does not match the format '%Y-%m-%d'" in result.output
+
+
+def test_usage_prune_event_ids_deletes_only_ids_no_event_can_match(app, cli, db):
+    now = datetime.now(UTC)
+    max_age = app.config["USAGE_MAX_AGE_DAYS"]
+    for name, age in (("old", timedelta(days=max_age + 2)), ("recent", timedelta(days=max_age))):
+        db.session.add(
+            UsageEventId(
+                environment="production",
+                event_id=name,
+                usage_log_id=uuid.uuid4(),
+                created_at=now - age,
+                is_final=True,
+                received_at=now,
+            )
+        )
+    db.session.commit()
+    result = cli("usage", "prune-event-ids")
+    assert result.exit_code == 0, result.output
+    assert "Pruned 1 event id(s)" in result.output
+    db.session.expire_all()
+    assert set(db.session.scalars(select(UsageEventId.event_id))) == {"recent"}
+    audit = db.session.scalar(select(AuditLog).where(AuditLog.action == "usage.prune_event_ids"))
+    assert audit.new_values["deleted"] == 1

@@ -21,6 +21,7 @@ from webapp.extensions import db
 from webapp.migrations_engine import migrations_engine
 from webapp.models import ROLE_ADMIN, ROLES, Feature, UsageLog
 from webapp.rls import OPERATOR, use_database_role
+from webapp.services.apps.ledger import prune_event_ids
 from webapp.services.core.actor import Actor
 from webapp.services.core.errors import Conflict, ValidationFailed
 from webapp.services.health import provider_health
@@ -208,6 +209,22 @@ def rollup_rebuild_command(since: datetime | None) -> None:
     click.echo(f"Rollup rebuilt {scope}: {written} rows.")
 
 
+@click.group("usage")
+def usage_group() -> None:
+    """Usage reported by applications."""
+
+
+@usage_group.command("prune-event-ids")
+@with_appcontext
+@as_operator
+def usage_prune_event_ids_command() -> None:
+    """Delete idempotency ids older than USAGE_MAX_AGE_DAYS + 1 day (events that old are
+    refused anyway). Meant to run daily (cron or a systemd timer)."""
+    max_age = current_app.config["USAGE_MAX_AGE_DAYS"]
+    deleted = prune_event_ids(Actor.cli(), datetime.now(UTC), max_age)
+    click.echo(f"Pruned {deleted} event id(s) older than {max_age} days + 1.")
+
+
 @click.group("providers")
 def providers_group() -> None:
     """Provider health checks."""
@@ -239,6 +256,7 @@ def register_commands(app: Flask) -> None:
         create_admin_command,
         grant_app_access_command,
         rollup_group,
+        usage_group,
         providers_group,
     ):
         app.cli.add_command(command)

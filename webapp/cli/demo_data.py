@@ -30,7 +30,6 @@ from webapp.models import (
 from webapp.services.audit.records import add_audit_row
 from webapp.services.core.actor import Actor
 from webapp.services.experiments import lifecycle as experiments
-from webapp.services.usage.cost import request_cost
 from webapp.services.usage.recording import add_usage
 
 BATCH_SIZE = 5_000
@@ -82,6 +81,9 @@ DEMO_ASSIGNMENTS = [
     ("chatbot", "development", "gpt-4o-mini"),
     ("photo-tagging", "staging", "vision-v2"),
 ]
+
+# A model name some demo usage reports that the demo catalog does not have.
+UNKNOWN_DEMO_MODEL = "gpt-4.1-mini"
 
 # Share of traffic, (input tokens range), (output tokens range), median latency ms.
 TRAFFIC = {
@@ -179,7 +181,7 @@ def _ensure_demo_assignments(
     features: dict[str, Feature],
     models: dict[str, AIModel],
     report: DemoReport,
-) -> dict[str, list[AIModel]]:
+) -> dict[str, list[tuple[str, AIModel]]]:
     """Fill empty environments, then return the models serving each feature, production
     first (production gets most of the demo traffic)."""
     active = list(
@@ -204,13 +206,13 @@ def _ensure_demo_assignments(
 
     by_id = {m.id: m for m in models.values()}
     order = {"production": 0, "staging": 1, "development": 2}
-    served_by: dict[str, list[AIModel]] = {}
+    served_by: dict[str, list[tuple[str, AIModel]]] = {}
     for name, feature in features.items():
         rows = sorted(
             (a for a in active if a.feature_id == feature.id),
             key=lambda a: order[a.environment],
         )
-        served_by[name] = [by_id[a.model_id] for a in rows]
+        served_by[name] = [(a.environment, by_id[a.model_id]) for a in rows]
     return served_by
 
 
@@ -220,7 +222,7 @@ def _insert_usage(
     days: int,
     requests: int,
     features: dict[str, Feature],
-    served_by: dict[str, list[AIModel]],
+    served_by: dict[str, list[tuple[str, AIModel]]],
     report: DemoReport,
     progress: Callable[[int], None] | None,
     chat_prompts: list[uuid.UUID],
@@ -235,11 +237,15 @@ def _insert_usage(
         name = rng.choices(names, weights)[0]
         _, in_range, out_range, median_ms = TRAFFIC[name]
         candidates = served_by[name]
-        model = (
+        # Production first (most traffic); staging and development get the rest.
+        environment, model = (
             candidates[0]
             if rng.random() < 0.85 or len(candidates) == 1
             else rng.choice(candidates[1:])
         )
+        # A few chatbot requests name a model the catalog does not know (the overview
+        # alerts about it, and adding the model attaches and prices them).
+        unknown = name == "chatbot" and environment == "production" and rng.random() < 0.01
         roll = rng.random()
         status = "success" if roll < 0.955 else ("error" if roll < 0.985 else "timeout")
         input_tokens = rng.randint(*in_range)
@@ -253,7 +259,9 @@ def _insert_usage(
         batch.append(
             {
                 "feature_id": features[name].id,
-                "model_id": model.id,
+                "model_id": None if unknown else model.id,
+                "model_name": UNKNOWN_DEMO_MODEL if unknown else None,
+                "environment": environment,
                 "prompt_id": (
                     (chat_prompts[-1] if rng.random() < 0.8 else chat_prompts[0])
                     if name == "chatbot" and chat_prompts
@@ -263,14 +271,16 @@ def _insert_usage(
                 "input_tokens": input_tokens,
                 "output_tokens": output_tokens,
                 "response_time_ms": latency,
-                "cost_usd": request_cost(model, input_tokens, output_tokens, images)
-                if status != "timeout"
-                else Decimal(0),
+                "images": images,
                 "status": status,
                 "error_message": rng.choice(ERRORS) if status == "error" else None,
                 "created_at": now - timedelta(seconds=offset),
             }
         )
+        if status == "timeout":
+            batch[-1]["cost_usd"] = Decimal(0)  # nothing came back, nothing to pay
+        # Otherwise no cost: recording prices it from the catalog ("unpriced" when the
+        # model is not in it).
         if len(batch) == BATCH_SIZE:
             report.usage_logs += add_usage(batch, now)
             if progress:

@@ -153,9 +153,10 @@ def ingest_events(
     catalog = _load_catalog([c.values for c in checked if c is not None])
     accepted: list[_Accepted] = []
     for index, raw in enumerate(events):
-        if unstorable[index]:
+        problems = unstorable[index]
+        if problems:
             event_id = raw.get("id") if isinstance(raw.get("id"), str) else None
-            result.rejected.append(Rejection(index, event_id, "invalid", unstorable[index]))
+            result.rejected.append(Rejection(index, event_id, "invalid", problems))
             continue
         outcome = _check_event(key, raw, checked[index], catalog, now, max_age)
         if isinstance(outcome, Rejection):

@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, select, update
 from webapp.extensions import db
 from webapp.models import AIModel, Feature, Prompt, UsageLog
 from webapp.services.core.errors import ValidationFailed
+from webapp.services.core.money import ZERO_COST
 from webapp.services.core.validation import check
 from webapp.services.usage.cost import request_cost
 from webapp.services.usage.rollup import add_to_rollup, pick_shard
@@ -167,6 +168,7 @@ def _usage_row(
         shaped
         and values.get("cost_usd") is None
         and model is None
+        and not values.get("model_name")
         and not {
             prefix + "cost_usd",
             prefix + "model_id",
@@ -174,6 +176,10 @@ def _usage_row(
         & set(found)
     ):
         found[prefix + "cost_usd"] = "is required when the event names no model"
+    if values.get("model_id") is not None and values.get("model_name"):
+        found[prefix + "model_name"] = (
+            "is for models the catalog does not know: give model_id or it"
+        )
     if checked.model is None or found:
         errors.update(found)
         return None
@@ -199,10 +205,17 @@ def _usage_row(
                 "response_time_ms",
                 "status",
                 "error_message",
+                "environment",
+                "model_name",
+                "images",
             }
         ),
         "tokens_used": event_in.input_tokens + event_in.output_tokens,
-        "cost_usd": cost,
-        "cost_source": "catalog" if event_in.cost_usd is None else "reported",
+        "cost_usd": cost if cost is not None else ZERO_COST,
+        "cost_source": (
+            "reported"
+            if event_in.cost_usd is not None
+            else ("catalog" if model is not None else "unpriced")
+        ),
         "created_at": event_in.created_at or now,
     }

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
 
-from webapp.models import USAGE_STATUSES
+from webapp.models import ENVIRONMENTS, USAGE_STATUSES
 from webapp.services.core.validation import Amount, Id, Input, JsonObject, OneOf, Rule, problem
 
 MAX_TOKENS = 2**31 - 1  # the columns are 32-bit integers
@@ -72,6 +72,10 @@ class UsageEvent(Input):
     response_time_ms: Tokens = 0
     images: Tokens = 0
     status: Annotated[str, OneOf(USAGE_STATUSES)] = "success"
+    environment: Annotated[str, OneOf(ENVIRONMENTS)] = "production"
+    # A model the catalog does not know, by the name the application used (no model_id):
+    # stored unpriced unless the event brings its cost.
+    model_name: Annotated[str | None, Field(max_length=200)] = None
     created_at: Annotated[datetime | None, Timestamp()] = None
     cost_usd: Annotated[
         Decimal | None,
