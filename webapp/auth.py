@@ -145,9 +145,15 @@ def refuse_nul() -> None:
         abort(400, description="Request fields must not contain NUL characters.")
 
 
+def is_application_api_path() -> bool:
+    """Under /api/v1/ (the application API): API keys only, the session is never read,
+    not even to answer a wrong address or method."""
+    return request.path.startswith("/api/v1/")
+
+
 def is_application_api_view() -> bool:
     """A view of /api/v1/: it authenticates API keys itself and never reads the session."""
-    return getattr(view_for_request(), "application_api", False)
+    return is_application_api_path() or getattr(view_for_request(), "application_api", False)
 
 
 def guard_request() -> Response | None:
@@ -155,7 +161,7 @@ def guard_request() -> Response | None:
     if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:
         return None  # unknown URL: the 404 handler answers, revealing nothing
     view = view_for_request()
-    if getattr(view, "application_api", False):
+    if is_application_api_view() and not getattr(view, "is_public", False):
         return None  # @requires_key answers; a browser session opens nothing here
     if getattr(view, "is_public", False):
         refuse_nul()

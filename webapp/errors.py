@@ -13,7 +13,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from webapp.api.envelope import error_response
-from webapp.auth import actor_from_request, is_api_request
+from webapp.auth import actor_from_request, is_api_request, is_application_api_path
 from webapp.extensions import db, limiter, login_manager
 from webapp.login_throttle import LoginThrottled
 from webapp.services.core.errors import Conflict, DomainError, NotFound, ValidationFailed
@@ -86,6 +86,9 @@ def handle_login_throttled(error: LoginThrottled) -> Response:
 
 def handle_http_error(error: HTTPException) -> Response | tuple[str, int]:
     status = error.code or 500
+    if is_application_api_path():  # API keys only: the session is never read here
+        details = MESSAGES.get(status) if status in (403, 404, 405) else error.description
+        return error_response(status, TITLES.get(status, error.name), details)
     if status == 405 and not current_user.is_authenticated:
         # Routing answers 405 before the guard runs: don't tell anonymous callers which
         # addresses exist; send them to sign in like any other protected request.

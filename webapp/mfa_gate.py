@@ -11,7 +11,13 @@ from flask import current_app, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response as BaseResponse
 
-from webapp.auth import PUBLIC_ENDPOINTS, is_api_request, send_browser_to, view_for_request
+from webapp.auth import (
+    PUBLIC_ENDPOINTS,
+    is_api_request,
+    is_application_api_view,
+    send_browser_to,
+    view_for_request,
+)
 
 # What an admin may still do before enrolling: enrol (after confirming their password when
 # the sign-in is no longer recent: enrolling needs re-authentication), and sign out.
@@ -30,7 +36,7 @@ def require_mfa_enrolment() -> BaseResponse | None:
     if endpoint is None or endpoint in PUBLIC_ENDPOINTS or endpoint in ENROLMENT_ENDPOINTS:
         return None
     view = view_for_request()
-    if getattr(view, "is_public", False) or getattr(view, "application_api", False):
+    if getattr(view, "is_public", False) or is_application_api_view():
         return None  # (API-key views never read the session)
     if not current_user.is_authenticated:
         return None

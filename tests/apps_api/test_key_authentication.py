@@ -58,9 +58,31 @@ def test_revoked_and_expired_keys_get_401(db, client, fields):
 
 def test_a_key_without_the_scope_gets_403(db, client):
     _, secret = saved_key(scopes=("config:read",))
-    answer = client.get("/api/v1/whoami", headers=bearer(secret))
+    answer = client.post("/api/v1/usage", json={"events": []}, headers=bearer(secret))
     assert answer.status_code == 403
     assert answer.json["code"] == "insufficient_scope"
+    assert 'scope="usage:write"' in answer.headers["WWW-Authenticate"]
+
+
+def test_any_key_may_ask_what_it_is(db, client):
+    _, secret = saved_key(scopes=("config:read",))
+    answer = client.get("/api/v1/whoami", headers=bearer(secret))
+    assert answer.status_code == 200
+    assert answer.json["data"]["scopes"] == ["config:read"]
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_a_wrong_method_is_405_in_the_envelope_without_reading_a_session(
+    app, db, admin_client, method
+):
+    _, secret = saved_key()
+    with_key = app.test_client().open("/api/v1/usage", method=method, headers=bearer(secret))
+    assert with_key.status_code == 405
+    assert with_key.json["success"] is False
+    assert "Set-Cookie" not in with_key.headers
+    # A browser session gets the same answer: not a sign-in page, not a 401 "sign in".
+    with_session = admin_client.open("/api/v1/usage", method=method)
+    assert (with_session.status_code, with_session.json) == (405, with_key.json)
 
 
 def test_a_browser_session_opens_nothing_under_api_v1(admin_client):

@@ -25,6 +25,7 @@ from tests.otel_helpers import SpanSpec, chat_span, json_body, protobuf_body, se
 from webapp.models import ApiKeyIngestion, UsageDailyRollup, UsageLog
 
 PATH = "/api/v1/otel/v1/traces"
+PROTOBUF = "application/x-protobuf"
 
 
 def now_ns() -> int:
@@ -196,4 +197,43 @@ def test_a_key_without_usage_write_is_refused(db, world, client):
         headers={"Authorization": f"Bearer {secret}", "Content-Type": "application/x-protobuf"},
     )
     assert answer.status_code == 403
+    assert usage_rows(db) == []
+
+
+def test_key_refusals_answer_in_otlp_status_encoding(db, world, client):
+    from google.rpc.status_pb2 import Status
+
+    body = protobuf_body(spans(chat_span()), {"service.name": "chatbot"})
+    answer = client.post(
+        PATH,
+        data=body,
+        headers={"Authorization": "Bearer aipm_prd_" + "x" * 40, "Content-Type": PROTOBUF},
+    )
+    assert answer.status_code == 401
+    assert answer.mimetype == PROTOBUF
+    assert answer.headers["WWW-Authenticate"].startswith("Bearer")
+    status = Status.FromString(answer.data)
+    assert status.code == 16  # UNAUTHENTICATED
+    assert "API key" in status.message
+
+
+def test_spans_refused_while_mapping_count_on_the_keys_figures(db, world, client):
+    no_model = SpanSpec("chat", {"gen_ai.operation.name": "chat"})  # no model at all
+    body = protobuf_body(spans(no_model, chat_span()), {"service.name": "chatbot"})
+    answer = client.post(PATH, data=body, headers={**world["headers"], "Content-Type": PROTOBUF})
+    assert ExportTraceServiceResponse.FromString(answer.data).partial_success.rejected_spans == 1
+    db.session.expire_all()
+    counted = db.session.execute(
+        select(func.sum(ApiKeyIngestion.accepted), func.sum(ApiKeyIngestion.rejected_invalid))
+    ).one()
+    assert tuple(counted) == (1, 1)
+
+
+def test_an_export_whose_spans_all_fail_to_map_is_still_counted(db, world, client):
+    no_model = SpanSpec("chat", {"gen_ai.operation.name": "chat"})
+    body = protobuf_body(spans(no_model), {"service.name": "chatbot"})
+    answer = client.post(PATH, data=body, headers={**world["headers"], "Content-Type": PROTOBUF})
+    assert answer.status_code == 200
+    db.session.expire_all()
+    assert db.session.scalar(select(func.sum(ApiKeyIngestion.rejected_invalid))) == 1
     assert usage_rows(db) == []

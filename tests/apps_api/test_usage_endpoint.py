@@ -264,3 +264,51 @@ def test_text_no_database_can_store_is_refused_per_event(db, client, secret):
     assert "request_data.q" in rejected["surrogate"]["errors"]
     assert answer.json["data"]["accepted"] == 1
     assert count(db, UsageLog) == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "problem"),
+    [
+        # Each count fits 32 bits, their sum (tokens_used) would not.
+        ({"input_tokens": 2**31 - 1, "output_tokens": 2**31 - 1}, "input_tokens", "at most"),
+        ({"timestamp": "0001-01-01T00:00:00+01:00"}, "timestamp", "between the years"),
+        ({"timestamp": "9999-12-31T23:59:59-14:00"}, "timestamp", "between the years"),
+    ],
+)
+def test_values_past_what_the_columns_hold_are_refused_not_a_500(
+    db, client, secret, fields, field, problem
+):
+    answer = post(client, secret, {"events": [ev("big", **fields), ev("fine")]})
+    assert answer.status_code == 207
+    (rejected,) = answer.json["data"]["rejected"]
+    assert rejected["code"] == "invalid"
+    assert problem in rejected["errors"][field]
+    assert count(db, UsageLog) == 1
+
+
+def test_a_uuid_id_is_one_event_whatever_its_spelling(db, client, secret):
+    lower = "0f8fad5b-d9cb-469f-a165-70867728950e"
+    first = post(client, secret, {"events": [ev(lower)]})
+    again = post(client, secret, {"events": [ev(lower.upper()), ev(lower.replace("-", ""))]})
+    assert first.json["data"]["accepted"] == 1
+    assert again.json["data"]["duplicates"] == 2
+    assert count(db, UsageLog) == 1
+
+
+def test_only_the_key_that_reported_a_pending_event_may_complete_it(db, client, secret):
+    other_feature = factories.feature("tagging")
+    _, other = factories.api_key(environment="staging", features=(other_feature,))
+    db.session.commit()
+    post(client, secret, {"events": [ev("shared", status="pending", input_tokens=10)]})
+    hijack = post(
+        client,
+        other,
+        {"events": [ev("shared", feature="tagging", status="success", input_tokens=9999)]},
+    )
+    assert hijack.status_code == 200
+    assert hijack.json["data"] == {"accepted": 0, "completed": 0, "duplicates": 1, "rejected": []}
+    db.session.expire_all()
+    row = db.session.scalar(select(UsageLog))
+    assert (row.status, row.input_tokens) == ("pending", 10)
+    mine = post(client, secret, {"events": [ev("shared", status="success", input_tokens=20)]})
+    assert mine.json["data"]["completed"] == 1

@@ -11,7 +11,7 @@ from webapp.apps_api.keys import current_key, requires_key
 
 
 @bp.get("/whoami")
-@requires_key("usage:write")
+@requires_key(None)  # any key may ask what it is
 def whoami() -> Response:
     key = current_key()
     return success_response(

@@ -136,7 +136,7 @@ class Operation:
 
     summary: str
     tag: str
-    scope: str | None  # None: public, no key
+    scope: str | None  # None: public, no key; "any": a key with any scope
     description: str = ""
     body: type[BaseModel] | None = None
     # Bodies not described by a pydantic model (OTLP protobuf): media type → schema.
@@ -149,7 +149,7 @@ OPERATIONS: dict[str, Operation] = {
     "apps_api.whoami": Operation(
         "What the calling key is and may do",
         "keys",
-        "usage:write",
+        "any",
         answers={200: enveloped(WHOAMI)},
     ),
     "apps_api.report_usage": Operation(
@@ -203,8 +203,14 @@ OPERATIONS: dict[str, Operation] = {
             400: otlp_answer("Nothing in the body decodes (a google.rpc.Status).", OTLP_STATUS),
             413: otlp_answer("Larger than 20 MiB decompressed.", OTLP_STATUS),
             415: otlp_answer("Another Content-Type or Content-Encoding.", OTLP_STATUS),
+            401: otlp_answer(
+                "No API key, or an unknown, revoked or expired one (`WWW-Authenticate`).",
+                OTLP_STATUS,
+            ),
+            403: otlp_answer("The key lacks the scope `usage:write`.", OTLP_STATUS),
+            429: otlp_answer("The key's rate limit is used up (`Retry-After`).", OTLP_STATUS),
         },
-        errors=(401, 403, 429),
+        errors=(),
     ),
     "apps_api.openapi_document": Operation(
         "This document",
@@ -245,7 +251,11 @@ def _operation(endpoint: str, refs: dict[type[BaseModel], Any]) -> dict[str, Any
         "security": [{"bearer": []}] if op.scope else [],
     }
     if op.description or op.scope:
-        scope = f"Needs an API key with the scope `{op.scope}`." if op.scope else ""
+        scope = (
+            "Needs an API key (any scope)."
+            if op.scope == "any"
+            else (f"Needs an API key with the scope `{op.scope}`." if op.scope else "")
+        )
         document["description"] = " ".join(part for part in (op.description, scope) if part)
     if op.body is not None:
         document["requestBody"] = {

@@ -38,6 +38,8 @@ from webapp.services.apps.otlp import (
 # gRPC status codes carried in the google.rpc.Status of an error answer.
 INVALID_ARGUMENT = 3
 RESOURCE_EXHAUSTED = 8
+# HTTP status → gRPC code, for key refusals (UNAUTHENTICATED, PERMISSION_DENIED, …).
+_GRPC_CODES = {401: 16, 403: 7, 429: RESOURCE_EXHAUSTED}
 
 
 def _status_answer(status: int, code: int, message: str, content_type: str | None) -> Response:
@@ -48,9 +50,24 @@ def _status_answer(status: int, code: int, message: str, content_type: str | Non
     return Response(encode_error_status(code, message, content_type), status, mimetype=encoding)
 
 
+def as_otlp_status(refusal: Response) -> Response:
+    """A key refusal (401, 403, 429) as OTLP/HTTP answers errors: a google.rpc.Status in
+    the request's encoding; the status code and headers (WWW-Authenticate, Retry-After)
+    stay, so exporters retry a 429 when Retry-After says."""
+    envelope = refusal.get_json(silent=True) or {}
+    message = envelope.get("details") or envelope.get("error") or refusal.status
+    content_type = request.headers.get("Content-Type")
+    answer = _status_answer(refusal.status_code, _GRPC_CODES.get(refusal.status_code, 2),
+                            message, content_type)  # fmt: skip
+    for name in ("WWW-Authenticate", "Retry-After"):
+        if name in refusal.headers:
+            answer.headers[name] = refusal.headers[name]
+    return answer
+
+
 @bp.post("/otel/v1/traces")
 @accepts_request_bytes(MAX_OTLP_BODY)
-@requires_key("usage:write")
+@requires_key("usage:write", refusal=as_otlp_status)
 def export_traces() -> Response:
     content_type = request.headers.get("Content-Type")
     try:
@@ -69,14 +86,10 @@ def export_traces() -> Response:
     feature_names = db.session.scalars(select(Feature.name)).all()
     decoded = spans_to_events(export, feature_names)
     reasons = [rejection.reason for rejection in decoded.rejected]
-    if decoded.events:
-        result = ingest_events(current_key(), decoded.events)
-        for rejection in result.rejected:
-            problems = "; ".join(
-                f"{field} {problem}" for field, problem in rejection.errors.items()
-            )
-            reasons.append(f"span {rejection.id}: {rejection.code}: {problems}")
-    else:
-        db.session.commit()  # nothing to record: end the read-only transaction
+    # Spans refused while mapping count on the key's figures too (as invalid events).
+    result = ingest_events(current_key(), decoded.events, refused_before=len(decoded.rejected))
+    for rejection in result.rejected:
+        problems = "; ".join(f"{field} {problem}" for field, problem in rejection.errors.items())
+        reasons.append(f"span {rejection.id}: {rejection.code}: {problems}")
     answer = encode_export_response(len(reasons), summarize_rejections(reasons), encoding)
     return Response(answer, 200, mimetype=encoding)

@@ -47,7 +47,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import case, select, text, update
+from sqlalchemy import case, exists, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.extensions import db
@@ -136,10 +136,16 @@ class _Accepted:
 
 
 def ingest_events(
-    key: AuthenticatedKey, events: Sequence[Any], now: datetime | None = None
+    key: AuthenticatedKey,
+    events: Sequence[Any],
+    now: datetime | None = None,
+    *,
+    refused_before: int = 0,
 ) -> IngestionResult:
     """Check, store and count one batch of reported events as one transaction, which it
-    commits. ``events`` are dicts as decoded from JSON (anything else is refused)."""
+    commits. ``events`` are dicts as decoded from JSON (anything else is refused).
+    ``refused_before``: events of the same request refused before they became events
+    (OpenTelemetry spans that do not map), counted with the key's ``invalid`` ones."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     max_age = timedelta(days=current_app.config.get("USAGE_MAX_AGE_DAYS", DEFAULT_MAX_AGE_DAYS))
     result = IngestionResult()
@@ -166,7 +172,7 @@ def ingest_events(
 
     shard = pick_shard()
     _store(key, accepted, catalog, shard, now, result)
-    _count(key, result, len(events), shard, now)
+    _count(key, result, len(events), shard, now, refused_before)
     db.session.commit()
     return result
 
@@ -482,7 +488,8 @@ def _completions(
 ) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], dict[uuid.UUID, uuid.UUID]]:
     """Claim the pending events that these finals complete (ids sorted: concurrent
     batches lock in one order): (old row, changed columns) of each, and the providers of
-    every model involved. Finals of events already final claim nothing."""
+    every model involved. Finals of events already final, or reported by another key,
+    claim nothing."""
     provider_of = catalog.provider_of
     targets: dict[uuid.UUID, dict[str, Any]] = {}
     for event_id in sorted(finals):
@@ -492,6 +499,9 @@ def _completions(
                 LEDGER.c.environment == key.environment,
                 LEDGER.c.event_id == event_id,
                 LEDGER.c.is_final.is_(False),
+                # Only the key that reported the pending event may complete it: another
+                # application's copy of the id is a duplicate and changes nothing.
+                exists().where(USAGE.c.id == LEDGER.c.usage_log_id, USAGE.c.api_key_id == key.id),
             )
             .values(is_final=True)
             .returning(LEDGER.c.usage_log_id, LEDGER.c.created_at)
@@ -529,12 +539,18 @@ def _completions(
 
 
 def _count(
-    key: AuthenticatedKey, result: IngestionResult, received: int, shard: int, now: datetime
+    key: AuthenticatedKey,
+    result: IngestionResult,
+    received: int,
+    shard: int,
+    now: datetime,
+    refused_before: int = 0,
 ) -> None:
     """Add the batch to the key's counters of this hour (one upsert)."""
-    if not received:
+    if not received and not refused_before:
         return
     figures = dict.fromkeys(COUNTER_COLUMNS, 0)
+    figures[rejection_column("invalid")] += refused_before
     figures["accepted"] = result.accepted
     figures["completed"] = result.completed
     figures["duplicates"] = result.duplicates

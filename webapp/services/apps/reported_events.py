@@ -29,7 +29,7 @@ from pydantic import Field
 
 from webapp.models import USAGE_STATUSES
 from webapp.services.core.validation import Amount, Input, JsonObject, OneOf, Rule, Text, problem
-from webapp.services.usage.schemas import MAX_COST, Count
+from webapp.services.usage.schemas import MAX_COST, MAX_TOKENS, Count
 
 # The namespace of the UUIDs that non-UUID user, session and organisation ids map to.
 # Fixed for ever: changing it would split every subject's history in two.
@@ -45,7 +45,8 @@ SIZE_LIMITS = {
     "metadata": MAX_METADATA_BYTES,
 }
 
-EVENT_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}\Z")
+EVENT_ID_BODY = r"[A-Za-z0-9._:-]{1,128}"
+EVENT_ID_PATTERN = re.compile(EVENT_ID_BODY + r"\Z")
 # RFC 3339 date-time: a date, a time and a zone (Z or ±hh:mm), fractional seconds optional.
 RFC_3339 = re.compile(
     r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})\Z"
@@ -69,10 +70,22 @@ class EventId(Rule):
             raise problem("is required")
         if not isinstance(value, str) or not EVENT_ID_PATTERN.match(value):
             raise problem("must be a UUID or 1 to 128 characters of A-Z a-z 0-9 . _ : -")
-        return value
+        return canonical_event_id(value)
 
     def json_schema(self) -> dict[str, Any]:
-        return {"type": "string", "pattern": EVENT_ID_PATTERN.pattern[:-2], "maxLength": 128}
+        # Anchored: a JSON Schema pattern matches anywhere in the string.
+        return {"type": "string", "pattern": f"^{EVENT_ID_BODY}$", "maxLength": 128}
+
+
+def canonical_event_id(value: str) -> str:
+    """A UUID in its one canonical spelling (lower case, hyphenated), so ``ABC…`` and
+    ``abc…`` are the same event; any other id exactly as sent."""
+    if len(value) in (32, 36, 38):
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            pass
+    return value
 
 
 @dataclass(frozen=True)
@@ -84,7 +97,10 @@ class Rfc3339(Rule):
         if value is None or value == "":
             raise problem("is required")
         if isinstance(value, datetime) and value.tzinfo is not None:
-            return value.astimezone(UTC)
+            try:
+                return value.astimezone(UTC)
+            except OverflowError:
+                raise problem("must be a time between the years 1 and 9999 in UTC") from None
         match = RFC_3339.match(value) if isinstance(value, str) else None
         if match is None:
             raise problem("must be RFC 3339 with a time zone")
@@ -96,6 +112,8 @@ class Rfc3339(Rule):
             return datetime.fromisoformat(f"{day}T{clock}{fraction}{zone}").astimezone(UTC)
         except ValueError:  # 2026-02-30, 25:00:00
             raise problem("must be RFC 3339 with a time zone") from None
+        except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+            raise problem("must be a time between the years 1 and 9999 in UTC") from None
 
     def json_schema(self) -> dict[str, Any]:
         return {"type": "string", "format": "date-time"}
@@ -253,6 +271,10 @@ def cross_field_problems(values: dict[str, Any]) -> dict[str, str]:
     reasoning = values.get("reasoning_tokens", 0)
     if reasoning > values.get("output_tokens", 0):
         found["output_tokens"] = f"must include the reasoning tokens ({reasoning})"
+    total = values.get("input_tokens", 0) + values.get("output_tokens", 0)
+    if total > MAX_TOKENS and "input_tokens" not in found:
+        # tokens_used (their sum) is a 32-bit column too.
+        found["input_tokens"] = f"plus output_tokens must be at most {MAX_TOKENS:,}"
     return found
 
 

@@ -46,7 +46,10 @@ class Timestamp(Rule):
                 value = None
         if not isinstance(value, datetime) or value.tzinfo is None:
             raise problem("must be an ISO 8601 timestamp with a time zone")
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+            raise problem("must be a time between the years 1 and 9999 in UTC") from None
 
     def json_schema(self) -> dict[str, Any]:
         return {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]}
