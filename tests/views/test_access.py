@@ -158,6 +158,9 @@ POLICY = {
     "api.create_api_key": ADMIN_WRITE,
     "api.revoke_api_key": ADMIN_WRITE,
     "apps_api.whoami": API_KEY,
+    "apps_api.feature_config": API_KEY,
+    "apps_api.all_config": API_KEY,
+    "apps_api.prompt_version": API_KEY,
     "apps_api.openapi_document": PUBLIC,
 }
 
