@@ -85,9 +85,11 @@ class ConfigCache:
 
     budget_seconds: float = 10.0
     revision: int | None = None
-    features: dict[str, FeatureRef] | None = None
-    configs: dict[tuple[uuid.UUID, str], dict[str, Any]] = field(default_factory=dict)
-    budgets: dict[tuple[uuid.UUID, str], tuple[float, BudgetGuard | None]] = field(
+    # Keyed by revision too: a thread that read revision n may store its entry just after
+    # another thread moved the cache to n + 1; keyed so, that entry is never read at n + 1.
+    features: dict[int, dict[str, FeatureRef]] = field(default_factory=dict)
+    configs: dict[tuple[int, uuid.UUID, str], dict[str, Any]] = field(default_factory=dict)
+    budgets: dict[tuple[int, uuid.UUID, str], tuple[float, BudgetGuard | None]] = field(
         default_factory=dict
     )
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -102,9 +104,7 @@ class ConfigCache:
             with self.lock:
                 if self.revision != revision:
                     self.revision = revision
-                    self.features = None
-                    self.configs = {}
-                    self.budgets = {}
+                    self.features, self.configs, self.budgets = {}, {}, {}
 
     def check(self, revision: int) -> None:
         """What was just read belongs to ``revision`` only if no change committed since it
@@ -114,7 +114,7 @@ class ConfigCache:
 
     def forget(self) -> None:
         with self.lock:
-            self.revision, self.features, self.configs, self.budgets = None, None, {}, {}
+            self.revision, self.features, self.configs, self.budgets = None, {}, {}, {}
 
 
 class _RevisionMoved(Exception):
@@ -125,12 +125,12 @@ class _RevisionMoved(Exception):
 
 
 def _feature_index(cache: ConfigCache, revision: int) -> dict[str, FeatureRef]:
-    index = cache.features
+    index = cache.features.get(revision)
     if index is None:
         rows = db.session.execute(select(Feature.id, Feature.name, Feature.status))
         index = {name: FeatureRef(fid, name, status) for fid, name, status in rows}
         cache.check(revision)
-        cache.features = index
+        cache.features[revision] = index
     return index
 
 
@@ -283,23 +283,23 @@ def build_feature_config(ref: FeatureRef, environment: str) -> dict[str, Any]:
 def _cached_config(
     cache: ConfigCache, revision: int, ref: FeatureRef, environment: str
 ) -> dict[str, Any]:
-    found = cache.configs.get((ref.id, environment))
+    found = cache.configs.get((revision, ref.id, environment))
     if found is None:
         found = build_feature_config(ref, environment)
         cache.check(revision)
-        cache.configs[(ref.id, environment)] = found
+        cache.configs[(revision, ref.id, environment)] = found
     return found
 
 
 def _cached_budget(
-    cache: ConfigCache, ref: FeatureRef, environment: str, now: datetime
+    cache: ConfigCache, revision: int, ref: FeatureRef, environment: str, now: datetime
 ) -> BudgetGuard | None:
     moment = time.monotonic()
-    found = cache.budgets.get((ref.id, environment))
+    found = cache.budgets.get((revision, ref.id, environment))
     if found is not None and moment - found[0] < cache.budget_seconds:
         return found[1]
     guard = budget_guard(ref.id, environment, now)
-    cache.budgets[(ref.id, environment)] = (moment, guard)
+    cache.budgets[(revision, ref.id, environment)] = (moment, guard)
     return guard
 
 
@@ -402,7 +402,7 @@ def resolve_feature(
 
     def resolve(cache: ConfigCache, revision: int) -> Resolved:
         ref = feature_ref(cache, revision, key, name)
-        budget = budget_as_dict(_cached_budget(cache, ref, environment, now))
+        budget = budget_as_dict(_cached_budget(cache, revision, ref, environment, now))
         etag = etag_of(secret, "feature", revision, environment, ref.name, subject, budget)
         if matches(etag):
             return Resolved(etag, None)
@@ -427,7 +427,8 @@ def resolve_all(
     def resolve(cache: ConfigCache, revision: int) -> Resolved:
         refs = readable_features(cache, revision, key)
         budgets = {
-            ref.name: budget_as_dict(_cached_budget(cache, ref, environment, now)) for ref in refs
+            ref.name: budget_as_dict(_cached_budget(cache, revision, ref, environment, now))
+            for ref in refs
         }
         scope = sorted(str(feature_id) for feature_id in key.feature_ids) or "*"
         etag = etag_of(secret, "all", revision, environment, scope, subject, budgets)
