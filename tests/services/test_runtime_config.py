@@ -94,6 +94,39 @@ def test_a_missing_row_starts_again(db):
     assert bump_config_revision() == 1
 
 
+def test_parallel_changes_on_different_rows_each_count_once(app, db, world, dialect):
+    """The one hot row serialises configuration changes without losing any (PostgreSQL:
+    real connections at once; each change bumps it under its row lock)."""
+    if dialect != "postgresql":
+        pytest.skip("real concurrency: PostgreSQL")
+    import threading
+
+    from webapp.rls import OPERATOR, use_database_role
+
+    names = [f"feature-{number}" for number in range(6)]
+    barrier = threading.Barrier(len(names))
+    failures: list[BaseException] = []
+    before = current_revision()
+    db.session.commit()
+
+    def create(name: str) -> None:
+        with app.app_context():
+            use_database_role(OPERATOR)
+            barrier.wait()
+            try:
+                features.create_feature(ACTOR, {"name": name, "display_name": name})
+            except BaseException as error:  # asserted below
+                failures.append(error)
+
+    threads = [threading.Thread(target=create, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert failures == []
+    assert current_revision() == before + len(names)
+
+
 def test_assignments_bump_it_and_no_change_does_not(db, world):
     assert grows(
         lambda: assignments.assign_model(ACTOR, world.feature.id, world.challenger.id, "production")
