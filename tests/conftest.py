@@ -24,6 +24,7 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import event, text
 
 from webapp import create_app
+from webapp.apps_api.config import config_cache
 from webapp.extensions import db as _db
 from webapp.extensions import limiter
 from webapp.models import ROLE_ADMIN, ROLE_VIEWER, User
@@ -159,6 +160,9 @@ def db(app: Flask) -> Iterator:
         _db.session.remove()
         empty_all_tables()
         limiter.reset()
+        # Emptied tables restart the configuration revision at 0: answers cached under
+        # the previous test's revisions must go with them.
+        config_cache(app).forget()
 
 
 @pytest.fixture

@@ -196,6 +196,9 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
         # Requests per API key (/api/v1/), counted in the same storage after the key is
         # authenticated; over it: 429 with Retry-After (webapp/apps_api/keys.py).
         "API_KEY_RATE_LIMIT": api_key_rate_limit,
+        # GET /api/v1/config: how long a worker reuses a feature's budget state (spend moves
+        # it without a configuration change); a budget edit takes effect at once.
+        "CONFIG_BUDGET_SECONDS": float(os.environ.get("CONFIG_BUDGET_SECONDS", "10")),
         "LOGIN_DEVICE_COOKIE_DAYS": int(os.environ.get("LOGIN_DEVICE_COOKIE_DAYS", "90")),
         # Repeated events (throttled sign-ins per address, refused requests per user) are
         # audited once per window, with a count.

@@ -35,6 +35,7 @@ ERRORS = {
         "No API key, or an unknown, revoked or expired one (`WWW-Authenticate: Bearer`).",
     ),
     403: ("Forbidden", "The key lacks the scope (`insufficient_scope`) or the feature."),
+    404: ("NotFound", "No such feature or prompt (`not_found`)."),
     413: ("PayloadTooLarge", "The body (after decompression) is larger than allowed."),
     415: ("UnsupportedMediaType", "The body's Content-Type is not one this operation reads."),
     429: ("TooManyRequests", "The key's rate limit is used up; `Retry-After` says when to retry."),
@@ -116,18 +117,23 @@ OTLP_STATUS: dict[str, dict[str, Any]] = {
 
 @dataclass(frozen=True)
 class Answer:
-    """One documented answer: its schema per media type."""
+    """One documented answer: its schema per media type, and the headers it carries."""
 
     description: str
     content: dict[str, dict[str, Any]]
+    headers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def otlp_answer(description: str, schema: dict[str, dict[str, Any]]) -> Answer:
     return Answer(description, schema)
 
 
-def enveloped(data: dict[str, Any], description: str = "OK") -> Answer:
-    return Answer(description, {"application/json": success_envelope(data)})
+def enveloped(
+    data: dict[str, Any],
+    description: str = "OK",
+    headers: dict[str, dict[str, Any]] | None = None,
+) -> Answer:
+    return Answer(description, {"application/json": success_envelope(data)}, headers or {})
 
 
 @dataclass(frozen=True)
@@ -143,6 +149,196 @@ class Operation:
     raw_body: dict[str, dict[str, Any]] | None = None
     answers: dict[int, Answer] = field(default_factory=dict)
     errors: tuple[int, ...] = (401, 403, 429)
+    # Query and header parameters (OpenAPI parameter objects).
+    parameters: tuple[dict[str, Any], ...] = ()
+
+
+NULLABLE_TEXT: dict[str, Any] = {"type": ["string", "null"]}
+MONEY: dict[str, Any] = {"type": ["string", "null"], "description": "USD, a decimal string."}
+ASSIGNMENT_RULE = (
+    "Variants are assigned like /experiments/{id}/assignment: take SHA-256 of "
+    "`<experiment id>:<subject>` (UTF-8), read its first 8 bytes as a big-endian integer, "
+    "modulo `buckets` (10000): that is the subject's bucket. Walk the variants in order; "
+    "each owns `weight` × 100 consecutive buckets. `variant` is filled in when `subject` "
+    "is given."
+)
+PROMPT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string"},
+        "version": {"type": "integer"},
+        "content": {"type": "string"},
+        "variables": {"type": "object"},
+        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+    },
+    "required": ["name", "version", "content", "variables", "sha256"],
+}
+MODEL: dict[str, Any] = {
+    "type": ["object", "null"],
+    "properties": {
+        "name": {"type": "string"},
+        "version": NULLABLE_TEXT,
+        "provider": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "provider_type": {"type": "string"},
+                "api_endpoint": NULLABLE_TEXT,
+            },
+            "required": ["name", "provider_type", "api_endpoint"],
+        },
+        "config": {"type": "object"},
+        "pricing": {
+            "type": "object",
+            "properties": {
+                name: MONEY
+                for name in (
+                    "input_price_per_million",
+                    "output_price_per_million",
+                    "price_per_request",
+                    "price_per_image",
+                    "cache_read_price_per_million",
+                    "cache_write_price_per_million",
+                )
+            },
+        },
+    },
+    "required": ["name", "version", "provider", "config", "pricing"],
+}
+VARIANT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "name": NULLABLE_TEXT,
+        "weight": {"type": ["number", "string"], "description": "Percent of the subjects."},
+        "model": {
+            "type": ["object", "null"],
+            "description": "model_comparison: the model to use (null: deleted since).",
+            "properties": {
+                "name": {"type": "string"},
+                "version": NULLABLE_TEXT,
+                "provider": {"type": "string"},
+            },
+        },
+        "prompt": {
+            "type": ["object", "null"],
+            "description": "prompt_testing: the prompt version to use (null: deleted since).",
+            "properties": {"name": {"type": "string"}, "version": {"type": "integer"}},
+        },
+        "params": {"type": "object"},
+    },
+    "required": ["id", "weight"],
+}
+EXPERIMENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "name": {"type": "string"},
+        "type": {"type": "string"},
+        "assignment": {"type": "string", "enum": ["sha256"]},
+        "buckets": {"type": "integer"},
+        "control": NULLABLE_TEXT,
+        "variants": {"type": "array", "items": VARIANT},
+        "variant": {"type": ["string", "null"], "description": "The subject's variant."},
+    },
+    "required": ["id", "type", "assignment", "buckets", "variants", "variant"],
+}
+BUDGET: dict[str, Any] = {
+    "type": ["object", "null"],
+    "properties": {
+        "state": {"type": "string", "enum": ["ok", "warning", "soft_exceeded", "hard_exceeded"]},
+        "action": {"type": "string", "enum": ["allow", "degrade", "deny"]},
+        "degrade_to": {
+            "type": ["object", "null"],
+            "properties": {"name": {"type": "string"}, "provider": {"type": "string"}},
+        },
+        "resets_at": {"type": ["string", "null"], "format": "date-time"},
+    },
+    "required": ["state", "action", "degrade_to", "resets_at"],
+}
+FEATURE_CONFIG: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "feature": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "status": {"type": "string", "enum": ["active", "inactive", "maintenance"]},
+            },
+            "required": ["name", "status"],
+        },
+        "environment": {"type": "string", "enum": ["development", "staging", "production"]},
+        "revision": {"type": "integer", "minimum": 0},
+        "model": MODEL,
+        "prompts": {"type": "array", "items": PROMPT},
+        "experiments": {"type": "array", "items": EXPERIMENT},
+        "budget": BUDGET,
+    },
+    "required": [
+        "feature",
+        "environment",
+        "revision",
+        "model",
+        "prompts",
+        "experiments",
+        "budget",
+    ],
+}
+ALL_CONFIG: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "environment": {"type": "string", "enum": ["development", "staging", "production"]},
+        "revision": {"type": "integer", "minimum": 0},
+        "features": {"type": "object", "additionalProperties": FEATURE_CONFIG},
+    },
+    "required": ["environment", "revision", "features"],
+}
+PROMPT_VERSION: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        **PROMPT["properties"],
+        "feature": NULLABLE_TEXT,
+        "environment": {"type": "string", "enum": ["development", "staging", "production"]},
+        "live": {"type": "boolean"},
+        "revision": {"type": "integer", "minimum": 0},
+    },
+    "required": [*PROMPT["required"], "feature", "environment", "live", "revision"],
+}
+CACHE_HEADERS: dict[str, dict[str, Any]] = {
+    "ETag": {
+        "description": "A strong validator of this answer: send it back as If-None-Match.",
+        "schema": {"type": "string"},
+    },
+    "Cache-Control": {
+        "description": "`private, max-age=30, stale-if-error=86400`: keep it 30 s, and "
+        "fall back on it for a day while the console is unreachable.",
+        "schema": {"type": "string"},
+    },
+}
+SUBJECT: dict[str, Any] = {
+    "name": "subject",
+    "in": "query",
+    "required": False,
+    "description": "A user or session id (1 to 200 characters): fills in each experiment's "
+    "`variant`.",
+    "schema": {"type": "string"},
+}
+IF_NONE_MATCH: dict[str, Any] = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "The ETag of the copy the client holds: `304` while it is current.",
+    "schema": {"type": "string"},
+}
+
+
+def cached_answers(data: dict[str, Any]) -> dict[int, Answer]:
+    return {
+        200: enveloped(data, headers=CACHE_HEADERS),
+        304: Answer(
+            "Not modified: the client's copy (If-None-Match) is current.", {}, CACHE_HEADERS
+        ),
+    }
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -212,6 +408,64 @@ OPERATIONS: dict[str, Operation] = {
         },
         errors=(),
     ),
+    "apps_api.feature_config": Operation(
+        "What to do for one feature in the key's environment",
+        "config",
+        "config:read",
+        description=(
+            "The feature's status, the model assigned to it in the key's environment (with "
+            "the assignment's overrides merged into the model's config; `null` without an "
+            "assignment: run on the application's default), the prompt versions live "
+            "there, its running experiments and its budget guard (`null`: no budget "
+            f"applies). {ASSIGNMENT_RULE} Poll with `If-None-Match`: `304` while nothing "
+            "changed (the ETag covers the configuration revision, the subject and the "
+            "budget state)."
+        ),
+        answers=cached_answers(FEATURE_CONFIG),
+        errors=(400, 401, 403, 404, 429),
+        parameters=(SUBJECT, IF_NONE_MATCH),
+    ),
+    "apps_api.all_config": Operation(
+        "What to do for every feature the key may read",
+        "config",
+        "config:read",
+        description=(
+            "`features` maps each feature's name to what GET /config/{name} answers for "
+            "it. Same caching as GET /config/{name}."
+        ),
+        answers=cached_answers(ALL_CONFIG),
+        errors=(400, 401, 403, 429),
+        parameters=(SUBJECT, IF_NONE_MATCH),
+    ),
+    "apps_api.prompt_version": Operation(
+        "One version of a prompt",
+        "config",
+        "config:read",
+        description=(
+            "A prompt of `feature` (leave it out for a global prompt): the version live in "
+            "the key's environment, or `version`. `live` says whether that version is the "
+            "live one there."
+        ),
+        answers=cached_answers(PROMPT_VERSION),
+        errors=(400, 401, 403, 404, 429),
+        parameters=(
+            {
+                "name": "feature",
+                "in": "query",
+                "required": False,
+                "description": "The feature's name (none: a global prompt).",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": "version",
+                "in": "query",
+                "required": False,
+                "description": "This version instead of the live one.",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+            },
+            IF_NONE_MATCH,
+        ),
+    ),
     "apps_api.openapi_document": Operation(
         "This document",
         "meta",
@@ -242,7 +496,7 @@ def _body_schemas() -> tuple[dict[type[BaseModel], dict[str, Any]], dict[str, An
     return {model: references[(model, "validation")] for model in models}, components
 
 
-def _operation(endpoint: str, refs: dict[type[BaseModel], Any]) -> dict[str, Any]:
+def _operation(endpoint: str, path: str, refs: dict[type[BaseModel], Any]) -> dict[str, Any]:
     op = OPERATIONS[endpoint]
     document: dict[str, Any] = {
         "operationId": endpoint.removeprefix(f"{bp.name}."),
@@ -257,6 +511,12 @@ def _operation(endpoint: str, refs: dict[type[BaseModel], Any]) -> dict[str, Any
             else (f"Needs an API key with the scope `{op.scope}`." if op.scope else "")
         )
         document["description"] = " ".join(part for part in (op.description, scope) if part)
+    in_path = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in re.findall(r"{([a-z_]+)}", path)
+    ]
+    if in_path or op.parameters:
+        document["parameters"] = [*in_path, *op.parameters]
     if op.body is not None:
         document["requestBody"] = {
             "required": True,
@@ -267,13 +527,16 @@ def _operation(endpoint: str, refs: dict[type[BaseModel], Any]) -> dict[str, Any
             "required": True,
             "content": {media: {"schema": schema} for media, schema in op.raw_body.items()},
         }
-    responses: dict[str, Any] = {
-        str(status): {
-            "description": answer.description,
-            "content": {media: {"schema": schema} for media, schema in answer.content.items()},
-        }
-        for status, answer in op.answers.items()
-    }
+    responses: dict[str, Any] = {}
+    for status, answer in op.answers.items():
+        entry: dict[str, Any] = {"description": answer.description}
+        if answer.content:
+            entry["content"] = {
+                media: {"schema": schema} for media, schema in answer.content.items()
+            }
+        if answer.headers:
+            entry["headers"] = answer.headers
+        responses[str(status)] = entry
     for code in op.errors:
         responses[str(code)] = {"$ref": f"#/components/responses/{ERRORS[code][0]}"}
     document["responses"] = responses
@@ -291,7 +554,7 @@ def build_document(app: Flask) -> dict[str, Any]:
             raise UndocumentedRoute(f"{rule.endpoint} ({rule.rule}) has no entry in OPERATIONS")
         path = PATH_ARGUMENT.sub(r"{\1}", rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            paths.setdefault(path, {})[method.lower()] = _operation(rule.endpoint, refs)
+            paths.setdefault(path, {})[method.lower()] = _operation(rule.endpoint, path, refs)
     return {
         "openapi": "3.1.0",
         "info": {

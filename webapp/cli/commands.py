@@ -1,9 +1,10 @@
 """flask commands: seed, demo-data, create-admin, grant-app-access, rollup rebuild,
-providers check."""
+providers check, config export."""
 
 from __future__ import annotations
 
 import functools
+import json
 import re
 import sys
 import time
@@ -20,8 +21,10 @@ from webapp.cli.seed import seed_defaults
 from webapp.extensions import db
 from webapp.migrations_engine import migrations_engine
 from webapp.models import ROLE_ADMIN, ROLES, Feature, UsageLog
+from webapp.models.features import ENVIRONMENTS
 from webapp.rls import OPERATOR, use_database_role
 from webapp.services.apps.ledger import prune_event_ids
+from webapp.services.apps.runtime_config import export_bundle
 from webapp.services.core.actor import Actor
 from webapp.services.core.errors import Conflict, ValidationFailed
 from webapp.services.health import provider_health
@@ -249,6 +252,32 @@ def providers_check_command(no_http: bool) -> None:
     click.echo(f"Recorded {len(results)} health check(s).")
 
 
+@click.group("config")
+def config_group() -> None:
+    """Applications' configuration."""
+
+
+@config_group.command("export")
+@click.option(
+    "--environment",
+    type=click.Choice(ENVIRONMENTS),
+    default="production",
+    show_default=True,
+    help="The environment whose configuration is exported.",
+)
+@with_appcontext
+@as_operator
+def config_export_command(environment: str) -> None:
+    """Print every feature's configuration for one environment as one JSON bundle (what
+    GET /api/v1/config/<feature> answers, without subject): the Python client's fallback
+    for a cold start while the console is unreachable.
+
+    flask config export --environment production > bundle.json"""
+    bundle = export_bundle(environment, datetime.now(UTC))
+    db.session.rollback()  # read only
+    click.echo(json.dumps(bundle, ensure_ascii=False, indent=2, sort_keys=True))
+
+
 def register_commands(app: Flask) -> None:
     for command in (
         seed_command,
@@ -258,5 +287,6 @@ def register_commands(app: Flask) -> None:
         rollup_group,
         usage_group,
         providers_group,
+        config_group,
     ):
         app.cli.add_command(command)

@@ -27,6 +27,7 @@ from webapp.models import (
     Provider,
     ProviderHealthLog,
 )
+from webapp.services.apps.config_revision import bump_config_revision
 from webapp.services.audit.records import add_audit_row
 from webapp.services.core.actor import Actor
 from webapp.services.experiments import lifecycle as experiments
@@ -141,6 +142,7 @@ def load_demo_data(
     _insert_health(rng, now, days, report)
     _ensure_experiment(rng, actor, now, features["chatbot"], prompts, report)
 
+    bump_config_revision()  # demo models, assignments, prompts and an experiment
     add_audit_row(actor, "demo_data.load", "platform", new_values=report.as_dict())
     db.session.commit()
     return report

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import AIModel, Budget, Feature, FeatureModelAssignment, Provider
+from webapp.services.apps.config_revision import bump_config_revision
 from webapp.services.audit.records import add_audit_row
 from webapp.services.core.actor import Actor
 
@@ -190,6 +191,7 @@ def seed_defaults(actor: Actor, today: date) -> SeedReport:
             report.count("budgets")
 
     if report.total:
+        bump_config_revision()
         add_audit_row(actor, "seed.apply", "platform", new_values=report.created)
     db.session.commit()
     return report

@@ -10,6 +10,7 @@ from webapp.models.apps import (
 )
 from webapp.models.audit import AuditEventWindow, AuditLog
 from webapp.models.budgets import PERIOD_TYPES, Budget
+from webapp.models.config_revision import ConfigRevision
 from webapp.models.experiments import (
     EXPERIMENT_STATUSES,
     EXPERIMENT_TYPES,
@@ -59,6 +60,7 @@ __all__ = [
     "AuditEventWindow",
     "AuditLog",
     "Budget",
+    "ConfigRevision",
     "Experiment",
     "ExperimentResult",
     "Feature",

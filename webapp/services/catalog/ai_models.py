@@ -21,6 +21,7 @@ from webapp.models import (
     Provider,
     User,
 )
+from webapp.services.apps.config_revision import bump_config_revision
 from webapp.services.audit.records import add_audit_row
 from webapp.services.audit.writes import apply_changes
 from webapp.services.catalog.schemas import PRICE_FIELDS, ModelChanges, NewModel
@@ -175,6 +176,7 @@ def add_model(actor: Actor, fields: Mapping[str, Any]) -> CreatedModel:
         db.session.rollback()
         raise duplicate from None
     attached = attach_unknown_usage(model)
+    bump_config_revision()
     snapshot = model_as_dict(model) | {"attached_usage_rows": attached}
     add_audit_row(actor, "model.create", "model", model.id, new_values=snapshot)
     db.session.commit()
@@ -196,6 +198,7 @@ def update_model(actor: Actor, model_id: uuid.UUID, changes: Mapping[str, Any]) 
     if {"provider_id", "name", "version"} & set(changes) and _duplicate(merged, model.id):
         raise Conflict("this provider already has a model with that name and version", field="name")
     if apply_changes(actor, model, changes, "model.update", "model"):
+        bump_config_revision()
         db.session.commit()
     return model
 
@@ -219,5 +222,6 @@ def delete_model(actor: Actor, model_id: uuid.UUID) -> None:
         )
     snapshot = model_as_dict(model)
     db.session.delete(model)
+    bump_config_revision()
     add_audit_row(actor, "model.delete", "model", model_id, old_values=snapshot)
     db.session.commit()

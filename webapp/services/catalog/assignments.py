@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from webapp.extensions import db
 from webapp.models import ENVIRONMENTS, AIModel, Feature, FeatureModelAssignment, Provider, User
 from webapp.models.types import utcnow
+from webapp.services.apps.config_revision import bump_config_revision
 from webapp.services.audit.records import add_audit_row
 from webapp.services.core.actor import Actor
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
@@ -169,6 +170,7 @@ def _switch_model(
         )
         db.session.add(new)
         db.session.flush()
+        bump_config_revision()
     except IntegrityError:
         # Only where row locks are not available (SQLite): someone assigned meanwhile.
         db.session.rollback()

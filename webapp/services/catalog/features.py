@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
 from webapp.models import FEATURE_STATUSES, AIModel, Feature, FeatureModelAssignment, UsageLog
+from webapp.services.apps.config_revision import bump_config_revision
 from webapp.services.audit.records import add_audit_row
 from webapp.services.audit.writes import apply_changes, insert_row
 from webapp.services.catalog.schemas import (
@@ -157,6 +158,7 @@ def create_feature(actor: Actor, fields: Mapping[str, Any] | FeatureCreate) -> F
     duplicate = Conflict(f"a feature named {new.name} already exists", field="name")
     if db.session.scalar(select(Feature.id).where(Feature.name == new.name)):
         raise duplicate
+    bump_config_revision()
     return insert_row(
         actor, Feature(**given(new)), "feature.create", "feature", feature_as_dict, duplicate
     )
@@ -164,7 +166,8 @@ def create_feature(actor: Actor, fields: Mapping[str, Any] | FeatureCreate) -> F
 
 def _apply_update(actor: Actor, feature_id: uuid.UUID, changes: dict[str, Any]) -> Feature:
     feature = get_feature(feature_id)
-    apply_changes(actor, feature, changes, "feature.update", "feature")
+    if apply_changes(actor, feature, changes, "feature.update", "feature"):
+        bump_config_revision()
     return feature
 
 
@@ -224,5 +227,6 @@ def delete_feature(actor: Actor, feature_id: uuid.UUID) -> None:
             "the feature's prompts would clash with global prompts of the same name and "
             "version; rename or delete those prompts first"
         ) from None
+    bump_config_revision()
     add_audit_row(actor, "feature.delete", "feature", feature_id, old_values=snapshot)
     db.session.commit()

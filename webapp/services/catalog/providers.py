@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from webapp.extensions import db
 from webapp.models import AIModel, Feature, FeatureModelAssignment, Provider
+from webapp.services.apps.config_revision import bump_config_revision
 from webapp.services.audit.records import add_audit_row
 from webapp.services.audit.writes import apply_changes, insert_row
 from webapp.services.catalog.schemas import (
@@ -96,6 +97,7 @@ def create_provider(actor: Actor, fields: Mapping[str, Any]) -> Provider:
     duplicate = Conflict(f"a provider named {fields['name']} already exists", field="name")
     if _name_taken(fields["name"]):
         raise duplicate
+    bump_config_revision()
     return insert_row(
         actor, Provider(**fields), "provider.create", "provider", provider_as_dict, duplicate
     )
@@ -107,6 +109,7 @@ def update_provider(actor: Actor, provider_id: uuid.UUID, changes: Mapping[str, 
     if "name" in changes and _name_taken(changes["name"], provider.id):
         raise Conflict(f"a provider named {changes['name']} already exists", field="name")
     if apply_changes(actor, provider, changes, "provider.update", "provider"):
+        bump_config_revision()
         db.session.commit()
     return provider
 
@@ -137,5 +140,6 @@ def delete_provider(actor: Actor, provider_id: uuid.UUID) -> None:
         )
     snapshot = provider_as_dict(provider)
     db.session.delete(provider)
+    bump_config_revision()
     add_audit_row(actor, "provider.delete", "provider", provider_id, old_values=snapshot)
     db.session.commit()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -30,6 +30,7 @@ from webapp.models import (
     Prompt,
 )
 from webapp.models.types import utcnow
+from webapp.services.apps.config_revision import bump_config_revision
 from webapp.services.audit.records import add_audit_row
 from webapp.services.audit.writes import apply_changes
 from webapp.services.catalog import assignments, features
@@ -222,6 +223,7 @@ def create_experiment(actor: Actor, fields: dict[str, Any]) -> Experiment:
     )
     db.session.add(experiment)
     db.session.flush()
+    bump_config_revision()
     add_audit_row(
         actor,
         "experiment.create",
@@ -252,7 +254,8 @@ def update_experiment(
     current = {key: getattr(experiment, key) for key in FIELDS}
     merged = _checked(ExperimentDefinition, {**current, **changes})
     new = {key: merged[key] for key in changes}
-    apply_changes(actor, experiment, new, "experiment.update", "experiment")
+    if apply_changes(actor, experiment, new, "experiment.update", "experiment"):
+        bump_config_revision()
     db.session.commit()
     return experiment
 
@@ -276,6 +279,7 @@ def delete_experiment(actor: Actor, experiment_id: uuid.UUID) -> None:
     )
     db.session.delete(experiment)
     db.session.flush()
+    bump_config_revision()
     add_audit_row(
         actor,
         "experiment.delete",
@@ -334,6 +338,7 @@ def transition(actor: Actor, experiment_id: uuid.UUID, action: str) -> Experimen
     if target == "completed":
         new["statistical_significance"] = experiment.statistical_significance
         new["winner_variant"] = experiment.winner_variant
+    bump_config_revision()
     add_audit_row(actor, f"experiment.{action}", "experiment", experiment.id, old, new)
     db.session.commit()
     return experiment
@@ -349,14 +354,20 @@ def bucket_of(experiment_id: uuid.UUID, subject: str) -> int:
     return int.from_bytes(digest[:8], "big") % BUCKETS
 
 
-def variant_for_bucket(experiment: Experiment, bucket: int) -> dict[str, Any]:
-    """Walk the variants in order; each owns allocation × 100 consecutive buckets."""
+def variant_index_for_bucket(weights: Sequence[Any], bucket: int) -> int:
+    """Walk the weights (percentages) in order; each owns weight × 100 consecutive
+    buckets. Applications' configuration (GET /api/v1/config) uses the same walk."""
     edge = Decimal(0)
-    for variant in experiment.variants:
-        edge += Decimal(str(experiment.traffic_allocation[variant["id"]])) * 100
+    for index, weight in enumerate(weights):
+        edge += Decimal(str(weight)) * 100
         if bucket < edge:
-            return variant
-    return experiment.variants[-1]  # unreachable while the allocation sums to 100
+            return index
+    return len(weights) - 1  # unreachable while the weights sum to 100
+
+
+def variant_for_bucket(experiment: Experiment, bucket: int) -> dict[str, Any]:
+    weights = [experiment.traffic_allocation[variant["id"]] for variant in experiment.variants]
+    return experiment.variants[variant_index_for_bucket(weights, bucket)]
 
 
 @dataclass(frozen=True)
@@ -585,6 +596,7 @@ def promote(actor: Actor, experiment_id: uuid.UUID) -> Promotion:
             "message": message,
         },
     }
+    bump_config_revision()
     add_audit_row(actor, "experiment.promote", "experiment", experiment.id, old, new)
     db.session.commit()
     return Promotion(experiment, variant, message)

@@ -36,6 +36,7 @@ from sqlalchemy.orm import aliased
 from webapp.extensions import db
 from webapp.models import ENVIRONMENTS, Prompt, PromptActivation, User
 from webapp.models.types import utcnow
+from webapp.services.apps.config_revision import bump_config_revision
 from webapp.services.audit.records import add_audit_row
 from webapp.services.core.actor import Actor
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
@@ -132,8 +133,11 @@ def switch_in_transaction(
     if current is not None and current.prompt_id == prompt.id:
         return Switch(False, {}, {}, current)
     if current is None and previous[0] == prompt.id:
-        # Live in production by is_active alone: give it its row; what is live is unchanged.
-        return Switch(False, {}, {}, _open(actor, prompt, environment, action, (None, None)))
+        # Live in production by is_active alone: give it its row; what is live is unchanged
+        # for the seed's API, but live_prompts (applications' configuration) now lists it.
+        opened = _open(actor, prompt, environment, action, (None, None))
+        bump_config_revision()
+        return Switch(False, {}, {}, opened)
     now = utcnow()
     try:
         if current is not None:
@@ -143,6 +147,7 @@ def switch_in_transaction(
         activation = _open(actor, prompt, environment, action, previous)
         if environment == PRODUCTION:
             _mirror_production(prompt)
+        bump_config_revision()
     except IntegrityError:
         # Only where advisory locks are not available (SQLite): someone changed it meanwhile.
         db.session.rollback()
@@ -325,6 +330,7 @@ def deactivate_in_transaction(actor: Actor, prompt: Prompt, environment: str) ->
     if environment == PRODUCTION:
         prompt.is_active = False
     db.session.flush()
+    bump_config_revision()
     return Switch(
         True,
         {"environment": environment, "is_active": True},

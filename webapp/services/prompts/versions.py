@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from webapp.extensions import db
 from webapp.models import AIModel, Feature, FeatureModelAssignment, Prompt, UsageLog
 from webapp.models.types import json_array_overlaps
+from webapp.services.apps.config_revision import bump_config_revision
 from webapp.services.audit.records import add_audit_row
 from webapp.services.audit.writes import apply_changes
 from webapp.services.catalog import features
@@ -230,6 +231,7 @@ def update_prompt(actor: Actor, prompt_id: uuid.UUID, changes: Mapping[str, Any]
         )
     changes.pop("content", None)
     if apply_changes(actor, prompt, changes, "prompt.update", "prompt"):
+        bump_config_revision()
         db.session.commit()
     return prompt
 
@@ -280,6 +282,7 @@ def delete_prompt(actor: Actor, prompt_id: uuid.UUID) -> None:
         )
     snapshot = prompt_as_dict(prompt)
     db.session.delete(prompt)
+    bump_config_revision()  # a running experiment's variant may name this version
     add_audit_row(actor, "prompt.delete", "prompt", prompt_id, old_values=snapshot)
     db.session.commit()
 

@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import Budget, Feature
+from webapp.services.apps.config_revision import bump_config_revision
 from webapp.services.audit.records import add_audit_row
 from webapp.services.audit.writes import apply_changes, insert_row
 from webapp.services.catalog import features
@@ -365,6 +366,7 @@ def _checked(
 
 def create_budget(actor: Actor, fields: Mapping[str, Any]) -> Budget:
     budget = Budget(**_checked(BudgetCreate, fields, None))
+    bump_config_revision()
     return insert_row(
         actor,
         budget,
@@ -378,6 +380,7 @@ def create_budget(actor: Actor, fields: Mapping[str, Any]) -> Budget:
 def update_budget(actor: Actor, budget_id: uuid.UUID, fields: Mapping[str, Any]) -> Budget:
     budget = get_budget(budget_id)
     apply_changes(actor, budget, _checked(BudgetUpdate, fields, budget), "budget.update", "budget")
+    bump_config_revision()
     db.session.commit()
     return budget
 
@@ -386,4 +389,5 @@ def delete_budget(actor: Actor, budget_id: uuid.UUID) -> None:
     budget = get_budget(budget_id)
     add_audit_row(actor, "budget.delete", "budget", budget.id, old_values=budget_as_dict(budget))
     db.session.delete(budget)
+    bump_config_revision()
     db.session.commit()
