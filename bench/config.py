@@ -23,7 +23,6 @@ import statistics
 import sys
 import threading
 import time
-from datetime import UTC, datetime
 
 from bench.ingestion import DEFAULT_URL, free_port, start_server
 
@@ -32,28 +31,18 @@ CONFIG_PATH = "/api/v1/config/chatbot?subject=user-42"
 
 def prepare(url: str) -> str:
     """Rebuild the database and return an API key's secret (both scopes, every feature)."""
-    from flask_migrate import downgrade, upgrade
-
-    from webapp import create_app
-    from webapp.cli.seed import seed_defaults
+    from bench.setup import add_key, fresh_app
     from webapp.extensions import db
-    from webapp.models import ApiKey, Feature
+    from webapp.models import Feature
     from webapp.rls import OPERATOR, use_database_role
-    from webapp.services.apps.secrets import new_secret, secret_hash, secret_prefix
     from webapp.services.core.actor import Actor
     from webapp.services.experiments import lifecycle
     from webapp.services.prompts import versions
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench" * 8})
+    app = fresh_app(url)
     with app.app_context():
-        try:
-            downgrade(revision="base")
-        except Exception:  # an empty or older database may have nothing to take down
-            db.session.rollback()
-        upgrade()
         use_database_role(OPERATOR)
         actor = Actor.cli()
-        seed_defaults(actor, datetime.now(UTC).date())
         chatbot = db.session.query(Feature).filter_by(name="chatbot").one()
         first = versions.create_prompt(
             actor,
@@ -83,18 +72,7 @@ def prepare(url: str) -> str:
             },
         )
         lifecycle.transition(actor, experiment.id, "start")
-        secret = new_secret("production")
-        db.session.add(
-            ApiKey(
-                name="bench",
-                prefix=secret_prefix(secret),
-                secret_hash=secret_hash(secret),
-                environment="production",
-                scopes=["usage:write", "config:read"],
-                feature_ids=[],
-            )
-        )
-        db.session.commit()
+        secret = add_key()
     return secret
 
 

@@ -172,40 +172,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="length of timed runs")
     args = parser.parse_args()
 
-    from flask_migrate import downgrade, upgrade
-
-    from webapp import create_app
-    from webapp.cli.seed import seed_defaults
+    from bench.setup import add_key, fresh_app
     from webapp.extensions import db
-    from webapp.models import ApiKey
     from webapp.rls import APPLICATION, OPERATOR, use_database_role
     from webapp.services.apps.authentication import authenticate_secret
     from webapp.services.apps.ingestion import ingest_events
-    from webapp.services.apps.secrets import new_secret, secret_hash, secret_prefix
-    from webapp.services.core.actor import Actor
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": args.database_url, "SECRET_KEY": "bench" * 8})
+    app = fresh_app(args.database_url)
     with app.app_context():
-        try:
-            downgrade(revision="base")
-        except Exception:  # an empty or older database may have nothing to take down
-            db.session.rollback()
-        upgrade()
         use_database_role(OPERATOR)
         now = datetime.now(UTC)
-        seed_defaults(Actor.cli(), now.date())
-        secret = new_secret("production")
-        db.session.add(
-            ApiKey(
-                name="bench",
-                prefix=secret_prefix(secret),
-                secret_hash=secret_hash(secret),
-                environment="production",
-                scopes=["usage:write", "config:read"],
-                feature_ids=[],
-            )
-        )
-        db.session.commit()
+        secret = add_key()
         use_database_role(APPLICATION)
         key = authenticate_secret(secret)
         db.session.commit()

@@ -81,42 +81,21 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
     args = parser.parse_args()
 
-    from flask_migrate import downgrade, upgrade
     from sqlalchemy import select
 
-    from webapp import create_app
-    from webapp.cli.seed import seed_defaults
+    from bench.setup import add_key, fresh_app
     from webapp.extensions import db
-    from webapp.models import AIModel, ApiKey, Feature
+    from webapp.models import AIModel, Feature
     from webapp.rls import APPLICATION, OPERATOR, use_database_role
     from webapp.services.apps.authentication import authenticate_secret
     from webapp.services.apps.ingestion import ingest_events
-    from webapp.services.apps.secrets import new_secret, secret_hash, secret_prefix
-    from webapp.services.core.actor import Actor
     from webapp.services.usage.recording import record_usage
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": args.database_url, "SECRET_KEY": "bench" * 8})
+    app = fresh_app(args.database_url)
     with app.app_context():
-        try:
-            downgrade(revision="base")
-        except Exception:  # an empty or older database may have nothing to take down
-            db.session.rollback()
-        upgrade()
         use_database_role(OPERATOR)
         now = datetime.now(UTC)
-        seed_defaults(Actor.cli(), now.date())
-        secret = new_secret("production")
-        db.session.add(
-            ApiKey(
-                name="bench",
-                prefix=secret_prefix(secret),
-                secret_hash=secret_hash(secret),
-                environment="production",
-                scopes=["usage:write"],
-                feature_ids=[],
-            )
-        )
-        db.session.commit()
+        secret = add_key(("usage:write",))
         features = list(db.session.scalars(select(Feature.name)))
         feature_ids = list(db.session.scalars(select(Feature.id)))
         models = list(db.session.scalars(select(AIModel.name)))

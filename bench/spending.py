@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import contextvars
 import random
 import re
 import statistics
@@ -93,28 +94,19 @@ def main() -> None:
     parser.add_argument("--database-url", default=DEFAULT_URL)
     args = parser.parse_args()
 
-    from flask_migrate import downgrade, upgrade
     from sqlalchemy import text
 
-    from webapp import create_app
-    from webapp.cli.seed import seed_defaults
+    from bench.setup import fresh_app
     from webapp.extensions import db
     from webapp.rls import OPERATOR, use_database_role
-    from webapp.services.core.actor import Actor
     from webapp.services.spending.analytics import spending_breakdown
     from webapp.services.usage.rollup import recompute_rollup
 
-    app = create_app({"SQLALCHEMY_DATABASE_URI": args.database_url, "SECRET_KEY": "bench" * 8})
+    app = fresh_app(args.database_url)
     with app.app_context():
-        try:
-            downgrade(revision="base")
-        except Exception:  # an empty or older database may have nothing to take down
-            db.session.rollback()
-        upgrade()
         use_database_role(OPERATOR)
         now = datetime.now(UTC)
         today = now.date()
-        seed_defaults(Actor.cli(), today)
         features = [row[0] for row in db.session.execute(text("SELECT id FROM ai_features"))]
         models = [
             (row[0], row[1], row[2])
@@ -205,10 +197,20 @@ def overview_figures(app, repeat: int) -> None:
     from webapp.services.core.actor import Actor
     from webapp.services.identity.users import create_user
 
-    email, password = "bench@example.com", "a long benchmark passphrase"
+    email, password = "bench@example.com", "a long passphrase for timing pages"
     create_user(Actor.cli(), email, password, ROLE_ADMIN)
     db.session.commit()
-    client = app.test_client()
+    test_client = app.test_client()
+
+    class Isolated:
+        """Each request in an empty context (its own app context and database session),
+        as a server runs it; this function's own context holds the caller's session."""
+
+        def __getattr__(self, name: str):
+            method = getattr(test_client, name)
+            return lambda *a, **k: contextvars.Context().run(method, *a, **k)
+
+    client = Isolated()
     page = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
     signed_in = client.post(
