@@ -23,6 +23,7 @@ EXPECTED_TABLES = {
     "usage_event_ids",
     "api_key_ingestion",
     "prompt_activations",
+    "budget_reservations",
 }
 
 

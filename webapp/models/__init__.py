@@ -9,7 +9,7 @@ from webapp.models.apps import (
     UsageEventId,
 )
 from webapp.models.audit import AuditEventWindow, AuditLog
-from webapp.models.budgets import PERIOD_TYPES, Budget
+from webapp.models.budgets import ENFORCEMENTS, PERIOD_TYPES, Budget, BudgetReservation
 from webapp.models.experiments import (
     EXPERIMENT_STATUSES,
     EXPERIMENT_TYPES,
@@ -40,6 +40,7 @@ __all__ = [
     "ACTIVATION_ACTIONS",
     "API_KEY_SCOPES",
     "COST_SOURCES",
+    "ENFORCEMENTS",
     "ENVIRONMENTS",
     "EXPERIMENT_STATUSES",
     "EXPERIMENT_TYPES",
@@ -59,6 +60,7 @@ __all__ = [
     "AuditEventWindow",
     "AuditLog",
     "Budget",
+    "BudgetReservation",
     "Experiment",
     "ExperimentResult",
     "Feature",
