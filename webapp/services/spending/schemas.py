@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar
 
-from webapp.models import PERIOD_TYPES
+from webapp.models import ENFORCEMENTS, PERIOD_TYPES
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.core.validation import Amount, Flag, Id, Input, OneOf, Rule, Text, problem
 from webapp.services.spending.analytics import EARLIEST_DATE, LATEST_DATE, as_utc_date
@@ -69,6 +69,14 @@ class BudgetUpdate(Input):
     start_date: Annotated[date | None, Day()] = None
     end_date: Annotated[date | None, Day()] = None
     is_active: Annotated[bool | None, Flag()] = None
+    enforcement: Annotated[str | None, OneOf(ENFORCEMENTS)] = None
+    degrade_to_model_id: Annotated[
+        uuid.UUID | None,
+        Id(
+            "must be a model id (UUID) or empty for the cheapest model of the same type",
+            optional=True,
+        ),
+    ] = None
 
 
 class BudgetCreate(BudgetUpdate):
@@ -81,6 +89,7 @@ class BudgetCreate(BudgetUpdate):
     start_date: Annotated[date, Day()]
     end_date: Annotated[date, Day()]
     is_active: Annotated[bool, Flag()] = True
+    enforcement: Annotated[str, OneOf(ENFORCEMENTS)] = "observe"
 
 
 REQUIRED = tuple(name for name, info in BudgetCreate.model_fields.items() if info.is_required())
