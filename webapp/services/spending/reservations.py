@@ -1,0 +1,219 @@
+"""Reservations against hard budgets (``POST /api/v1/budgets/reserve``) and their
+settlement by the usage events that carry their id.
+
+Admission: a request is admitted when, for every active ``hard`` budget covering its
+feature (its own and global ones, in their current window), spend + open reservations +
+this estimate ≤ the amount. Spend is the budget pages' figure
+(``budgets.analyse_budgets``: every environment). Open reservations are the unsettled,
+unexpired ones made since the window began, of the budget's feature (of any feature for
+a global budget).
+
+Atomicity: reading the room and inserting the reservation must not interleave with another
+admission against the same budget, or two requests each see the room for one and both get
+in. A conditional ``INSERT … SELECT`` alone does not prevent that under READ COMMITTED:
+each transaction's snapshot lacks the other's uncommitted row (what went wrong in
+litellm's first budget_reservation.py). So each covering hard budget is locked first, in
+id order (two admissions under one global and one feature budget cannot deadlock):
+PostgreSQL takes a transaction-scoped advisory lock per budget id (no UPDATE right on
+budgets needed, and readers of the budget row are never blocked); each statement after it
+sees every reservation and usage row committed before. SQLite has a single writer: a
+no-op UPDATE of the budget row as the transaction's first statement takes the database's
+write lock, so admissions run one after another.
+
+No hard budget covers the feature: nothing is held and the answer has
+``reservation_id`` None (the request may go ahead; there is nothing to settle).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import Uuid, bindparam, func, select, text, update
+
+from webapp.extensions import db
+from webapp.models import AIModel, Budget, BudgetReservation, Feature, Provider
+from webapp.services.apps.authentication import AuthenticatedKey
+from webapp.services.core.errors import NotFound, ValidationFailed
+from webapp.services.core.validation import check
+from webapp.services.spending.budgets import analyse_budgets
+from webapp.services.spending.enforcement import budgets_covering, period_end
+from webapp.services.spending.schemas import ReservationRequest, reservation_form_problems
+from webapp.services.usage.cost import request_cost
+from webapp.services.usage.schemas import MAX_COST
+
+DEFAULT_TTL_SECONDS = 600
+RESERVATIONS = BudgetReservation.__table__
+SQLITE_WRITE_LOCK = text(
+    "UPDATE ai_spending_budgets SET enforcement = enforcement WHERE id = :id"
+).bindparams(bindparam("id", type_=Uuid()))
+
+
+@dataclass(frozen=True)
+class Reservation:
+    id: uuid.UUID | None  # None: no hard budget covers the feature, nothing was held
+    reserved_usd: Decimal
+    expires_at: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "reservation_id": self.id,
+            "reserved_usd": self.reserved_usd,
+            "expires_at": self.expires_at,
+        }
+
+
+class FeatureNotAllowed(Exception):
+    """The key may not use the feature (answered 403)."""
+
+
+@dataclass(frozen=True)
+class BudgetExhausted(Exception):
+    """A hard budget has no room for the estimate (answered 402)."""
+
+    budget_id: uuid.UUID
+    resets_at: datetime  # when the (last) exhausted budget's period ends
+
+
+def _lock(budget_ids: Sequence[uuid.UUID]) -> None:
+    """Serialize admissions per budget, in id order (see the module docstring)."""
+    dialect = db.session.get_bind().dialect.name
+    for budget_id in sorted(budget_ids):
+        if dialect == "postgresql":
+            key = int.from_bytes(budget_id.bytes[:8], "big", signed=True)
+            db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        else:
+            # Text, not a Core update: that would refresh updated_at (its onupdate).
+            db.session.execute(SQLITE_WRITE_LOCK, {"id": budget_id})
+
+
+def _estimate(values: dict[str, Any]) -> Decimal:
+    """The estimate as given, or the catalog price of the model and token counts."""
+    if values.get("estimated_cost_usd") is not None:
+        return values["estimated_cost_usd"]
+    query = (
+        select(AIModel)
+        .join(Provider, Provider.id == AIModel.provider_id)
+        .where(AIModel.name == values["model"])
+        # As ingestion resolves a name: unversioned first, then provider name, version.
+        .order_by(AIModel.version.is_not(None), Provider.name, AIModel.version, AIModel.id)
+    )
+    if values.get("provider"):
+        query = query.where(func.lower(Provider.name) == values["provider"].lower())
+    model = db.session.scalars(query.limit(1)).first()
+    if model is None:
+        raise ValidationFailed({"model": "is not a model of the catalog"})
+    cost = request_cost(model, values["input_tokens"], values["max_output_tokens"])
+    if cost > MAX_COST:
+        raise ValidationFailed(
+            {"max_output_tokens": f"prices the request above {MAX_COST} USD: reserve less"}
+        )
+    return cost
+
+
+def open_reservations(budget: Budget, since: datetime, now: datetime) -> Decimal:
+    """What the open reservations made since ``since`` hold against ``budget``."""
+    query = select(func.coalesce(func.sum(BudgetReservation.reserved_usd), 0)).where(
+        BudgetReservation.settled_at.is_(None),
+        BudgetReservation.expires_at > now,
+        BudgetReservation.created_at >= since,
+    )
+    if budget.feature_id is not None:
+        query = query.where(BudgetReservation.feature_id == budget.feature_id)
+    return Decimal(db.session.scalar(query) or 0)
+
+
+def reserve(
+    key: AuthenticatedKey, fields: Mapping[str, Any], now: datetime | None = None
+) -> Reservation:
+    """Admit one request's estimate against the hard budgets covering its feature, or
+    raise ``BudgetExhausted``; one transaction, which it commits."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    checked = check(ReservationRequest, fields)
+    errors = dict(checked.errors)
+    for name, message in reservation_form_problems(checked.values).items():
+        errors.setdefault(name, message)
+    if errors:
+        raise ValidationFailed(errors)
+    values = checked.values
+    feature_id = db.session.scalar(select(Feature.id).where(Feature.name == values["feature"]))
+    if feature_id is None:
+        raise NotFound(f"feature {values['feature']!r} does not exist")
+    if not key.may_use_feature(feature_id):
+        raise FeatureNotAllowed(values["feature"])
+    estimate = _estimate(values)
+
+    # End the transaction of authentication: on SQLite the lock must be the first
+    # statement of the admission's transaction (a read transaction cannot be upgraded
+    # once another writer committed).
+    db.session.commit()
+    hard = budgets_covering(feature_id, now.date(), enforcement="hard")
+    if not hard:
+        return Reservation(None, estimate, None)
+    _lock([budget.id for budget, _ in hard])
+    tightest: tuple[Decimal, uuid.UUID] | None = None
+    exhausted: list[datetime] = []
+    exhausted_id = None
+    for analysis in analyse_budgets(now, hard):
+        budget = analysis.budget
+        since = datetime.combine(analysis.window_start, time.min, UTC)
+        room = budget.budget_amount - analysis.current_spend - open_reservations(budget, since, now)
+        if estimate > room:
+            exhausted.append(period_end(analysis.window_end))
+            exhausted_id = budget.id
+        if tightest is None or room < tightest[0]:
+            tightest = (room, budget.id)
+    if exhausted:
+        db.session.rollback()
+        assert exhausted_id is not None
+        raise BudgetExhausted(exhausted_id, max(exhausted))
+    ttl = current_app.config.get("BUDGET_RESERVATION_TTL_SECONDS", DEFAULT_TTL_SECONDS)
+    reservation = BudgetReservation(
+        id=uuid.uuid4(),
+        budget_id=tightest[1] if tightest else None,
+        feature_id=feature_id,
+        api_key_id=key.id,
+        reserved_usd=estimate,
+        created_at=now,
+        expires_at=now + timedelta(seconds=ttl),
+    )
+    db.session.add(reservation)
+    db.session.commit()
+    return Reservation(reservation.id, estimate, reservation.expires_at)
+
+
+# ---------------------------------------------------------------------------------------
+# Settlement (called by webapp.services.apps.ingestion inside its transaction)
+
+
+def reservation_owners(
+    reservation_ids: set[uuid.UUID],
+) -> dict[uuid.UUID, tuple[uuid.UUID | None, uuid.UUID]]:
+    """(API key, feature) of each of these reservations that exists (one query)."""
+    if not reservation_ids:
+        return {}
+    rows = db.session.execute(
+        select(
+            BudgetReservation.id, BudgetReservation.api_key_id, BudgetReservation.feature_id
+        ).where(BudgetReservation.id.in_(reservation_ids))
+    )
+    return {rid: (key_id, feature_id) for rid, key_id, feature_id in rows}
+
+
+def settle_reservations(
+    settlements: Sequence[tuple[uuid.UUID, Decimal, str]], now: datetime
+) -> None:
+    """Settle each (reservation, actual cost, event id) not settled yet: it stops counting
+    against its budgets (the event's cost counts as spend from the same commit). A
+    reservation is settled once: a later event carrying it changes nothing."""
+    for reservation_id, cost, event_id in sorted(settlements):
+        db.session.execute(
+            update(RESERVATIONS)
+            .where(RESERVATIONS.c.id == reservation_id, RESERVATIONS.c.settled_at.is_(None))
+            .values(settled_at=now, settled_cost_usd=cost, usage_event_id=event_id)
+        )
