@@ -1,6 +1,6 @@
 """POST /api/v1/budgets/reserve: admission under hard budgets (200, 402 and its shape),
-every bad input, expiry, settlement by usage events, and on PostgreSQL parallel clients
-that never overshoot a hard budget. Requests run as the database role ``application``, so
+every bad input, expiry, settlement by usage events, and parallel clients (threads with
+their own connections, on both databases) that never overshoot a hard budget. Requests run as the database role ``application``, so
 the row-level security of migration 0010 is exercised."""
 
 from __future__ import annotations
@@ -307,12 +307,10 @@ def test_a_reservation_for_another_feature_is_foreign(db, client, setup):
 
 
 # ---------------------------------------------------------------------------------------
-# Concurrency (PostgreSQL: several connections really run at once)
+# Concurrency: each thread has its own app context, session and connection
 
 
-def test_parallel_clients_never_overshoot(db, app, setup, dialect):
-    if dialect != "postgresql":
-        pytest.skip("SQLite has a single writer: admissions cannot interleave there")
+def test_parallel_clients_never_overshoot(db, app, setup):
     threads, per_thread = 10, 4
     barrier = threading.Barrier(threads)
     statuses: list[int] = []

@@ -16,9 +16,11 @@ litellm's first budget_reservation.py). So each covering hard budget is locked f
 id order (two admissions under one global and one feature budget cannot deadlock):
 PostgreSQL takes a transaction-scoped advisory lock per budget id (no UPDATE right on
 budgets needed, and readers of the budget row are never blocked); each statement after it
-sees every reservation and usage row committed before. SQLite has a single writer: a
-no-op UPDATE of the budget row as the transaction's first statement takes the database's
-write lock, so admissions run one after another.
+sees every reservation committed before. SQLite has a single writer: a write statement
+that changes nothing, first in the admission's transaction, takes the database's write
+lock, so admissions run one after another. The lock is held for the sum of the open
+reservations, the insert and the commit; spend is read before it (usage is recorded
+without the lock, so reading it inside would be no fresher).
 
 No hard budget covers the feature: nothing is held and the answer has
 ``reservation_id`` None (the request may go ahead; there is nothing to settle).
@@ -34,7 +36,7 @@ from decimal import Decimal
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Uuid, bindparam, func, select, text, update
+from sqlalchemy import func, select, text, update
 
 from webapp.extensions import db
 from webapp.models import AIModel, Budget, BudgetReservation, Feature, Provider
@@ -49,9 +51,8 @@ from webapp.services.usage.schemas import MAX_COST
 
 DEFAULT_TTL_SECONDS = 600
 RESERVATIONS = BudgetReservation.__table__
-SQLITE_WRITE_LOCK = text(
-    "UPDATE ai_spending_budgets SET enforcement = enforcement WHERE id = :id"
-).bindparams(bindparam("id", type_=Uuid()))
+# Changes nothing, but a write statement starts SQLite's write transaction.
+SQLITE_WRITE_LOCK = text("UPDATE budget_reservations SET settled_at = settled_at WHERE 1 = 0")
 
 
 @dataclass(frozen=True)
@@ -81,15 +82,10 @@ class BudgetExhausted(Exception):
 
 
 def _lock(budget_ids: Sequence[uuid.UUID]) -> None:
-    """Serialize admissions per budget, in id order (see the module docstring)."""
-    dialect = db.session.get_bind().dialect.name
+    """PostgreSQL: serialize admissions per budget, in id order (module docstring)."""
     for budget_id in sorted(budget_ids):
-        if dialect == "postgresql":
-            key = int.from_bytes(budget_id.bytes[:8], "big", signed=True)
-            db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-        else:
-            # Text, not a Core update: that would refresh updated_at (its onupdate).
-            db.session.execute(SQLITE_WRITE_LOCK, {"id": budget_id})
+        key = int.from_bytes(budget_id.bytes[:8], "big", signed=True)
+        db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 def _estimate(values: dict[str, Any]) -> Decimal:
@@ -148,18 +144,26 @@ def reserve(
         raise FeatureNotAllowed(values["feature"])
     estimate = _estimate(values)
 
-    # End the transaction of authentication: on SQLite the lock must be the first
-    # statement of the admission's transaction (a read transaction cannot be upgraded
-    # once another writer committed).
-    db.session.commit()
+    sqlite = db.session.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        # The database's write lock, taken by the admission transaction's first statement
+        # (a reader cannot become the writer once another writer committed).
+        db.session.commit()
+        db.session.execute(SQLITE_WRITE_LOCK)
     hard = budgets_covering(feature_id, now.date(), enforcement="hard")
     if not hard:
+        db.session.rollback()
         return Reservation(None, estimate, None)
-    _lock([budget.id for budget, _ in hard])
+    # Spend is read before the lock: usage is recorded without it (ingestion never waits
+    # for admissions), so reading it inside would not make it any fresher. The lock
+    # covers what admissions write: the reservations, read and added below.
+    analyses = analyse_budgets(now, hard)
+    if not sqlite:
+        _lock([budget.id for budget, _ in hard])
     tightest: tuple[Decimal, uuid.UUID] | None = None
     exhausted: list[datetime] = []
     exhausted_id = None
-    for analysis in analyse_budgets(now, hard):
+    for analysis in analyses:
         budget = analysis.budget
         since = datetime.combine(analysis.window_start, time.min, UTC)
         room = budget.budget_amount - analysis.current_spend - open_reservations(budget, since, now)
@@ -173,18 +177,21 @@ def reserve(
         assert exhausted_id is not None
         raise BudgetExhausted(exhausted_id, max(exhausted))
     ttl = current_app.config.get("BUDGET_RESERVATION_TTL_SECONDS", DEFAULT_TTL_SECONDS)
-    reservation = BudgetReservation(
-        id=uuid.uuid4(),
-        budget_id=tightest[1] if tightest else None,
-        feature_id=feature_id,
-        api_key_id=key.id,
-        reserved_usd=estimate,
-        created_at=now,
-        expires_at=now + timedelta(seconds=ttl),
+    reservation = Reservation(uuid.uuid4(), estimate, now + timedelta(seconds=ttl))
+    # Core, not the ORM: nothing to refresh after the commit (the hot path of a budget).
+    db.session.execute(
+        RESERVATIONS.insert().values(
+            id=reservation.id,
+            budget_id=tightest[1] if tightest else None,
+            feature_id=feature_id,
+            api_key_id=key.id,
+            reserved_usd=estimate,
+            created_at=now,
+            expires_at=reservation.expires_at,
+        )
     )
-    db.session.add(reservation)
     db.session.commit()
-    return Reservation(reservation.id, estimate, reservation.expires_at)
+    return reservation
 
 
 # ---------------------------------------------------------------------------------------
