@@ -4,25 +4,51 @@
 
 The database is emptied and rebuilt by the migrations: give it one of its own (default
 postgresql://aipm_test:aipm_test@127.0.0.1:5432/aipm_bench). One feature with one hard
-budget (large enough never to refuse) and 1, 4 and 8 concurrent clients calling
-``reserve`` directly (no HTTP), each in its own app context and connection, as the
-database role ``application``. Every admission takes the budget's lock, so this is the
-rate of one budget's critical section. Prints reservations/s and the median and p95
-answer time; target ≥ 500/s. At the end the held total is checked against the count.
+budget (large enough never to refuse) and 1, 4 and 8 concurrent client processes (as
+gunicorn workers would be: no shared GIL) calling ``reserve`` directly (no HTTP), each
+with its own app and connection, as the database role ``application``. Every admission
+takes the budget's lock, so this is the rate of one budget's critical section. Prints
+reservations/s and the median and p95 answer time; target ≥ 500/s. At the end the held
+total is checked against the count.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import statistics
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 DEFAULT_URL = "postgresql+psycopg://aipm_test:aipm_test@127.0.0.1:5432/aipm_bench"
 CLIENTS = (1, 4, 8)
 ESTIMATE = "0.001000"
+
+
+def _client(database_url: str, secret: str, barrier: Any, stop: Any, results: Any) -> None:
+    """One client process: its own app and connection, reserving until ``stop``."""
+    from webapp import create_app
+    from webapp.extensions import db
+    from webapp.rls import APPLICATION, use_database_role
+    from webapp.services.apps.authentication import authenticate_secret
+    from webapp.services.spending.reservations import reserve
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "bench" * 8})
+    latencies = []
+    with app.app_context():
+        use_database_role(APPLICATION)
+        key = authenticate_secret(secret)
+        body = {"feature": "chatbot", "estimated_cost_usd": ESTIMATE}
+        reserve(key, body)  # warm-up (held, and counted at the end)
+        barrier.wait()
+        while not stop.is_set():
+            started = time.perf_counter()
+            reserve(key, body)
+            latencies.append(time.perf_counter() - started)
+        db.session.remove()
+    results.put(latencies)
 
 
 def main() -> None:
@@ -37,10 +63,8 @@ def main() -> None:
     from webapp import create_app
     from webapp.extensions import db
     from webapp.models import ApiKey, Budget, BudgetReservation, Feature
-    from webapp.rls import APPLICATION, OPERATOR, use_database_role
-    from webapp.services.apps.authentication import authenticate_secret
+    from webapp.rls import OPERATOR, use_database_role
     from webapp.services.apps.secrets import new_secret, secret_hash, secret_prefix
-    from webapp.services.spending.reservations import reserve
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": args.database_url, "SECRET_KEY": "bench" * 8})
     with app.app_context():
@@ -77,44 +101,35 @@ def main() -> None:
             )
         )
         db.session.commit()
-        key = authenticate_secret(secret)
-        db.session.commit()
+        db.engine.dispose()  # no connection crosses the forks below
 
     print(f"Reservations on one hard budget, {args.seconds:g} s per figure (PostgreSQL):")
     print(f"  {'clients':>7} {'per s':>8} {'p50 ms':>7} {'p95 ms':>7}")
+    context = multiprocessing.get_context("fork")
     total = 0
     for clients in CLIENTS:
-        latencies: list[float] = []
-        lock = threading.Lock()
-        barrier = threading.Barrier(clients + 1)
-        stop = threading.Event()
-
-        def client() -> None:
-            mine = []
-            with app.app_context():
-                use_database_role(APPLICATION)
-                body = {"feature": "chatbot", "estimated_cost_usd": ESTIMATE}
-                reserve(key, body)  # warm-up, not counted below but held
-                barrier.wait()
-                while not stop.is_set():
-                    started = time.perf_counter()
-                    reserve(key, body)
-                    mine.append(time.perf_counter() - started)
-                db.session.remove()
-            with lock:
-                latencies.extend(mine)
-
-        threads = [threading.Thread(target=client) for _ in range(clients)]
-        for thread in threads:
-            thread.start()
+        barrier = context.Barrier(clients + 1)
+        stop = context.Event()
+        results = context.Queue()
+        workers = [
+            context.Process(
+                target=_client, args=(args.database_url, secret, barrier, stop, results)
+            )
+            for _ in range(clients)
+        ]
+        for worker in workers:
+            worker.start()
         barrier.wait()
         started = time.perf_counter()
         time.sleep(args.seconds)
         stop.set()
-        for thread in threads:
-            thread.join()
+        latencies: list[float] = []
+        for _ in workers:
+            latencies.extend(results.get())
         elapsed = time.perf_counter() - started
-        total += len(latencies) + clients
+        for worker in workers:
+            worker.join()
+        total += len(latencies) + clients  # and one warm-up each
         ordered = sorted(latencies)
         p95 = ordered[int(len(ordered) * 0.95)] if ordered else 0.0
         print(

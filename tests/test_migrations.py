@@ -24,6 +24,7 @@ EXPECTED_TABLES = {
     "api_key_ingestion",
     "prompt_activations",
     "budget_reservations",
+    "budget_holds",
 }
 
 

@@ -8,8 +8,11 @@ Create Date: 2026-12-02
   observe, today's behaviour) and ``degrade_to_model_id`` (SET NULL when the model goes).
 - budget_reservations: what applications set aside before a request under a hard budget,
   open until the usage event carrying its id settles it or it expires.
+- budget_holds: the open reservations' amounts per feature and minute of expiry, which
+  admission sums (a few rows, however many reservations are open).
 - PostgreSQL: row-level security like 0008's tables (admin all, viewer read) and the
-  ``application`` role all on reservations (it reads budgets already, since 0008).
+  ``application`` role all on reservations and holds (it reads budgets already, since
+  0008).
 
 Downgrade drops the reservations and both columns (enforcement settings are lost).
 """
@@ -24,6 +27,7 @@ depends_on = None
 
 ROLE = "current_setting('app.user_role', true)"
 TABLE = "budget_reservations"
+HOLDS = "budget_holds"
 OPEN = "settled_at IS NULL"
 
 
@@ -99,23 +103,43 @@ def upgrade():
         postgresql_where=sa.text(OPEN),
         sqlite_where=sa.text(OPEN),
     )
+    op.create_table(
+        HOLDS,
+        sa.Column("feature_id", sa.Uuid(), nullable=False),
+        sa.Column("expires_minute", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("held_usd", _exact(14, 6), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["feature_id"],
+            ["ai_features.id"],
+            name=op.f("fk_budget_holds_feature_id_ai_features"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("feature_id", "expires_minute", name=op.f("pk_budget_holds")),
+    )
+    op.create_index("ix_budget_holds_expires_minute", HOLDS, ["expires_minute"])
     if op.get_context().dialect.name == "postgresql":
-        op.execute(f"ALTER TABLE {TABLE} ENABLE ROW LEVEL SECURITY")
-        op.execute(f"ALTER TABLE {TABLE} FORCE ROW LEVEL SECURITY")
-        op.execute(
-            f"CREATE POLICY {TABLE}_admin_all ON {TABLE} FOR ALL "
-            f"USING ({ROLE} = 'platform_admin') WITH CHECK ({ROLE} = 'platform_admin')"
-        )
-        op.execute(
-            f"CREATE POLICY {TABLE}_viewer_read ON {TABLE} FOR SELECT USING ({ROLE} = 'viewer')"
-        )
-        op.execute(
-            f"CREATE POLICY {TABLE}_application_all ON {TABLE} FOR ALL "
-            f"USING ({ROLE} = 'application') WITH CHECK ({ROLE} = 'application')"
-        )
+        _policies(TABLE)
+        _policies(HOLDS)
+
+
+def _policies(table):
+    """Admin all, viewer read, the ``application`` role all (it reserves and settles)."""
+    op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+    op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+    op.execute(
+        f"CREATE POLICY {table}_admin_all ON {table} FOR ALL "
+        f"USING ({ROLE} = 'platform_admin') WITH CHECK ({ROLE} = 'platform_admin')"
+    )
+    op.execute(f"CREATE POLICY {table}_viewer_read ON {table} FOR SELECT USING ({ROLE} = 'viewer')")
+    op.execute(
+        f"CREATE POLICY {table}_application_all ON {table} FOR ALL "
+        f"USING ({ROLE} = 'application') WITH CHECK ({ROLE} = 'application')"
+    )
 
 
 def downgrade():
+    op.drop_index("ix_budget_holds_expires_minute", table_name=HOLDS)
+    op.drop_table(HOLDS)
     op.drop_index("ix_budget_reservations_open", table_name=TABLE)
     op.drop_index(op.f("ix_budget_reservations_api_key_id"), table_name=TABLE)
     op.drop_index(op.f("ix_budget_reservations_budget_id"), table_name=TABLE)

@@ -1,7 +1,8 @@
 """POST /api/v1/budgets/reserve: admission under hard budgets (200, 402 and its shape),
 every bad input, expiry, settlement by usage events, and parallel clients (threads with
-their own connections, on both databases) that never overshoot a hard budget. Requests run as the database role ``application``, so
-the row-level security of migration 0010 is exercised."""
+their own connections, on both databases) that never overshoot a hard budget. Requests
+run as the database role ``application``, so the row-level security of migration 0010 is
+exercised."""
 
 from __future__ import annotations
 
@@ -12,13 +13,16 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from tests import factories
 from tests.apps_api.test_key_authentication import bearer
 from tests.usage_rows import insert_usage
-from webapp.models import BudgetReservation
+from webapp.models import BudgetHold, BudgetReservation
+from webapp.services.apps.authentication import authenticate_secret
 from webapp.services.spending.budgets import period_containing
+from webapp.services.spending.reservations import BudgetExhausted, expiry_minute
+from webapp.services.spending.reservations import reserve as service_reserve
 
 URL = "/api/v1/budgets/reserve"
 D = Decimal
@@ -222,11 +226,26 @@ def test_expired_reservations_stop_counting(db, client, setup, app, monkeypatch)
     expires = datetime.fromisoformat(answer.json["data"]["expires_at"])
     assert timedelta(seconds=25) < expires - datetime.now(UTC) <= timedelta(seconds=30)
     assert reserve(client, setup, "0.01").status_code == 402
-    db.session.execute(
-        update(BudgetReservation).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    # The hold counts until the minute after its expiry (rounded up), then not at all.
+    key = authenticate_secret(setup["secret"])
+    body = {"feature": "chatbot", "estimated_cost_usd": "1.00"}
+    with pytest.raises(BudgetExhausted):
+        service_reserve(key, body, now=expires)
+    later = expiry_minute(expires)
+    assert service_reserve(key, body, now=later).id is not None
+
+
+def test_holds_match_the_open_reservations(db, client, setup):
+    made = [reserve(client, setup, "0.10").json["data"] for _ in range(3)]
+    usage(client, setup["secret"], cost_usd="0.02", reservation_id=made[0]["reservation_id"])
+    db.session.expire_all()
+    held = db.session.scalar(select(func.sum(BudgetHold.held_usd)))
+    open_sum = db.session.scalar(
+        select(func.sum(BudgetReservation.reserved_usd)).where(
+            BudgetReservation.settled_at.is_(None)
+        )
     )
-    db.session.commit()
-    assert reserve(client, setup, "1.00").status_code == 200
+    assert held == open_sum == D("0.20")
 
 
 # ---------------------------------------------------------------------------------------

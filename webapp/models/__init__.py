@@ -9,7 +9,13 @@ from webapp.models.apps import (
     UsageEventId,
 )
 from webapp.models.audit import AuditEventWindow, AuditLog
-from webapp.models.budgets import ENFORCEMENTS, PERIOD_TYPES, Budget, BudgetReservation
+from webapp.models.budgets import (
+    ENFORCEMENTS,
+    PERIOD_TYPES,
+    Budget,
+    BudgetHold,
+    BudgetReservation,
+)
 from webapp.models.experiments import (
     EXPERIMENT_STATUSES,
     EXPERIMENT_TYPES,
@@ -60,6 +66,7 @@ __all__ = [
     "AuditEventWindow",
     "AuditLog",
     "Budget",
+    "BudgetHold",
     "BudgetReservation",
     "Experiment",
     "ExperimentResult",

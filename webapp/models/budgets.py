@@ -113,3 +113,19 @@ class BudgetReservation(Model):
     # The settling usage event's id (as the application sent it) and its actual cost.
     usage_event_id: Mapped[str | None] = mapped_column(sa.String(128))
     settled_cost_usd: Mapped[Decimal | None] = mapped_column(ExactNumeric(12, 6))
+
+
+class BudgetHold(Model):
+    """What open reservations hold per feature, bucketed by the minute they expire in
+    (rounded up): admission sums the unexpired buckets instead of every open reservation,
+    so its cost does not grow with the traffic. Kept by the reservation service in the
+    same transactions as the reservations (plus on reserve, minus on settle)."""
+
+    __tablename__ = "budget_holds"
+    __table_args__ = (sa.Index("ix_budget_holds_expires_minute", "expires_minute"),)
+
+    feature_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("ai_features.id", ondelete="CASCADE"), primary_key=True
+    )
+    expires_minute: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    held_usd: Mapped[Decimal] = mapped_column(ExactNumeric(14, 6), nullable=False)

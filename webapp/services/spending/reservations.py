@@ -5,8 +5,12 @@ Admission: a request is admitted when, for every active ``hard`` budget covering
 feature (its own and global ones, in their current window), spend + open reservations +
 this estimate ≤ the amount. Spend is the budget pages' figure
 (``budgets.analyse_budgets``: every environment). Open reservations are the unsettled,
-unexpired ones made since the window began, of the budget's feature (of any feature for
-a global budget).
+unexpired ones of the budget's feature (of any feature for a global budget), read from
+``budget_holds``: per feature and minute of expiry (rounded up), the amount its open
+reservations hold — admission sums a few rows however many reservations are open (a sum
+over the reservations themselves cost 35 ms at 50,000 open ones). So a reservation counts
+up to a minute past its TTL, and one made just before a period ended counts in the next
+for at most that long: both over-block, neither overshoots.
 
 Atomicity: reading the room and inserting the reservation must not interleave with another
 admission against the same budget, or two requests each see the room for one and both get
@@ -28,18 +32,20 @@ No hard budget covers the feature: nothing is held and the answer has
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select, text, update
+from sqlalchemy import delete, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.extensions import db
-from webapp.models import AIModel, Budget, BudgetReservation, Feature, Provider
+from webapp.models import AIModel, Budget, BudgetHold, BudgetReservation, Feature, Provider
 from webapp.services.apps.authentication import AuthenticatedKey
 from webapp.services.core.errors import NotFound, ValidationFailed
 from webapp.services.core.validation import check
@@ -51,6 +57,8 @@ from webapp.services.usage.schemas import MAX_COST
 
 DEFAULT_TTL_SECONDS = 600
 RESERVATIONS = BudgetReservation.__table__
+HOLDS = BudgetHold.__table__
+PRUNE_AFTER = timedelta(hours=1)
 # Changes nothing, but a write statement starts SQLite's write transaction.
 SQLITE_WRITE_LOCK = text("UPDATE budget_reservations SET settled_at = settled_at WHERE 1 = 0")
 
@@ -112,16 +120,33 @@ def _estimate(values: dict[str, Any]) -> Decimal:
     return cost
 
 
-def open_reservations(budget: Budget, since: datetime, now: datetime) -> Decimal:
-    """What the open reservations made since ``since`` hold against ``budget``."""
-    query = select(func.coalesce(func.sum(BudgetReservation.reserved_usd), 0)).where(
-        BudgetReservation.settled_at.is_(None),
-        BudgetReservation.expires_at > now,
-        BudgetReservation.created_at >= since,
+def expiry_minute(expires_at: datetime) -> datetime:
+    """The hold bucket of a reservation: its expiry rounded up to the minute (it counts
+    up to a minute longer than its TTL: over-blocking, never overshooting)."""
+    floor = expires_at.replace(second=0, microsecond=0)
+    return floor if floor == expires_at else floor + timedelta(minutes=1)
+
+
+def held_amount(budget: Budget, now: datetime) -> Decimal:
+    """What open reservations hold against ``budget``: the unexpired hold buckets of its
+    feature (of every feature for a global budget)."""
+    query = select(func.coalesce(func.sum(BudgetHold.held_usd), 0)).where(
+        BudgetHold.expires_minute > now
     )
     if budget.feature_id is not None:
-        query = query.where(BudgetReservation.feature_id == budget.feature_id)
+        query = query.where(BudgetHold.feature_id == budget.feature_id)
     return Decimal(db.session.scalar(query) or 0)
+
+
+@functools.cache
+def _hold_upsert(dialect_name: str) -> Any:
+    """Add to a hold bucket, creating it (built once per dialect)."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    statement = dialect.insert(HOLDS)
+    return statement.on_conflict_do_update(
+        index_elements=["feature_id", "expires_minute"],
+        set_={"held_usd": HOLDS.c.held_usd + statement.excluded.held_usd},
+    )
 
 
 def reserve(
@@ -165,8 +190,7 @@ def reserve(
     exhausted_id = None
     for analysis in analyses:
         budget = analysis.budget
-        since = datetime.combine(analysis.window_start, time.min, UTC)
-        room = budget.budget_amount - analysis.current_spend - open_reservations(budget, since, now)
+        room = budget.budget_amount - analysis.current_spend - held_amount(budget, now)
         if estimate > room:
             exhausted.append(period_end(analysis.window_end))
             exhausted_id = budget.id
@@ -177,7 +201,8 @@ def reserve(
         assert exhausted_id is not None
         raise BudgetExhausted(exhausted_id, max(exhausted))
     ttl = current_app.config.get("BUDGET_RESERVATION_TTL_SECONDS", DEFAULT_TTL_SECONDS)
-    reservation = Reservation(uuid.uuid4(), estimate, now + timedelta(seconds=ttl))
+    expires_at = now + timedelta(seconds=ttl)
+    reservation = Reservation(uuid.uuid4(), estimate, expires_at)
     # Core, not the ORM: nothing to refresh after the commit (the hot path of a budget).
     db.session.execute(
         RESERVATIONS.insert().values(
@@ -187,7 +212,22 @@ def reserve(
             api_key_id=key.id,
             reserved_usd=estimate,
             created_at=now,
-            expires_at=reservation.expires_at,
+            expires_at=expires_at,
+        )
+    )
+    dialect = db.session.get_bind().dialect.name
+    db.session.execute(
+        _hold_upsert(dialect),
+        {
+            "feature_id": feature_id,
+            "expires_minute": expiry_minute(expires_at),
+            "held_usd": estimate,
+        },
+    )
+    # Buckets long expired are of no use; the feature's are pruned as it reserves.
+    db.session.execute(
+        delete(HOLDS).where(
+            HOLDS.c.feature_id == feature_id, HOLDS.c.expires_minute < now - PRUNE_AFTER
         )
     )
     db.session.commit()
@@ -215,12 +255,26 @@ def reservation_owners(
 def settle_reservations(
     settlements: Sequence[tuple[uuid.UUID, Decimal, str]], now: datetime
 ) -> None:
-    """Settle each (reservation, actual cost, event id) not settled yet: it stops counting
-    against its budgets (the event's cost counts as spend from the same commit). A
-    reservation is settled once: a later event carrying it changes nothing."""
+    """Settle each (reservation, actual cost, event id) not settled yet and release its
+    hold (the event's cost counts as spend from the same commit). A reservation is
+    settled once: a later event carrying it changes nothing."""
+    released: dict[tuple[uuid.UUID, datetime], Decimal] = {}
     for reservation_id, cost, event_id in sorted(settlements):
-        db.session.execute(
+        settled = db.session.execute(
             update(RESERVATIONS)
             .where(RESERVATIONS.c.id == reservation_id, RESERVATIONS.c.settled_at.is_(None))
             .values(settled_at=now, settled_cost_usd=cost, usage_event_id=event_id)
+            .returning(
+                RESERVATIONS.c.feature_id, RESERVATIONS.c.expires_at, RESERVATIONS.c.reserved_usd
+            )
+        ).first()
+        if settled is not None:
+            bucket = (settled.feature_id, expiry_minute(settled.expires_at))
+            released[bucket] = released.get(bucket, Decimal(0)) + settled.reserved_usd
+    # Buckets in one order, so two batches settling into the same ones cannot deadlock.
+    for (feature_id, minute), amount in sorted(released.items()):
+        db.session.execute(
+            update(HOLDS)
+            .where(HOLDS.c.feature_id == feature_id, HOLDS.c.expires_minute == minute)
+            .values(held_usd=HOLDS.c.held_usd - amount)
         )
