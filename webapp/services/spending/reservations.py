@@ -183,6 +183,13 @@ def reserve(
     # for admissions), so reading it inside would not make it any fresher. The lock
     # covers what admissions write: the reservations, read and added below.
     analyses = analyse_budgets(now, hard)
+    # Buckets long expired are of no use: the feature's are pruned as it reserves, before
+    # the lock (they are never read, so no admission needs to wait for this).
+    db.session.execute(
+        delete(HOLDS).where(
+            HOLDS.c.feature_id == feature_id, HOLDS.c.expires_minute < now - PRUNE_AFTER
+        )
+    )
     if not sqlite:
         _lock([budget.id for budget, _ in hard])
     tightest: tuple[Decimal, uuid.UUID] | None = None
@@ -223,12 +230,6 @@ def reserve(
             "expires_minute": expiry_minute(expires_at),
             "held_usd": estimate,
         },
-    )
-    # Buckets long expired are of no use; the feature's are pruned as it reserves.
-    db.session.execute(
-        delete(HOLDS).where(
-            HOLDS.c.feature_id == feature_id, HOLDS.c.expires_minute < now - PRUNE_AFTER
-        )
     )
     db.session.commit()
     return reservation
