@@ -24,6 +24,8 @@ EXPECTED_TABLES = {
     "api_key_ingestion",
     "prompt_activations",
     "config_revision",
+    "budget_reservations",
+    "budget_holds",
 }
 
 

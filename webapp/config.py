@@ -106,6 +106,9 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
     usage_max_age_days = int(os.environ.get("USAGE_MAX_AGE_DAYS", "30"))
     if usage_max_age_days < 1:
         raise ConfigError("USAGE_MAX_AGE_DAYS must be at least 1.")
+    reservation_ttl = int(os.environ.get("BUDGET_RESERVATION_TTL_SECONDS", "600"))
+    if reservation_ttl < 1:
+        raise ConfigError("BUDGET_RESERVATION_TTL_SECONDS must be at least 1.")
     if production and not secure_cookies:
         raise ConfigError(
             "SESSION_COOKIE_SECURE=0 is refused in production: session cookies must travel "
@@ -160,6 +163,7 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
         # Usage events older than this many days are refused as too old (POST /api/v1/usage,
         # OpenTelemetry); ledger rows of the idempotency ids older than it may be pruned.
         "USAGE_MAX_AGE_DAYS": usage_max_age_days,
+        "BUDGET_RESERVATION_TTL_SECONDS": reservation_ttl,
         "TRUSTED_PROXY_COUNT": int(os.environ.get("TRUSTED_PROXY_COUNT", "0")),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

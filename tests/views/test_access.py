@@ -164,6 +164,7 @@ POLICY = {
     "apps_api.openapi_document": PUBLIC,
     "apps_api.report_usage": API_KEY,
     "apps_api.export_traces": API_KEY,
+    "apps_api.reserve_budget": API_KEY,
 }
 
 # Listings whose contract requires a parameter (the seed's /spending needs an action's

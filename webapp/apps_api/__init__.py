@@ -11,4 +11,4 @@ from webapp.extensions import csrf
 bp = Blueprint("apps_api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
 
-from webapp.apps_api import config, identity, openapi, otel, usage  # noqa: E402,F401  (registers the routes)
+from webapp.apps_api import budgets, config, identity, openapi, otel, usage  # noqa: E402,F401  (registers the routes)

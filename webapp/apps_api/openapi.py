@@ -23,6 +23,7 @@ from webapp.apps_api import bp
 from webapp.auth import public
 from webapp.models import REJECTION_CODES
 from webapp.services.apps.reported_events import UsageBatch
+from webapp.services.spending.schemas import ReservationRequest
 
 DOCUMENT_PATH = "/openapi.json"
 CACHE_KEY = "aipm.apps_openapi_document"
@@ -35,7 +36,12 @@ ERRORS = {
         "No API key, or an unknown, revoked or expired one (`WWW-Authenticate: Bearer`).",
     ),
     403: ("Forbidden", "The key lacks the scope (`insufficient_scope`) or the feature."),
-    404: ("NotFound", "No such feature or prompt (`not_found`)."),
+    402: (
+        "BudgetExhausted",
+        "A hard budget has no room for the estimate: `code` is `budget_exhausted`, "
+        "`resets_at` (RFC 3339) when its period ends. Not 429: do not retry before then.",
+    ),
+    404: ("NotFound", "No such feature, prompt or other named resource (`not_found`)."),
     413: ("PayloadTooLarge", "The body (after decompression) is larger than allowed."),
     415: ("UnsupportedMediaType", "The body's Content-Type is not one this operation reads."),
     429: ("TooManyRequests", "The key's rate limit is used up; `Retry-After` says when to retry."),
@@ -56,6 +62,24 @@ WHOAMI: dict[str, Any] = {
 }
 
 
+RESERVATION: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "reservation_id": {
+            "type": ["string", "null"],
+            "format": "uuid",
+            "description": "Send it as the usage event's `reservation_id` to settle it; null "
+            "when no hard budget covers the feature (nothing is held).",
+        },
+        "reserved_usd": {"type": "string", "description": "The estimate held (decimal)."},
+        "expires_at": {
+            "type": ["string", "null"],
+            "format": "date-time",
+            "description": "When an unsettled reservation stops counting.",
+        },
+    },
+    "required": ["reservation_id", "reserved_usd", "expires_at"],
+}
 COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
 INGESTION: dict[str, Any] = {
     "type": "object",
@@ -365,6 +389,20 @@ OPERATIONS: dict[str, Operation] = {
             422: ingestion_answer(False, "Every event was refused."),
         },
         errors=(400, 401, 403, 413, 415, 429),
+    ),
+    "apps_api.reserve_budget": Operation(
+        "Reserve an estimate under the feature's hard budgets",
+        "budgets",
+        "usage:write",
+        description=(
+            "Admitted only when, for every hard budget covering the feature, spend + open "
+            "reservations + this estimate is at most the amount (atomically: parallel "
+            "reservations never overshoot). The usage event carrying `reservation_id` "
+            "settles it; unsettled, it expires after BUDGET_RESERVATION_TTL_SECONDS."
+        ),
+        body=ReservationRequest,
+        answers={200: enveloped(RESERVATION)},
+        errors=(400, 401, 402, 403, 404, 429),
     ),
     "apps_api.export_traces": Operation(
         "Export OpenTelemetry spans (OTLP/HTTP)",

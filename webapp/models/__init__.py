@@ -9,7 +9,13 @@ from webapp.models.apps import (
     UsageEventId,
 )
 from webapp.models.audit import AuditEventWindow, AuditLog
-from webapp.models.budgets import PERIOD_TYPES, Budget
+from webapp.models.budgets import (
+    ENFORCEMENTS,
+    PERIOD_TYPES,
+    Budget,
+    BudgetHold,
+    BudgetReservation,
+)
 from webapp.models.config_revision import ConfigRevision
 from webapp.models.experiments import (
     EXPERIMENT_STATUSES,
@@ -41,6 +47,7 @@ __all__ = [
     "ACTIVATION_ACTIONS",
     "API_KEY_SCOPES",
     "COST_SOURCES",
+    "ENFORCEMENTS",
     "ENVIRONMENTS",
     "EXPERIMENT_STATUSES",
     "EXPERIMENT_TYPES",
@@ -60,6 +67,8 @@ __all__ = [
     "AuditEventWindow",
     "AuditLog",
     "Budget",
+    "BudgetHold",
+    "BudgetReservation",
     "ConfigRevision",
     "Experiment",
     "ExperimentResult",

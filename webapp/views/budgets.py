@@ -12,9 +12,9 @@ from werkzeug.wrappers import Response
 
 from webapp.auth import actor_from_request, admin_only
 from webapp.charts import budget_burn_chart
-from webapp.models import PERIOD_TYPES
+from webapp.models import ENFORCEMENTS, PERIOD_TYPES
 from webapp.responses import go_to, render_page
-from webapp.services.catalog import features
+from webapp.services.catalog import ai_models, features
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.core.ids import parse_id
 from webapp.services.spending import budgets
@@ -30,6 +30,8 @@ FORM_FIELDS = (
     "alert_threshold",
     "start_date",
     "end_date",
+    "enforcement",
+    "degrade_to_model_id",
 )
 
 
@@ -48,6 +50,11 @@ def _form_page(form: dict[str, Any], errors: dict[str, str], budget=None, status
         budget=budget,
         features=[row.feature for row in features.list_features()],
         period_types=PERIOD_TYPES,
+        enforcements=ENFORCEMENTS,
+        models=[
+            (model.id, f"{model.display_name} ({provider.display_name}, {model.model_type})")
+            for model, provider in ai_models.list_models()
+        ],
     )
     return html, status
 
@@ -61,6 +68,10 @@ def _service_fields(form: dict[str, Any]) -> dict[str, Any]:
     fields["is_active"] = request.form.get("is_active") == "on"
     if not fields.get("description"):
         fields["description"] = None
+    if not fields.get("degrade_to_model_id"):
+        fields["degrade_to_model_id"] = None
+    if not fields.get("enforcement"):
+        del fields["enforcement"]  # a form without the field: the default, or unchanged
     return fields
 
 
@@ -77,6 +88,7 @@ def new() -> tuple[str, int]:
         {
             "period_type": "monthly",
             "alert_threshold": "0.80",
+            "enforcement": "observe",
             "start_date": first.isoformat(),
             "end_date": (first.replace(year=first.year + 1) - timedelta(days=1)).isoformat(),
             "is_active": True,
@@ -112,6 +124,8 @@ def detail(budget_id: str) -> str:
             analysis.projected_spend,
         )
     history = budgets.budget_history(analysis.budget)
+    degrade_to = analysis.budget.degrade_to_model_id
+    degrade_to_label = ai_models.get_model(degrade_to).display_name if degrade_to else None
     return render_page(
         "budgets/detail.html",
         "content",
@@ -119,6 +133,7 @@ def detail(budget_id: str) -> str:
         budget=analysis.budget,
         chart=chart,
         history=list(reversed(history)),
+        degrade_to_label=degrade_to_label,
     )
 
 

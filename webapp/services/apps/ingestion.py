@@ -69,6 +69,7 @@ from webapp.services.apps.reported_events import (
 )
 from webapp.services.core.json_values import MAX_JSON_FIELD_DEPTH, json_value_problem
 from webapp.services.core.validation import check
+from webapp.services.spending.reservations import reservation_owners, settle_reservations
 from webapp.services.usage.cost import request_cost
 from webapp.services.usage.recording import ROLLUP_INPUTS, store_usage_rows
 from webapp.services.usage.rollup import pick_shard
@@ -122,6 +123,8 @@ class _Catalog:
     feature_ids: dict[str, uuid.UUID]  # by name
     models: dict[str, list[tuple[AIModel, str]]]  # by name: (model, provider name)
     prompts: dict[tuple[uuid.UUID, str, int], uuid.UUID]  # (feature, name, version)
+    # Budget reservations the batch names: (API key, feature) of each.
+    reservations: dict[uuid.UUID, tuple[uuid.UUID | None, uuid.UUID]]
 
     @property
     def provider_of(self) -> dict[uuid.UUID, uuid.UUID]:
@@ -172,6 +175,16 @@ def ingest_events(
 
     shard = pick_shard()
     _store(key, accepted, catalog, shard, now, result)
+    # Final events settle their reservations in this transaction: spend and the released
+    # hold become visible to admissions together.
+    settle_reservations(
+        [
+            (item.event.reservation_id, item.row["cost_usd"], item.event.id)
+            for item in accepted
+            if item.event.reservation_id is not None and item.event.status != "pending"
+        ],
+        now,
+    )
     _count(key, result, len(events), shard, now, refused_before)
     db.session.commit()
     return result
@@ -224,7 +237,10 @@ def _load_catalog(values: list[dict[str, Any]]) -> _Catalog:
             )
         )
         prompts = {(f, n, v): i for f, n, v, i in rows if f is not None}
-    return _Catalog(feature_ids, models, prompts)
+    reservations = reservation_owners(
+        {v["reservation_id"] for v in values if v.get("reservation_id") is not None}
+    )
+    return _Catalog(feature_ids, models, prompts, reservations)
 
 
 def resolve_model(
@@ -291,6 +307,14 @@ def _check_event(
                 f"({reference.name} version {reference.version})"
             )
             codes.add("invalid")
+
+    reservation_id = values.get("reservation_id")
+    owner = catalog.reservations.get(reservation_id) if reservation_id is not None else None
+    if reservation_id is not None and feature_id is not None and owner != (key.id, feature_id):
+        errors["reservation_id"] = (
+            f"is not a reservation this API key made for the feature {values['feature']}"
+        )
+        codes.add("invalid")
 
     event = checked.model
     model = None

@@ -28,7 +28,16 @@ from typing import Annotated, Any, ClassVar
 from pydantic import Field
 
 from webapp.models import USAGE_STATUSES
-from webapp.services.core.validation import Amount, Input, JsonObject, OneOf, Rule, Text, problem
+from webapp.services.core.validation import (
+    Amount,
+    Id,
+    Input,
+    JsonObject,
+    OneOf,
+    Rule,
+    Text,
+    problem,
+)
 from webapp.services.usage.schemas import MAX_COST, MAX_TOKENS, Count
 
 # The namespace of the UUIDs that non-UUID user, session and organisation ids map to.
@@ -247,6 +256,15 @@ class ReportedEvent(Input):
     metadata: Annotated[
         dict[str, Any] | None, JsonObject("must be an object", MAX_METADATA_BYTES, optional=True)
     ] = Field(default=None, description="A JSON object of at most 4 KiB.")
+    reservation_id: Annotated[
+        uuid.UUID | None,
+        Id("must be a reservation id (UUID) from POST /api/v1/budgets/reserve", optional=True),
+    ] = Field(
+        default=None,
+        description="The reservation this request was admitted under (POST "
+        "/api/v1/budgets/reserve), made by the same API key for the same feature. A final "
+        "event settles it with its actual cost; a pending one does not.",
+    )
 
 
 class UsageBatch(Input):

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import select
 
 from webapp.extensions import db
-from webapp.models import Budget, Feature
+from webapp.models import AIModel, Budget, Feature
 from webapp.services.apps.config_revision import bump_config_revision
 from webapp.services.audit.records import add_audit_row
 from webapp.services.audit.writes import apply_changes, insert_row
@@ -127,6 +127,8 @@ def budget_as_dict(budget: Budget, feature_name: str | None = None) -> dict[str,
         "is_active": budget.is_active,
         "start_date": budget.start_date,
         "end_date": budget.end_date,
+        "enforcement": budget.enforcement,
+        "degrade_to_model_id": budget.degrade_to_model_id,
         "created_at": budget.created_at,
         "updated_at": budget.updated_at,
     }
@@ -349,12 +351,16 @@ def _checked(
     schema: type[BudgetUpdate], fields: Mapping[str, Any], budget: Budget | None
 ) -> dict[str, Any]:
     """The budget's fields as validated, with the checks that need the database or the
-    stored budget: the feature exists, the end is not before the start."""
+    stored budget: the feature and the model to degrade to exist, the end is not before
+    the start."""
     checked = check(schema, fields)
     errors, values = checked.errors, checked.values
     feature_id = values.get("feature_id")
     if feature_id is not None and not features.feature_exists(feature_id):
         errors["feature_id"] = "does not exist"
+    model_id = values.get("degrade_to_model_id")
+    if model_id is not None and db.session.get(AIModel, model_id) is None:
+        errors["degrade_to_model_id"] = "is not a model of the catalog"
     start = values.get("start_date", budget.start_date if budget else None)
     end = values.get("end_date", budget.end_date if budget else None)
     if start is not None and end is not None and end < start:

@@ -10,6 +10,7 @@ cheapest with its exact saving.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -218,14 +219,52 @@ def repriced_cost(model: AIModel, input_tokens: int, output_tokens: int, request
     )
 
 
+@dataclass(frozen=True)
+class Alternative:
+    """A model that could serve some usage, and what that usage would cost on it."""
+
+    cost: Decimal
+    model: AIModel
+    provider: Provider
+
+
+def catalog_models() -> dict[uuid.UUID, tuple[AIModel, Provider]]:
+    """Every model of the catalog with its provider, by id (one query)."""
+    rows = db.session.execute(
+        select(AIModel, Provider).join(Provider, Provider.id == AIModel.provider_id)
+    ).all()
+    return {model.id: (model, provider) for model, provider in rows}
+
+
+def cheapest_alternatives(
+    models: Iterable[tuple[AIModel, Provider]],
+    model_type: str,
+    input_tokens: int,
+    output_tokens: int,
+    requests: int,
+    *,
+    below: Decimal | None = None,
+) -> list[Alternative]:
+    """The *available* models of ``model_type`` from *active* providers that would serve
+    this usage for less than ``below`` (any cost when None), cheapest first (ties by
+    display name). The re-pricing rule and a soft budget's default model to degrade to
+    (webapp.services.spending.enforcement) both pick the first."""
+    found = []
+    for model, provider in models:
+        if model.model_type != model_type or model.status != "available":
+            continue
+        if provider.status != "active":
+            continue
+        cost = repriced_cost(model, input_tokens, output_tokens, requests)
+        if below is None or cost < below:
+            found.append(Alternative(cost, model, provider))
+    found.sort(key=lambda a: (a.cost, a.model.display_name))
+    return found
+
+
 def _cheaper_model_rule(first: date, last: date, s: RecommendationSettings) -> list[dict]:
     grouped = usage_by(first, last, ("feature_id", "model_id"))
-    rows = db.session.execute(
-        select(AIModel, Provider.display_name, Provider.status).join(
-            Provider, Provider.id == AIModel.provider_id
-        )
-    ).all()
-    models = {model.id: (model, provider_name, status) for model, provider_name, status in rows}
+    models = catalog_models()
     features = dict(db.session.execute(select(Feature.id, Feature.display_name)).all())
 
     # Per (feature, model type): the usage to re-price and what it really cost.
@@ -246,19 +285,18 @@ def _cheaper_model_rule(first: date, last: date, s: RecommendationSettings) -> l
 
     found = []
     for (feature_id, model_type), entry in sorted(usage.items(), key=lambda kv: str(kv[0])):
-        candidates = []
-        for model, provider_name, provider_status in models.values():
-            if model.model_type != model_type or model.status != "available":
-                continue
-            if provider_status != "active":
-                continue
-            cost = repriced_cost(model, entry["input"], entry["output"], entry["requests"])
-            if cost < entry["cost"]:
-                candidates.append((cost, model.display_name, model, provider_name))
+        candidates = cheapest_alternatives(
+            models.values(),
+            model_type,
+            entry["input"],
+            entry["output"],
+            entry["requests"],
+            below=entry["cost"],
+        )
         if not candidates:
             continue
-        candidates.sort(key=lambda c: (c[0], c[1]))
-        best_cost, _, best, best_provider = candidates[0]
+        best_cost, best = candidates[0].cost, candidates[0].model
+        best_provider = candidates[0].provider.display_name
         if set(entry["models"]) == {best.id}:
             continue  # already served by the cheapest; its recorded costs differ only by rounding
         saving = entry["cost"] - best_cost
@@ -299,8 +337,13 @@ def _cheaper_model_rule(first: date, last: date, s: RecommendationSettings) -> l
                     "provider": best_provider,
                     "monthly_cost": best_cost,
                     "alternatives": [
-                        {"model_id": m.id, "model": name, "provider": p, "monthly_cost": c}
-                        for c, name, m, p in candidates
+                        {
+                            "model_id": a.model.id,
+                            "model": a.model.display_name,
+                            "provider": a.provider.display_name,
+                            "monthly_cost": a.cost,
+                        }
+                        for a in candidates
                     ],
                 },
                 [

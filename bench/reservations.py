@@ -1,0 +1,151 @@
+"""Benchmark: budget reservations per second on one hot hard budget, on PostgreSQL.
+
+    python -m bench.reservations [--database-url URL] [--seconds 5]
+
+The database is emptied and rebuilt by the migrations: give it one of its own (default
+postgresql://aipm_test:aipm_test@127.0.0.1:5432/aipm_bench). One feature with one hard
+budget (large enough never to refuse) and 1, 4 and 8 concurrent client processes (as
+gunicorn workers would be: no shared GIL) calling ``reserve`` directly (no HTTP), each
+with its own app and connection, as the database role ``application``. Every admission
+takes the budget's lock, so this is the rate of one budget's critical section. Prints
+reservations/s and the median and p95 answer time; target ≥ 500/s. At the end the held
+total is checked against the count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+DEFAULT_URL = "postgresql+psycopg://aipm_test:aipm_test@127.0.0.1:5432/aipm_bench"
+CLIENTS = (1, 4, 8)
+ESTIMATE = "0.001000"
+
+
+def _client(database_url: str, secret: str, barrier: Any, stop: Any, results: Any) -> None:
+    """One client process: its own app and connection, reserving until ``stop``."""
+    from webapp import create_app
+    from webapp.extensions import db
+    from webapp.rls import APPLICATION, use_database_role
+    from webapp.services.apps.authentication import authenticate_secret
+    from webapp.services.spending.reservations import reserve
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "bench" * 8})
+    latencies = []
+    with app.app_context():
+        use_database_role(APPLICATION)
+        key = authenticate_secret(secret)
+        body = {"feature": "chatbot", "estimated_cost_usd": ESTIMATE}
+        reserve(key, body)  # warm-up (held, and counted at the end)
+        barrier.wait()
+        while not stop.is_set():
+            started = time.perf_counter()
+            reserve(key, body)
+            latencies.append(time.perf_counter() - started)
+        db.session.remove()
+    results.put(latencies)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
+    args = parser.parse_args()
+
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import func, select
+
+    from webapp import create_app
+    from webapp.extensions import db
+    from webapp.models import ApiKey, Budget, BudgetReservation, Feature
+    from webapp.rls import OPERATOR, use_database_role
+    from webapp.services.apps.secrets import new_secret, secret_hash, secret_prefix
+
+    app = create_app({"SQLALCHEMY_DATABASE_URI": args.database_url, "SECRET_KEY": "bench" * 8})
+    with app.app_context():
+        try:
+            downgrade(revision="base")
+        except Exception:  # an empty or older database may have nothing to take down
+            db.session.rollback()
+        upgrade()
+        use_database_role(OPERATOR)
+        today = datetime.now(UTC).date()
+        feature = Feature(name="chatbot", display_name="Chatbot")
+        db.session.add(feature)
+        db.session.flush()
+        db.session.add(
+            Budget(
+                name="hot",
+                feature_id=feature.id,
+                period_type="monthly",
+                budget_amount=Decimal("99999999.00"),
+                start_date=today - timedelta(days=1),
+                end_date=today + timedelta(days=30),
+                enforcement="hard",
+            )
+        )
+        secret = new_secret("production")
+        db.session.add(
+            ApiKey(
+                name="bench",
+                prefix=secret_prefix(secret),
+                secret_hash=secret_hash(secret),
+                environment="production",
+                scopes=["usage:write"],
+                feature_ids=[],
+            )
+        )
+        db.session.commit()
+        db.engine.dispose()  # no connection crosses the forks below
+
+    print(f"Reservations on one hard budget, {args.seconds:g} s per figure (PostgreSQL):")
+    print(f"  {'clients':>7} {'per s':>8} {'p50 ms':>7} {'p95 ms':>7}")
+    context = multiprocessing.get_context("fork")
+    total = 0
+    for clients in CLIENTS:
+        barrier = context.Barrier(clients + 1)
+        stop = context.Event()
+        results = context.Queue()
+        workers = [
+            context.Process(
+                target=_client, args=(args.database_url, secret, barrier, stop, results)
+            )
+            for _ in range(clients)
+        ]
+        for worker in workers:
+            worker.start()
+        barrier.wait()
+        started = time.perf_counter()
+        time.sleep(args.seconds)
+        stop.set()
+        latencies: list[float] = []
+        for _ in workers:
+            latencies.extend(results.get())
+        elapsed = time.perf_counter() - started
+        for worker in workers:
+            worker.join()
+        total += len(latencies) + clients  # and one warm-up each
+        ordered = sorted(latencies)
+        p95 = ordered[int(len(ordered) * 0.95)] if ordered else 0.0
+        print(
+            f"  {clients:>7} {len(latencies) / elapsed:>8.0f} "
+            f"{statistics.median(ordered) * 1000:>7.2f} {p95 * 1000:>7.2f}"
+        )
+
+    with app.app_context():
+        use_database_role(OPERATOR)
+        count, held = db.session.execute(
+            select(func.count(), func.sum(BudgetReservation.reserved_usd))
+        ).one()
+        assert count == total, (count, total)
+        assert held == Decimal(ESTIMATE) * total, (held, total)
+        print(f"  {count} reservations held {held} USD: as counted")
+
+
+if __name__ == "__main__":
+    main()
