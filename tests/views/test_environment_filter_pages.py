@@ -147,3 +147,55 @@ def test_api_refuses_a_wrong_environment(admin_client, usage, path):
     assert response.status_code == 400
     fields = response.get_json()["fields"]
     assert fields == {"environment": "must be one of development, staging, production"}
+
+
+@pytest.fixture
+def two_weeks(db):
+    """Ten days of usage: production mostly on "chatbot", staging mostly on "search"."""
+    chatbot = factories.feature("chatbot")
+    search = factories.feature("search")
+    model = factories.model(factories.provider("openai"), "gpt")
+    db.session.commit()
+    now = datetime.now(UTC)
+    rows = []
+    for n in range(1, 11):
+        moment = now - timedelta(days=n)
+        for environment, feature, cost in (
+            ("production", chatbot, "3.00"),
+            ("production", search, "1.00"),
+            ("staging", search, "0.40"),
+            ("staging", chatbot, "0.10"),
+        ):
+            rows.append(
+                {
+                    "feature_id": feature.id,
+                    "model_id": model.id,
+                    "environment": environment,
+                    "created_at": moment,
+                    "cost_usd": cost,
+                    "cost_source": "reported",
+                }
+            )
+    insert_usage(rows)
+
+
+def _section(html: str, ident: str) -> str:
+    found = re.search(rf'<section class="card" id="{ident}">.*?</section>', html, re.S)
+    assert found, f"no #{ident}"
+    return re.sub(r"\s+", " ", found.group(0))
+
+
+def test_spending_trends_and_recommendations_follow_the_environment(admin_client, two_weeks):
+    every = admin_client.get("/spending?range=30d").get_data(as_text=True)
+    assert "daily average $1.50" in _section(every, "spending-trends")
+    assert "Chatbot represents" in _section(every, "recommendations")
+    # the htmx swap of an environment switch carries them, with the fresh load's figures
+    partial = admin_client.get(
+        "/spending?range=30d&environment=staging", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+    fresh = admin_client.get("/spending?range=30d&environment=staging").get_data(as_text=True)
+    for ident in ("spending-trends", "recommendations"):
+        assert _section(partial, ident) == _section(fresh, ident)
+    assert "daily average $0.17" in _section(partial, "spending-trends")
+    recommendations = _section(partial, "recommendations")
+    assert "Search represents" in recommendations and "Chatbot represents" not in recommendations

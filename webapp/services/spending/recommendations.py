@@ -23,6 +23,7 @@ from webapp.services.core.money import MICRO_DOLLAR, usd
 from webapp.services.spending.analytics import CENT_PERCENT, HUNDRED, spending_breakdown
 from webapp.services.usage.cost import model_price_of
 from webapp.services.usage.reads import ZERO_COST, usage_by
+from webapp.services.usage.windows import checked_environment
 
 WINDOW_DAYS = 30
 
@@ -89,14 +90,19 @@ def _recommendation(
 
 
 def cost_recommendations(
-    *, today: date | None = None, settings: RecommendationSettings = DEFAULT_SETTINGS
+    *,
+    today: date | None = None,
+    settings: RecommendationSettings = DEFAULT_SETTINGS,
+    environment: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Recommendations for the last 30 days (today included), largest saving first."""
+    """Recommendations for the last 30 days (today included) of usage in one
+    ``environment`` or all (None or ""), largest saving first."""
+    environment = checked_environment(environment)
     today = today or datetime.now(UTC).date()
     first = today - timedelta(days=WINDOW_DAYS - 1)
-    breakdown = spending_breakdown(first, today)
+    breakdown = spending_breakdown(first, today, environment=environment)
     found = [
-        *_cheaper_model_rule(first, today, settings),
+        *_cheaper_model_rule(first, today, settings, environment),
         *_high_cost_low_usage_rule(breakdown, settings),
         *_dominant_provider_rule(breakdown, settings),
         *_dominant_feature_rule(breakdown, settings),
@@ -218,8 +224,10 @@ def repriced_cost(model: AIModel, input_tokens: int, output_tokens: int, request
     )
 
 
-def _cheaper_model_rule(first: date, last: date, s: RecommendationSettings) -> list[dict]:
-    grouped = usage_by(first, last, ("feature_id", "model_id"))
+def _cheaper_model_rule(
+    first: date, last: date, s: RecommendationSettings, environment: str | None
+) -> list[dict]:
+    grouped = usage_by(first, last, ("feature_id", "model_id"), environment=environment)
     rows = db.session.execute(
         select(AIModel, Provider.display_name, Provider.status).join(
             Provider, Provider.id == AIModel.provider_id
