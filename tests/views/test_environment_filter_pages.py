@@ -199,3 +199,35 @@ def test_spending_trends_and_recommendations_follow_the_environment(admin_client
     assert "daily average $0.17" in _section(partial, "spending-trends")
     recommendations = _section(partial, "recommendations")
     assert "Search represents" in recommendations and "Chatbot represents" not in recommendations
+
+
+def test_spending_export_link_carries_the_environment(admin_client, usage):
+    html = admin_client.get("/spending?range=7d&environment=staging").get_data(as_text=True)
+    link = re.search(r'<a class="button" href="([^"]*)" download>Export CSV</a>', html)
+    assert link and "environment=staging" in link.group(1), link
+    exported = admin_client.get(link.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert len(exported.strip().splitlines()) == 2  # the header and staging's one row
+    every = admin_client.get("/spending?range=7d").get_data(as_text=True)
+    link = re.search(r'<a class="button" href="([^"]*)" download>Export CSV</a>', every)
+    assert link and "environment" not in link.group(1)
+
+
+def test_spending_by_model_links_usage_outside_the_catalog_to_the_alert(admin_client, db):
+    feature = factories.feature("chatbot")
+    db.session.commit()
+    insert_usage(
+        [
+            {
+                "feature_id": feature.id,
+                "created_at": datetime.now(UTC) - timedelta(minutes=5),
+                "model_name": "gemini-2.0-flash",
+                "provider_name": "google",
+                "cost_source": "unpriced",
+            }
+        ]
+    )
+    html = admin_client.get("/spending?range=7d").get_data(as_text=True)
+    by_model = re.search(r"<h2>By model</h2>.*?</table>", html, re.S).group(0)
+    assert '(no model) <a class="muted" href="/#unknown-models">' in by_model
+    overview = admin_client.get("/").get_data(as_text=True)
+    assert 'id="unknown-models"' in overview and "gemini-2.0-flash" in overview
