@@ -231,3 +231,29 @@ def test_spending_by_model_links_usage_outside_the_catalog_to_the_alert(admin_cl
     assert '(no model) <a class="muted" href="/#unknown-models">' in by_model
     overview = admin_client.get("/").get_data(as_text=True)
     assert 'id="unknown-models"' in overview and "gemini-2.0-flash" in overview
+
+
+def test_unknown_models_alert_says_it_covers_every_environment(admin_client, db):
+    insert_usage(
+        [
+            {
+                "created_at": datetime.now(UTC) - timedelta(minutes=5),
+                "model_name": "gemini-2.0-flash",
+                "environment": "staging",
+                "cost_source": "unpriced",
+            }
+        ]
+    )
+    filtered = admin_client.get("/?environment=production").get_data(as_text=True)
+    alert = re.search(
+        r'<div class="alert alert-warning" id="unknown-models">.*?</div>', filtered, re.S
+    )
+    assert alert and "<strong>every environment</strong>, not only production" in alert.group(0)
+    assert 'hx-get="/overview/alerts?environment=production"' in filtered
+    polled = admin_client.get(
+        "/overview/alerts?environment=production", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+    assert "<strong>every environment</strong>, not only production" in polled
+    every = admin_client.get("/").get_data(as_text=True)
+    assert "not only" not in every and "last 30 days, every environment;" in every
+    assert 'hx-get="/overview/alerts"' in every
