@@ -295,3 +295,51 @@ def test_a_budget_form_and_the_api_name_the_same_problems(admin_client, db):
     assert page.status_code == 400
     assert "must have at most 2 decimal places" in html and "does not exist" in html
     assert db.session.scalar(select(func.count()).select_from(Budget)) == 0
+
+
+def test_csv_export_filters_by_environment_and_tells_reported_and_unpriced_rows(admin_client, db):
+    from datetime import UTC, datetime, timedelta
+
+    from tests.usage_rows import insert_usage
+
+    feature = factories.feature("chatbot")
+    model = factories.model(factories.provider("openai", display_name="OpenAI"), "gpt")
+    db.session.commit()
+    moment = datetime.now(UTC) - timedelta(minutes=5)
+    insert_usage(
+        [
+            {"feature_id": feature.id, "model_id": model.id, "created_at": moment,
+             "cost_usd": "0.5", "environment": "production"},
+            {"feature_id": feature.id, "created_at": moment - timedelta(seconds=1),
+             "environment": "staging", "model_name": "=gemini-2.0-flash",
+             "provider_name": "google", "cost_source": "unpriced"},
+        ]
+    )  # fmt: skip
+    every = admin_client.get(f"{API}/usage.csv").get_data(as_text=True)
+    header = every.splitlines()[0].split(",")
+    assert header[:17] == [
+        "id", "created_at", "feature_id", "feature_name", "model_id", "model_name",
+        "provider_name", "prompt_id", "status", "input_tokens", "output_tokens", "tokens_used",
+        "response_time_ms", "cost_usd", "error_message", "user_id", "organization_id",
+    ]  # fmt: skip
+    assert header[17:] == [
+        "environment",
+        "cost_source",
+        "reported_model_name",
+        "reported_provider_name",
+    ]
+    rows = list(csv.DictReader(io.StringIO(every)))
+    assert [(r["environment"], r["cost_source"]) for r in rows] == [
+        ("production", "catalog"),
+        ("staging", "unpriced"),
+    ]
+    unknown = rows[1]
+    assert unknown["model_id"] == "" and unknown["model_name"] == ""
+    assert unknown["reported_model_name"] == "'=gemini-2.0-flash"  # the formula guard holds
+    assert unknown["reported_provider_name"] == "google"
+    staging = admin_client.get(f"{API}/usage.csv?environment=staging").get_data(as_text=True)
+    assert [r["id"] for r in csv.DictReader(io.StringIO(staging))] == [unknown["id"]]
+    listed = admin_client.get(f"{API}/usage?environment=production").get_json()["data"]
+    assert [r["environment"] for r in listed] == ["production"]
+    wrong = admin_client.get(f"{API}/usage.csv?environment=moon")
+    assert wrong.status_code == 400 and "environment" in wrong.get_json()["fields"]

@@ -267,3 +267,14 @@ def test_unavailable_models_and_inactive_providers_are_not_suggested(data):
     data.anthropic.status = "inactive"
     db.session.commit()
     assert not [r for r in cost_recommendations(today=TODAY) if r["type"] == "model_switch"]
+
+
+def test_recommendations_read_one_environment(data):
+    """The dataset's usage is all in production: staging has nothing to recommend."""
+    assert cost_recommendations(today=TODAY, environment="production") == cost_recommendations(
+        today=TODAY
+    )
+    assert cost_recommendations(today=TODAY, environment="staging") == []
+    with pytest.raises(ValidationFailed) as caught:
+        cost_recommendations(today=TODAY, environment="moon")
+    assert "environment" in caught.value.errors

@@ -13,7 +13,7 @@ from tests import factories
 from tests.conftest import csrf_token
 from tests.usage_rows import insert_usage
 from webapp.extensions import db
-from webapp.models import AuditLog, UsageLog
+from webapp.models import AIModel, AuditLog, UsageLog
 from webapp.services.catalog import ai_models
 from webapp.services.core.actor import Actor
 from webapp.services.spending.analytics import spending_breakdown
@@ -283,3 +283,50 @@ def test_catalog_prices_of_attached_rows_round_half_even_like_request_cost(db):
         assert costs[n] == request_cost(created.model, n, 0), n
     assert costs[1] == D("0.000002") and costs[3] == D("0.000008")  # 2.5 → 2, 7.5 → 8
     assert_rollup_equals_raw()
+
+
+def test_prefilled_form_proposes_no_provider_it_cannot_match_and_no_price(
+    admin_client, reported, db
+):
+    """A provider name that matches none: an empty choice that must be made (not the
+    first provider), the name as reported beside it, and empty required prices, so
+    accepting the defaults creates nothing and re-prices nothing at $0."""
+    form = admin_client.get("/models/new?name=gemini-2.0-flash&provider=google").get_data(
+        as_text=True
+    )
+    select_html = form[form.index('<select id="model-provider_id"') :]
+    select_html = select_html[: select_html.index("</select>")]
+    assert '<option value="">Choose a provider…</option>' in select_html
+    assert " selected" not in select_html  # the empty choice shows, nothing proposed
+    assert "reported as: google" in form
+    for price in ("input_price_per_million", "output_price_per_million"):
+        assert f'name="{price}" type="text" value="" ' in form and "required" in form
+    before = db.session.scalar(select(func.count()).select_from(AIModel))
+    accepted = admin_client.post(
+        "/models",
+        data={
+            "csrf_token": csrf_token(admin_client, "/models/new"),
+            "name": "gemini-2.0-flash",
+            "display_name": "gemini-2.0-flash",
+            "provider_id": "",
+            "model_type": "llm",
+            "status": "available",
+            "input_price_per_million": "",
+            "output_price_per_million": "",
+            "reported_provider": "google",
+        },
+    )
+    html = accepted.get_data(as_text=True)
+    assert accepted.status_code == 400
+    assert 'id="model-provider_id-error"' in html
+    assert 'id="model-input_price_per_million-error"' in html
+    assert 'id="model-output_price_per_million-error"' in html
+    assert "reported as: google" in html  # still shown beside the choice
+    assert db.session.scalar(select(func.count()).select_from(AIModel)) == before
+    # a name that matches is still proposed, with the name as reported
+    matched = admin_client.get("/models/new?name=gpt-5&provider=OpenAI").get_data(as_text=True)
+    assert f'<option value="{reported["openai"].id}" selected' in matched
+    assert "reported as: OpenAI" in matched
+    # the plain form proposes no provider either
+    plain = admin_client.get("/models/new").get_data(as_text=True)
+    assert "Choose a provider…" in plain and "reported as" not in plain

@@ -147,3 +147,113 @@ def test_api_refuses_a_wrong_environment(admin_client, usage, path):
     assert response.status_code == 400
     fields = response.get_json()["fields"]
     assert fields == {"environment": "must be one of development, staging, production"}
+
+
+@pytest.fixture
+def two_weeks(db):
+    """Ten days of usage: production mostly on "chatbot", staging mostly on "search"."""
+    chatbot = factories.feature("chatbot")
+    search = factories.feature("search")
+    model = factories.model(factories.provider("openai"), "gpt")
+    db.session.commit()
+    now = datetime.now(UTC)
+    rows = []
+    for n in range(1, 11):
+        moment = now - timedelta(days=n)
+        for environment, feature, cost in (
+            ("production", chatbot, "3.00"),
+            ("production", search, "1.00"),
+            ("staging", search, "0.40"),
+            ("staging", chatbot, "0.10"),
+        ):
+            rows.append(
+                {
+                    "feature_id": feature.id,
+                    "model_id": model.id,
+                    "environment": environment,
+                    "created_at": moment,
+                    "cost_usd": cost,
+                    "cost_source": "reported",
+                }
+            )
+    insert_usage(rows)
+
+
+def _section(html: str, ident: str) -> str:
+    found = re.search(rf'<section class="card" id="{ident}">.*?</section>', html, re.S)
+    assert found, f"no #{ident}"
+    return re.sub(r"\s+", " ", found.group(0))
+
+
+def test_spending_trends_and_recommendations_follow_the_environment(admin_client, two_weeks):
+    every = admin_client.get("/spending?range=30d").get_data(as_text=True)
+    assert "daily average $1.50" in _section(every, "spending-trends")
+    assert "Chatbot represents" in _section(every, "recommendations")
+    # the htmx swap of an environment switch carries them, with the fresh load's figures
+    partial = admin_client.get(
+        "/spending?range=30d&environment=staging", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+    fresh = admin_client.get("/spending?range=30d&environment=staging").get_data(as_text=True)
+    for ident in ("spending-trends", "recommendations"):
+        assert _section(partial, ident) == _section(fresh, ident)
+    assert "daily average $0.17" in _section(partial, "spending-trends")
+    recommendations = _section(partial, "recommendations")
+    assert "Search represents" in recommendations and "Chatbot represents" not in recommendations
+
+
+def test_spending_export_link_carries_the_environment(admin_client, usage):
+    html = admin_client.get("/spending?range=7d&environment=staging").get_data(as_text=True)
+    link = re.search(r'<a class="button" href="([^"]*)" download>Export CSV</a>', html)
+    assert link and "environment=staging" in link.group(1), link
+    exported = admin_client.get(link.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert len(exported.strip().splitlines()) == 2  # the header and staging's one row
+    every = admin_client.get("/spending?range=7d").get_data(as_text=True)
+    link = re.search(r'<a class="button" href="([^"]*)" download>Export CSV</a>', every)
+    assert link and "environment" not in link.group(1)
+
+
+def test_spending_by_model_links_usage_outside_the_catalog_to_the_alert(admin_client, db):
+    feature = factories.feature("chatbot")
+    db.session.commit()
+    insert_usage(
+        [
+            {
+                "feature_id": feature.id,
+                "created_at": datetime.now(UTC) - timedelta(minutes=5),
+                "model_name": "gemini-2.0-flash",
+                "provider_name": "google",
+                "cost_source": "unpriced",
+            }
+        ]
+    )
+    html = admin_client.get("/spending?range=7d").get_data(as_text=True)
+    by_model = re.search(r"<h2>By model</h2>.*?</table>", html, re.S).group(0)
+    assert '(no model) <a class="muted" href="/#unknown-models">' in by_model
+    overview = admin_client.get("/").get_data(as_text=True)
+    assert 'id="unknown-models"' in overview and "gemini-2.0-flash" in overview
+
+
+def test_unknown_models_alert_says_it_covers_every_environment(admin_client, db):
+    insert_usage(
+        [
+            {
+                "created_at": datetime.now(UTC) - timedelta(minutes=5),
+                "model_name": "gemini-2.0-flash",
+                "environment": "staging",
+                "cost_source": "unpriced",
+            }
+        ]
+    )
+    filtered = admin_client.get("/?environment=production").get_data(as_text=True)
+    alert = re.search(
+        r'<div class="alert alert-warning" id="unknown-models">.*?</div>', filtered, re.S
+    )
+    assert alert and "<strong>every environment</strong>, not only production" in alert.group(0)
+    assert 'hx-get="/overview/alerts?environment=production"' in filtered
+    polled = admin_client.get(
+        "/overview/alerts?environment=production", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+    assert "<strong>every environment</strong>, not only production" in polled
+    every = admin_client.get("/").get_data(as_text=True)
+    assert "not only" not in every and "last 30 days, every environment;" in every
+    assert 'hx-get="/overview/alerts"' in every

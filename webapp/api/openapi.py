@@ -141,6 +141,7 @@ USAGE_FILTERS = (
     text("model_id", "Only this model's requests.", format="uuid"),
     text("provider_id", "Only this provider's requests.", format="uuid"),
     text("status", "Only requests with this status.", enum=list(USAGE_STATUSES)),
+    text("environment", "Only requests from this environment.", enum=list(ENVIRONMENTS)),
     text("start_date", "First UTC day (YYYY-MM-DD).", format="date"),
     text("end_date", "Last UTC day (YYYY-MM-DD), included.", format="date"),
 )

@@ -68,13 +68,22 @@ def index() -> tuple[str, int]:
     return html, query.status
 
 
-def _form_page(form: dict[str, Any], errors: dict[str, str], model=None, status: int = 200):
+def _form_page(
+    form: dict[str, Any],
+    errors: dict[str, str],
+    model=None,
+    status: int = 200,
+    reported_provider: str = "",
+):
+    """``reported_provider``: the provider name an application reported for the model
+    (the unknown-models alert links here with it), shown beside the provider choice."""
     html = render_page(
         "models/form.html",
         "form",
         form=form,
         errors=errors,
         model=model,
+        reported_provider=reported_provider,
         providers=[p for p, _ in providers.list_providers()],
         statuses=MODEL_STATUSES,
     )
@@ -106,29 +115,33 @@ def new() -> tuple[str, int]:
     display name, as applications report it) and ``version``: the overview's alert on
     usage from models not in the catalog links here."""
     query = PageQuery()
-    form = {"status": "available", "input_price_per_million": "0", "output_price_per_million": "0"}
+    # No price and no provider is proposed: a model created by accepting the defaults
+    # would re-price its earlier usage at $0, or attach it to the wrong provider.
+    form: dict[str, Any] = {"status": "available"}
     name = query.text("name")[:200]
     if name:
         form.update(name=name, display_name=name)
     if query.text("version"):
         form["version"] = query.text("version")[:50]
-    reported = query.text("provider").lower()
+    reported = query.text("provider")[:200]
     if reported:
         for provider, _ in providers.list_providers():
-            if reported in (provider.name.lower(), provider.display_name.lower()):
+            if reported.lower() in (provider.name.lower(), provider.display_name.lower()):
                 form["provider_id"] = str(provider.id)
-    return _form_page(form, {})
+    return _form_page(form, {}, reported_provider=reported)
 
 
 @bp.post("")
 def create() -> Response | tuple[str, int]:
     form = _submitted()
+    reported = request.form.get("reported_provider", "").strip()[:200]
     try:
         created = ai_models.add_model(actor_from_request(), _service_fields(form))
     except ValidationFailed as error:
-        return _form_page(form, error.errors, status=400)
+        return _form_page(form, error.errors, status=400, reported_provider=reported)
     except Conflict as error:
-        return _form_page(form, {error.field or "name": error.message}, status=409)
+        errors = {error.field or "name": error.message}
+        return _form_page(form, errors, status=409, reported_provider=reported)
     message = f"Model {created.model.display_name} created."
     if created.attached_usage_rows:
         rows = created.attached_usage_rows

@@ -60,6 +60,7 @@ def index() -> tuple[str, int]:
         kpis=data.kpis,
         alerts=data.alerts,
         unknown_models=data.unknown_models,
+        chosen_environment=environment,  # the unknown-models list covers all: it says so
         charts=charts,
         args=_args(chosen, environment),
         control=ranges.RangeControl(
@@ -88,10 +89,16 @@ def tiles() -> tuple[str, int]:
 
 
 @bp.get("/overview/alerts")
-def alerts() -> str:
-    return render_block(
+def alerts() -> tuple[str, int]:
+    """The alerts alone; ``environment`` only tells the unknown-models list what the page
+    is filtered by (the alerts cover every environment)."""
+    query = PageQuery()
+    environment = ranges.read_environment(query)
+    html = render_block(
         "overview/index.html",
         "alerts",
         alerts=overview.build_alerts(),
         unknown_models=overview.build_unknown_models(),
+        chosen_environment=environment,
     )
+    return html, query.status

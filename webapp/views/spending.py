@@ -72,6 +72,6 @@ def index() -> tuple[str, int]:
             environment=environment,
         ),
         trends=spending_trends(30, environment=environment),
-        recommendations=cost_recommendations(),
+        recommendations=cost_recommendations(environment=environment),
     )
     return html, query.status

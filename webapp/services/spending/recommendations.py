@@ -24,6 +24,7 @@ from webapp.services.core.money import MICRO_DOLLAR, usd
 from webapp.services.spending.analytics import CENT_PERCENT, HUNDRED, spending_breakdown
 from webapp.services.usage.cost import model_price_of
 from webapp.services.usage.reads import ZERO_COST, usage_by
+from webapp.services.usage.windows import checked_environment
 
 WINDOW_DAYS = 30
 
@@ -90,14 +91,19 @@ def _recommendation(
 
 
 def cost_recommendations(
-    *, today: date | None = None, settings: RecommendationSettings = DEFAULT_SETTINGS
+    *,
+    today: date | None = None,
+    settings: RecommendationSettings = DEFAULT_SETTINGS,
+    environment: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Recommendations for the last 30 days (today included), largest saving first."""
+    """Recommendations for the last 30 days (today included) of usage in one
+    ``environment`` or all (None or ""), largest saving first."""
+    environment = checked_environment(environment)
     today = today or datetime.now(UTC).date()
     first = today - timedelta(days=WINDOW_DAYS - 1)
-    breakdown = spending_breakdown(first, today)
+    breakdown = spending_breakdown(first, today, environment=environment)
     found = [
-        *_cheaper_model_rule(first, today, settings),
+        *_cheaper_model_rule(first, today, settings, environment),
         *_high_cost_low_usage_rule(breakdown, settings),
         *_dominant_provider_rule(breakdown, settings),
         *_dominant_feature_rule(breakdown, settings),
@@ -262,8 +268,10 @@ def cheapest_alternatives(
     return found
 
 
-def _cheaper_model_rule(first: date, last: date, s: RecommendationSettings) -> list[dict]:
-    grouped = usage_by(first, last, ("feature_id", "model_id"))
+def _cheaper_model_rule(
+    first: date, last: date, s: RecommendationSettings, environment: str | None
+) -> list[dict]:
+    grouped = usage_by(first, last, ("feature_id", "model_id"), environment=environment)
     models = catalog_models()
     features = dict(db.session.execute(select(Feature.id, Feature.display_name)).all())
 

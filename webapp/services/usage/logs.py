@@ -21,6 +21,7 @@ from webapp.models import USAGE_STATUSES, AIModel, Feature, Provider, UsageLog
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.spending.analytics import checked_date_range
 from webapp.services.usage.reads import day_bounds
+from webapp.services.usage.windows import checked_environment
 
 EXPORT_CHUNK = 1_000
 COLUMNS = (
@@ -41,6 +42,13 @@ COLUMNS = (
     "error_message",
     "user_id",
     "organization_id",
+    # Appended after issue 14 (existing columns keep their names and order): where the
+    # request ran, where its cost came from ("unpriced" is not a real $0), and the names
+    # the application reported, which are all a request outside the catalog has.
+    "environment",
+    "cost_source",
+    "reported_model_name",
+    "reported_provider_name",
 )
 
 
@@ -52,6 +60,7 @@ class UsageFilter:
     status: str | None = None
     start: datetime | None = None
     until: datetime | None = None
+    environment: str | None = None  # None: every environment
 
 
 def usage_filter(args: Mapping[str, str]) -> UsageFilter:
@@ -67,6 +76,11 @@ def usage_filter(args: Mapping[str, str]) -> UsageFilter:
     status = args.get("status") or None
     if status is not None and status not in USAGE_STATUSES:
         errors["status"] = f"must be one of {', '.join(USAGE_STATUSES)}"
+    environment = None
+    try:
+        environment = checked_environment(args.get("environment"))
+    except ValidationFailed as error:
+        errors.update(error.errors)
     start = until = None
     first, last = args.get("start_date") or None, args.get("end_date") or None
     if first or last:
@@ -76,7 +90,7 @@ def usage_filter(args: Mapping[str, str]) -> UsageFilter:
             errors.update(error.errors)
     if errors:
         raise ValidationFailed(errors)
-    return UsageFilter(status=status, start=start, until=until, **ids)
+    return UsageFilter(status=status, start=start, until=until, environment=environment, **ids)
 
 
 def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
@@ -117,6 +131,10 @@ def _query(filters: UsageFilter, after: tuple[datetime, uuid.UUID] | None, limit
             UsageLog.error_message,
             UsageLog.user_id,
             UsageLog.organization_id,
+            UsageLog.environment,
+            UsageLog.cost_source,
+            UsageLog.model_name.label("reported_model_name"),
+            UsageLog.provider_name.label("reported_provider_name"),
         )
         .outerjoin(Feature, Feature.id == UsageLog.feature_id)
         .outerjoin(AIModel, AIModel.id == UsageLog.model_id)
@@ -132,6 +150,8 @@ def _query(filters: UsageFilter, after: tuple[datetime, uuid.UUID] | None, limit
         query = query.where(AIModel.provider_id == filters.provider_id)
     if filters.status:
         query = query.where(UsageLog.status == filters.status)
+    if filters.environment:
+        query = query.where(UsageLog.environment == filters.environment)
     if filters.start:
         query = query.where(UsageLog.created_at >= filters.start)
     if filters.until:
