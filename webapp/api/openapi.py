@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -483,7 +484,7 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 class UndocumentedRoute(LookupError):
-    """A route of the admin API has no entry in OPERATIONS."""
+    """A route of an API blueprint has no entry in its OPERATIONS table."""
 
 
 def _body_schemas() -> tuple[dict[type[BaseModel], dict[str, Any]], dict[str, Any]]:
@@ -615,17 +616,7 @@ def build_document(app: Flask) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": {**definitions, "ErrorEnvelope": ERROR_ENVELOPE},
-            "responses": {
-                name: {
-                    "description": description,
-                    "content": {
-                        "application/json": {
-                            "schema": {"$ref": "#/components/schemas/ErrorEnvelope"}
-                        }
-                    },
-                }
-                for name, description in ERRORS.values()
-            },
+            "responses": error_responses(ERRORS),
             "securitySchemes": {
                 "session": {
                     "type": "apiKey",
@@ -644,10 +635,29 @@ def build_document(app: Flask) -> dict[str, Any]:
     }
 
 
+def error_responses(errors: Mapping[int, tuple[str, str]]) -> dict[str, Any]:
+    """The ``components.responses`` of a document: each error answer, an ErrorEnvelope.
+    Shared with the application API's document (webapp/apps_api/openapi.py)."""
+    return {
+        name: {
+            "description": description,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}
+            },
+        }
+        for name, description in errors.values()
+    }
+
+
+def document_response(cache_key: str, build: Callable[[Flask], dict[str, Any]]) -> Response:
+    """A document as the answer (not enveloped), built once per application."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if cache_key not in app.extensions:
+        app.extensions[cache_key] = json.dumps(build(app), ensure_ascii=False)
+    return Response(app.extensions[cache_key], mimetype="application/json")
+
+
 @bp.get(DOCUMENT_PATH)
 def openapi_document() -> Response:
     """The document itself (not enveloped): built once per application."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    if CACHE_KEY not in app.extensions:
-        app.extensions[CACHE_KEY] = json.dumps(build_document(app), ensure_ascii=False)
-    return Response(app.extensions[CACHE_KEY], mimetype="application/json")
+    return document_response(CACHE_KEY, build_document)

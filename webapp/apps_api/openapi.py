@@ -9,16 +9,23 @@ application's developer reads it before they have a key.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, Response, current_app
+from flask import Flask, Response
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from webapp.api.openapi import ERROR_ENVELOPE, drop_null_defaults, success_envelope
+from webapp.api.openapi import (
+    ERROR_ENVELOPE,
+    PATH_ARGUMENT,
+    UndocumentedRoute,
+    document_response,
+    drop_null_defaults,
+    error_responses,
+    success_envelope,
+)
 from webapp.apps_api import bp
 from webapp.auth import public
 from webapp.models import REJECTION_CODES
@@ -27,7 +34,6 @@ from webapp.services.spending.schemas import ReservationRequest
 
 DOCUMENT_PATH = "/openapi.json"
 CACHE_KEY = "aipm.apps_openapi_document"
-PATH_ARGUMENT = re.compile(r"<(?:[a-z_]+:)?([a-z_]+)>")
 
 ERRORS = {
     400: ("BadRequest", "A malformed request: `fields` names each wrong field."),
@@ -514,10 +520,6 @@ OPERATIONS: dict[str, Operation] = {
 }
 
 
-class UndocumentedRoute(LookupError):
-    """A route of the application API has no entry in OPERATIONS."""
-
-
 def _body_schemas() -> tuple[dict[type[BaseModel], dict[str, Any]], dict[str, Any]]:
     models = sorted(
         {op.body for op in OPERATIONS.values() if op.body is not None},
@@ -609,17 +611,7 @@ def build_document(app: Flask) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": {**definitions, "ErrorEnvelope": ERROR_ENVELOPE},
-            "responses": {
-                name: {
-                    "description": description,
-                    "content": {
-                        "application/json": {
-                            "schema": {"$ref": "#/components/schemas/ErrorEnvelope"}
-                        }
-                    },
-                }
-                for name, description in ERRORS.values()
-            },
+            "responses": error_responses(ERRORS),
             "securitySchemes": {
                 "bearer": {
                     "type": "http",
@@ -636,7 +628,4 @@ def build_document(app: Flask) -> dict[str, Any]:
 @public
 def openapi_document() -> Response:
     """The document itself (not enveloped): built once per application."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    if CACHE_KEY not in app.extensions:
-        app.extensions[CACHE_KEY] = json.dumps(build_document(app), ensure_ascii=False)
-    return Response(app.extensions[CACHE_KEY], mimetype="application/json")
+    return document_response(CACHE_KEY, build_document)
