@@ -34,8 +34,8 @@ from webapp.services.usage.rollup import (
     KEY_COLUMNS,
     ROLLUP,
     SUM_COLUMNS,
-    _bucket_sums,  # the rollup's own latency buckets, so both agree on every bound
     pick_shard,
+    raw_row_sums,  # the rebuild's own sums and latency buckets: both agree on every bound
 )
 
 UNKNOWN_WINDOW = timedelta(days=30)
@@ -136,15 +136,7 @@ def _move_rollup(model: AIModel, sign: int, shard: int) -> None:
         provider_key = literal(model.provider_id, UsageDailyRollup.provider_id.type)
     else:
         model_key = provider_key = nil
-    sums = [
-        func.count(),
-        func.sum(UsageLog.input_tokens),
-        func.sum(UsageLog.output_tokens),
-        func.sum(UsageLog.tokens_used),
-        func.sum(UsageLog.cost_usd),
-        func.sum(UsageLog.response_time_ms),
-        *_bucket_sums(),
-    ]
+    sums = raw_row_sums()
     query = (
         select(
             day,

@@ -144,6 +144,21 @@ def _bucket_sums() -> list[Any]:
     return sums
 
 
+def raw_row_sums() -> list[Any]:
+    """The rollup's SUM_COLUMNS computed from raw usage rows, in that order: what a GROUP
+    BY over ``ai_usage_logs`` selects to fill (or move) rollup rows. Shared by the rebuild
+    and by attaching rows to a model (webapp/services/usage/attach.py)."""
+    return [
+        func.count(),
+        func.sum(UsageLog.input_tokens),
+        func.sum(UsageLog.output_tokens),
+        func.sum(UsageLog.tokens_used),
+        func.sum(UsageLog.cost_usd),
+        func.sum(UsageLog.response_time_ms),
+        *_bucket_sums(),
+    ]
+
+
 def rebuild_rollup(actor: Actor, since: date | None = None) -> int:
     """Recompute the rollup from raw rows for every day from ``since`` (all days when
     None), as one audited transaction. Returns the number of rollup rows written."""
@@ -179,13 +194,7 @@ def recompute_rollup(since: date | None = None) -> int:
             UsageLog.status,
             UsageLog.environment,
             literal(0, UsageDailyRollup.shard.type),
-            func.count(),
-            func.sum(UsageLog.input_tokens),
-            func.sum(UsageLog.output_tokens),
-            func.sum(UsageLog.tokens_used),
-            func.sum(UsageLog.cost_usd),
-            func.sum(UsageLog.response_time_ms),
-            *_bucket_sums(),
+            *raw_row_sums(),
         )
         .outerjoin(AIModel, AIModel.id == UsageLog.model_id)
         .group_by(day, feature, model, provider, UsageLog.status, UsageLog.environment)
