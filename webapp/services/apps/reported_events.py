@@ -22,14 +22,12 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
 
 from webapp.models import USAGE_STATUSES
 from webapp.services.core.validation import (
-    Amount,
     Id,
     Input,
     JsonObject,
@@ -38,7 +36,7 @@ from webapp.services.core.validation import (
     Text,
     problem,
 )
-from webapp.services.usage.schemas import MAX_COST, MAX_TOKENS, Count
+from webapp.services.usage.schemas import MAX_TOKENS, Count, OptionalCost
 
 # The namespace of the UUIDs that non-UUID user, session and organisation ids map to.
 # Fixed for ever: changing it would split every subject's history in two.
@@ -216,16 +214,7 @@ class ReportedEvent(Input):
     reasoning_tokens: Tokens = Field(default=0, description="Output tokens spent reasoning.")
     images: Tokens = Field(default=0, description="Images generated or analysed.")
     latency_ms: Tokens = Field(default=0, description="How long the request took, in ms.")
-    cost_usd: Annotated[
-        Decimal | None,
-        Amount(
-            6,
-            minimum=Decimal(0),
-            maximum=MAX_COST,
-            out_of_range=f"must be from 0 to {MAX_COST}",
-            optional=True,
-        ),
-    ] = Field(
+    cost_usd: OptionalCost = Field(
         default=None,
         description="The application's own figure (decimal text or number, at most 6 "
         "decimals). Without it the cost is computed from the catalog's prices.",

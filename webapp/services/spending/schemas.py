@@ -16,7 +16,7 @@ from webapp.models import ENFORCEMENTS, PERIOD_TYPES
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.core.validation import Amount, Flag, Id, Input, OneOf, Rule, Text, problem
 from webapp.services.spending.analytics import EARLIEST_DATE, LATEST_DATE, as_utc_date
-from webapp.services.usage.schemas import MAX_COST, Count
+from webapp.services.usage.schemas import Count, OptionalCost
 
 MAX_AMOUNT = Decimal("99999999.99")  # NUMERIC(10, 2)
 
@@ -105,16 +105,7 @@ class ReservationRequest(Input):
     unknown_field: ClassVar[str] = "is not a field of a reservation"
 
     feature: Annotated[str, Text(100)] = Field(description="The feature's name.")
-    estimated_cost_usd: Annotated[
-        Decimal | None,
-        Amount(
-            6,
-            minimum=Decimal(0),
-            maximum=MAX_COST,
-            out_of_range=f"must be from 0 to {MAX_COST}",
-            optional=True,
-        ),
-    ] = Field(
+    estimated_cost_usd: OptionalCost = Field(
         default=None,
         description="What the request may cost at most (decimal text or number, at most "
         "6 decimals). Or give model, input_tokens and max_output_tokens instead.",

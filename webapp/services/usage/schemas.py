@@ -56,6 +56,18 @@ class Timestamp(Rule):
 
 
 Reference = Annotated[uuid.UUID | None, Id("must be a UUID", optional=True)]
+# What one request cost or may cost, when given: USD, micro-dollar precision, within the
+# NUMERIC(10, 6) columns (a reported cost, a reservation's estimate).
+OptionalCost = Annotated[
+    Decimal | None,
+    Amount(
+        6,
+        minimum=Decimal(0),
+        maximum=MAX_COST,
+        out_of_range=f"must be from 0 to {MAX_COST}",
+        optional=True,
+    ),
+]
 Tokens = Annotated[int, Count()]
 
 
