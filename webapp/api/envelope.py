@@ -28,14 +28,22 @@ def success_response(
     return _json_response(body, status)
 
 
+def unsuccessful_response(data: Any, status: int) -> Response:
+    """``success: false`` with ``data`` all the same: a batch some or all of whose items
+    were refused (207, 422), each refusal said in ``data``."""
+    return _json_response({"success": False, "data": data}, status)
+
+
 def error_response(
     status: int,
     error: str,
     details: str | None = None,
     fields: dict[str, str] | None = None,
     code: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Response:
-    body: dict[str, Any] = {"success": False, "error": error}
+    """``extra``: more top-level members an error answer documents (``resets_at``)."""
+    body: dict[str, Any] = {"success": False, "error": error, **(extra or {})}
     if code:
         body["code"] = code  # machine-readable reason, e.g. "reauthentication_required"
     if details:

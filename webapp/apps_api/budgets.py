@@ -10,8 +10,6 @@ field; ``404`` an unknown feature; ``403`` a feature outside the key's features.
 
 from __future__ import annotations
 
-import json
-
 from flask import Response
 
 from webapp.api.envelope import error_response, success_response
@@ -19,7 +17,6 @@ from webapp.api.parsing import json_object_body
 from webapp.apps_api import bp
 from webapp.apps_api.keys import current_key, requires_key
 from webapp.services.core.errors import NotFound, ValidationFailed
-from webapp.services.core.serialization import to_jsonable
 from webapp.services.spending.reservations import BudgetExhausted, FeatureNotAllowed, reserve
 
 
@@ -41,13 +38,11 @@ def reserve_budget() -> Response:
             code="feature_not_allowed",
         )
     except BudgetExhausted as exhausted:
-        body = {
-            "success": False,
-            "error": "Budget exhausted",
-            "code": "budget_exhausted",
-            "details": "A hard budget covering this feature has no room for this request "
-            "until it resets.",
-            "resets_at": exhausted.resets_at,
-        }
-        return Response(json.dumps(to_jsonable(body)), status=402, mimetype="application/json")
+        return error_response(
+            402,
+            "Budget exhausted",
+            "A hard budget covering this feature has no room for this request until it resets.",
+            code="budget_exhausted",
+            extra={"resets_at": exhausted.resets_at},
+        )
     return success_response(reservation.as_dict())

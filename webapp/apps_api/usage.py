@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Response, request
 
-from webapp.api.envelope import error_response, success_response
+from webapp.api.envelope import error_response, success_response, unsuccessful_response
 from webapp.apps_api import bp
 from webapp.apps_api.keys import current_key, requires_key
 from webapp.request_limits import accepts_request_bytes, too_large
@@ -27,7 +27,6 @@ from webapp.services.apps.bodies import (
 )
 from webapp.services.apps.ingestion import ingest_events
 from webapp.services.apps.reported_events import MAX_EVENTS
-from webapp.services.core.serialization import to_jsonable
 
 MAX_BODY_BYTES = 5 * 1024 * 1024  # sent, and once decompressed
 
@@ -95,5 +94,4 @@ def report_usage() -> Response:
     if not result.rejected:
         return success_response(result.as_dict())
     status = 422 if len(result.rejected) == len(events) else 207
-    body = {"success": False, "data": result.as_dict()}
-    return Response(json.dumps(to_jsonable(body)), status=status, mimetype="application/json")
+    return unsuccessful_response(result.as_dict(), status)
