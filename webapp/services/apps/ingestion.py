@@ -516,22 +516,35 @@ def _completions(
     claim nothing."""
     provider_of = catalog.provider_of
     targets: dict[uuid.UUID, dict[str, Any]] = {}
-    for event_id in sorted(finals):
-        won = db.session.execute(
-            update(LEDGER)
+    if finals:
+        # One statement for the whole batch, not one per event. The inner SELECT … FOR
+        # UPDATE takes the ledger rows' locks in id order (concurrent batches lock in one
+        # order, so they cannot wait for each other in a circle) and, on PostgreSQL,
+        # re-checks a row it had to wait for: one already completed meanwhile drops out.
+        claimable = (
+            select(LEDGER.c.event_id)
             .where(
                 LEDGER.c.environment == key.environment,
-                LEDGER.c.event_id == event_id,
+                LEDGER.c.event_id.in_(sorted(finals)),
                 LEDGER.c.is_final.is_(False),
                 # Only the key that reported the pending event may complete it: another
                 # application's copy of the id is a duplicate and changes nothing.
                 exists().where(USAGE.c.id == LEDGER.c.usage_log_id, USAGE.c.api_key_id == key.id),
             )
+            .order_by(LEDGER.c.event_id)
+            .with_for_update()
+        )
+        won = db.session.execute(
+            update(LEDGER)
+            .where(
+                LEDGER.c.environment == key.environment,
+                LEDGER.c.event_id.in_(claimable.scalar_subquery()),
+                LEDGER.c.is_final.is_(False),
+            )
             .values(is_final=True)
-            .returning(LEDGER.c.usage_log_id, LEDGER.c.created_at)
-        ).first()
-        if won is not None:
-            targets[won.usage_log_id] = finals[event_id]
+            .returning(LEDGER.c.event_id, LEDGER.c.usage_log_id)
+        )
+        targets = {row.usage_log_id: finals[row.event_id] for row in won}
     if not targets:
         return [], provider_of
     old_rows = [
