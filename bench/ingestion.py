@@ -1,14 +1,14 @@
 """Benchmark: usage ingestion over HTTP (gunicorn, 2 workers) side by side with
-``ingest_events`` called directly, on PostgreSQL.
+``ingest_events`` and ``record_usage`` called directly, on PostgreSQL.
 
     python -m bench.ingestion [--database-url URL] [--events 20000] [--seconds 10]
 
 The database is emptied and rebuilt by the migrations: give it one of its own (default
 postgresql://aipm_test:aipm_test@127.0.0.1:5432/aipm_bench). Prints, per case, events/s
-through ``POST /api/v1/usage`` and through ``ingest_events`` in this process, and their
-ratio; the median answer time of a batch of 1; 8 concurrent writers sending one event per
-request; and OTLP spans/s (protobuf, 512 spans per export, as the SDK's batch processor
-sends). Targets: ≥ 10,000 events/s with 1,000-event batches and HTTP at most 2× the direct
+through ``POST /api/v1/usage``, through ``ingest_events`` and through ``record_usage``
+(the write path without the API) in this process, and their ratios; the median answer
+time of a batch of 1; 8 concurrent writers sending one event per request; and OTLP
+spans/s (protobuf, 512 spans per export, as the SDK's batch processor sends). Targets: ≥ 10,000 events/s with 1,000-event batches and HTTP at most 2× the direct
 call; a batch of 1 answered in < 20 ms median; ≥ 1,000 events/s from 8 concurrent writers.
 """
 
@@ -53,6 +53,33 @@ def events(count: int, now: datetime) -> list[dict]:
             "output_tokens": 100 + index % 300,
             "latency_ms": 200 + index % 2000,
             "user_id": f"user-{index % 500}",
+        }
+        for index in range(count)
+    ]
+
+
+def catalog_ids() -> list[tuple[object, object]]:
+    """(feature id, model id) pairs of the seed, for record_usage's events."""
+    from sqlalchemy import select
+
+    from webapp.extensions import db
+    from webapp.models import AIModel, Feature
+
+    features = list(db.session.scalars(select(Feature.id)))
+    models = list(db.session.scalars(select(AIModel.id)))
+    return [(f, m) for f in features for m in models]
+
+
+def recorded_events(count: int, catalog: list[tuple[object, object]], now: datetime) -> list:
+    """``count`` events for record_usage, the same sizes as ``events``."""
+    return [
+        {
+            "feature_id": str(catalog[index % len(catalog)][0]),
+            "model_id": str(catalog[index % len(catalog)][1]),
+            "input_tokens": 500 + index % 700,
+            "output_tokens": 100 + index % 300,
+            "response_time_ms": 200 + index % 2000,
+            "created_at": (now - timedelta(seconds=index % 3600)).isoformat(),
         }
         for index in range(count)
     ]
@@ -177,11 +204,13 @@ def main() -> None:
     from webapp.rls import APPLICATION, OPERATOR, use_database_role
     from webapp.services.apps.authentication import authenticate_secret
     from webapp.services.apps.ingestion import ingest_events
+    from webapp.services.usage.recording import record_usage
 
     app = fresh_app(args.database_url)
     with app.app_context():
         use_database_role(OPERATOR)
         now = datetime.now(UTC)
+        catalog = catalog_ids()
         secret = add_key()
         use_database_role(APPLICATION)
         key = authenticate_secret(secret)
@@ -189,7 +218,8 @@ def main() -> None:
 
     port = free_port()
     server = start_server(args.database_url, port)
-    rows: list[tuple[str, float, float | None]] = []
+    # (case, over HTTP, ingest_events directly, record_usage directly)
+    rows: list[tuple[str, float, float | None, float | None]] = []
     try:
         client = Client(port, secret)
 
@@ -197,6 +227,14 @@ def main() -> None:
             with app.app_context():
                 use_database_role(APPLICATION)
                 ingest_events(key, batch)
+
+        def recorded(size: int, batches: int) -> float:
+            """Events/s of record_usage (the write path without the API) at this size."""
+            prepared = [recorded_events(size, catalog, now) for _ in range(batches)]
+            with app.app_context():
+                use_database_role(OPERATOR)
+                seconds = timed(lambda: [record_usage(batch) for batch in prepared])
+            return size * batches / seconds
 
         for size in (1, 100, 1000):
             total = min(args.events, 2000) if size == 1 else args.events
@@ -214,12 +252,16 @@ def main() -> None:
                 lambda direct_batches=direct_batches: [direct(b) for b in direct_batches]
             )
             rows.append(
-                (f"batch of {size:>4}: events/s", total / http_seconds, total / direct_seconds)
+                (
+                    f"batch of {size:>4}: events/s",
+                    total / http_seconds,
+                    total / direct_seconds,
+                    recorded(size, total // size),
+                )
             )
             if size == 1:
-                rows.append(
-                    ("batch of 1: median answer ms", statistics.median(latencies) * 1000, None)
-                )
+                median_ms = statistics.median(latencies) * 1000
+                rows.append(("batch of 1: median answer ms", median_ms, None, None))
 
         writers = 8
         counts = [0] * writers
@@ -254,7 +296,7 @@ def main() -> None:
         for thread in threads:
             thread.join()
         direct_rate = sum(direct_counts) / (time.perf_counter() - started)
-        rows.append((f"{writers} writers, 1 event/request: events/s", http_rate, direct_rate))
+        rows.append((f"{writers} writers, 1 event/request: events/s", http_rate, direct_rate, None))
 
         exports = max(1, args.events // 512)
         bodies = [otlp_body(512, now) for _ in range(exports)]
@@ -265,17 +307,32 @@ def main() -> None:
             ]
         )
         rows.append(
-            ("OTLP protobuf, 512 spans/export: spans/s", exports * 512 / otlp_seconds, None)
+            (
+                "OTLP protobuf, 512 spans/export: spans/s",
+                exports * 512 / otlp_seconds,
+                None,
+                recorded(512, exports),
+            )
         )
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
 
-    print(f"{'case':<46}{'HTTP':>12}{'direct':>12}{'direct/HTTP':>13}")
-    for name, over_http, direct_figure in rows:
-        ratio = f"{direct_figure / over_http:>12.2f}x" if direct_figure else ""
-        direct_text = f"{direct_figure:>12.0f}" if direct_figure else f"{'':>12}"
-        print(f"{name:<46}{over_http:>12.1f}{direct_text}{ratio}")
+    def cell(value: float | None, width: int = 14) -> str:
+        return f"{value:>{width}.0f}" if value else " " * width
+
+    def ratio(direct_figure: float | None, over_http: float) -> str:
+        return f"{direct_figure / over_http:>11.2f}x" if direct_figure else " " * 12
+
+    print(
+        f"{'case':<44}{'HTTP':>10}{'ingest_events':>14}{'record_usage':>14}"
+        f"{'ingest/HTTP':>12}{'record/HTTP':>12}"
+    )
+    for name, over_http, ingested, recorded_figure in rows:
+        print(
+            f"{name:<44}{over_http:>10.1f}{cell(ingested)}{cell(recorded_figure)}"
+            f"{ratio(ingested, over_http)}{ratio(recorded_figure, over_http)}"
+        )
     sys.stdout.flush()
 
 
