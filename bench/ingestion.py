@@ -8,8 +8,9 @@ postgresql://aipm_test:aipm_test@127.0.0.1:5432/aipm_bench). Prints, per case, e
 through ``POST /api/v1/usage``, through ``ingest_events`` and through ``record_usage``
 (the write path without the API) in this process, and their ratios; the median answer
 time of a batch of 1; 8 concurrent writers sending one event per request; and OTLP
-spans/s (protobuf, 512 spans per export, as the SDK's batch processor sends). Targets: ≥ 10,000 events/s with 1,000-event batches and HTTP at most 2× the direct
-call; a batch of 1 answered in < 20 ms median; ≥ 1,000 events/s from 8 concurrent writers.
+spans/s (protobuf, 512 spans per export, as the SDK's batch processor sends).
+Targets: ≥ 10,000 events/s with 1,000-event batches and HTTP at most 2× the direct call;
+a batch of 1 answered in < 20 ms median; ≥ 1,000 events/s from 8 concurrent writers.
 """
 
 from __future__ import annotations
