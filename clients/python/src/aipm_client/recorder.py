@@ -212,9 +212,8 @@ class Recorder:
                 if answer.status not in RETRYABLE:
                     self._settle(batch, answer)
                     return
-                delay = retry_after_seconds(answer.headers.get("retry-after"))
-                if delay is None:
-                    delay = self._backoff(attempt)
+                asked = retry_after_seconds(answer.headers.get("retry-after"))
+                delay = self._backoff(attempt) if asked is None else asked
                 log.info(
                     "aipm_client: the console answered %d to usage; again in %.1f s",
                     answer.status,

@@ -147,7 +147,7 @@ class Transport:
         try:
             connection.connect()
             wrapped = _DeadlineSocket(connection.sock, deadline)
-            connection.sock = wrapped  # type: ignore[assignment]
+            connection.sock = wrapped
             connection.request(method, self.prefix + path, body=payload, headers=sent_headers)
             response = connection.getresponse()
             data = response.read(MAX_BODY_BYTES + 1)
