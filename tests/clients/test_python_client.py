@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -27,7 +28,7 @@ from sqlalchemy import func, select
 
 from tests import factories
 from tests.clients.live import Fault, SlowServer
-from webapp.models import BudgetReservation, UsageLog
+from webapp.models import ApiKey, BudgetReservation, UsageLog
 from webapp.services.core.actor import Actor
 from webapp.services.experiments import lifecycle as experiments
 from webapp.services.spending.budgets import period_containing
@@ -63,8 +64,7 @@ def usage_rows(db) -> int:
 def new_client(console, world, clock=None, **options):
     if clock is not None:
         options["clock"] = clock
-    client = Client(console.url, world.secret, **options)
-    return client
+    return Client(console.url, world.secret, **options)
 
 
 def reassign(db, world, model) -> None:
@@ -120,14 +120,27 @@ def test_stale_if_error_serves_the_cached_answer_while_the_console_errs(db, cons
 def test_a_refusal_is_never_hidden_by_the_cache(db, console, world, clock):
     client = new_client(console, world, clock)
     client.config("chatbot")
-    key = db.session.scalars(select(factories.ApiKey)).first()
-    for row in db.session.scalars(select(factories.ApiKey)):
-        row.revoked_at = datetime.now(UTC)
+    for key in db.session.scalars(select(ApiKey)):
+        key.revoked_at = datetime.now(UTC)
     db.session.commit()
-    assert key is not None
     clock.advance(31)
     with pytest.raises(Unauthorized, match="revoked"):
         client.config("chatbot")
+
+
+def test_config_all_reads_every_feature_in_one_cached_request(db, console, world, clock):
+    client = new_client(console, world, clock)
+    every = client.config_all()
+    assert sorted(every) == ["chatbot", "search"]
+    assert every["chatbot"].model["name"] == "gpt-4" and every["search"].model is None
+    clock.advance(10)
+    assert client.config_all()["chatbot"].source == "cache"
+    clock.advance(21)
+    assert client.config_all()["chatbot"].source == "console"
+    assert [s.status for s in console.faults.requests("/api/v1/config")] == [200, 304]
+    console.faults.down = True
+    clock.advance(31)
+    assert client.config_all()["search"].source == "stale"
 
 
 def test_the_fallback_bundle_answers_a_cold_start(app, db, console, world, clock, tmp_path):
@@ -150,12 +163,20 @@ def test_the_fallback_bundle_answers_a_cold_start(app, db, console, world, clock
     without = Client(console.url, world.secret, clock=clock)
     with pytest.raises(ConsoleUnavailable, match="nothing is cached"):
         without.config("chatbot")
+    everything = Client(console.url, world.secret, fallback_file=bundle, clock=clock).config_all()
+    assert {name: answer.source for name, answer in everything.items()} == {
+        "chatbot": "fallback",
+        "search": "fallback",
+    }
 
 
 def test_a_bad_bundle_is_refused_at_construction(tmp_path, world):
     wrong = tmp_path / "bundle.json"
     wrong.write_text('{"environment": "production"}')
     with pytest.raises(ValueError, match="config export"):
+        Client("http://127.0.0.1:1", world.secret, fallback_file=wrong)
+    wrong.write_text('{"format": 2, "features": {}}')
+    with pytest.raises(ValueError, match="format 2"):
         Client("http://127.0.0.1:1", world.secret, fallback_file=wrong)
 
 
@@ -225,8 +246,6 @@ def test_variants_are_the_servers_for_many_subjects_and_uneven_weights(
 
 
 def test_bucket_of_is_the_consoles(world):
-    import uuid
-
     for n in range(200):
         experiment_id = uuid.uuid4()
         assert aipm_client.bucket_of(str(experiment_id), f"s{n}") == experiments.bucket_of(
@@ -360,7 +379,7 @@ def test_reserve_admits_then_refuses_with_402_and_settles_by_record(db, console,
     client.record("chatbot", "gpt-4", cost_usd="0.55", reservation_id=held.id, input_tokens=10)
     assert client.flush(10)
     db.session.rollback()
-    settled = db.session.get(BudgetReservation, __import__("uuid").UUID(held.id))
+    settled = db.session.get(BudgetReservation, uuid.UUID(held.id))
     assert settled is not None and settled.settled_at is not None
     assert client.reserve("search", "0.10").id is None  # no hard budget covers it
     client.close()

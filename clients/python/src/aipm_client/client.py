@@ -33,6 +33,7 @@ from aipm_client.transport import Answer, Transport
 # When the console sends no Cache-Control (it always does): keep an answer this long.
 DEFAULT_MAX_AGE = 30.0
 DEFAULT_STALE_IF_ERROR = 86_400.0
+BUNDLE_FORMAT = 1  # the "format" of flask config export's bundle this client reads
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ class Client:
         self._cache: dict[str, _Entry] = {}
         self._lock = threading.Lock()
         self._unreachable_until = float("-inf")
-        self._fallback = self._load_fallback(fallback_file) if fallback_file else {}
+        self._fallback: dict[str, Any] = self._load_fallback(fallback_file) if fallback_file else {}
         self._recorder = Recorder(
             self._transport,
             batch_size=batch_size,
@@ -144,15 +145,19 @@ class Client:
     # --- configuration ----------------------------------------------------------------
 
     @staticmethod
-    def _load_fallback(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    def _load_fallback(path: str | os.PathLike[str]) -> dict[str, Any]:
         with open(path, encoding="utf-8") as handle:
             bundle = json.load(handle)
-        features = bundle.get("features") if isinstance(bundle, dict) else None
-        if not isinstance(features, dict):
+        if not isinstance(bundle, dict) or not isinstance(bundle.get("features"), dict):
             raise ValueError(
                 f"{os.fspath(path)} is not a bundle of 'flask config export' (no 'features')"
             )
-        return features
+        if bundle.get("format", BUNDLE_FORMAT) != BUNDLE_FORMAT:
+            raise ValueError(
+                f"{os.fspath(path)} has format {bundle.get('format')!r}; this client reads "
+                f"format {BUNDLE_FORMAT}: export it again with this console's release"
+            )
+        return bundle
 
     def config(self, feature: str) -> FeatureConfig:
         """The feature's configuration in the key's environment.
@@ -165,51 +170,79 @@ class Client:
         so an outage costs the application at most one ``timeout`` per interval.
         Refusals raise: ``Unauthorized`` (401), ``FeatureNotAllowed``/``Forbidden`` (403),
         ``UnknownFeature`` (404)."""
+        features = self._fallback.get("features", {})
+        data, source, etag = self._read(
+            f"feature:{feature}",
+            f"/api/v1/config/{quote(feature, safe='')}",
+            features.get(feature) if isinstance(features.get(feature), dict) else None,
+            f"the configuration of {feature!r}",
+        )
+        return FeatureConfig(data, source, etag)
+
+    def config_all(self) -> dict[str, FeatureConfig]:
+        """Every feature the key may read, by name, in one request (``GET /api/v1/config``),
+        cached, revalidated and fallen back on exactly like ``config``; the fallback is
+        the whole bundle. Handy to warm the cache at start-up."""
+        bundle = (
+            {key: self._fallback[key] for key in ("environment", "revision", "features")}
+            if self._fallback
+            else None
+        )
+        data, source, etag = self._read("all", "/api/v1/config", bundle, "the configuration")
+        return {
+            name: FeatureConfig(answer, source, etag)
+            for name, answer in (data.get("features") or {}).items()
+        }
+
+    def _read(
+        self, key: str, path: str, fallback: dict[str, Any] | None, what: str
+    ) -> tuple[dict[str, Any], str, str | None]:
+        """(data, source, ETag) of one cached GET: the rules ``config`` describes."""
         now = self._clock()
         with self._lock:
-            entry = self._cache.get(feature)
+            entry = self._cache.get(key)
         if entry is not None and not entry.from_fallback and now - entry.fetched_at < entry.max_age:
-            return FeatureConfig(entry.data, "cache", entry.etag)
+            return entry.data, "cache", entry.etag
         if entry is not None and now < entry.retry_at:
-            return self._fall_back(feature, entry, now, None)
+            return self._fall_back(key, entry, fallback, what, now, None)
         if entry is None and now < self._unreachable_until:
-            return self._fall_back(feature, None, now, None)
+            return self._fall_back(key, None, fallback, what, now, None)
         headers = {"If-None-Match": entry.etag} if entry is not None and entry.etag else {}
         try:
-            answer = self._transport.request(
-                "GET", f"/api/v1/config/{quote(feature, safe='')}", self.timeout, headers=headers
-            )
+            answer = self._transport.request("GET", path, self.timeout, headers=headers)
         except ConsoleUnavailable as error:
-            return self._fall_back(feature, entry, now, error)
+            return self._fall_back(key, entry, fallback, what, now, error)
         if answer.status == 304 and entry is not None and entry.etag:
             max_age, stale, _ = cache_directives(answer.headers.get("cache-control"))
-            renewed = _Entry(
-                entry.data, answer.headers.get("etag", entry.etag), now, max_age, stale
-            )
+            renewed = answer.headers.get("etag", entry.etag)
             with self._lock:
-                self._cache[feature] = renewed
-            return FeatureConfig(renewed.data, "console", renewed.etag)
+                self._cache[key] = _Entry(entry.data, renewed, now, max_age, stale)
+            return entry.data, "console", renewed
         if answer.status == 200:
             data = answer.json().get("data")
             if not isinstance(data, dict):
-                return self._fall_back(
-                    feature, entry, now, ConsoleUnavailable("the answer is not a configuration")
-                )
+                failure = ConsoleUnavailable(f"GET {path}: the answer is not a configuration")
+                return self._fall_back(key, entry, fallback, what, now, failure)
             max_age, stale, storable = cache_directives(answer.headers.get("cache-control"))
             etag = answer.headers.get("etag")
             if storable:
                 with self._lock:
-                    self._cache[feature] = _Entry(data, etag, now, max_age, stale)
-            return FeatureConfig(data, "console", etag)
+                    self._cache[key] = _Entry(data, etag, now, max_age, stale)
+            return data, "console", etag
         if answer.status == 429 or answer.status >= 500:
-            return self._fall_back(
-                feature, entry, now, ConsoleUnavailable(f"the console answered {answer.status}")
-            )
+            failure = ConsoleUnavailable(f"GET {path}: the console answered {answer.status}")
+            return self._fall_back(key, entry, fallback, what, now, failure)
         raise _refusal(answer)
 
     def _fall_back(
-        self, feature: str, entry: _Entry | None, now: float, error: ConsoleUnavailable | None
-    ) -> FeatureConfig:
+        self,
+        key: str,
+        entry: _Entry | None,
+        fallback: dict[str, Any] | None,
+        what: str,
+        now: float,
+        error: ConsoleUnavailable | None,
+    ) -> tuple[dict[str, Any], str, str | None]:
         if error is not None:
             self._unreachable_until = now + self.retry_interval
         if entry is not None and (
@@ -217,19 +250,17 @@ class Client:
         ):
             if error is not None:
                 entry.retry_at = now + self.retry_interval
-            return FeatureConfig(
-                entry.data, "fallback" if entry.from_fallback else "stale", entry.etag
-            )
-        bundled = self._fallback.get(feature)
-        if isinstance(bundled, dict):
-            fallback = _Entry(bundled, None, now, 0.0, 0.0, True, now + self.retry_interval)
+            return entry.data, "fallback" if entry.from_fallback else "stale", entry.etag
+        if fallback is not None:
             with self._lock:
-                self._cache[feature] = fallback
-            return FeatureConfig(bundled, "fallback")
+                self._cache[key] = _Entry(
+                    fallback, None, now, 0.0, 0.0, True, now + self.retry_interval
+                )
+            return fallback, "fallback", None
         reason = f": {error}" if error is not None else " (it failed less than retry_interval ago)"
         raise ConsoleUnavailable(
-            f"no configuration of {feature!r}: the console is unavailable{reason}, nothing is "
-            "cached and the fallback bundle has none"
+            f"no {what}: the console is unavailable{reason}, nothing is cached and the "
+            "fallback bundle has none"
         )
 
     def variant(self, feature: str, experiment_id: str, subject: str) -> Variant | None:
