@@ -341,10 +341,16 @@ def test_a_full_queue_refuses_the_event_and_close_reports_what_was_not_sent(worl
 def test_events_queued_are_flushed_when_the_interpreter_exits(db, console, world):
     script = textwrap.dedent(
         f"""
+        import gc
         from aipm_client import Client
-        client = Client({console.url!r}, {world.secret!r}, flush_interval=60)
-        for n in range(3):
-            client.record("chatbot", "gpt-4", input_tokens=n + 1, id=f"at-exit-{{n}}")
+
+        def handle_requests():
+            client = Client({console.url!r}, {world.secret!r}, flush_interval=60)
+            for n in range(3):
+                client.record("chatbot", "gpt-4", input_tokens=n + 1, id=f"at-exit-{{n}}")
+
+        handle_requests()  # the client itself is dropped: its queue is still sent at exit
+        gc.collect()
         """
     )
     done = subprocess.run(

@@ -8,7 +8,6 @@ import os
 import threading
 import time
 import uuid
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -86,12 +85,6 @@ def _parse_time(value: Any) -> datetime | None:
         return None
 
 
-def _close_at_exit(reference: weakref.ref[Client]) -> None:
-    client = reference()
-    if client is not None:
-        client.close(client.exit_timeout)
-
-
 class Client:
     """The console's configuration, experiment variants, usage reporting and budget
     reservations for one API key (whose environment and features decide what it sees).
@@ -140,7 +133,9 @@ class Client:
             max_backoff=max_backoff,
             on_rejected=on_rejected,
         )
-        atexit.register(_close_at_exit, weakref.ref(self))
+        # The recorder, not the client: events queued by a client the application dropped
+        # are still sent at exit.
+        atexit.register(self._recorder.close, exit_timeout)
 
     # --- configuration ----------------------------------------------------------------
 
