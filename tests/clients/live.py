@@ -140,6 +140,7 @@ class SlowServer:
         self.trickle, self.interval = trickle, interval
         self.stopped = threading.Event()
         self.bytes_sent = 0
+        self.connections = 0
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
@@ -149,6 +150,7 @@ class SlowServer:
                 connection, _ = self.listener.accept()
             except OSError:
                 continue
+            self.connections += 1
             threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
 
     def _answer(self, connection: socket.socket) -> None:

@@ -189,14 +189,16 @@ def test_the_timeout_bounds_the_whole_call(world, trickle):
         with pytest.raises(ConsoleUnavailable, match=r"within 0\.5 s"):
             client.config("chatbot")
         elapsed = time.monotonic() - started
-        assert 0.45 <= elapsed < 0.8, elapsed
+        # Without the deadline it would never end (the server never finishes); the slack
+        # is for a loaded machine.
+        assert 0.45 <= elapsed < 1.5, elapsed
         if trickle:
             assert slow.bytes_sent >= 3  # it kept sending: each byte alone was in time
         # The next call within retry_interval does not wait again.
         started = time.monotonic()
         with pytest.raises(ConsoleUnavailable):
             client.config("chatbot")
-        assert time.monotonic() - started < 0.05
+        assert time.monotonic() - started < 0.2
     finally:
         slow.stop()
 
@@ -325,7 +327,9 @@ def test_a_full_queue_refuses_the_event_and_close_reports_what_was_not_sent(worl
     try:
         client = Client(slow.url, world.secret, max_queue=2, batch_size=1, send_timeout=0.3)
         client.record("chatbot", "gpt-4")  # taken by the sender, which waits on the server
-        time.sleep(0.1)
+        deadline = time.monotonic() + 5
+        while not slow.connections and time.monotonic() < deadline:
+            time.sleep(0.01)
         client.record("chatbot", "gpt-4")
         client.record("chatbot", "gpt-4")
         with pytest.raises(aipm_client.QueueFull, match="max_queue=2"):
