@@ -203,6 +203,25 @@ def test_the_timeout_bounds_the_whole_call(world, trickle):
         slow.stop()
 
 
+def test_the_timeout_bounds_a_name_lookup_that_hangs(world, monkeypatch):
+    import socket
+
+    lookups = []
+
+    def resolver_that_hangs(*args, **kwargs):
+        lookups.append(args[0])
+        time.sleep(3)
+        raise OSError("no answer")
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver_that_hangs)
+    client = Client("http://console.example.internal:8000", world.secret, timeout=0.5)
+    started = time.monotonic()
+    with pytest.raises(ConsoleUnavailable, match=r"within 0\.5 s"):
+        client.config("chatbot")
+    assert time.monotonic() - started < 1.5
+    assert lookups == ["console.example.internal"]
+
+
 def test_variants_are_the_servers_for_many_subjects_and_uneven_weights(
     db, console, world, admin_client
 ):

@@ -3,19 +3,26 @@
 A socket timeout bounds each ``recv``, not the exchange: a server that trickles one byte
 every second would hold ``http.client`` for ever under a 2-second timeout. Here the
 connected socket is wrapped so that every send and every receive first sets the socket's
-timeout to the time left until the deadline (and fails at once when none is left), so the
-whole exchange — connect, TLS, request, status line, headers and body — ends by the
-deadline. Only the name lookup (``getaddrinfo``, the operating system's resolver) is
-outside it; point ``base_url`` at an address or a name the resolver answers locally.
+timeout to the time left until the deadline (and fails at once when none is left), so
+request, status line, headers and body end by the deadline. Before that:
+
+- the name lookup (``getaddrinfo``, which no socket timeout bounds: the resolver may wait
+  for seconds) runs in a short-lived thread the call waits for only until the deadline
+  (an address literal is not looked up);
+- each address is tried with the time left, not a fresh timeout each;
+- the TLS handshake runs with the socket's timeout set to the time left when it starts
+  (each of its few round trips is bounded by that, not their sum).
 """
 
 from __future__ import annotations
 
 import http.client
 import io
+import ipaddress
 import json
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -99,6 +106,67 @@ def _left(deadline: float) -> float:
     return left
 
 
+AddressInfo = tuple[Any, ...]  # one entry of socket.getaddrinfo
+
+
+def resolve(host: str, port: int, deadline: float) -> list[AddressInfo]:
+    """``getaddrinfo`` for a TCP connection, given up at the deadline."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:  # an address: nothing to look up
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+    found: list[list[AddressInfo]] = []
+    failed: list[OSError] = []
+
+    def look_up() -> None:
+        try:
+            found.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except OSError as error:
+            failed.append(error)
+
+    worker = threading.Thread(target=look_up, name="aipm-client-resolve", daemon=True)
+    try:
+        worker.start()
+    except RuntimeError:  # no new thread at interpreter shutdown: look up inline
+        look_up()
+    else:
+        worker.join(_left(deadline))
+    if failed:
+        raise failed[0]
+    if not found:
+        raise DeadlineExceeded(f"the name lookup of {host} did not end in time")
+    return found[0]
+
+
+def connect_by(deadline: float) -> Any:
+    """A ``create_connection`` for ``http.client`` that keeps to ``deadline``: the lookup
+    and every address tried share the time left."""
+
+    def create_connection(
+        address: tuple[str, int], timeout: Any = None, source_address: Any = None
+    ) -> socket.socket:
+        host, port = address
+        last: OSError | None = None
+        for family, kind, proto, _, target in resolve(host, port, deadline):
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.settimeout(_left(deadline))
+                if source_address:
+                    sock.bind(source_address)
+                sock.connect(target)
+                return sock
+            except OSError as error:
+                sock.close()
+                if isinstance(error, TimeoutError):
+                    raise
+                last = error
+        raise last or OSError(f"{host} has no address")
+
+    return create_connection
+
+
 class Transport:
     """Requests to one console with one API key. Thread-safe: a connection per request
     (applications read their configuration rarely; usage goes in batches)."""
@@ -143,6 +211,7 @@ class Transport:
             payload = json.dumps(body, separators=(",", ":"), default=str).encode()
             sent_headers["Content-Type"] = "application/json"
         connection = self._connection(timeout)
+        connection._create_connection = connect_by(deadline)  # type: ignore[attr-defined]
         wrapped: _DeadlineSocket | None = None
         try:
             connection.connect()
