@@ -384,6 +384,35 @@ def test_events_queued_are_flushed_when_the_interpreter_exits(db, console, world
     assert console.faults.requests(USAGE)[0].event_ids == ["at-exit-0", "at-exit-1", "at-exit-2"]
 
 
+def test_a_forked_child_sends_its_own_events(db, console, world):
+    # A client made before a fork (gunicorn --preload): the child has no sender thread of
+    # its own until it records; the parent's queue stays the parent's.
+    script = textwrap.dedent(
+        f"""
+        import os
+        from aipm_client import Client
+
+        client = Client({console.url!r}, {world.secret!r}, flush_interval=60)
+        client.record("chatbot", "gpt-4", id="before-fork")
+        child = os.fork()
+        if child == 0:
+            client.record("chatbot", "gpt-4", id="in-child")
+            assert client.flush(10)
+            os._exit(0)
+        _, status = os.waitpid(child, 0)
+        assert status == 0, status
+        assert client.flush(10)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    assert usage_rows(db) == 2
+    sent = sorted(i for seen in console.faults.requests(USAGE) for i in seen.event_ids)
+    assert sent == ["before-fork", "in-child"]
+
+
 def test_reserve_admits_then_refuses_with_402_and_settles_by_record(db, console, world):
     first, last = period_containing(datetime.now(UTC).date(), "monthly")
     factories.budget(

@@ -133,9 +133,14 @@ class Client:
             max_backoff=max_backoff,
             on_rejected=on_rejected,
         )
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._after_fork)
         # The recorder, not the client: events queued by a client the application dropped
         # are still sent at exit.
         atexit.register(self._recorder.close, exit_timeout)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()  # another thread of the parent may have held it
 
     # --- configuration ----------------------------------------------------------------
 

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -97,6 +98,19 @@ class Recorder:
         self.rejected: deque[Rejected] = deque(maxlen=KEPT_REJECTIONS)
         self.undelivered: list[dict[str, Any]] = []
         self.batches_sent = 0  # requests answered (any status), retries included
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        """A forked child (gunicorn --preload, multiprocessing) has no sender thread and
+        maybe a lock held by a thread that does not exist there: start afresh. The events
+        queued before the fork stay the parent's to send."""
+        self._cond = threading.Condition()
+        self._abort = threading.Event()
+        self._thread = None
+        self._queue.clear()
+        self._pending = 0
+        self._flushing = 0
 
     # --- the caller's side ------------------------------------------------------------
 
