@@ -1,4 +1,5 @@
-"""mypy checks webapp/ (`make typecheck`), and `make test` runs it between ruff and pytest."""
+"""mypy checks webapp/ and the Python client (`make typecheck`); `make test` runs it
+between ruff and pytest."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 def test_mypy_is_configured_for_webapp_and_pinned():
     config = tomllib.loads((PROJECT / "pyproject.toml").read_text())["tool"]["mypy"]
-    assert config["files"] == ["webapp"]
+    assert config["files"] == ["webapp", "clients/python/src"]
     assert config["python_version"] == "3.11"
     for setting in ("check_untyped_defs", "warn_unused_ignores", "no_implicit_optional"):
         assert config[setting] is True, setting
