@@ -15,6 +15,8 @@ from plotly.subplots import make_subplots
 
 def requests_and_errors_chart(daily: list) -> str:
     """Requests (bars) and failed requests (line) per day, as Plotly JSON."""
+    if not any(entry.requests for entry in daily):
+        return figure_json([], 300)
     days = [entry.day.isoformat() for entry in daily]
     figure = go.Figure()
     figure.add_bar(name="Requests", x=days, y=[entry.requests for entry in daily])
@@ -100,6 +102,8 @@ def budget_burn_chart(
 def health_timeline_chart(points: list) -> str:
     """Score, latency and error rate of a provider's health checks, three stacked panels
     sharing the time axis, as Plotly JSON."""
+    if not points:
+        return figure_json([], 480, empty_message="No health checks in this range")
     times = [point.at.isoformat() for point in points]
 
     def values(name: str) -> list[float | None]:
@@ -224,11 +228,54 @@ def requests_and_error_rate_chart(
             "overlaying": "y",
             "side": "right",
             "rangemode": "tozero",
+            # Round steps (0, 2, 4 … or 0, 0.5, 1 …), never 1.7234 %.
+            "tickformat": ".1~f",
+            "nticks": 6,
+            "showgrid": False,
         },
     )
 
 
-def figure_json(traces: list[dict[str, Any]], height: int = 320, **layout: Any) -> str:
+NO_DATA = "No requests in this range"
+
+
+def figure_json(
+    traces: list[dict[str, Any]],
+    height: int = 320,
+    empty_message: str = NO_DATA,
+    **layout: Any,
+) -> str:
     """A figure as Plotly JSON, written directly: building a ``go.Figure`` validates every
-    property and costs milliseconds per chart, which the overview cannot spare."""
+    property and costs milliseconds per chart, which the overview cannot spare.
+
+    A figure with nothing to draw (no trace holds a non-zero value) says
+    ``empty_message`` in place of an empty −1…1 frame."""
+    if not any(_has_data(trace) for trace in traces):
+        return json.dumps({"data": [], "layout": empty_layout(empty_message, height)})
     return json.dumps({"data": traces, "layout": BASE_LAYOUT | {"height": height} | layout})
+
+
+def _has_data(trace: dict[str, Any]) -> bool:
+    values = trace.get("values", trace.get("y")) or []
+    return any(value for value in values if value is not None)
+
+
+def empty_layout(message: str, height: int) -> dict[str, Any]:
+    """Hidden axes and one centred line of text: what a chart without data shows."""
+    hidden = {"visible": False}
+    return BASE_LAYOUT | {
+        "height": min(height, 160),
+        "xaxis": hidden,
+        "yaxis": hidden,
+        "annotations": [
+            {
+                "text": html.escape(message),
+                "showarrow": False,
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0.5,
+                "y": 0.5,
+                "font": {"size": 15, "color": "#667085"},
+            }
+        ],
+    }
