@@ -45,3 +45,20 @@ def test_a_chart_with_data_keeps_its_traces():
 def test_the_error_rate_axis_steps_in_round_numbers():
     figure = _figure(charts.requests_and_error_rate_chart(["2026-12-01"], [10], [Decimal("1.7")]))
     assert figure["layout"]["yaxis2"]["tickformat"] == ".1~f"
+
+
+def test_axes_counting_requests_or_dollars_separate_thousands():
+    spend = _figure(charts.stacked_spend_chart(["2026-12-01"], {"chatbot": [Decimal("1500")]}))
+    requests = _figure(charts.requests_and_error_rate_chart(["2026-12-01"], [12000], [None]))
+    burn = _figure(
+        charts.budget_burn_chart(
+            [date(2026, 12, 1)],
+            [Decimal("900")],
+            Decimal("1000"),
+            date(2026, 12, 31),
+            Decimal("1800"),
+        )
+    )
+    assert spend["layout"]["yaxis"]["tickformat"] == ",~f"
+    assert requests["layout"]["yaxis"]["tickformat"] == ",~f"
+    assert burn["layout"]["yaxis"]["tickformat"] == ",~f"

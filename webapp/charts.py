@@ -28,6 +28,7 @@ def requests_and_errors_chart(daily: list) -> str:
         line={"color": "#b3261e"},
     )
     _layout(figure, 300)
+    figure.update_layout(yaxis={"tickformat": ",~f", "rangemode": "tozero"})
     return figure.to_json()
 
 
@@ -95,7 +96,7 @@ def budget_burn_chart(
         hovertemplate="Budget: $%{y:,.2f}<extra></extra>",
     )
     _layout(figure)
-    figure.update_layout(yaxis={"tickprefix": "$", "rangemode": "tozero"})
+    figure.update_layout(yaxis={"tickprefix": "$", "tickformat": ",~f", "rangemode": "tozero"})
     return figure.to_json()
 
 
@@ -135,7 +136,7 @@ def health_timeline_chart(points: list) -> str:
             col=1,
         )
     figure.update_yaxes(range=[0, 100], row=1, col=1)
-    figure.update_yaxes(rangemode="tozero", row=2, col=1)
+    figure.update_yaxes(rangemode="tozero", tickformat=",~f", row=2, col=1)
     figure.update_yaxes(rangemode="tozero", row=3, col=1)
     figure.update_layout(
         showlegend=False,
@@ -194,7 +195,7 @@ def stacked_spend_chart(buckets: list[str], series: dict[str, list[Decimal]]) ->
         }
         for name, amounts in series.items()
     ]
-    return figure_json(traces, barmode="stack", yaxis={"tickprefix": "$"})
+    return figure_json(traces, barmode="stack", yaxis={"tickprefix": "$", "tickformat": ",~f"})
 
 
 def requests_and_error_rate_chart(
@@ -222,7 +223,7 @@ def requests_and_error_rate_chart(
     ]
     return figure_json(
         traces,
-        yaxis={"title": {"text": "requests"}},
+        yaxis={"title": {"text": "requests"}, "tickformat": ",~f"},
         yaxis2={
             "title": {"text": "error rate %"},
             "overlaying": "y",
