@@ -62,3 +62,12 @@ def test_axes_counting_requests_or_dollars_separate_thousands():
     assert spend["layout"]["yaxis"]["tickformat"] == ",~f"
     assert requests["layout"]["yaxis"]["tickformat"] == ",~f"
     assert burn["layout"]["yaxis"]["tickformat"] == ",~f"
+
+
+def test_a_single_day_is_labelled_as_a_day_not_as_midnight():
+    one_day = _figure(charts.stacked_spend_chart(["2026-12-01"], {"chatbot": [Decimal("2")]}))
+    two_days = _figure(
+        charts.stacked_spend_chart(["2026-12-01", "2026-12-02"], {"chatbot": [Decimal("2")] * 2})
+    )
+    assert one_day["layout"]["xaxis"] == {"type": "category"}
+    assert "xaxis" not in two_days["layout"]

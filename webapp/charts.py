@@ -19,6 +19,8 @@ def requests_and_errors_chart(daily: list) -> str:
         return figure_json([], 300)
     days = [entry.day.isoformat() for entry in daily]
     figure = go.Figure()
+    if len(days) == 1:
+        figure.update_layout(xaxis={"type": "category"})  # see figure_json
     figure.add_bar(name="Requests", x=days, y=[entry.requests for entry in daily])
     figure.add_scatter(
         name="Errors and timeouts",
@@ -53,6 +55,11 @@ def spend_donut_chart(labels: list[str], amounts: list[Decimal]) -> str:
         "values": [float(amount) for amount in amounts],  # display only
         "hole": 0.55,
         "sort": False,
+        # Outside, with room made for them: Plotly drops inside labels that don't fit, so a
+        # small share's label vanished.
+        "textposition": "outside",
+        "textinfo": "percent",
+        "automargin": True,
         "hovertemplate": "%{label}: $%{value:,.2f} (%{percent})<extra></extra>",
     }
     return figure_json([trace], height=300)
@@ -253,6 +260,10 @@ def figure_json(
     ``empty_message`` in place of an empty −1…1 frame."""
     if not any(_has_data(trace) for trace in traces):
         return json.dumps({"data": [], "layout": empty_layout(empty_message, height)})
+    if all(len(trace.get("x") or []) == 1 for trace in traces):
+        # One bucket (this month on the 1st): a date axis would zoom into that day and
+        # label it 00:00:00; a category axis labels the day.
+        layout = {"xaxis": {"type": "category"}} | layout
     return json.dumps({"data": traces, "layout": BASE_LAYOUT | {"height": height} | layout})
 
 
