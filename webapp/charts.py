@@ -58,7 +58,7 @@ def spend_donut_chart(labels: list[str], amounts: list[Decimal]) -> str:
         # Outside, with room made for them: Plotly drops inside labels that don't fit, so a
         # small share's label vanished.
         "textposition": "outside",
-        "textinfo": "percent",
+        "texttemplate": "%{percent:.1%}",
         "automargin": True,
         "hovertemplate": "%{label}: $%{value:,.2f} (%{percent})<extra></extra>",
     }
