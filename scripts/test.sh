@@ -61,6 +61,39 @@ start_local_postgres() {
     END \$\$;" >/dev/null
   export TEST_DATABASE_URL="postgresql+psycopg://aipm_test:aipm_test@127.0.0.1:$port/aipm_test"
   export TEST_APP_DATABASE_URL="postgresql+psycopg://aipm_test_app:aipm_test_app@127.0.0.1:$port/aipm_test"
+  start_local_replica "$version" "$port"
+}
+
+# A streaming replica of the cluster, made with pg_basebackup from the same installation,
+# for the read-replica tests (tests/deployment/test_read_replica.py): they pause its
+# replay to tell it from the primary, which the test role may do once granted.
+REPLICA_DIR=/var/tmp/aipm-test-replica
+REPLICA_PORT=${REPLICA_PORT:-55433}
+stop_local_replica() {
+  if [ -f "$REPLICA_DIR/data/postmaster.pid" ]; then
+    as_postgres "/usr/lib/postgresql/$1/bin/pg_ctl" -D "$REPLICA_DIR/data" -m fast -w stop >/dev/null || true
+  fi
+}
+start_local_replica() {
+  local version=$1 port=$2 bin="/usr/lib/postgresql/$1/bin"
+  [ -x "$bin/pg_basebackup" ] || return 0
+  stop_local_replica "$version"
+  as_postgres psql -p "$port" -d aipm_test -v ON_ERROR_STOP=1 -qc "
+    GRANT EXECUTE ON FUNCTION pg_wal_replay_pause() TO aipm_test;
+    GRANT EXECUTE ON FUNCTION pg_wal_replay_resume() TO aipm_test;" >/dev/null
+  rm -rf "$REPLICA_DIR"
+  mkdir -p "$REPLICA_DIR"
+  chown postgres "$REPLICA_DIR"
+  chmod 700 "$REPLICA_DIR"
+  as_postgres "$bin/pg_basebackup" -p "$port" -D "$REPLICA_DIR/data" -R -X stream
+  # Debian keeps the configuration outside the data directory: the replica gets its own.
+  as_postgres touch "$REPLICA_DIR/data/postgresql.conf"
+  as_postgres cp "/etc/postgresql/$version/main/pg_hba.conf" "/etc/postgresql/$version/main/pg_ident.conf" "$REPLICA_DIR/data/"
+  as_postgres "$bin/pg_ctl" -D "$REPLICA_DIR/data" -l "$REPLICA_DIR/log" -w -t 300 -o \
+    "-p $REPLICA_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$REPLICA_DIR -c hot_standby=on" \
+    start >/dev/null
+  trap 'stop_local_replica '"$version" EXIT
+  export TEST_READ_DATABASE_URL="postgresql+psycopg://aipm_test:aipm_test@127.0.0.1:$REPLICA_PORT/aipm_test"
 }
 
 echo "== pytest on PostgreSQL =="

@@ -62,6 +62,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from webapp.apps_api import bp as apps_api_bp
 
     app.register_blueprint(apps_api_bp)
+    from webapp import read_replica
+
+    read_replica.init_app(app)
 
     from webapp.cli import register_commands
 

@@ -15,8 +15,12 @@ from plotly.subplots import make_subplots
 
 def requests_and_errors_chart(daily: list) -> str:
     """Requests (bars) and failed requests (line) per day, as Plotly JSON."""
+    if not any(entry.requests for entry in daily):
+        return figure_json([], 300)
     days = [entry.day.isoformat() for entry in daily]
     figure = go.Figure()
+    if len(days) == 1:
+        figure.update_layout(xaxis={"type": "category"})  # see figure_json
     figure.add_bar(name="Requests", x=days, y=[entry.requests for entry in daily])
     figure.add_scatter(
         name="Errors and timeouts",
@@ -26,6 +30,7 @@ def requests_and_errors_chart(daily: list) -> str:
         line={"color": "#b3261e"},
     )
     _layout(figure, 300)
+    figure.update_layout(yaxis={"tickformat": ",~f", "rangemode": "tozero"})
     return figure.to_json()
 
 
@@ -50,6 +55,11 @@ def spend_donut_chart(labels: list[str], amounts: list[Decimal]) -> str:
         "values": [float(amount) for amount in amounts],  # display only
         "hole": 0.55,
         "sort": False,
+        # Outside, with room made for them: Plotly drops inside labels that don't fit, so a
+        # small share's label vanished.
+        "textposition": "outside",
+        "texttemplate": "%{percent:.1%}",
+        "automargin": True,
         "hovertemplate": "%{label}: $%{value:,.2f} (%{percent})<extra></extra>",
     }
     return figure_json([trace], height=300)
@@ -93,13 +103,15 @@ def budget_burn_chart(
         hovertemplate="Budget: $%{y:,.2f}<extra></extra>",
     )
     _layout(figure)
-    figure.update_layout(yaxis={"tickprefix": "$", "rangemode": "tozero"})
+    figure.update_layout(yaxis={"tickprefix": "$", "tickformat": ",~f", "rangemode": "tozero"})
     return figure.to_json()
 
 
 def health_timeline_chart(points: list) -> str:
     """Score, latency and error rate of a provider's health checks, three stacked panels
     sharing the time axis, as Plotly JSON."""
+    if not points:
+        return figure_json([], 480, empty_message="No health checks in this range")
     times = [point.at.isoformat() for point in points]
 
     def values(name: str) -> list[float | None]:
@@ -131,7 +143,7 @@ def health_timeline_chart(points: list) -> str:
             col=1,
         )
     figure.update_yaxes(range=[0, 100], row=1, col=1)
-    figure.update_yaxes(rangemode="tozero", row=2, col=1)
+    figure.update_yaxes(rangemode="tozero", tickformat=",~f", row=2, col=1)
     figure.update_yaxes(rangemode="tozero", row=3, col=1)
     figure.update_layout(
         showlegend=False,
@@ -190,7 +202,7 @@ def stacked_spend_chart(buckets: list[str], series: dict[str, list[Decimal]]) ->
         }
         for name, amounts in series.items()
     ]
-    return figure_json(traces, barmode="stack", yaxis={"tickprefix": "$"})
+    return figure_json(traces, barmode="stack", yaxis={"tickprefix": "$", "tickformat": ",~f"})
 
 
 def requests_and_error_rate_chart(
@@ -218,17 +230,64 @@ def requests_and_error_rate_chart(
     ]
     return figure_json(
         traces,
-        yaxis={"title": {"text": "requests"}},
+        yaxis={"title": {"text": "requests"}, "tickformat": ",~f"},
         yaxis2={
             "title": {"text": "error rate %"},
             "overlaying": "y",
             "side": "right",
             "rangemode": "tozero",
+            # Round steps (0, 2, 4 … or 0, 0.5, 1 …), never 1.7234 %.
+            "tickformat": ".1~f",
+            "nticks": 6,
+            "showgrid": False,
         },
     )
 
 
-def figure_json(traces: list[dict[str, Any]], height: int = 320, **layout: Any) -> str:
+NO_DATA = "No requests in this range"
+
+
+def figure_json(
+    traces: list[dict[str, Any]],
+    height: int = 320,
+    empty_message: str = NO_DATA,
+    **layout: Any,
+) -> str:
     """A figure as Plotly JSON, written directly: building a ``go.Figure`` validates every
-    property and costs milliseconds per chart, which the overview cannot spare."""
+    property and costs milliseconds per chart, which the overview cannot spare.
+
+    A figure with nothing to draw (no trace holds a non-zero value) says
+    ``empty_message`` in place of an empty −1…1 frame."""
+    if not any(_has_data(trace) for trace in traces):
+        return json.dumps({"data": [], "layout": empty_layout(empty_message, height)})
+    if all(len(trace.get("x") or []) == 1 for trace in traces):
+        # One bucket (this month on the 1st): a date axis would zoom into that day and
+        # label it 00:00:00; a category axis labels the day.
+        layout = {"xaxis": {"type": "category"}} | layout
     return json.dumps({"data": traces, "layout": BASE_LAYOUT | {"height": height} | layout})
+
+
+def _has_data(trace: dict[str, Any]) -> bool:
+    values = trace.get("values", trace.get("y")) or []
+    return any(value for value in values if value is not None)
+
+
+def empty_layout(message: str, height: int) -> dict[str, Any]:
+    """Hidden axes and one centred line of text: what a chart without data shows."""
+    hidden = {"visible": False}
+    return BASE_LAYOUT | {
+        "height": min(height, 160),
+        "xaxis": hidden,
+        "yaxis": hidden,
+        "annotations": [
+            {
+                "text": html.escape(message),
+                "showarrow": False,
+                "xref": "paper",
+                "yref": "paper",
+                "x": 0.5,
+                "y": 0.5,
+                "font": {"size": 15, "color": "#667085"},
+            }
+        ],
+    }

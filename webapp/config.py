@@ -141,6 +141,11 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": normalize_database_url(
             os.environ.get("DATABASE_URL") or default_database_url()
         ),
+        # A PostgreSQL streaming replica the dashboards read from (webapp/read_replica.py);
+        # unset: everything reads from DATABASE_URL.
+        "DATABASE_READ_URL": normalize_database_url(os.environ["DATABASE_READ_URL"])
+        if os.environ.get("DATABASE_READ_URL")
+        else None,
         # hide_parameters: SQL errors in the log never show values (password hashes, …).
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
         # The schema owner, for `flask db upgrade` and `flask grant-app-access` when the

@@ -61,6 +61,9 @@ def test_feature_page_tiles_chart_matrix_and_history(viewer_client, data):
     for text in (
         "Uptime",
         "100.00 %",
+        # uptime and error rate say what they count, so 100 % uptime beside errors reads right
+        "hours with traffic in which at least half the requests succeeded",
+        "of all finished requests",
         "data-plotly-figure",
         'id="env-production"',
         "Assignment history",

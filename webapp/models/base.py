@@ -14,6 +14,7 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from webapp.models.types import SQLITE_SCALE, UTCDateTime, utcnow
+from webapp.read_replica import RoutingSession
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -30,7 +31,8 @@ class Base(DeclarativeBase):
 
 # Defined beside the base (not in extensions.py) so model modules can import it without
 # an import cycle; extensions.py re-exports it with the other extensions.
-db = SQLAlchemy(model_class=Base)
+# RoutingSession: the dashboards' reads may go to a replica (webapp/read_replica.py).
+db = SQLAlchemy(model_class=Base, session_options={"class_": RoutingSession})
 
 # Models subclass ``Model``. At run time it is ``db.Model``, which Flask-SQLAlchemy builds
 # by copying ``Base``'s body into a new declarative class with its own ``Model`` mixin

@@ -318,7 +318,7 @@ def _cheaper_model_rule(
                 f"model-switch-{feature_id}-{model_type}",
                 "model_switch",
                 f"Serve {feature_name} with {best.display_name}",
-                f"{feature_name}'s last 30 days ({entry['requests']} requests on "
+                f"{feature_name}'s last 30 days ({entry['requests']:,} requests on "
                 f"{current_names}) cost {usd(entry['cost'])}; the same tokens on "
                 f"{best.display_name} ({best_provider}) would have cost {usd(best_cost)}.",
                 saving,
