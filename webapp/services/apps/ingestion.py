@@ -54,14 +54,13 @@ from webapp.extensions import db
 from webapp.models import (
     AIModel,
     ApiKeyIngestion,
-    Feature,
     Prompt,
-    Provider,
     UsageEventId,
     UsageLog,
 )
 from webapp.models.apps import REJECTION_CODES, rejection_column
 from webapp.services.apps.authentication import AuthenticatedKey
+from webapp.services.apps.ingestion_catalog import CatalogModel, catalog_cache
 from webapp.services.apps.reported_events import (
     ReportedEvent,
     cross_field_problems,
@@ -121,14 +120,11 @@ class IngestionResult:
 @dataclass(frozen=True)
 class _Catalog:
     feature_ids: dict[str, uuid.UUID]  # by name
-    models: dict[str, list[tuple[AIModel, str]]]  # by name: (model, provider name)
+    models: dict[str, tuple[tuple[CatalogModel, str], ...]]  # by name: (model, provider)
+    provider_of: dict[uuid.UUID, uuid.UUID]  # model id → provider id
     prompts: dict[tuple[uuid.UUID, str, int], uuid.UUID]  # (feature, name, version)
     # Budget reservations the batch names: (API key, feature) of each.
     reservations: dict[uuid.UUID, tuple[uuid.UUID | None, uuid.UUID]]
-
-    @property
-    def provider_of(self) -> dict[uuid.UUID, uuid.UUID]:
-        return {m.id: m.provider_id for found in self.models.values() for m, _ in found}
 
 
 @dataclass
@@ -208,44 +204,34 @@ def _unstorable(raw: Any) -> dict[str, str] | None:
 
 
 def _load_catalog(values: list[dict[str, Any]]) -> _Catalog:
-    """The features, models and prompts the batch names, in at most three queries."""
-    feature_names = {v["feature"] for v in values if "feature" in v}
-    feature_ids: dict[str, uuid.UUID] = {}
-    if feature_names:
-        query = select(Feature.name, Feature.id).where(Feature.name.in_(feature_names))
-        feature_ids = {name: feature_id for name, feature_id in db.session.execute(query)}
-    model_names = {v["model"] for v in values if "model" in v}
-    models: dict[str, list[tuple[AIModel, str]]] = {}
-    if model_names:
-        found = db.session.execute(
-            select(AIModel, Provider.name)
-            .join(Provider, Provider.id == AIModel.provider_id)
-            .where(AIModel.name.in_(model_names))
-        )
-        for model, provider_name in found:
-            models.setdefault(model.name, []).append((model, provider_name))
-        for candidates in models.values():
-            candidates.sort(
-                key=lambda c: (c[0].version is not None, c[1], c[0].version or "", str(c[0].id))
-            )
+    """Features and models from this process's snapshot of the catalog (one query when it
+    is current: webapp/services/apps/ingestion_catalog.py); the prompts and reservations
+    the batch names, one query each when it names any."""
+    snapshot = catalog_cache(current_app).current()
+    feature_ids = snapshot.feature_ids
     prompt_names = {v["prompt"].name for v in values if v.get("prompt") is not None}
     prompts: dict[tuple[uuid.UUID, str, int], uuid.UUID] = {}
-    if prompt_names and feature_ids:
-        rows = db.session.execute(
-            select(Prompt.feature_id, Prompt.name, Prompt.version, Prompt.id).where(
-                Prompt.feature_id.in_(set(feature_ids.values())), Prompt.name.in_(prompt_names)
+    if prompt_names:
+        named = {feature_ids[v["feature"]] for v in values if v.get("feature") in feature_ids}
+        rows = (
+            db.session.execute(
+                select(Prompt.feature_id, Prompt.name, Prompt.version, Prompt.id).where(
+                    Prompt.feature_id.in_(named), Prompt.name.in_(prompt_names)
+                )
             )
+            if named
+            else ()
         )
         prompts = {(f, n, v): i for f, n, v, i in rows if f is not None}
     reservations = reservation_owners(
         {v["reservation_id"] for v in values if v.get("reservation_id") is not None}
     )
-    return _Catalog(feature_ids, models, prompts, reservations)
+    return _Catalog(feature_ids, snapshot.models, snapshot.provider_of, prompts, reservations)
 
 
 def resolve_model(
-    candidates: list[tuple[AIModel, str]], provider: str | None, version: str | None
-) -> AIModel | None:
+    candidates: Sequence[tuple[CatalogModel, str]], provider: str | None, version: str | None
+) -> CatalogModel | None:
     """The catalog's model for a reported name (``candidates`` in the order described in
     the module docstring), or None."""
     if provider is not None:
@@ -321,7 +307,7 @@ def _check_event(
     cost, source = Decimal(0), "unpriced"
     if event is not None and not codes:
         model = resolve_model(
-            catalog.models.get(event.model, []), event.provider, event.model_version
+            catalog.models.get(event.model, ()), event.provider, event.model_version
         )
         if event.cost_usd is not None:
             cost, source = event.cost_usd, "reported"
@@ -338,7 +324,7 @@ def _check_event(
     return event, _usage_row(key, event, feature_id, model, prompt_id, cost, source)
 
 
-def _catalog_cost(model: AIModel, event: ReportedEvent) -> Decimal:
+def _catalog_cost(model: CatalogModel, event: ReportedEvent) -> Decimal:
     return request_cost(
         model,
         event.input_tokens,
@@ -353,7 +339,7 @@ def _usage_row(
     key: AuthenticatedKey,
     event: ReportedEvent,
     feature_id: uuid.UUID | None,
-    model: AIModel | None,
+    model: CatalogModel | None,
     prompt_id: uuid.UUID | None,
     cost: Decimal,
     source: str,
@@ -514,7 +500,7 @@ def _completions(
     batches lock in one order): (old row, changed columns) of each, and the providers of
     every model involved. Finals of events already final, or reported by another key,
     claim nothing."""
-    provider_of = catalog.provider_of
+    provider_of = dict(catalog.provider_of)
     targets: dict[uuid.UUID, dict[str, Any]] = {}
     if finals:
         # One statement for the whole batch, not one per event. The inner SELECT … FOR
