@@ -234,16 +234,16 @@ def test_keys_are_required_with_the_scope(db, client, secret):
 
 
 def test_the_request_runs_as_the_application_database_role(db, client, secret, monkeypatch):
-    from webapp.apps_api import usage
+    from webapp.services.apps import ingestion_groups
 
     seen: list[str] = []
-    real = usage.ingest_events
+    real = ingestion_groups.ingest_batches
 
-    def spy(key, events):
+    def spy(key, batches):
         seen.append(current_database_role())
-        return real(key, events)
+        return real(key, batches)
 
-    monkeypatch.setattr(usage, "ingest_events", spy)
+    monkeypatch.setattr(ingestion_groups, "ingest_batches", spy)
     assert post(client, secret, {"events": [ev()]}).status_code == 200
     assert seen == ["application"]
 

@@ -145,9 +145,23 @@ def ingest_events(
     commits. ``events`` are dicts as decoded from JSON (anything else is refused).
     ``refused_before``: events of the same request refused before they became events
     (OpenTelemetry spans that do not map), counted with the key's ``invalid`` ones."""
+    return ingest_batches(key, [(events, refused_before)], now)[0]
+
+
+def ingest_batches(
+    key: AuthenticatedKey,
+    batches: Sequence[tuple[Sequence[Any], int]],
+    now: datetime | None = None,
+) -> list[IngestionResult]:
+    """``ingest_events`` for several requests of one key at once, as one transaction:
+    (events, refused before) of each; the result of each, as if they had been stored one
+    after the other in this order (an id sent by two of them is stored by the first, a
+    duplicate for the second; a pending event and its final are stored final, accepted
+    by the first and completed by the second)."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     max_age = timedelta(days=current_app.config.get("USAGE_MAX_AGE_DAYS", DEFAULT_MAX_AGE_DAYS))
-    result = IngestionResult()
+    events = [raw for batch, _ in batches for raw in batch]
+    rejected: list[Rejection] = []
     # Text the database cannot store (NUL, unpaired surrogates) is refused before any
     # query sees it: PostgreSQL would fail the whole batch on it.
     unstorable = [_unstorable(raw) for raw in events]
@@ -161,16 +175,16 @@ def ingest_events(
         problems = unstorable[index]
         if problems:
             event_id = raw.get("id") if isinstance(raw.get("id"), str) else None
-            result.rejected.append(Rejection(index, event_id, "invalid", problems))
+            rejected.append(Rejection(index, event_id, "invalid", problems))
             continue
         outcome = _check_event(key, raw, checked[index], catalog, now, max_age)
         if isinstance(outcome, Rejection):
-            result.rejected.append(replace(outcome, index=index))
+            rejected.append(replace(outcome, index=index))
         else:
             accepted.append(_Accepted(index, *outcome))
 
     shard = pick_shard()
-    _store(key, accepted, catalog, shard, now, result)
+    outcomes = _store(key, accepted, catalog, shard, now)
     # Final events settle their reservations in this transaction: spend and the released
     # hold become visible to admissions together.
     settle_reservations(
@@ -181,8 +195,35 @@ def ingest_events(
         ],
         now,
     )
-    _count(key, result, len(events), shard, now, refused_before)
+    whole = _tally(outcomes, rejected, 0, len(events))
+    _count(key, whole, len(events), shard, now, sum(before for _, before in batches))
     db.session.commit()
+    results = []
+    start = 0
+    for batch, _ in batches:
+        results.append(_tally(outcomes, rejected, start, start + len(batch)))
+        start += len(batch)
+    return results
+
+
+def _tally(
+    outcomes: Mapping[int, str], rejected: Sequence[Rejection], start: int, stop: int
+) -> IngestionResult:
+    """The result of the events at positions start…stop-1 (indexes relative to start)."""
+    result = IngestionResult()
+    for index in range(start, stop):
+        outcome = outcomes.get(index)
+        if outcome == "accepted":
+            result.accepted += 1
+        elif outcome == "completed":
+            result.completed += 1
+        elif outcome == "duplicate":
+            result.duplicates += 1
+    result.rejected = [
+        replace(rejection, index=rejection.index - start)
+        for rejection in rejected
+        if start <= rejection.index < stop
+    ]
     return result
 
 
@@ -440,8 +481,9 @@ def _store(
     catalog: _Catalog,
     shard: int,
     now: datetime,
-    result: IngestionResult,
-) -> None:
+) -> dict[int, str]:
+    """Store the accepted events; the outcome of each by its place in the batch:
+    ``accepted`` (stored), ``completed`` (made a pending event final) or ``duplicate``."""
     groups: dict[str, list[_Accepted]] = {}
     for item in accepted:
         groups.setdefault(item.event.id, []).append(item)
@@ -468,40 +510,42 @@ def _store(
         now,
     )
 
+    outcomes: dict[int, str] = {}
     rows = []
-    completions: dict[str, dict[str, Any]] = {}
+    completions: dict[str, _Accepted] = {}
     for event_id, items in groups.items():
         first_final = next((i for i in items if i.event.status != "pending"), None)
+        for item in items:
+            outcomes[item.index] = "duplicate"
         if event_id in new_ids:
             row, is_final = planned[event_id]
             rows.append(row)
-            result.accepted += 1
-            merged = is_final and items[0].event.status == "pending"
-            result.completed += merged
-            result.duplicates += len(items) - 1 - merged
+            outcomes[items[0].index] = "accepted"
+            if is_final and items[0].event.status == "pending" and first_final is not None:
+                outcomes[first_final.index] = "completed"  # stored final at once
         elif first_final is not None:
-            completions[event_id] = first_final.row
-            result.duplicates += len(items) - 1  # counted back below if it completes
-        else:
-            result.duplicates += len(items)
+            completions[event_id] = first_final  # a duplicate unless it completes
 
     # Completions first: every ledger lock of the transaction is taken before any rollup
     # lock, so two writers of one shard cannot wait for each other in a circle.
-    completed, provider_of = _completions(key, completions, catalog)
+    completed, completed_ids, provider_of = _completions(
+        key, {event_id: item.row for event_id, item in completions.items()}, catalog
+    )
     store_usage_rows(rows, provider_of, shard, completed)
-    result.completed += len(completed)
-    result.duplicates += len(completions) - len(completed)
+    for event_id in completed_ids:
+        outcomes[completions[event_id].index] = "completed"
+    return outcomes
 
 
 def _completions(
     key: AuthenticatedKey, finals: dict[str, dict[str, Any]], catalog: _Catalog
-) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], dict[uuid.UUID, uuid.UUID]]:
+) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], set[str], dict[uuid.UUID, uuid.UUID]]:
     """Claim the pending events that these finals complete (ids sorted: concurrent
-    batches lock in one order): (old row, changed columns) of each, and the providers of
-    every model involved. Finals of events already final, or reported by another key,
-    claim nothing."""
+    batches lock in one order): (old row, changed columns) of each, their event ids, and
+    the providers of every model involved. Finals of events already final, or reported
+    by another key, claim nothing."""
     provider_of = dict(catalog.provider_of)
-    targets: dict[uuid.UUID, dict[str, Any]] = {}
+    targets: dict[uuid.UUID, str] = {}  # usage row id → event id
     if finals:
         # One statement for the whole batch, not one per event. The inner SELECT … FOR
         # UPDATE takes the ledger rows' locks in id order (concurrent batches lock in one
@@ -530,9 +574,9 @@ def _completions(
             .values(is_final=True)
             .returning(LEDGER.c.event_id, LEDGER.c.usage_log_id)
         )
-        targets = {row.usage_log_id: finals[row.event_id] for row in won}
+        targets = {row.usage_log_id: row.event_id for row in won}
     if not targets:
-        return [], provider_of
+        return [], set(), provider_of
     old_rows = [
         dict(row._mapping)
         for row in db.session.execute(
@@ -552,13 +596,13 @@ def _completions(
             row,
             {
                 name: value
-                for name, value in targets[row["id"]].items()
+                for name, value in finals[targets[row["id"]]].items()
                 if name not in KEPT_ON_COMPLETION
             },
         )
         for row in old_rows
     ]
-    return completed, provider_of
+    return completed, {targets[row["id"]] for row in old_rows}, provider_of
 
 
 def _count(
