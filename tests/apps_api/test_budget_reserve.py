@@ -147,7 +147,20 @@ def test_a_global_hard_budget_covers_every_feature(db, client, setup):
     assert ok.status_code == 200
     # The chatbot's own budget has room; the global one has 0.20 left.
     assert reserve(client, setup, "0.30").status_code == 402
-    assert reserve(client, setup, "0.20").status_code == 200
+    admitted = reserve(client, setup, "0.20")
+    assert admitted.status_code == 200
+    # The reservation names the budget with the least room: the global one (0.20 left,
+    # the chatbot's own 1.00).
+    named = db.session.scalar(
+        select(BudgetReservation.budget_id).where(
+            BudgetReservation.id == uuid.UUID(admitted.json["data"]["reservation_id"])
+        )
+    )
+    assert named != setup["budget"].id and named is not None
+    # Nothing was inserted by the refused one: the chatbot's holds are 0.20 only.
+    assert db.session.scalar(
+        select(func.sum(BudgetHold.held_usd)).where(BudgetHold.feature_id == setup["chatbot"].id)
+    ) == D("0.20")
 
 
 @pytest.mark.parametrize(

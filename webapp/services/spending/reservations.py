@@ -23,7 +23,11 @@ budgets needed, and readers of the budget row are never blocked); each statement
 sees every reservation committed before. SQLite has a single writer: a write statement
 that changes nothing, first in the admission's transaction, takes the database's write
 lock, so admissions run one after another. The lock is held while spend and the open
-reservations are read, the reservation inserted and the transaction committed. Spend is
+reservations are read, the reservation inserted and the transaction committed: on
+PostgreSQL that is three round trips (the spend read, then one statement that reads the
+open reservations, checks every budget's room and inserts the reservation and its hold
+only when all have room — ``ADMISSION`` —, then the commit), the shortest hold we found:
+it bounds how many admissions one budget takes per second. Spend is
 read inside it: a settlement commits its spend and releases its hold in one transaction,
 so both reads must come after any settlement they could straddle.
 
@@ -193,47 +197,114 @@ def reserve(
     # its hold together, so spend read before the lock could miss a settlement whose
     # released hold the read below already sees — and admit past the amount.
     analyses = analyse_budgets(now, hard)
-    tightest: tuple[Decimal, uuid.UUID] | None = None
-    exhausted: list[datetime] = []
-    exhausted_id = None
-    for analysis in analyses:
-        budget = analysis.budget
-        room = budget.budget_amount - analysis.current_spend - held_amount(budget, now)
-        if estimate > room:
-            exhausted.append(period_end(analysis.window_end))
-            exhausted_id = budget.id
-        if tightest is None or room < tightest[0]:
-            tightest = (room, budget.id)
-    if exhausted:
-        db.session.rollback()
-        assert exhausted_id is not None
-        raise BudgetExhausted(exhausted_id, max(exhausted))
     ttl = current_app.config.get("BUDGET_RESERVATION_TTL_SECONDS", DEFAULT_TTL_SECONDS)
     expires_at = now + timedelta(seconds=ttl)
     reservation = Reservation(uuid.uuid4(), estimate, expires_at)
-    # Core, not the ORM: nothing to refresh after the commit (the hot path of a budget).
-    db.session.execute(
-        RESERVATIONS.insert().values(
-            id=reservation.id,
-            budget_id=tightest[1] if tightest else None,
-            feature_id=feature_id,
-            api_key_id=key.id,
-            reserved_usd=estimate,
-            created_at=now,
-            expires_at=expires_at,
-        )
-    )
-    dialect = db.session.get_bind().dialect.name
-    db.session.execute(
-        _hold_upsert(dialect),
-        {
-            "feature_id": feature_id,
-            "expires_minute": expiry_minute(expires_at),
-            "held_usd": estimate,
-        },
-    )
+    row = {
+        "id": reservation.id,
+        "feature_id": feature_id,
+        "api_key_id": key.id,
+        "reserved_usd": estimate,
+        "created_at": now,
+        "expires_at": expires_at,
+    }
+    if sqlite:
+        rooms = [
+            analysis.budget.budget_amount
+            - analysis.current_spend
+            - held_amount(analysis.budget, now)
+            for analysis in analyses
+        ]
+        if not _exhausted(analyses, rooms, estimate):
+            _hold(row, _tightest(analyses, rooms))
+    else:
+        # The shortest hold of the lock: the rest of the admission (every budget's open
+        # reservations, the check, the reservation and its hold) is one statement.
+        rooms = _admit_in_one_statement(analyses, row)
+    exhausted = _exhausted(analyses, rooms, estimate)
+    if exhausted is not None:
+        db.session.rollback()
+        raise exhausted
     db.session.commit()
     return reservation
+
+
+def _exhausted(
+    analyses: Sequence[Any], rooms: Sequence[Decimal], estimate: Decimal
+) -> BudgetExhausted | None:
+    """The refusal when a budget has no room for the estimate (the last such budget, and
+    the latest end of their periods), else None."""
+    exhausted = [
+        (analysis, period_end(analysis.window_end))
+        for analysis, room in zip(analyses, rooms, strict=True)
+        if estimate > room
+    ]
+    if not exhausted:
+        return None
+    return BudgetExhausted(exhausted[-1][0].budget.id, max(end for _, end in exhausted))
+
+
+def _tightest(analyses: Sequence[Any], rooms: Sequence[Decimal]) -> uuid.UUID | None:
+    """The budget with the least room (the first of equals), which the reservation names."""
+    if not analyses:
+        return None
+    place = min(range(len(rooms)), key=lambda index: (rooms[index], index))
+    return analyses[place].budget.id
+
+
+def _hold(row: dict[str, Any], budget_id: uuid.UUID | None) -> None:
+    """Insert the reservation and add it to its hold bucket (SQLite; Core, not the ORM:
+    nothing to refresh after the commit)."""
+    db.session.execute(RESERVATIONS.insert().values(**row, budget_id=budget_id))
+    db.session.execute(
+        _hold_upsert(db.session.get_bind().dialect.name),
+        {
+            "feature_id": row["feature_id"],
+            "expires_minute": expiry_minute(row["expires_at"]),
+            "held_usd": row["reserved_usd"],
+        },
+    )
+
+
+# PostgreSQL: each budget's room (what spend left, read by the caller, minus the open
+# reservations of its feature, or of all for a global budget), and — only when every
+# budget has room for the estimate — the reservation, naming the budget with the least
+# room, and its hold. One snapshot, taken after the lock: the rooms read are those the
+# insert is judged by.
+ADMISSION = text(
+    "WITH budget AS ("
+    " SELECT * FROM unnest(CAST(:budget_ids AS uuid[]), CAST(:budget_features AS uuid[]),"
+    " CAST(:lefts AS numeric[])) WITH ORDINALITY AS b(id, feature_id, left_usd, place)"
+    "), room AS ("
+    " SELECT b.id, b.place, b.left_usd - COALESCE(("
+    "  SELECT sum(h.held_usd) FROM budget_holds h WHERE h.expires_minute > :created_at"
+    "  AND (b.feature_id IS NULL OR h.feature_id = b.feature_id)), 0) AS room"
+    " FROM budget b"
+    "), admitted AS ("
+    " INSERT INTO budget_reservations"
+    " (id, budget_id, feature_id, api_key_id, reserved_usd, created_at, expires_at)"
+    " SELECT :id, (SELECT id FROM room ORDER BY room, place LIMIT 1), :feature_id,"
+    " :api_key_id, :reserved_usd, :created_at, :expires_at"
+    " WHERE NOT EXISTS (SELECT 1 FROM room WHERE room < :reserved_usd)"
+    " RETURNING feature_id"
+    "), held AS ("
+    " INSERT INTO budget_holds (feature_id, expires_minute, held_usd)"
+    " SELECT feature_id, :expires_minute, :reserved_usd FROM admitted"
+    " ON CONFLICT (feature_id, expires_minute)"
+    " DO UPDATE SET held_usd = budget_holds.held_usd + EXCLUDED.held_usd"
+    ") SELECT room FROM room ORDER BY place"
+)
+
+
+def _admit_in_one_statement(analyses: Sequence[Any], row: dict[str, Any]) -> list[Decimal]:
+    """Run ``ADMISSION``; the room of each budget (in the order of ``analyses``)."""
+    parameters = row | {
+        "budget_ids": [a.budget.id for a in analyses],
+        "budget_features": [a.budget.feature_id for a in analyses],
+        "lefts": [a.budget.budget_amount - a.current_spend for a in analyses],
+        "expires_minute": expiry_minute(row["expires_at"]),
+    }
+    return [Decimal(room) for room in db.session.scalars(ADMISSION, parameters)]
 
 
 # ---------------------------------------------------------------------------------------
