@@ -201,6 +201,7 @@ def otlp_body(spans: int, now: datetime) -> bytes:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument("--port", type=int, default=0, help="gunicorn's port (0: any free one)")
     parser.add_argument("--events", type=int, default=20_000, help="events per batched case")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of timed runs")
     args = parser.parse_args()
@@ -223,7 +224,7 @@ def main() -> None:
         key = authenticate_secret(secret)
         db.session.commit()
 
-    port = free_port()
+    port = args.port or free_port()
     server = start_server(args.database_url, port)
     # (case, over HTTP, ingest_events directly, record_usage directly)
     rows: list[tuple[str, float, float | None, float | None]] = []
