@@ -24,10 +24,10 @@ sees every reservation committed before. SQLite has a single writer: a write sta
 that changes nothing, first in the admission's transaction, takes the database's write
 lock, so admissions run one after another. The lock is held while spend and the open
 reservations are read, the reservation inserted and the transaction committed: on
-PostgreSQL that is three round trips (the spend read, then one statement that reads the
-open reservations, checks every budget's room and inserts the reservation and its hold
-only when all have room — ``ADMISSION`` —, then the commit), the shortest hold we found:
-it bounds how many admissions one budget takes per second. Spend is
+PostgreSQL one statement and the commit (``ADMISSION`` reads every budget's spend from
+the rollup and its open reservations, checks the room and inserts the reservation and its
+hold only when all have room; everything else is prepared before the lock). That hold
+bounds how many admissions one budget takes per second, so it is kept this short. Spend is
 read inside it: a settlement commits its spend and releases its hold in one transaction,
 so both reads must come after any settlement they could straddle.
 
@@ -41,7 +41,7 @@ import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -54,7 +54,7 @@ from webapp.models import AIModel, Budget, BudgetHold, BudgetReservation, Featur
 from webapp.services.apps.authentication import AuthenticatedKey
 from webapp.services.core.errors import NotFound, ValidationFailed
 from webapp.services.core.validation import check
-from webapp.services.spending.budgets import analyse_budgets
+from webapp.services.spending.budgets import Window, analyse_budgets, window_for
 from webapp.services.spending.enforcement import budgets_covering, period_end
 from webapp.services.spending.schemas import ReservationRequest, reservation_form_problems
 from webapp.services.usage.cost import request_cost
@@ -191,12 +191,9 @@ def reserve(
             HOLDS.c.feature_id == feature_id, HOLDS.c.expires_minute < now - PRUNE_AFTER
         )
     )
-    if not sqlite:
-        _lock([budget.id for budget, _ in hard])
-    # Spend is read inside the lock: a settlement commits its cost as spend and releases
-    # its hold together, so spend read before the lock could miss a settlement whose
-    # released hold the read below already sees — and admit past the amount.
-    analyses = analyse_budgets(now, hard)
+    today = now.date()
+    windows = [window_for(budget, today) for budget, _ in hard]
+    ends = [(budget.id, window.end) for (budget, _), window in zip(hard, windows, strict=True)]
     ttl = current_app.config.get("BUDGET_RESERVATION_TTL_SECONDS", DEFAULT_TTL_SECONDS)
     expires_at = now + timedelta(seconds=ttl)
     reservation = Reservation(uuid.uuid4(), estimate, expires_at)
@@ -208,20 +205,26 @@ def reserve(
         "created_at": now,
         "expires_at": expires_at,
     }
+    # Spend is read inside the lock: a settlement commits its cost as spend and releases
+    # its hold together, so spend read before the lock could miss a settlement whose
+    # released hold the read below already sees — and admit past the amount.
     if sqlite:
+        analyses = analyse_budgets(now, hard)
         rooms = [
             analysis.budget.budget_amount
             - analysis.current_spend
             - held_amount(analysis.budget, now)
             for analysis in analyses
         ]
-        if not _exhausted(analyses, rooms, estimate):
-            _hold(row, _tightest(analyses, rooms))
+        if not _exhausted(ends, rooms, estimate):
+            _hold(row, _tightest(ends, rooms))
     else:
-        # The shortest hold of the lock: the rest of the admission (every budget's open
-        # reservations, the check, the reservation and its hold) is one statement.
-        rooms = _admit_in_one_statement(analyses, row)
-    exhausted = _exhausted(analyses, rooms, estimate)
+        # Everything prepared before the lock: under it, one statement (spend, open
+        # reservations, the check, the reservation and its hold) and the commit.
+        parameters = _admission_parameters(hard, windows, today, row)
+        _lock([budget.id for budget, _ in hard])
+        rooms = [Decimal(room) for room in db.session.scalars(ADMISSION, parameters)]
+    exhausted = _exhausted(ends, rooms, estimate)
     if exhausted is not None:
         db.session.rollback()
         raise exhausted
@@ -230,26 +233,20 @@ def reserve(
 
 
 def _exhausted(
-    analyses: Sequence[Any], rooms: Sequence[Decimal], estimate: Decimal
+    ends: Sequence[tuple[uuid.UUID, date]], rooms: Sequence[Decimal], estimate: Decimal
 ) -> BudgetExhausted | None:
-    """The refusal when a budget has no room for the estimate (the last such budget, and
-    the latest end of their periods), else None."""
-    exhausted = [
-        (analysis, period_end(analysis.window_end))
-        for analysis, room in zip(analyses, rooms, strict=True)
-        if estimate > room
-    ]
+    """The refusal when a budget (id, last day of its window) has no room for the
+    estimate: the last such budget, and the latest end of their periods; else None."""
+    exhausted = [end for end, room in zip(ends, rooms, strict=True) if estimate > room]
     if not exhausted:
         return None
-    return BudgetExhausted(exhausted[-1][0].budget.id, max(end for _, end in exhausted))
+    return BudgetExhausted(exhausted[-1][0], max(period_end(day) for _, day in exhausted))
 
 
-def _tightest(analyses: Sequence[Any], rooms: Sequence[Decimal]) -> uuid.UUID | None:
+def _tightest(ends: Sequence[tuple[uuid.UUID, date]], rooms: Sequence[Decimal]) -> uuid.UUID:
     """The budget with the least room (the first of equals), which the reservation names."""
-    if not analyses:
-        return None
     place = min(range(len(rooms)), key=lambda index: (rooms[index], index))
-    return analyses[place].budget.id
+    return ends[place][0]
 
 
 def _hold(row: dict[str, Any], budget_id: uuid.UUID | None) -> None:
@@ -266,18 +263,24 @@ def _hold(row: dict[str, Any], budget_id: uuid.UUID | None) -> None:
     )
 
 
-# PostgreSQL: each budget's room (what spend left, read by the caller, minus the open
-# reservations of its feature, or of all for a global budget), and — only when every
-# budget has room for the estimate — the reservation, naming the budget with the least
-# room, and its hold. One snapshot, taken after the lock: the rooms read are those the
-# insert is judged by.
+# PostgreSQL: each budget's room — its amount, minus its spend (the rollup's cost over
+# its window up to today: the budgets pages' figure, ``analyse_budgets``; a test holds
+# the two equal), minus the open reservations of its feature (of all for a global
+# budget) — and, only when every budget has room for the estimate, the reservation,
+# naming the budget with the least room, and its hold. One statement after the lock: one
+# snapshot, in which the rooms read are those the insert is judged by.
 ADMISSION = text(
     "WITH budget AS ("
     " SELECT * FROM unnest(CAST(:budget_ids AS uuid[]), CAST(:budget_features AS uuid[]),"
-    " CAST(:lefts AS numeric[])) WITH ORDINALITY AS b(id, feature_id, left_usd, place)"
+    " CAST(:amounts AS numeric[]), CAST(:first_days AS date[]), CAST(:last_days AS date[]))"
+    " WITH ORDINALITY AS b(id, feature_id, amount, first_day, last_day, place)"
     "), room AS ("
-    " SELECT b.id, b.place, b.left_usd - COALESCE(("
-    "  SELECT sum(h.held_usd) FROM budget_holds h WHERE h.expires_minute > :created_at"
+    " SELECT b.id, b.place, b.amount"
+    " - COALESCE((SELECT sum(r.cost_usd) FROM ai_usage_daily_rollup r"
+    "  WHERE r.day BETWEEN b.first_day AND b.last_day"
+    "  AND (b.feature_id IS NULL OR r.feature_id = b.feature_id)), 0)"
+    " - COALESCE((SELECT sum(h.held_usd) FROM budget_holds h"
+    "  WHERE h.expires_minute > :created_at"
     "  AND (b.feature_id IS NULL OR h.feature_id = b.feature_id)), 0) AS room"
     " FROM budget b"
     "), admitted AS ("
@@ -296,15 +299,22 @@ ADMISSION = text(
 )
 
 
-def _admit_in_one_statement(analyses: Sequence[Any], row: dict[str, Any]) -> list[Decimal]:
-    """Run ``ADMISSION``; the room of each budget (in the order of ``analyses``)."""
-    parameters = row | {
-        "budget_ids": [a.budget.id for a in analyses],
-        "budget_features": [a.budget.feature_id for a in analyses],
-        "lefts": [a.budget.budget_amount - a.current_spend for a in analyses],
+def _admission_parameters(
+    hard: Sequence[tuple[Budget, str | None]],
+    windows: Sequence[Window],
+    today: date,
+    row: dict[str, Any],
+) -> dict[str, Any]:
+    """``ADMISSION``'s parameters: the budgets in the order of ``hard``, each with its
+    window up to today (as ``analyse_budgets`` reads spend), and the reservation."""
+    return row | {
+        "budget_ids": [budget.id for budget, _ in hard],
+        "budget_features": [budget.feature_id for budget, _ in hard],
+        "amounts": [budget.budget_amount for budget, _ in hard],
+        "first_days": [window.start for window in windows],
+        "last_days": [min(window.end, today) for window in windows],
         "expires_minute": expiry_minute(row["expires_at"]),
     }
-    return [Decimal(room) for room in db.session.scalars(ADMISSION, parameters)]
 
 
 # ---------------------------------------------------------------------------------------
