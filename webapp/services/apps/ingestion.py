@@ -1,8 +1,9 @@
 """Ingesting the usage events applications report (``POST /api/v1/usage``, and the
 OpenTelemetry endpoint once it has turned spans into the same dicts): ``ingest_events``.
 
-One batch is one transaction, whatever it holds: every event is checked on its own (a
-refused event never blocks the good ones), then
+One batch is one transaction, whatever it holds (``ingest_batches`` stores several
+requests' batches in one, for the group commit of ingestion_groups.py): every event is
+checked on its own (a refused event never blocks the good ones), then
 
 1. **Idempotency.** The ledger ``usage_event_ids`` (primary key environment + event id)
    gets one row per id of the batch: ``INSERT … ON CONFLICT DO NOTHING RETURNING`` tells
@@ -25,12 +26,14 @@ refused event never blocks the good ones), then
    accepted, completed, duplicate and refused-by-reason counts, also when every event was
    refused.
 
-The model is looked up in the catalog by name, narrowed by provider name (case-insensitive)
-when given. With ``model_version`` the model of that version is taken, else the catalog's
-unversioned entry; without it the unversioned entry first. When several remain (two
-providers offer the name and no provider was given), the first by (unversioned first,
-provider name, version, id) is taken: deterministic, and the same for every event. A name
-the catalog does not know is kept with ``model_id`` NULL and the names as reported.
+The model is looked up in the catalog (this process's snapshot of it, filed under the
+configuration revision: webapp/services/apps/ingestion_catalog.py) by name, narrowed by
+provider name (case-insensitive) when given. With ``model_version`` the model of that
+version is taken, else the catalog's unversioned entry; without it the unversioned entry
+first. When several remain (two providers offer the name and no provider was given), the
+first by (unversioned first, provider name, version, id) is taken: deterministic, and the
+same for every event. A name the catalog does not know is kept with ``model_id`` NULL and
+the names as reported.
 
 A refused event gets the first of ``REJECTION_CODES`` that applies to it (``invalid``
 before ``unknown_feature`` … before ``too_large``), and ``errors`` names every wrong field.
