@@ -121,6 +121,7 @@ def run_case(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument("--port", type=int, default=0, help="gunicorn's port (0: any free one)")
     parser.add_argument("--seconds", type=float, default=8.0, help="length of each case")
     parser.add_argument("--clients", type=int, default=4, help="concurrent connections")
     parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds of the cases")
@@ -128,7 +129,7 @@ def main() -> None:
 
     secret = prepare(args.database_url)
     auth = {"Authorization": f"Bearer {secret}"}
-    port = free_port()
+    port = args.port or free_port()
     server = start_server(args.database_url, port)
     try:
         status, etag = get(http.client.HTTPConnection("127.0.0.1", port), CONFIG_PATH, auth)

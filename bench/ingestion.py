@@ -7,7 +7,10 @@ The database is emptied and rebuilt by the migrations: give it one of its own (d
 postgresql://aipm_test:aipm_test@127.0.0.1:5432/aipm_bench). Prints, per case, events/s
 through ``POST /api/v1/usage``, through ``ingest_events`` and through ``record_usage``
 (the write path without the API) in this process, and their ratios; the median answer
-time of a batch of 1; 8 concurrent writers sending one event per request; and OTLP
+time of a batch of 1; 8 concurrent writers sending one event per request (directly: 8 threads
+through the same group commit as the endpoint), beside 8 clients of ``GET
+/api/v1/whoami``, the trivial key-authenticated endpoint (the ceiling of any endpoint
+on the machine); and OTLP
 spans/s (protobuf, 512 spans per export, as the SDK's batch processor sends).
 Targets: ≥ 10,000 events/s with 1,000-event batches and HTTP at most 2× the direct call;
 a batch of 1 answered in < 20 ms median; ≥ 1,000 events/s from 8 concurrent writers.
@@ -94,18 +97,20 @@ class Client:
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         self.headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/json"}
 
-    def post(self, path: str, body: bytes, content_type: str | None = None) -> int:
+    def post(
+        self, path: str, body: bytes | None, content_type: str | None = None, method: str = "POST"
+    ) -> int:
         headers = dict(self.headers)
         if content_type:
             headers["Content-Type"] = content_type
         try:
-            self.connection.request("POST", path, body=body, headers=headers)
+            self.connection.request(method, path, body=body, headers=headers)
             answer = self.connection.getresponse()
         except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
             # gunicorn closes a keep-alive connection left idle for a few seconds.
             self.connection.close()
             self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-            self.connection.request("POST", path, body=body, headers=headers)
+            self.connection.request(method, path, body=body, headers=headers)
             answer = self.connection.getresponse()
         answer.read()
         if answer.status >= 300 and answer.status != 207:
@@ -196,6 +201,7 @@ def otlp_body(spans: int, now: datetime) -> bytes:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument("--port", type=int, default=0, help="gunicorn's port (0: any free one)")
     parser.add_argument("--events", type=int, default=20_000, help="events per batched case")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of timed runs")
     args = parser.parse_args()
@@ -205,6 +211,7 @@ def main() -> None:
     from webapp.rls import APPLICATION, OPERATOR, use_database_role
     from webapp.services.apps.authentication import authenticate_secret
     from webapp.services.apps.ingestion import ingest_events
+    from webapp.services.apps.ingestion_groups import IngestionGroups
     from webapp.services.usage.recording import record_usage
 
     app = fresh_app(args.database_url)
@@ -217,7 +224,7 @@ def main() -> None:
         key = authenticate_secret(secret)
         db.session.commit()
 
-    port = free_port()
+    port = args.port or free_port()
     server = start_server(args.database_url, port)
     # (case, over HTTP, ingest_events directly, record_usage directly)
     rows: list[tuple[str, float, float | None, float | None]] = []
@@ -265,39 +272,43 @@ def main() -> None:
                 rows.append(("batch of 1: median answer ms", median_ms, None, None))
 
         writers = 8
-        counts = [0] * writers
-        stop = time.perf_counter() + args.seconds
 
-        def writer(slot: int) -> None:
-            own = Client(port, secret)
-            while time.perf_counter() < stop:
-                own.post("/api/v1/usage", json.dumps({"events": events(1, now)}).encode())
-                counts[slot] += 1
+        def concurrently(send: Callable[[Client], None], over_http: bool = True) -> float:
+            """Requests/s of ``writers`` threads calling ``send`` for ``args.seconds``."""
+            counts = [0] * writers
+            stop = time.perf_counter() + args.seconds
 
-        threads = [threading.Thread(target=writer, args=(i,)) for i in range(writers)]
-        started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        http_rate = sum(counts) / (time.perf_counter() - started)
+            def run(slot: int) -> None:
+                own = Client(port, secret)
+                while time.perf_counter() < stop:
+                    send(own)
+                    counts[slot] += 1
 
-        direct_counts = [0] * writers
-        stop = time.perf_counter() + args.seconds
+            threads = [threading.Thread(target=run, args=(i,)) for i in range(writers)]
+            started = time.perf_counter()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            return sum(counts) / (time.perf_counter() - started)
 
-        def direct_writer(slot: int) -> None:
-            while time.perf_counter() < stop:
-                direct(events(1, now))
-                direct_counts[slot] += 1
+        def post_one(own: Client) -> None:
+            own.post("/api/v1/usage", json.dumps({"events": events(1, now)}).encode())
 
-        threads = [threading.Thread(target=direct_writer, args=(i,)) for i in range(writers)]
-        started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        direct_rate = sum(direct_counts) / (time.perf_counter() - started)
+        http_rate = concurrently(post_one)
+        # The ceiling of any endpoint on this machine: the trivial key-authenticated one.
+        whoami_rate = concurrently(lambda own: own.post("/api/v1/whoami", None, method="GET"))
+
+        groups = IngestionGroups()
+
+        def grouped(own: Client) -> None:
+            with app.app_context():
+                use_database_role(APPLICATION)
+                groups.ingest(key, events(1, now))
+
+        direct_rate = concurrently(grouped)
         rows.append((f"{writers} writers, 1 event/request: events/s", http_rate, direct_rate, None))
+        rows.append((f"{writers} writers, GET /api/v1/whoami: requests/s", whoami_rate, None, None))
 
         exports = max(1, args.events // 512)
         bodies = [otlp_body(512, now) for _ in range(exports)]

@@ -8,8 +8,10 @@ budget (large enough never to refuse) and 1, 4 and 8 concurrent client processes
 gunicorn workers would be: no shared GIL) calling ``reserve`` directly (no HTTP), each
 with its own app and connection, as the database role ``application``. Every admission
 takes the budget's lock, so this is the rate of one budget's critical section. Prints
-reservations/s and the median and p95 answer time; target ≥ 500/s. At the end the held
-total is checked against the count.
+reservations/s and the median and p95 answer time; target ≥ 500/s. Beside each figure,
+the same clients running the floor of any durable admission (the budget's advisory lock,
+one UPDATE, the commit): the ceiling of one hot budget on this machine. At the end the
+held total is checked against the count.
 """
 
 from __future__ import annotations
@@ -27,13 +29,44 @@ CLIENTS = (1, 4, 8)
 ESTIMATE = "0.001000"
 
 
-def _client(database_url: str, secret: str, barrier: Any, stop: Any, results: Any) -> None:
-    """One client process: its own app and connection, reserving until ``stop``."""
+# The floor of any durable admission on one budget: take the budget's lock, write one
+# row, commit (the commit must happen under the lock, or the next admission would not
+# see this one). Its rate is the ceiling of a hot budget on this machine.
+FLOOR_TABLE = "bench_lock_floor"
+
+
+def _floor(db: Any) -> None:
+    from sqlalchemy import text
+
+    db.session.execute(text("SELECT pg_advisory_xact_lock(4242)"))
+    db.session.execute(text(f"UPDATE {FLOOR_TABLE} SET n = n + 1 WHERE id = 1"))
+    db.session.commit()
+
+
+def _client(
+    database_url: str, secret: str, barrier: Any, stop: Any, results: Any, floor: bool = False
+) -> None:
+    """One client process: its own app and connection, reserving until ``stop`` (or
+    running the floor transaction)."""
     from webapp import create_app
     from webapp.extensions import db
     from webapp.rls import APPLICATION, use_database_role
     from webapp.services.apps.authentication import authenticate_secret
     from webapp.services.spending.reservations import reserve
+
+    if floor:
+        app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "bench" * 8})
+        latencies = []
+        with app.app_context():
+            _floor(db)
+            barrier.wait()
+            while not stop.is_set():
+                started = time.perf_counter()
+                _floor(db)
+                latencies.append(time.perf_counter() - started)
+            db.session.remove()
+        results.put(latencies)
+        return
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "SECRET_KEY": "bench" * 8})
     latencies = []
@@ -58,7 +91,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from flask_migrate import downgrade, upgrade
-    from sqlalchemy import func, select
+    from sqlalchemy import func, select, text
 
     from webapp import create_app
     from webapp.extensions import db
@@ -101,19 +134,29 @@ def main() -> None:
             )
         )
         db.session.commit()
+        db.session.execute(text(f"DROP TABLE IF EXISTS {FLOOR_TABLE}"))
+        db.session.execute(text(f"CREATE TABLE {FLOOR_TABLE} (id int PRIMARY KEY, n bigint)"))
+        db.session.execute(text(f"INSERT INTO {FLOOR_TABLE} VALUES (1, 0)"))
+        db.session.commit()
         db.engine.dispose()  # no connection crosses the forks below
 
-    print(f"Reservations on one hard budget, {args.seconds:g} s per figure (PostgreSQL):")
-    print(f"  {'clients':>7} {'per s':>8} {'p50 ms':>7} {'p95 ms':>7}")
+    print(f"Reservations on one hard budget, {args.seconds:g} s per figure (PostgreSQL),")
+    print("beside the floor: advisory lock + one UPDATE + commit, the same clients:")
+    print(
+        f"  {'clients':>7} {'per s':>8} {'p50 ms':>7} {'p95 ms':>7}"
+        f" {'floor/s':>8} {'floor p50':>9} {'floor/reserve':>13}"
+    )
     context = multiprocessing.get_context("fork")
     total = 0
-    for clients in CLIENTS:
+
+    def run(clients: int, floor: bool) -> tuple[float, list[float]]:
         barrier = context.Barrier(clients + 1)
         stop = context.Event()
         results = context.Queue()
         workers = [
             context.Process(
-                target=_client, args=(args.database_url, secret, barrier, stop, results)
+                target=_client,
+                args=(args.database_url, secret, barrier, stop, results, floor),
             )
             for _ in range(clients)
         ]
@@ -129,12 +172,18 @@ def main() -> None:
         elapsed = time.perf_counter() - started
         for worker in workers:
             worker.join()
-        total += len(latencies) + clients  # and one warm-up each
-        ordered = sorted(latencies)
+        return len(latencies) / elapsed, sorted(latencies)
+
+    for clients in CLIENTS:
+        rate, ordered = run(clients, floor=False)
+        total += len(ordered) + clients  # and one warm-up each
+        floor_rate, floor_ordered = run(clients, floor=True)
         p95 = ordered[int(len(ordered) * 0.95)] if ordered else 0.0
         print(
-            f"  {clients:>7} {len(latencies) / elapsed:>8.0f} "
+            f"  {clients:>7} {rate:>8.0f} "
             f"{statistics.median(ordered) * 1000:>7.2f} {p95 * 1000:>7.2f}"
+            f" {floor_rate:>8.0f} {statistics.median(floor_ordered) * 1000:>9.2f}"
+            f" {floor_rate / rate:>12.2f}x"
         )
 
     with app.app_context():
@@ -145,6 +194,8 @@ def main() -> None:
         assert count == total, (count, total)
         assert held == Decimal(ESTIMATE) * total, (held, total)
         print(f"  {count} reservations held {held} USD: as counted")
+        db.session.execute(text(f"DROP TABLE IF EXISTS {FLOOR_TABLE}"))
+        db.session.commit()
 
 
 if __name__ == "__main__":

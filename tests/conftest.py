@@ -29,6 +29,7 @@ from webapp.extensions import db as _db
 from webapp.extensions import limiter
 from webapp.models import ROLE_ADMIN, ROLE_VIEWER, User
 from webapp.rls import OPERATOR, use_database_role
+from webapp.services.apps.ingestion_catalog import catalog_cache
 from webapp.services.core.actor import Actor
 from webapp.services.identity import passwords
 from webapp.services.identity.users import create_user
@@ -163,6 +164,7 @@ def db(app: Flask) -> Iterator:
         # Emptied tables restart the configuration revision at 0: answers cached under
         # the previous test's revisions must go with them.
         config_cache(app).forget()
+        catalog_cache(app).forget()  # ingestion's snapshot of the catalog, likewise
 
 
 @pytest.fixture

@@ -147,7 +147,20 @@ def test_a_global_hard_budget_covers_every_feature(db, client, setup):
     assert ok.status_code == 200
     # The chatbot's own budget has room; the global one has 0.20 left.
     assert reserve(client, setup, "0.30").status_code == 402
-    assert reserve(client, setup, "0.20").status_code == 200
+    admitted = reserve(client, setup, "0.20")
+    assert admitted.status_code == 200
+    # The reservation names the budget with the least room: the global one (0.20 left,
+    # the chatbot's own 1.00).
+    named = db.session.scalar(
+        select(BudgetReservation.budget_id).where(
+            BudgetReservation.id == uuid.UUID(admitted.json["data"]["reservation_id"])
+        )
+    )
+    assert named != setup["budget"].id and named is not None
+    # Nothing was inserted by the refused one: the chatbot's holds are 0.20 only.
+    assert db.session.scalar(
+        select(func.sum(BudgetHold.held_usd)).where(BudgetHold.feature_id == setup["chatbot"].id)
+    ) == D("0.20")
 
 
 @pytest.mark.parametrize(
@@ -354,3 +367,61 @@ def test_parallel_clients_never_overshoot(db, app, setup):
     assert sorted(set(statuses)) == [200, 402]
     assert statuses.count(200) == 14  # 14 × 0.07 = 0.98; a 15th would pass 1.00
     assert held == D("0.98")
+
+
+def test_the_admission_statement_reads_the_budget_pages_spend(db, setup, dialect):
+    """PostgreSQL admits in one statement that reads spend from the rollup itself; its
+    room must be the budgets pages' figure (analyse_budgets) minus the open holds, for a
+    feature budget and a global one, whatever days, features and environments the usage
+    has (the day before the window, today, tomorrow's early events, no feature)."""
+    if dialect != "postgresql":
+        pytest.skip("the one-statement admission is PostgreSQL's")
+    from webapp.services.spending.budgets import analyse_budgets, window_for
+    from webapp.services.spending.enforcement import budgets_covering
+    from webapp.services.spending.reservations import (
+        ADMISSION,
+        _admission_parameters,
+        held_amount,
+    )
+
+    now = datetime.now(UTC)
+    first, last = this_month()
+    factories.budget(
+        name="all", enforcement="hard", budget_amount=D("50"), start_date=first, end_date=last
+    )
+    day = timedelta(days=1)
+    insert_usage(
+        [
+            {"feature_id": setup["chatbot"].id, "cost_usd": "0.125", "created_at": now},
+            {"feature_id": setup["search"].id, "cost_usd": "0.25", "created_at": now},
+            {"feature_id": None, "cost_usd": "0.5", "created_at": now, "environment": "staging"},
+            # Before the window (and before the budgets started): not spend.
+            {"feature_id": setup["chatbot"].id, "cost_usd": "7", "created_at": now - 40 * day},
+            # Tomorrow (an event up to 10 minutes early lands there): not spend yet.
+            {"feature_id": setup["chatbot"].id, "cost_usd": "3", "created_at": now + day},
+        ]
+    )
+    service_reserve(
+        authenticate_secret(setup["everything"]),
+        {"feature": "chatbot", "estimated_cost_usd": "0.01"},
+    )
+    hard = budgets_covering(setup["chatbot"].id, now.date(), enforcement="hard")
+    assert len(hard) == 2
+    expected = [
+        a.budget.budget_amount - a.current_spend - held_amount(a.budget, now)
+        for a in analyse_budgets(now, hard)
+    ]
+    row = {
+        "id": uuid.uuid4(),
+        "feature_id": setup["chatbot"].id,
+        "api_key_id": None,
+        "reserved_usd": D("100"),  # more than any room: nothing is inserted
+        "created_at": now,
+        "expires_at": now + timedelta(minutes=5),
+    }
+    windows = [window_for(budget, now.date()) for budget, _ in hard]
+    parameters = _admission_parameters(hard, windows, now.date(), row)
+    rooms = [D(room) for room in db.session.scalars(ADMISSION, parameters)]
+    db.session.rollback()
+    assert rooms == expected
+    assert sorted(expected) == [D("0.865"), D("49.115")]  # 1 − 0.125 − 0.01; 50 − 0.875 − 0.01

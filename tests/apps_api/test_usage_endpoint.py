@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests import factories
 from tests.apps_api.test_key_authentication import bearer
-from webapp.models import ApiKeyIngestion, UsageEventId, UsageLog
+from webapp.models import AIModel, ApiKeyIngestion, UsageEventId, UsageLog
 from webapp.rls import current_database_role
 
 URL = "/api/v1/usage"
@@ -234,16 +234,16 @@ def test_keys_are_required_with_the_scope(db, client, secret):
 
 
 def test_the_request_runs_as_the_application_database_role(db, client, secret, monkeypatch):
-    from webapp.apps_api import usage
+    from webapp.services.apps import ingestion_groups
 
     seen: list[str] = []
-    real = usage.ingest_events
+    real = ingestion_groups.ingest_batches
 
-    def spy(key, events):
+    def spy(key, batches):
         seen.append(current_database_role())
-        return real(key, events)
+        return real(key, batches)
 
-    monkeypatch.setattr(usage, "ingest_events", spy)
+    monkeypatch.setattr(ingestion_groups, "ingest_batches", spy)
     assert post(client, secret, {"events": [ev()]}).status_code == 200
     assert seen == ["application"]
 
@@ -312,3 +312,83 @@ def test_only_the_key_that_reported_a_pending_event_may_complete_it(db, client, 
     assert (row.status, row.input_tokens) == ("pending", 10)
     mine = post(client, secret, {"events": [ev("shared", status="success", input_tokens=20)]})
     assert mine.json["data"]["completed"] == 1
+
+
+# --- the catalog snapshot ingestion resolves names against (per process, by revision) ---
+
+ADMIN_API = "/api/platform/ai-management"
+
+
+def admin_write(admin_client, method, url, body):
+    from tests.conftest import csrf_token
+
+    headers = {"X-CSRFToken": csrf_token(admin_client, "/")}
+    answer = admin_client.open(url, method=method, json=body, headers=headers)
+    assert answer.status_code in (200, 201), answer.get_json()
+    return answer.get_json()["data"]
+
+
+def test_a_catalog_change_through_the_admin_api_is_seen_by_the_next_batch(
+    db, app, admin_client, secret
+):
+    applications = app.test_client()  # no session cookie: the application's own client
+    first = post(applications, secret, {"events": [ev("a", input_tokens=1000)]})
+    assert first.status_code == 200  # the snapshot of this revision is now cached
+    model_id = db.session.scalar(select(UsageLog.model_id).where(UsageLog.event_id == "a"))
+
+    admin_write(
+        admin_client,
+        "PUT",
+        f"{ADMIN_API}/models/{model_id}",
+        {"pricing": {"input_price_per_million": "20"}},
+    )
+    created = admin_write(
+        admin_client, "POST", f"{ADMIN_API}/features", {"name": "newbie", "display_name": "New"}
+    )
+    second = post(
+        applications,
+        secret,
+        {"events": [ev("b", input_tokens=1000), ev("c", feature="newbie")]},
+    )
+    # The new price prices "b"; the new feature is known (the key may not report for it,
+    # which is a different refusal than an unknown feature).
+    assert second.status_code == 207
+    assert second.json["data"]["rejected"][0]["code"] == "feature_not_allowed"
+    costs = dict(db.session.execute(select(UsageLog.event_id, UsageLog.cost_usd)).all())
+    assert costs == {"a": Decimal("0.01"), "b": Decimal("0.02")}
+    assert created["name"] == "newbie"
+
+
+def test_a_change_committed_elsewhere_is_seen_through_the_revision(db, app, secret):
+    """Another worker's change reaches this process only through the configuration
+    revision (no ORM flush here to drop the snapshot): a Core UPDATE plus the bump, as a
+    use case of another process commits it."""
+    from webapp.services.apps.config_revision import bump_config_revision
+    from webapp.services.apps.ingestion_catalog import catalog_cache
+
+    applications = app.test_client()
+    assert post(applications, secret, {"events": [ev("a", input_tokens=1000)]}).status_code == 200
+    cached = catalog_cache(app).current()
+    models = AIModel.__table__
+    db.session.execute(update(models).values(input_price_per_million=Decimal(30)))
+    db.session.commit()
+    # Not bumped yet: this process keeps its snapshot (what the revision is for).
+    assert catalog_cache(app).current() is cached
+    db.session.rollback()
+    bump_config_revision()
+    db.session.commit()
+    assert post(applications, secret, {"events": [ev("b", input_tokens=1000)]}).status_code == 200
+    costs = dict(db.session.execute(select(UsageLog.event_id, UsageLog.cost_usd)).all())
+    assert costs == {"a": Decimal("0.01"), "b": Decimal("0.03")}
+
+
+def test_a_factory_write_without_a_revision_bump_drops_the_snapshot(db, app, secret):
+    applications = app.test_client()
+    refused = post(applications, secret, {"events": [ev("a", model="gpt-5")]})
+    assert refused.status_code == 200  # an unknown model is kept, unpriced
+    factories.model(factories.provider("acme"), "gpt-5", input_price_per_million=Decimal(5))
+    db.session.commit()
+    answer = post(applications, secret, {"events": [ev("b", model="gpt-5", input_tokens=1000)]})
+    assert answer.status_code == 200
+    row = db.session.scalars(select(UsageLog).where(UsageLog.event_id == "b")).one()
+    assert (row.cost_usd, row.cost_source) == (Decimal("0.005"), "catalog")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Response, request
+from flask import Response, current_app, request
 
 from webapp.api.envelope import error_response, success_response, unsuccessful_response
 from webapp.apps_api import bp
@@ -25,7 +25,7 @@ from webapp.services.apps.bodies import (
     UnsupportedMediaType,
     read_body,
 )
-from webapp.services.apps.ingestion import ingest_events
+from webapp.services.apps.ingestion_groups import ingestion_groups
 from webapp.services.apps.reported_events import MAX_EVENTS
 
 MAX_BODY_BYTES = 5 * 1024 * 1024  # sent, and once decompressed
@@ -90,7 +90,9 @@ def report_usage() -> Response:
         events = batch_events(request_body(MAX_BODY_BYTES))
     except BodyRefused as refused:
         return _refusal(refused)
-    result = ingest_events(current_key(), events)
+    # Stored with the key's other small batches waiting in this worker at the same time
+    # (group commit: one transaction for several requests, each answered after it).
+    result = ingestion_groups(current_app).ingest(current_key(), events)
     if not result.rejected:
         return success_response(result.as_dict())
     status = 422 if len(result.rejected) == len(events) else 207

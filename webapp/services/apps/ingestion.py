@@ -1,8 +1,9 @@
 """Ingesting the usage events applications report (``POST /api/v1/usage``, and the
 OpenTelemetry endpoint once it has turned spans into the same dicts): ``ingest_events``.
 
-One batch is one transaction, whatever it holds: every event is checked on its own (a
-refused event never blocks the good ones), then
+One batch is one transaction, whatever it holds (``ingest_batches`` stores several
+requests' batches in one, for the group commit of ingestion_groups.py): every event is
+checked on its own (a refused event never blocks the good ones), then
 
 1. **Idempotency.** The ledger ``usage_event_ids`` (primary key environment + event id)
    gets one row per id of the batch: ``INSERT … ON CONFLICT DO NOTHING RETURNING`` tells
@@ -25,12 +26,14 @@ refused event never blocks the good ones), then
    accepted, completed, duplicate and refused-by-reason counts, also when every event was
    refused.
 
-The model is looked up in the catalog by name, narrowed by provider name (case-insensitive)
-when given. With ``model_version`` the model of that version is taken, else the catalog's
-unversioned entry; without it the unversioned entry first. When several remain (two
-providers offer the name and no provider was given), the first by (unversioned first,
-provider name, version, id) is taken: deterministic, and the same for every event. A name
-the catalog does not know is kept with ``model_id`` NULL and the names as reported.
+The model is looked up in the catalog (this process's snapshot of it, filed under the
+configuration revision: webapp/services/apps/ingestion_catalog.py) by name, narrowed by
+provider name (case-insensitive) when given. With ``model_version`` the model of that
+version is taken, else the catalog's unversioned entry; without it the unversioned entry
+first. When several remain (two providers offer the name and no provider was given), the
+first by (unversioned first, provider name, version, id) is taken: deterministic, and the
+same for every event. A name the catalog does not know is kept with ``model_id`` NULL and
+the names as reported.
 
 A refused event gets the first of ``REJECTION_CODES`` that applies to it (``invalid``
 before ``unknown_feature`` … before ``too_large``), and ``errors`` names every wrong field.
@@ -54,14 +57,13 @@ from webapp.extensions import db
 from webapp.models import (
     AIModel,
     ApiKeyIngestion,
-    Feature,
     Prompt,
-    Provider,
     UsageEventId,
     UsageLog,
 )
 from webapp.models.apps import REJECTION_CODES, rejection_column
 from webapp.services.apps.authentication import AuthenticatedKey
+from webapp.services.apps.ingestion_catalog import CatalogModel, catalog_cache
 from webapp.services.apps.reported_events import (
     ReportedEvent,
     cross_field_problems,
@@ -121,14 +123,11 @@ class IngestionResult:
 @dataclass(frozen=True)
 class _Catalog:
     feature_ids: dict[str, uuid.UUID]  # by name
-    models: dict[str, list[tuple[AIModel, str]]]  # by name: (model, provider name)
+    models: dict[str, tuple[tuple[CatalogModel, str], ...]]  # by name: (model, provider)
+    provider_of: dict[uuid.UUID, uuid.UUID]  # model id → provider id
     prompts: dict[tuple[uuid.UUID, str, int], uuid.UUID]  # (feature, name, version)
     # Budget reservations the batch names: (API key, feature) of each.
     reservations: dict[uuid.UUID, tuple[uuid.UUID | None, uuid.UUID]]
-
-    @property
-    def provider_of(self) -> dict[uuid.UUID, uuid.UUID]:
-        return {m.id: m.provider_id for found in self.models.values() for m, _ in found}
 
 
 @dataclass
@@ -149,9 +148,23 @@ def ingest_events(
     commits. ``events`` are dicts as decoded from JSON (anything else is refused).
     ``refused_before``: events of the same request refused before they became events
     (OpenTelemetry spans that do not map), counted with the key's ``invalid`` ones."""
+    return ingest_batches(key, [(events, refused_before)], now)[0]
+
+
+def ingest_batches(
+    key: AuthenticatedKey,
+    batches: Sequence[tuple[Sequence[Any], int]],
+    now: datetime | None = None,
+) -> list[IngestionResult]:
+    """``ingest_events`` for several requests of one key at once, as one transaction:
+    (events, refused before) of each; the result of each, as if they had been stored one
+    after the other in this order (an id sent by two of them is stored by the first, a
+    duplicate for the second; a pending event and its final are stored final, accepted
+    by the first and completed by the second)."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     max_age = timedelta(days=current_app.config.get("USAGE_MAX_AGE_DAYS", DEFAULT_MAX_AGE_DAYS))
-    result = IngestionResult()
+    events = [raw for batch, _ in batches for raw in batch]
+    rejected: list[Rejection] = []
     # Text the database cannot store (NUL, unpaired surrogates) is refused before any
     # query sees it: PostgreSQL would fail the whole batch on it.
     unstorable = [_unstorable(raw) for raw in events]
@@ -165,16 +178,16 @@ def ingest_events(
         problems = unstorable[index]
         if problems:
             event_id = raw.get("id") if isinstance(raw.get("id"), str) else None
-            result.rejected.append(Rejection(index, event_id, "invalid", problems))
+            rejected.append(Rejection(index, event_id, "invalid", problems))
             continue
         outcome = _check_event(key, raw, checked[index], catalog, now, max_age)
         if isinstance(outcome, Rejection):
-            result.rejected.append(replace(outcome, index=index))
+            rejected.append(replace(outcome, index=index))
         else:
             accepted.append(_Accepted(index, *outcome))
 
     shard = pick_shard()
-    _store(key, accepted, catalog, shard, now, result)
+    outcomes = _store(key, accepted, catalog, shard, now)
     # Final events settle their reservations in this transaction: spend and the released
     # hold become visible to admissions together.
     settle_reservations(
@@ -185,8 +198,35 @@ def ingest_events(
         ],
         now,
     )
-    _count(key, result, len(events), shard, now, refused_before)
+    whole = _tally(outcomes, rejected, 0, len(events))
+    _count(key, whole, len(events), shard, now, sum(before for _, before in batches))
     db.session.commit()
+    results = []
+    start = 0
+    for batch, _ in batches:
+        results.append(_tally(outcomes, rejected, start, start + len(batch)))
+        start += len(batch)
+    return results
+
+
+def _tally(
+    outcomes: Mapping[int, str], rejected: Sequence[Rejection], start: int, stop: int
+) -> IngestionResult:
+    """The result of the events at positions start…stop-1 (indexes relative to start)."""
+    result = IngestionResult()
+    for index in range(start, stop):
+        outcome = outcomes.get(index)
+        if outcome == "accepted":
+            result.accepted += 1
+        elif outcome == "completed":
+            result.completed += 1
+        elif outcome == "duplicate":
+            result.duplicates += 1
+    result.rejected = [
+        replace(rejection, index=rejection.index - start)
+        for rejection in rejected
+        if start <= rejection.index < stop
+    ]
     return result
 
 
@@ -208,44 +248,34 @@ def _unstorable(raw: Any) -> dict[str, str] | None:
 
 
 def _load_catalog(values: list[dict[str, Any]]) -> _Catalog:
-    """The features, models and prompts the batch names, in at most three queries."""
-    feature_names = {v["feature"] for v in values if "feature" in v}
-    feature_ids: dict[str, uuid.UUID] = {}
-    if feature_names:
-        query = select(Feature.name, Feature.id).where(Feature.name.in_(feature_names))
-        feature_ids = {name: feature_id for name, feature_id in db.session.execute(query)}
-    model_names = {v["model"] for v in values if "model" in v}
-    models: dict[str, list[tuple[AIModel, str]]] = {}
-    if model_names:
-        found = db.session.execute(
-            select(AIModel, Provider.name)
-            .join(Provider, Provider.id == AIModel.provider_id)
-            .where(AIModel.name.in_(model_names))
-        )
-        for model, provider_name in found:
-            models.setdefault(model.name, []).append((model, provider_name))
-        for candidates in models.values():
-            candidates.sort(
-                key=lambda c: (c[0].version is not None, c[1], c[0].version or "", str(c[0].id))
-            )
+    """Features and models from this process's snapshot of the catalog (one query when it
+    is current: webapp/services/apps/ingestion_catalog.py); the prompts and reservations
+    the batch names, one query each when it names any."""
+    snapshot = catalog_cache(current_app).current()
+    feature_ids = snapshot.feature_ids
     prompt_names = {v["prompt"].name for v in values if v.get("prompt") is not None}
     prompts: dict[tuple[uuid.UUID, str, int], uuid.UUID] = {}
-    if prompt_names and feature_ids:
-        rows = db.session.execute(
-            select(Prompt.feature_id, Prompt.name, Prompt.version, Prompt.id).where(
-                Prompt.feature_id.in_(set(feature_ids.values())), Prompt.name.in_(prompt_names)
+    if prompt_names:
+        named = {feature_ids[v["feature"]] for v in values if v.get("feature") in feature_ids}
+        rows = (
+            db.session.execute(
+                select(Prompt.feature_id, Prompt.name, Prompt.version, Prompt.id).where(
+                    Prompt.feature_id.in_(named), Prompt.name.in_(prompt_names)
+                )
             )
+            if named
+            else ()
         )
         prompts = {(f, n, v): i for f, n, v, i in rows if f is not None}
     reservations = reservation_owners(
         {v["reservation_id"] for v in values if v.get("reservation_id") is not None}
     )
-    return _Catalog(feature_ids, models, prompts, reservations)
+    return _Catalog(feature_ids, snapshot.models, snapshot.provider_of, prompts, reservations)
 
 
 def resolve_model(
-    candidates: list[tuple[AIModel, str]], provider: str | None, version: str | None
-) -> AIModel | None:
+    candidates: Sequence[tuple[CatalogModel, str]], provider: str | None, version: str | None
+) -> CatalogModel | None:
     """The catalog's model for a reported name (``candidates`` in the order described in
     the module docstring), or None."""
     if provider is not None:
@@ -321,7 +351,7 @@ def _check_event(
     cost, source = Decimal(0), "unpriced"
     if event is not None and not codes:
         model = resolve_model(
-            catalog.models.get(event.model, []), event.provider, event.model_version
+            catalog.models.get(event.model, ()), event.provider, event.model_version
         )
         if event.cost_usd is not None:
             cost, source = event.cost_usd, "reported"
@@ -338,7 +368,7 @@ def _check_event(
     return event, _usage_row(key, event, feature_id, model, prompt_id, cost, source)
 
 
-def _catalog_cost(model: AIModel, event: ReportedEvent) -> Decimal:
+def _catalog_cost(model: CatalogModel, event: ReportedEvent) -> Decimal:
     return request_cost(
         model,
         event.input_tokens,
@@ -353,7 +383,7 @@ def _usage_row(
     key: AuthenticatedKey,
     event: ReportedEvent,
     feature_id: uuid.UUID | None,
-    model: AIModel | None,
+    model: CatalogModel | None,
     prompt_id: uuid.UUID | None,
     cost: Decimal,
     source: str,
@@ -454,8 +484,9 @@ def _store(
     catalog: _Catalog,
     shard: int,
     now: datetime,
-    result: IngestionResult,
-) -> None:
+) -> dict[int, str]:
+    """Store the accepted events; the outcome of each by its place in the batch:
+    ``accepted`` (stored), ``completed`` (made a pending event final) or ``duplicate``."""
     groups: dict[str, list[_Accepted]] = {}
     for item in accepted:
         groups.setdefault(item.event.id, []).append(item)
@@ -482,40 +513,42 @@ def _store(
         now,
     )
 
+    outcomes: dict[int, str] = {}
     rows = []
-    completions: dict[str, dict[str, Any]] = {}
+    completions: dict[str, _Accepted] = {}
     for event_id, items in groups.items():
         first_final = next((i for i in items if i.event.status != "pending"), None)
+        for item in items:
+            outcomes[item.index] = "duplicate"
         if event_id in new_ids:
             row, is_final = planned[event_id]
             rows.append(row)
-            result.accepted += 1
-            merged = is_final and items[0].event.status == "pending"
-            result.completed += merged
-            result.duplicates += len(items) - 1 - merged
+            outcomes[items[0].index] = "accepted"
+            if is_final and items[0].event.status == "pending" and first_final is not None:
+                outcomes[first_final.index] = "completed"  # stored final at once
         elif first_final is not None:
-            completions[event_id] = first_final.row
-            result.duplicates += len(items) - 1  # counted back below if it completes
-        else:
-            result.duplicates += len(items)
+            completions[event_id] = first_final  # a duplicate unless it completes
 
     # Completions first: every ledger lock of the transaction is taken before any rollup
     # lock, so two writers of one shard cannot wait for each other in a circle.
-    completed, provider_of = _completions(key, completions, catalog)
+    completed, completed_ids, provider_of = _completions(
+        key, {event_id: item.row for event_id, item in completions.items()}, catalog
+    )
     store_usage_rows(rows, provider_of, shard, completed)
-    result.completed += len(completed)
-    result.duplicates += len(completions) - len(completed)
+    for event_id in completed_ids:
+        outcomes[completions[event_id].index] = "completed"
+    return outcomes
 
 
 def _completions(
     key: AuthenticatedKey, finals: dict[str, dict[str, Any]], catalog: _Catalog
-) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], dict[uuid.UUID, uuid.UUID]]:
+) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], set[str], dict[uuid.UUID, uuid.UUID]]:
     """Claim the pending events that these finals complete (ids sorted: concurrent
-    batches lock in one order): (old row, changed columns) of each, and the providers of
-    every model involved. Finals of events already final, or reported by another key,
-    claim nothing."""
-    provider_of = catalog.provider_of
-    targets: dict[uuid.UUID, dict[str, Any]] = {}
+    batches lock in one order): (old row, changed columns) of each, their event ids, and
+    the providers of every model involved. Finals of events already final, or reported
+    by another key, claim nothing."""
+    provider_of = dict(catalog.provider_of)
+    targets: dict[uuid.UUID, str] = {}  # usage row id → event id
     if finals:
         # One statement for the whole batch, not one per event. The inner SELECT … FOR
         # UPDATE takes the ledger rows' locks in id order (concurrent batches lock in one
@@ -544,9 +577,9 @@ def _completions(
             .values(is_final=True)
             .returning(LEDGER.c.event_id, LEDGER.c.usage_log_id)
         )
-        targets = {row.usage_log_id: finals[row.event_id] for row in won}
+        targets = {row.usage_log_id: row.event_id for row in won}
     if not targets:
-        return [], provider_of
+        return [], set(), provider_of
     old_rows = [
         dict(row._mapping)
         for row in db.session.execute(
@@ -566,13 +599,13 @@ def _completions(
             row,
             {
                 name: value
-                for name, value in targets[row["id"]].items()
+                for name, value in finals[targets[row["id"]]].items()
                 if name not in KEPT_ON_COMPLETION
             },
         )
         for row in old_rows
     ]
-    return completed, provider_of
+    return completed, {targets[row["id"]] for row in old_rows}, provider_of
 
 
 def _count(

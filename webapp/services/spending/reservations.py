@@ -23,7 +23,11 @@ budgets needed, and readers of the budget row are never blocked); each statement
 sees every reservation committed before. SQLite has a single writer: a write statement
 that changes nothing, first in the admission's transaction, takes the database's write
 lock, so admissions run one after another. The lock is held while spend and the open
-reservations are read, the reservation inserted and the transaction committed. Spend is
+reservations are read, the reservation inserted and the transaction committed: on
+PostgreSQL one statement and the commit (``ADMISSION`` reads every budget's spend from
+the rollup and its open reservations, checks the room and inserts the reservation and its
+hold only when all have room; everything else is prepared before the lock). That hold
+bounds how many admissions one budget takes per second, so it is kept this short. Spend is
 read inside it: a settlement commits its spend and releases its hold in one transaction,
 so both reads must come after any settlement they could straddle.
 
@@ -37,7 +41,7 @@ import functools
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -50,7 +54,7 @@ from webapp.models import AIModel, Budget, BudgetHold, BudgetReservation, Featur
 from webapp.services.apps.authentication import AuthenticatedKey
 from webapp.services.core.errors import NotFound, ValidationFailed
 from webapp.services.core.validation import check
-from webapp.services.spending.budgets import analyse_budgets
+from webapp.services.spending.budgets import Window, analyse_budgets, window_for
 from webapp.services.spending.enforcement import budgets_covering, period_end
 from webapp.services.spending.schemas import ReservationRequest, reservation_form_problems
 from webapp.services.usage.cost import request_cost
@@ -187,53 +191,130 @@ def reserve(
             HOLDS.c.feature_id == feature_id, HOLDS.c.expires_minute < now - PRUNE_AFTER
         )
     )
-    if not sqlite:
-        _lock([budget.id for budget, _ in hard])
-    # Spend is read inside the lock: a settlement commits its cost as spend and releases
-    # its hold together, so spend read before the lock could miss a settlement whose
-    # released hold the read below already sees — and admit past the amount.
-    analyses = analyse_budgets(now, hard)
-    tightest: tuple[Decimal, uuid.UUID] | None = None
-    exhausted: list[datetime] = []
-    exhausted_id = None
-    for analysis in analyses:
-        budget = analysis.budget
-        room = budget.budget_amount - analysis.current_spend - held_amount(budget, now)
-        if estimate > room:
-            exhausted.append(period_end(analysis.window_end))
-            exhausted_id = budget.id
-        if tightest is None or room < tightest[0]:
-            tightest = (room, budget.id)
-    if exhausted:
-        db.session.rollback()
-        assert exhausted_id is not None
-        raise BudgetExhausted(exhausted_id, max(exhausted))
+    today = now.date()
+    windows = [window_for(budget, today) for budget, _ in hard]
+    ends = [(budget.id, window.end) for (budget, _), window in zip(hard, windows, strict=True)]
     ttl = current_app.config.get("BUDGET_RESERVATION_TTL_SECONDS", DEFAULT_TTL_SECONDS)
     expires_at = now + timedelta(seconds=ttl)
     reservation = Reservation(uuid.uuid4(), estimate, expires_at)
-    # Core, not the ORM: nothing to refresh after the commit (the hot path of a budget).
-    db.session.execute(
-        RESERVATIONS.insert().values(
-            id=reservation.id,
-            budget_id=tightest[1] if tightest else None,
-            feature_id=feature_id,
-            api_key_id=key.id,
-            reserved_usd=estimate,
-            created_at=now,
-            expires_at=expires_at,
-        )
-    )
-    dialect = db.session.get_bind().dialect.name
-    db.session.execute(
-        _hold_upsert(dialect),
-        {
-            "feature_id": feature_id,
-            "expires_minute": expiry_minute(expires_at),
-            "held_usd": estimate,
-        },
-    )
+    row = {
+        "id": reservation.id,
+        "feature_id": feature_id,
+        "api_key_id": key.id,
+        "reserved_usd": estimate,
+        "created_at": now,
+        "expires_at": expires_at,
+    }
+    # Spend is read inside the lock: a settlement commits its cost as spend and releases
+    # its hold together, so spend read before the lock could miss a settlement whose
+    # released hold the read below already sees — and admit past the amount.
+    if sqlite:
+        analyses = analyse_budgets(now, hard)
+        rooms = [
+            analysis.budget.budget_amount
+            - analysis.current_spend
+            - held_amount(analysis.budget, now)
+            for analysis in analyses
+        ]
+        if not _exhausted(ends, rooms, estimate):
+            _hold(row, _tightest(ends, rooms))
+    else:
+        # Everything prepared before the lock: under it, one statement (spend, open
+        # reservations, the check, the reservation and its hold) and the commit.
+        parameters = _admission_parameters(hard, windows, today, row)
+        _lock([budget.id for budget, _ in hard])
+        rooms = [Decimal(room) for room in db.session.scalars(ADMISSION, parameters)]
+    exhausted = _exhausted(ends, rooms, estimate)
+    if exhausted is not None:
+        db.session.rollback()
+        raise exhausted
     db.session.commit()
     return reservation
+
+
+def _exhausted(
+    ends: Sequence[tuple[uuid.UUID, date]], rooms: Sequence[Decimal], estimate: Decimal
+) -> BudgetExhausted | None:
+    """The refusal when a budget (id, last day of its window) has no room for the
+    estimate: the last such budget, and the latest end of their periods; else None."""
+    exhausted = [end for end, room in zip(ends, rooms, strict=True) if estimate > room]
+    if not exhausted:
+        return None
+    return BudgetExhausted(exhausted[-1][0], max(period_end(day) for _, day in exhausted))
+
+
+def _tightest(ends: Sequence[tuple[uuid.UUID, date]], rooms: Sequence[Decimal]) -> uuid.UUID:
+    """The budget with the least room (the first of equals), which the reservation names."""
+    place = min(range(len(rooms)), key=lambda index: (rooms[index], index))
+    return ends[place][0]
+
+
+def _hold(row: dict[str, Any], budget_id: uuid.UUID | None) -> None:
+    """Insert the reservation and add it to its hold bucket (SQLite; Core, not the ORM:
+    nothing to refresh after the commit)."""
+    db.session.execute(RESERVATIONS.insert().values(**row, budget_id=budget_id))
+    db.session.execute(
+        _hold_upsert(db.session.get_bind().dialect.name),
+        {
+            "feature_id": row["feature_id"],
+            "expires_minute": expiry_minute(row["expires_at"]),
+            "held_usd": row["reserved_usd"],
+        },
+    )
+
+
+# PostgreSQL: each budget's room — its amount, minus its spend (the rollup's cost over
+# its window up to today: the budgets pages' figure, ``analyse_budgets``; a test holds
+# the two equal), minus the open reservations of its feature (of all for a global
+# budget) — and, only when every budget has room for the estimate, the reservation,
+# naming the budget with the least room, and its hold. One statement after the lock: one
+# snapshot, in which the rooms read are those the insert is judged by.
+ADMISSION = text(
+    "WITH budget AS ("
+    " SELECT * FROM unnest(CAST(:budget_ids AS uuid[]), CAST(:budget_features AS uuid[]),"
+    " CAST(:amounts AS numeric[]), CAST(:first_days AS date[]), CAST(:last_days AS date[]))"
+    " WITH ORDINALITY AS b(id, feature_id, amount, first_day, last_day, place)"
+    "), room AS ("
+    " SELECT b.id, b.place, b.amount"
+    " - COALESCE((SELECT sum(r.cost_usd) FROM ai_usage_daily_rollup r"
+    "  WHERE r.day BETWEEN b.first_day AND b.last_day"
+    "  AND (b.feature_id IS NULL OR r.feature_id = b.feature_id)), 0)"
+    " - COALESCE((SELECT sum(h.held_usd) FROM budget_holds h"
+    "  WHERE h.expires_minute > :created_at"
+    "  AND (b.feature_id IS NULL OR h.feature_id = b.feature_id)), 0) AS room"
+    " FROM budget b"
+    "), admitted AS ("
+    " INSERT INTO budget_reservations"
+    " (id, budget_id, feature_id, api_key_id, reserved_usd, created_at, expires_at)"
+    " SELECT :id, (SELECT id FROM room ORDER BY room, place LIMIT 1), :feature_id,"
+    " :api_key_id, :reserved_usd, :created_at, :expires_at"
+    " WHERE NOT EXISTS (SELECT 1 FROM room WHERE room < :reserved_usd)"
+    " RETURNING feature_id"
+    "), held AS ("
+    " INSERT INTO budget_holds (feature_id, expires_minute, held_usd)"
+    " SELECT feature_id, :expires_minute, :reserved_usd FROM admitted"
+    " ON CONFLICT (feature_id, expires_minute)"
+    " DO UPDATE SET held_usd = budget_holds.held_usd + EXCLUDED.held_usd"
+    ") SELECT room FROM room ORDER BY place"
+)
+
+
+def _admission_parameters(
+    hard: Sequence[tuple[Budget, str | None]],
+    windows: Sequence[Window],
+    today: date,
+    row: dict[str, Any],
+) -> dict[str, Any]:
+    """``ADMISSION``'s parameters: the budgets in the order of ``hard``, each with its
+    window up to today (as ``analyse_budgets`` reads spend), and the reservation."""
+    return row | {
+        "budget_ids": [budget.id for budget, _ in hard],
+        "budget_features": [budget.feature_id for budget, _ in hard],
+        "amounts": [budget.budget_amount for budget, _ in hard],
+        "first_days": [window.start for window in windows],
+        "last_days": [min(window.end, today) for window in windows],
+        "expires_minute": expiry_minute(row["expires_at"]),
+    }
 
 
 # ---------------------------------------------------------------------------------------

@@ -13,11 +13,28 @@ the input price when the model has none; the rest at the input price.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Protocol
 
-from webapp.models import AIModel
 from webapp.services.core.money import to_micro_dollars
 
 ONE_MILLION = Decimal(1_000_000)
+
+
+class ModelPrices(Protocol):
+    """A model's prices: an ``AIModel``, or ingestion's cached copy of one."""
+
+    @property
+    def input_price_per_million(self) -> Decimal: ...
+    @property
+    def output_price_per_million(self) -> Decimal: ...
+    @property
+    def price_per_request(self) -> Decimal | None: ...
+    @property
+    def price_per_image(self) -> Decimal | None: ...
+    @property
+    def cache_read_price_per_million(self) -> Decimal | None: ...
+    @property
+    def cache_write_price_per_million(self) -> Decimal | None: ...
 
 
 def price_of(
@@ -45,7 +62,7 @@ def price_of(
 
 
 def model_price_of(
-    model: AIModel,
+    model: ModelPrices,
     input_tokens: int,
     output_tokens: int,
     *,
@@ -79,7 +96,7 @@ def model_price_of(
 
 
 def request_cost(
-    model: AIModel,
+    model: ModelPrices,
     input_tokens: int,
     output_tokens: int,
     images: int = 0,
