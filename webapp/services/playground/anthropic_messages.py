@@ -4,6 +4,7 @@ arrive in ``message_start``, the output tokens in ``message_delta``)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import anthropic
 import httpx2
@@ -53,14 +54,15 @@ def call(request: CallRequest) -> Iterator[Event]:
             http_client=transport,
         )
         try:
-            stream = client.messages.create(
-                model=request.model,
-                messages=[{"role": "user", "content": request.prompt}],
-                max_tokens=max_tokens,
-                stream=True,
-                extra_body=extra_body,
-                **{key: value for key, value in typed.items() if value is not None},  # type: ignore[arg-type]
-            )
+            arguments: dict[str, Any] = {
+                "model": request.model,
+                "messages": [{"role": "user", "content": request.prompt}],
+                "max_tokens": max_tokens,
+                "stream": True,
+                "extra_body": extra_body,
+                **{key: value for key, value in typed.items() if value is not None},
+            }
+            stream = client.messages.create(**arguments)
             input_tokens = output_tokens = 0
             with stream:
                 for event in stream:

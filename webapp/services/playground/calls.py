@@ -144,7 +144,7 @@ def status_failure(
     return CallFailed(f"{reason} Provider says: {message}", status, message, retry_after)
 
 
-def connection_failure(error: Exception, request: CallRequest) -> CallFailed:
+def connection_failure(error: BaseException, request: CallRequest) -> CallFailed:
     """No answer: refused, timed out, TLS, DNS — named for the admin."""
     host = parse_url(request.base_url).host
     text = f"{type(error).__name__}: {error}".lower()
