@@ -37,10 +37,10 @@ def raw_column(db, provider_id) -> str | None:
 
 
 def everything_stored(db) -> str:
-    """Every text a dump of the tables that could hold the key would show."""
+    """Every value of every table, as a dump of the database would show them."""
     found = []
-    for table in ("ai_providers", "platform_audit_logs"):
-        for row in db.session.execute(text(f"SELECT * FROM {table}")):
+    for table in db.metadata.sorted_tables:
+        for row in db.session.execute(text(f"SELECT * FROM {table.name}")):
             found.append(json.dumps([str(value) for value in row]))
     return "\n".join(found)
 
@@ -268,3 +268,28 @@ def test_runtime_config_and_the_bundle_never_carry_credentials(client, db):
     assert "credentials" not in body and "ciphertext" not in body
     token = raw_column(db, provider.id)
     assert token not in body
+
+
+def test_setting_credentials_needs_a_recent_sign_in(monkeypatch, admin_client, db):
+    import webapp.auth
+
+    provider = factories.provider("openai")
+    db.session.commit()
+    token = csrf_token(admin_client, "/")
+    start = webapp.auth.now()
+    monkeypatch.setattr(webapp.auth, "now", lambda: start + 11 * 60)
+    answer = admin_client.put(
+        f"{API}/providers/{provider.id}",
+        json={"credentials": {"api_key": SECRET}},
+        headers={"X-CSRFToken": token},
+    )
+    assert answer.status_code == 401
+    assert answer.get_json()["code"] == "reauthentication_required"
+    assert raw_column(db, provider.id) is None
+    # Other changes still go through without it.
+    answer = admin_client.put(
+        f"{API}/providers/{provider.id}",
+        json={"status": "inactive"},
+        headers={"X-CSRFToken": token},
+    )
+    assert answer.status_code == 200

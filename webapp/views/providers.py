@@ -124,7 +124,8 @@ def _service_fields(form: dict[str, Any]) -> dict[str, Any]:
 def create() -> Response | tuple[str, int]:
     form = _submitted()
     fields = _service_fields(form)
-    if health_check_url_changes(None, fields) and (answer := reauthentication_needed()):
+    sensitive = health_check_url_changes(None, fields) or "credentials" in fields
+    if sensitive and (answer := reauthentication_needed()):
         return answer
     try:
         provider = providers.create_provider(actor_from_request(), fields)
@@ -194,9 +195,8 @@ def update(provider_id: str) -> Response | tuple[str, int]:
     provider = providers.get_provider(parse_id(provider_id, "provider"))
     form = _submitted()
     fields = _service_fields(form)
-    if health_check_url_changes(provider.health_check, fields) and (
-        answer := reauthentication_needed()
-    ):
+    sensitive = health_check_url_changes(provider.health_check, fields) or "credentials" in fields
+    if sensitive and (answer := reauthentication_needed()):
         return answer
     try:
         providers.update_provider(actor_from_request(), provider.id, fields)
