@@ -81,3 +81,23 @@ def test_run_stream_compare_and_history(live_server, new_page, page_errors, admi
     )
     screenshot(phone, "playground-390.png")
     assert page_errors == []
+
+
+def test_the_provider_form_sets_a_key_it_never_shows_again(
+    live_server, new_page, page_errors, admin_user, db
+):
+    provider = factories.provider("openai", display_name="OpenAI", provider_type="openai")
+    db.session.commit()
+    for width in (1440, 390):
+        page = new_page(width=width, height=900)
+        sign_in(page, live_server, admin_user.email)
+        page.goto(f"{live_server}/providers/{provider.id}")
+        page.fill("#provider-api_key", f"sk-browser-secret-{width}")
+        page.fill("#provider-credential_headers", "OpenAI-Organization: org-1")
+        page.click(f'form[action="/providers/{provider.id}"] button[type="submit"]')
+        page.wait_for_selector(f"text=Set, ending …{str(width)[-4:].rjust(4, '-')}")
+        html = page.content()
+        assert f"sk-browser-secret-{width}" not in html and "org-1" not in html
+        assert page.input_value("#provider-api_key") == ""
+        screenshot(page, f"provider-credentials-{width}.png")
+    assert page_errors == []

@@ -146,12 +146,14 @@ def test_private_addresses_are_refused_at_call_time_too(server, protocol):
     assert metadata.value.kind == "url_not_allowed"
 
 
-def test_tls_failure_is_named(server):
-    # A TLS handshake with a plain-HTTP server fails like a broken certificate would.
+@pytest.mark.parametrize("protocol", sorted(ADAPTERS))
+def test_tls_failure_is_named(server, protocol):
+    # A TLS handshake with a plain-HTTP server fails as a broken TLS setup does.
+    adapter, suffix = ADAPTERS[protocol]
     with pytest.raises(CallFailed) as failed:
-        list(openai_chat.call(call_request(server.url.replace("http:", "https:") + "/v1")))
-    assert failed.value.kind in ("tls_error", "connection_error")
-    assert "127.0.0.1" in failed.value.reason
+        list(adapter(call_request(server.url.replace("http:", "https:") + suffix)))
+    assert failed.value.kind == "tls_error" and failed.value.status is None
+    assert "TLS connection to 127.0.0.1 failed" in failed.value.reason
 
 
 # --- POST /prompts/<id>/run ----------------------------------------------------------
