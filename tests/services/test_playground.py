@@ -368,3 +368,23 @@ def test_the_csv_export_never_carries_the_key(admin_client, db, world):
     exported = answer.get_data(as_text=True)
     assert "playground" in exported or ANSWER not in exported  # the row is there
     assert KEY not in exported
+
+
+def test_an_unexpected_sdk_error_is_an_error_run_not_a_500(admin_client, db, world, monkeypatch):
+    from webapp.services.playground import runs
+
+    def broken(request):
+        yield Delta("partial")
+        raise KeyError(KEY)  # text that must not reach the answer or the log
+
+    monkeypatch.setitem(runs.PROTOCOLS, "openai", (broken, None))
+    answer = post(
+        admin_client, f"{API}/prompts/{world.prompt.id}/run", {"variables": {"name": "A"}}
+    )
+    assert answer.status_code == 502
+    body = answer.get_json()
+    assert "could not be read (KeyError)" in body["error"] and KEY not in answer.get_data(
+        as_text=True
+    )
+    run = db.session.get(PromptRun, uuid.UUID(body["details"]["run_id"]))
+    assert run.status == "error" and run.output == "partial"

@@ -328,6 +328,17 @@ def execute(prepared: PreparedRun) -> Iterator[Delta | RunOutcome]:
                 input_tokens, output_tokens = event.input_tokens, event.output_tokens
     except CallFailed as failed:
         failure = failed
+    except Exception as unexpected:  # an SDK's own surprise: an error run, never a 500
+        # The type alone is logged: an exception's text may quote the request.
+        current_app.logger.warning(
+            "Playground run on %s failed unexpectedly: %s",
+            prepared.model_name,
+            type(unexpected).__name__,
+        )
+        failure = CallFailed(
+            f"The provider's answer could not be read ({type(unexpected).__name__}).",
+            kind="invalid_answer",
+        )
     latency = _ms_since(started)
     yield record_run(
         prepared, "".join(pieces), input_tokens, output_tokens, latency, first_token, failure
