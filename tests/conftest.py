@@ -35,6 +35,11 @@ from webapp.services.identity import passwords
 from webapp.services.identity.users import create_user
 
 PASSWORD = "correct horse battery staple"
+# A fixed Fernet key for the test apps: every create_app() in the suite (production mode
+# included, which refuses to start without one) finds it, and none writes a key file
+# under instance/. tests/test_credentials_config.py removes it where it must be absent.
+TEST_CREDENTIALS_KEY = "mJ1t0z8m2b5b3kK6m5qgk3p0ZxVv1m2c8c4Tt0rQy7Q="
+os.environ.setdefault("CREDENTIALS_KEY", TEST_CREDENTIALS_KEY)
 
 # The seed migration's 11 tables, written out here on purpose (not read from the code):
 # the schema and row-level-security tests check the code against this list.
@@ -99,6 +104,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
         {
             "TESTING": True,
             "SECRET_KEY": "test-secret-key-not-for-production",
+            "CREDENTIALS_KEY": TEST_CREDENTIALS_KEY,
             "SQLALCHEMY_DATABASE_URI": _database_url(tmp_path_factory.mktemp("db")),
             # The test database is built by its own role, whatever the shell has set.
             "MIGRATIONS_DATABASE_URL": None,

@@ -75,6 +75,64 @@ def load_secret_key() -> str:
     return key
 
 
+def check_credentials_keys(value: str) -> list[bytes]:
+    """``CREDENTIALS_KEY``: one Fernet key, or several separated by commas (the first
+    encrypts, all decrypt: how a key is rotated). ConfigError naming the wrong one."""
+    from cryptography.fernet import Fernet
+
+    keys = [part.strip().encode("ascii", "replace") for part in value.split(",") if part.strip()]
+    if not keys:
+        raise ConfigError("CREDENTIALS_KEY is empty: give at least one Fernet key.")
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ConfigError(
+                f"CREDENTIALS_KEY key {position} is not a Fernet key (32 url-safe "
+                "base64-encoded bytes); generate one with python -c 'from "
+                "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+            ) from None
+    return keys
+
+
+def load_credentials_key() -> str:
+    """CREDENTIALS_KEY from the environment (production refuses to start without it);
+    in development one generated once into instance/credentials_key, 0600, like the
+    secret key. It encrypts the providers' API keys at rest."""
+    key = os.environ.get("CREDENTIALS_KEY")
+    if key:
+        check_credentials_keys(key)
+        return key
+    if is_production():
+        raise ConfigError(
+            "CREDENTIALS_KEY is not set. In production set CREDENTIALS_KEY to a Fernet key, "
+            "e.g. CREDENTIALS_KEY=\"$(python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())')\"; it encrypts provider API keys."
+        )
+    from cryptography.fernet import Fernet
+
+    ensure_instance_dir()
+    key_file = INSTANCE_DIR / "credentials_key"
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = key_file.read_text().strip()
+        try:
+            check_credentials_keys(key)
+        except ConfigError:
+            raise ConfigError(
+                f"{key_file} holds no usable Fernet key; delete it to have a new one "
+                "generated (credentials stored with it can then no longer be read)"
+            ) from None
+        return key
+    key = Fernet.generate_key().decode("ascii")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return key
+
+
 def ensure_instance_dir() -> None:
     """instance/ holds the development key and SQLite database: private to this user."""
     INSTANCE_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -85,6 +143,7 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
     app never creates a secret-key file or needs DATABASE_URL)."""
     production = is_production()
     secret_key = overrides.get("SECRET_KEY") or load_secret_key()
+    credentials_key = overrides.get("CREDENTIALS_KEY") or load_credentials_key()
     idle_minutes = int(os.environ.get("SESSION_IDLE_MINUTES", "30"))
     absolute_hours = int(os.environ.get("SESSION_ABSOLUTE_HOURS", "12"))
     secure_cookies = _flag("SESSION_COOKIE_SECURE", default=production)
@@ -138,6 +197,11 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
         )
     return {
         "SECRET_KEY": secret_key,
+        # Fernet key(s) encrypting provider credentials; the first encrypts, every one
+        # decrypts (`flask credentials rotate` re-encrypts with the first).
+        "CREDENTIALS_KEY": credentials_key,
+        # How long a playground run may wait for the provider (the whole answer), seconds.
+        "PROVIDER_CALL_TIMEOUT_SECONDS": _seconds("PROVIDER_CALL_TIMEOUT_SECONDS", 60.0),
         "SQLALCHEMY_DATABASE_URI": normalize_database_url(
             os.environ.get("DATABASE_URL") or default_database_url()
         ),
@@ -279,6 +343,19 @@ def _ports(name: str) -> frozenset[int]:
             raise ConfigError(f"{name} must list TCP ports (1-65535) separated by commas")
         ports.add(int(part))
     return frozenset(ports)
+
+
+def _seconds(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0
+    if not 0 < seconds <= 3600:
+        raise ConfigError(f"{name} must be a number of seconds above 0 and at most 3600")
+    return seconds
 
 
 def _flag(name: str, *, default: bool) -> bool:

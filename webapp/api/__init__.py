@@ -10,6 +10,7 @@ from webapp.api import (  # noqa: E402,F401  (routes)
     features,
     models,
     openapi,
+    playground,
     prompts,
     providers,
     spending,

@@ -49,6 +49,7 @@ from webapp.models import (
 )
 from webapp.services.experiments.schemas import MAX_RESULTS_PER_BATCH
 from webapp.services.health.provider_health import MAX_HISTORY_HOURS
+from webapp.services.playground.runs import RunInput
 from webapp.services.prompts.versions import MAX_LIMIT as MAX_PROMPTS
 from webapp.services.spending.schemas import BudgetCreate, BudgetUpdate
 from webapp.services.usage.windows import TIME_RANGES
@@ -162,6 +163,7 @@ class Operation:
     enveloped: bool = True  # the answer is the {"success", "data", ...} envelope
     conflicts: bool = False  # may answer 409 (a rule of the domain refuses the change)
     body_optional: bool = False  # the body may be left out (the seed's calls sent none)
+    provider_call: bool = False  # calls a model: may answer 502 with the provider's words
 
 
 def created(summary: str, tag: str, body: type[BaseModel] | dict[str, Any]) -> Operation:
@@ -323,6 +325,20 @@ OPERATIONS: dict[str, Operation] = {
     "api.test_prompt": Operation(
         "Render a prompt with variables (nothing is stored)", "prompts", body=PromptTest
     ),
+    "api.run_prompt": Operation(
+        "Run this version on a model (default: the feature's model in `environment`, "
+        "default development): output, tokens, latency, time to first token, cost; "
+        "recorded as usage (metadata.source playground) and in the run history",
+        "prompts",
+        body=RunInput,
+        conflicts=True,  # a hard budget denies it; the provider has no usable credentials
+        provider_call=True,
+    ),
+    "api.prompt_runs": Operation(
+        "The last 50 playground runs of this prompt's family, newest first",
+        "prompts",
+        data=OBJECTS,
+    ),
     "api.diff_prompt": Operation(
         "Line differences between two versions",
         "prompts",
@@ -448,6 +464,11 @@ ERRORS = {
     404: ("NotFound", "No such resource (or a malformed id)."),
     409: ("Conflict", "The change breaks a rule (a name in use, a refused transition, …)."),
     413: ("PayloadTooLarge", "The body is larger than the server accepts."),
+    502: (
+        "ProviderFailed",
+        "The model's provider did not answer (recorded as an error run): `details` holds "
+        "`kind`, `provider_status`, `provider_message`, `retry_after`, `run_id`, `usage_id`.",
+    ),
 }
 
 ERROR_ENVELOPE: dict[str, Any] = {
@@ -455,7 +476,7 @@ ERROR_ENVELOPE: dict[str, Any] = {
     "properties": {
         "success": {"const": False},
         "error": {"type": "string", "description": "What went wrong, in short."},
-        "details": {"type": "string"},
+        "details": {"anyOf": [{"type": "string"}, {"type": "object"}]},
         "code": {"type": "string", "description": "A machine-readable reason."},
         "fields": {
             "type": "object",
@@ -547,6 +568,8 @@ def _responses(op: Operation, method: str, has_path_ids: bool) -> dict[str, Any]
         codes.append(409)
     if method not in SAFE_METHODS:
         codes.append(413)
+    if op.provider_call:
+        codes.append(502)
     for code in codes:
         responses[str(code)] = {"$ref": f"#/components/responses/{ERRORS[code][0]}"}
     return responses

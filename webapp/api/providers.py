@@ -24,7 +24,9 @@ def list_providers() -> Response:
 @bp.post("/providers")
 def create_provider() -> BaseResponse:
     body = json_object_body()
-    if health_check_url_changes(None, body) and (answer := reauthentication_needed()):
+    # Setting an API key is as sensitive as a health-check URL: a recent sign-in.
+    sensitive = health_check_url_changes(None, body) or "credentials" in body
+    if sensitive and (answer := reauthentication_needed()):
         return answer
     provider = providers.create_provider(actor_from_request(), body)
     return success_response(providers.provider_as_dict(provider), status=201)
@@ -44,7 +46,8 @@ def put_provider(provider_id: str) -> BaseResponse:
     target = parse_uuid(provider_id, "provider")
     body = json_object_body()
     current = providers.get_provider(target).health_check
-    if health_check_url_changes(current, body) and (answer := reauthentication_needed()):
+    sensitive = health_check_url_changes(current, body) or "credentials" in body
+    if sensitive and (answer := reauthentication_needed()):
         return answer
     provider = providers.update_provider(actor_from_request(), target, body)
     return success_response(providers.provider_as_dict(provider))

@@ -25,6 +25,7 @@ from webapp.models.features import ENVIRONMENTS
 from webapp.rls import OPERATOR, use_database_role
 from webapp.services.apps.ledger import prune_event_ids
 from webapp.services.apps.runtime_config import export_bundle
+from webapp.services.catalog import credentials as stored_credentials
 from webapp.services.core.actor import Actor
 from webapp.services.core.errors import Conflict, ValidationFailed
 from webapp.services.health import provider_health
@@ -278,6 +279,25 @@ def config_export_command(environment: str) -> None:
     click.echo(json.dumps(bundle, ensure_ascii=False, indent=2, sort_keys=True))
 
 
+@click.group("credentials")
+def credentials_group() -> None:
+    """Provider credentials, encrypted at rest with CREDENTIALS_KEY."""
+
+
+@credentials_group.command("rotate")
+@with_appcontext
+@as_operator
+def credentials_rotate_command() -> None:
+    """Re-encrypt every stored provider credential with the first key of CREDENTIALS_KEY.
+
+    To change the key: CREDENTIALS_KEY="NEW,OLD", run this, then CREDENTIALS_KEY="NEW"."""
+    try:
+        count = stored_credentials.rotate_credentials(Actor.cli())
+    except stored_credentials.CredentialsUnreadable as error:
+        raise click.ClickException(error.message) from None
+    click.echo(f"Re-encrypted the credentials of {count} provider(s) with the first key.")
+
+
 def register_commands(app: Flask) -> None:
     for command in (
         seed_command,
@@ -288,5 +308,6 @@ def register_commands(app: Flask) -> None:
         usage_group,
         providers_group,
         config_group,
+        credentials_group,
     ):
         app.cli.add_command(command)

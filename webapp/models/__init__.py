@@ -29,6 +29,7 @@ from webapp.models.features import (
     Feature,
     FeatureModelAssignment,
 )
+from webapp.models.playground import RUN_STATUSES, PromptRun
 from webapp.models.prompts import ACTIVATION_ACTIONS, Prompt, PromptActivation
 from webapp.models.providers import (
     HEALTH_STATUSES,
@@ -60,6 +61,7 @@ __all__ = [
     "ROLES",
     "ROLE_ADMIN",
     "ROLE_VIEWER",
+    "RUN_STATUSES",
     "USAGE_STATUSES",
     "AIModel",
     "ApiKey",
@@ -76,6 +78,7 @@ __all__ = [
     "FeatureModelAssignment",
     "Prompt",
     "PromptActivation",
+    "PromptRun",
     "Provider",
     "ProviderHealthLog",
     "RecoveryCode",

@@ -46,6 +46,11 @@ class Provider(Model):
     health_check: Mapped[dict[str, Any]] = mapped_column(
         JSONType, nullable=False, default=dict, server_default=sa.text("'{}'")
     )
+    # The API key and extra headers, as one Fernet token (webapp/services/catalog/
+    # credentials.py): never stored in clear, never shown again. The hint is the key's
+    # last 4 characters, what the page and the API show ("set, ending …abcd").
+    credentials_ciphertext: Mapped[str | None] = mapped_column(sa.Text)
+    credentials_hint: Mapped[str | None] = mapped_column(sa.String(4))
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
 

@@ -15,9 +15,10 @@ from webapp.auth import actor_from_request, admin_only
 from webapp.json_input import loads_strict
 from webapp.models import ENVIRONMENTS
 from webapp.responses import go_to, render_page
-from webapp.services.catalog import features
+from webapp.services.catalog import ai_models, features
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
 from webapp.services.core.ids import parse_id
+from webapp.services.playground import runs
 from webapp.services.prompts import environments
 from webapp.services.prompts import versions as prompts
 from webapp.services.prompts.rendering import placeholders
@@ -117,6 +118,9 @@ def _detail_context(prompt_id, **extra: Any) -> dict[str, Any]:
         "problem": None,
         "variables_draft": None,
         "query": PageQuery({}),
+        # The playground (webapp/views/playground.py): models to run on, the run history.
+        "playground_models": ai_models.list_models(),
+        "run_history": runs.run_history(prompt.id),
     }
     context.update(extra)
     return context
@@ -332,3 +336,6 @@ def test(prompt_id: str) -> tuple[str, int]:
         "prompts/detail.html", "test_result", **_detail_context(target, trial=trial, values=values)
     )
     return html, 200
+
+
+from webapp.views import playground as _playground  # noqa: E402,F401  (its routes)

@@ -42,6 +42,9 @@ def _form_errors(errors: dict[str, str]) -> dict[str, str]:
         "health_check": "health_check_url",
         "health_check.url": "health_check_url",
         "health_check.timeout_seconds": "health_check_timeout",
+        "credentials": "api_key",
+        "credentials.api_key": "api_key",
+        "credentials.headers": "credential_headers",
     }
     return {names.get(key, key): problem for key, problem in errors.items()}
 
@@ -75,7 +78,32 @@ def _submitted() -> dict[str, Any]:
         key: request.form.get(key, "").strip() for key in FORM_FIELDS + CHECK_FIELDS
     }
     form["api_endpoint"] = form["api_endpoint"] or None
+    form["credential_headers"] = request.form.get("credential_headers", "")
     return form
+
+
+def _credentials_fields(form: dict[str, Any]) -> dict[str, Any]:
+    """The write-only credential inputs as the ``credentials`` of the provider's input
+    model: a typed key sets or replaces them, the box clears them, nothing keeps them.
+    The typed key is read from the request alone and never put back into ``form``."""
+    if request.form.get("clear_credentials"):
+        return {"credentials": None}
+    api_key = request.form.get("api_key", "").strip()
+    headers: dict[str, str] | str = {}
+    for line in form["credential_headers"].splitlines():
+        if not line.strip():
+            continue
+        name, colon, value = line.partition(":")
+        if not colon:
+            headers = f"line {line.strip()[:40]!r} is not Name: value"
+            break
+        assert isinstance(headers, dict)
+        headers[name.strip()] = value.strip()
+    if not api_key:
+        if headers:
+            return {"credentials": {"api_key": "", "headers": headers}}  # "is required"
+        return {}
+    return {"credentials": {"api_key": api_key, "headers": headers}}
 
 
 def _service_fields(form: dict[str, Any]) -> dict[str, Any]:
@@ -88,6 +116,7 @@ def _service_fields(form: dict[str, Any]) -> dict[str, Any]:
     if form["health_check_timeout"]:
         check["timeout_seconds"] = form["health_check_timeout"]
     fields["health_check"] = check
+    fields.update(_credentials_fields(form))
     return fields
 
 
@@ -95,7 +124,8 @@ def _service_fields(form: dict[str, Any]) -> dict[str, Any]:
 def create() -> Response | tuple[str, int]:
     form = _submitted()
     fields = _service_fields(form)
-    if health_check_url_changes(None, fields) and (answer := reauthentication_needed()):
+    sensitive = health_check_url_changes(None, fields) or "credentials" in fields
+    if sensitive and (answer := reauthentication_needed()):
         return answer
     try:
         provider = providers.create_provider(actor_from_request(), fields)
@@ -165,9 +195,8 @@ def update(provider_id: str) -> Response | tuple[str, int]:
     provider = providers.get_provider(parse_id(provider_id, "provider"))
     form = _submitted()
     fields = _service_fields(form)
-    if health_check_url_changes(provider.health_check, fields) and (
-        answer := reauthentication_needed()
-    ):
+    sensitive = health_check_url_changes(provider.health_check, fields) or "credentials" in fields
+    if sensitive and (answer := reauthentication_needed()):
         return answer
     try:
         providers.update_provider(actor_from_request(), provider.id, fields)

@@ -14,6 +14,7 @@ from webapp.models import AIModel, Feature, FeatureModelAssignment, Provider
 from webapp.services.apps.config_revision import bump_config_revision
 from webapp.services.audit.records import add_audit_row
 from webapp.services.audit.writes import apply_changes, insert_row
+from webapp.services.catalog import credentials as stored_credentials
 from webapp.services.catalog.schemas import (
     ProviderCreate,
     ProviderUpdate,
@@ -34,6 +35,9 @@ def provider_as_dict(provider: Provider, model_count: int | None = None) -> dict
         "config": provider.config,
         "api_endpoint": provider.api_endpoint,
         "health_check": provider.health_check,
+        # Never the value: whether one is set and its last 4 characters.
+        "credentials_set": provider.credentials_ciphertext is not None,
+        "credentials_hint": provider.credentials_hint,
         "created_at": provider.created_at,
         "updated_at": provider.updated_at,
     }
@@ -74,7 +78,37 @@ def _checked(schema: type[ProviderUpdate], fields: Mapping[str, Any]) -> dict[st
     values = dict(checked.values)
     if health_check is not None:
         values["health_check"] = health_check.stored()
+    if "credentials" in values:
+        given = values["credentials"]
+        values["credentials"] = (
+            stored_credentials.ProviderCredentials(given.api_key, dict(given.headers))
+            if given is not None
+            else None
+        )
     return values
+
+
+def _change_credentials(
+    actor: Actor, provider: Provider, credentials: stored_credentials.ProviderCredentials | None
+) -> bool:
+    """Set, replace or clear the stored credentials, audited without the value (in the
+    caller's transaction). Returns whether anything changed."""
+    before = {
+        "credentials_set": provider.credentials_ciphertext is not None,
+        "credentials_hint": provider.credentials_hint,
+    }
+    action = stored_credentials.apply_credentials(provider, credentials)
+    if action is None:
+        return False
+    add_audit_row(
+        actor,
+        action,
+        "provider",
+        provider.id,
+        old_values=before,
+        new_values=stored_credentials.credentials_audit_values(provider, credentials),
+    )
+    return True
 
 
 def _check_outbound(url: str, key: str, errors: dict[str, str]) -> None:
@@ -94,22 +128,31 @@ def _name_taken(name: str, except_id: uuid.UUID | None = None) -> bool:
 
 def create_provider(actor: Actor, fields: Mapping[str, Any]) -> Provider:
     fields = _checked(ProviderCreate, fields)
+    credentials = fields.pop("credentials", None)
     duplicate = Conflict(f"a provider named {fields['name']} already exists", field="name")
     if _name_taken(fields["name"]):
         raise duplicate
     bump_config_revision()
-    return insert_row(
-        actor, Provider(**fields), "provider.create", "provider", provider_as_dict, duplicate
-    )
+    provider = Provider(**fields)
+    if credentials is not None:
+        # Sealed before the insert: the audit row of the insert says credentials_set.
+        stored_credentials.apply_credentials(provider, credentials)
+    return insert_row(actor, provider, "provider.create", "provider", provider_as_dict, duplicate)
 
 
 def update_provider(actor: Actor, provider_id: uuid.UUID, changes: Mapping[str, Any]) -> Provider:
     changes = _checked(ProviderUpdate, changes)
+    given_credentials = "credentials" in changes
+    credentials = changes.pop("credentials", None)
     provider = get_provider(provider_id)
     if "name" in changes and _name_taken(changes["name"], provider.id):
         raise Conflict(f"a provider named {changes['name']} already exists", field="name")
-    if apply_changes(actor, provider, changes, "provider.update", "provider"):
-        bump_config_revision()
+    changed = apply_changes(actor, provider, changes, "provider.update", "provider")
+    if changed:
+        bump_config_revision()  # credentials are not part of the runtime configuration
+    if given_credentials and _change_credentials(actor, provider, credentials):
+        changed = True
+    if changed:
         db.session.commit()
     return provider
 

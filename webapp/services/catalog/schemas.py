@@ -143,6 +143,49 @@ class HealthCheck(Input):
         return found
 
 
+# An HTTP header name (RFC 9110 token) and a value without line breaks or other controls.
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
+HEADER_VALUE = re.compile(r"^[^\x00-\x08\x0a-\x1f\x7f]{0,2000}$")
+MAX_HEADERS = 20
+# The SDKs set these themselves from the API key and the request.
+RESERVED_HEADERS = frozenset({"host", "content-length", "content-type", "transfer-encoding"})
+
+
+class CredentialsInput(Input):
+    """``{"api_key": "…", "headers": {"OpenAI-Organization": "org-…"}}``: stored
+    encrypted, never shown again (webapp/services/catalog/credentials.py)."""
+
+    unknown_field: ClassVar[str] = "is not a credential (api_key, headers)"
+
+    api_key: Annotated[
+        str,
+        Text(
+            4000,
+            pattern=re.compile(r"^[^\x00-\x20\x7f]+$"),
+            problem="must be the key as the provider gave it (no spaces)",
+        ),
+    ]
+    headers: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("headers", mode="before")
+    @classmethod
+    def _headers(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise problem('must be an object of header names and values, e.g. {"X-Org": "…"}')
+        if len(value) > MAX_HEADERS:
+            raise problem(f"must hold at most {MAX_HEADERS} headers")
+        for name, text in value.items():
+            if not HEADER_NAME.match(str(name)):
+                raise problem(f"{name!r} is not an HTTP header name")
+            if str(name).lower() in RESERVED_HEADERS:
+                raise problem(f"{name} is set by the client itself")
+            if not isinstance(text, str) or not HEADER_VALUE.match(text):
+                raise problem(f"{name} must be text without line breaks (at most 2000)")
+        return {str(name): text for name, text in value.items()}
+
+
 class ProviderUpdate(Input):
     unknown_field: ClassVar[str] = "is not a field of a provider"
     messages: ClassVar[dict[str, str]] = {
@@ -150,6 +193,7 @@ class ProviderUpdate(Input):
         "health_check.*": "is not a health-check setting (url, timeout_seconds)",
         "health_check.url": "must be an http(s) URL of at most 2000 characters",
         "health_check.timeout_seconds": TIMEOUT_PROBLEM,
+        "credentials": 'must be {"api_key": "…", "headers": {…}} or null to clear them',
     }
 
     name: Annotated[
@@ -169,12 +213,21 @@ class ProviderUpdate(Input):
         Text(2000, required=False, pattern=HTTP_URL, problem="must be an http(s) URL"),
     ] = None
     health_check: HealthCheck | None = None
+    # Absent: unchanged; null: cleared; an object: set or replaced.
+    credentials: CredentialsInput | None = None
 
     @field_validator("health_check", mode="before")
     @classmethod
     def _check_object(cls, value: Any) -> Any:
         if not isinstance(value, dict | HealthCheck):
             raise problem('must be a JSON object such as {"url": "https://…"}')
+        return value
+
+    @field_validator("credentials", mode="before")
+    @classmethod
+    def _credentials_object(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, dict | CredentialsInput):
+            raise problem('must be {"api_key": "…", "headers": {…}} or null to clear them')
         return value
 
 
