@@ -33,7 +33,9 @@ def usage(db):
                 "model_id": model.id,
                 "created_at": now - timedelta(minutes=i),
                 "status": "error" if failed else "success",
-                "error_message": ("Upstream 503: " + "service unavailable " * 8) if failed else None,
+                "error_message": ("Upstream 503: " + "service unavailable " * 8)
+                if failed
+                else None,
                 "input_tokens": 1200 + i,
                 "output_tokens": 300,
                 "cost_usd": Decimal("0.004512"),
