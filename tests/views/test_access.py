@@ -111,6 +111,8 @@ POLICY = {
     "api.experiment_analysis": READ,
     "api.promote_experiment": ADMIN_WRITE,
     "audit.index": READ,
+    "audit.export": READ,
+    "spending.export": READ,
     "requests.index": READ,
     "requests.detail": READ,
     "users.index": ADMIN_ONLY,
