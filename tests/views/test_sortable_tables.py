@@ -205,3 +205,10 @@ def test_sorted_rows_and_order_by_put_missing_values_last():
     ]
     assert page_of(list(range(120)), 9).page == 3  # past the end: the last page
     assert page_of(list(range(120)), 3).items == list(range(100, 120))
+
+
+def test_the_default_order_adds_nothing_to_the_filters_and_links(admin_client, db):
+    html = admin_client.get("/experiments").get_data(as_text=True)
+    assert 'name="sort"' not in html
+    html = admin_client.get("/experiments?sort=-name").get_data(as_text=True)
+    assert 'name="sort" value="-name" form="experiment-filters"' in html

@@ -42,13 +42,13 @@ FORM_FIELDS = (
 @bp.get("")
 def index() -> tuple[str, int]:
     query = PageQuery()
-    order = read_sort(query, BUDGET_SORTS, Sort("name"))
+    order = read_sort(query, BUDGET_SORTS, BY_NAME)
     analyses = budgets.analyse_budgets(rows=budgets.list_budgets())
     page = page_of(
         sorted_rows(analyses, order, BUDGET_SORTS),
         query.whole_number("page", 1, 100_000, 1, " (showing page 1 instead)"),
     )
-    sorting = Sorting("budgets.index", order, descending_first=FIGURES)
+    sorting = Sorting("budgets.index", order, descending_first=FIGURES, default=BY_NAME)
     html = render_page(
         "budgets/index.html",
         "content",
@@ -77,6 +77,7 @@ BUDGET_SORTS: dict[str, Callable[[budgets.BudgetAnalysis], Any]] = {
     "days_left": lambda a: a.days_remaining,
 }
 FIGURES = frozenset({"used", "status", "spent", "amount", "burn", "projected"})
+BY_NAME = Sort("name")
 
 
 def _form_page(form: dict[str, Any], errors: dict[str, str], budget=None, status: int = 200):

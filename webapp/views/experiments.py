@@ -37,11 +37,14 @@ ACTION_LABELS = {
 }
 
 
+NEWEST = Sort("created", descending=True)
+
+
 @bp.get("")
 def index() -> tuple[str, int]:
     query = PageQuery()
     status = query.choice("status", EXPERIMENT_STATUSES, "", "; that filter is left out.")
-    order = read_sort(query, experiments.EXPERIMENT_SORTS, Sort("created", descending=True))
+    order = read_sort(query, experiments.EXPERIMENT_SORTS, NEWEST)
     page = experiments.experiments_page(
         [status] if status else None,
         order,
@@ -53,6 +56,7 @@ def index() -> tuple[str, int]:
         "#experiment-results",
         {"status": status},
         descending_first=frozenset({"created", "started"}),
+        default=NEWEST,
     )
     html = render_page(
         "experiments/index.html",

@@ -56,7 +56,12 @@ def _index_context(query: PageQuery) -> dict:
         "page": page,
         "query": query,
         "sorting": Sorting(
-            "features.index", order, "#features-table", kept, descending_first=FIGURES
+            "features.index",
+            order,
+            "#features-table",
+            kept,
+            descending_first=FIGURES,
+            default=BY_NAME,
         ),
         "time_range": chosen.name,
         "control": ranges.RangeControl(

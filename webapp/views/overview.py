@@ -83,7 +83,12 @@ def index() -> tuple[str, int]:
         top_models=top_models,
         query=query,
         sorting=Sorting(
-            "overview.index", order, "#dashboard", kept, descending_first=TOP_MODEL_FIGURES
+            "overview.index",
+            order,
+            "#dashboard",
+            kept,
+            descending_first=TOP_MODEL_FIGURES,
+            default=COSTLIEST,
         ),
         kpis=data.kpis,
         alerts=data.alerts,

@@ -18,7 +18,6 @@ from webapp.responses import go_to, render_page
 from webapp.services.catalog import features
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
 from webapp.services.core.ids import parse_id
-from webapp.services.core.sorting import Sort
 from webapp.services.prompts import environments
 from webapp.services.prompts import versions as prompts
 from webapp.services.prompts.rendering import placeholders
@@ -43,7 +42,7 @@ def index() -> tuple[str, int]:
         query.choice("active", ("yes", "no"), "", left_out)
     ]
     page_number = query.whole_number("page", 1, 10_000, 1, " (showing page 1 instead)")
-    order = read_sort(query, prompts.FAMILY_SORTS, Sort("name"))
+    order = read_sort(query, prompts.FAMILY_SORTS, prompts.BY_NAME)
     result = prompts.list_families(
         search=args["q"] or None,
         feature_id=feature_id,
@@ -59,6 +58,7 @@ def index() -> tuple[str, int]:
         "#prompt-results",
         kept,
         descending_first=frozenset({"versions", "changed", "active_version"}),
+        default=prompts.BY_NAME,
     )
     html = render_page(
         "prompts/index.html",

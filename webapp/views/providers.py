@@ -48,11 +48,14 @@ def _form_errors(errors: dict[str, str]) -> dict[str, str]:
     return {names.get(key, key): problem for key, problem in errors.items()}
 
 
+BY_NAME = Sort("name")
+
+
 def _index(
     form: dict[str, Any] | None = None, errors: dict[str, str] | None = None, status: int = 200
 ):
     query = PageQuery()
-    order = read_sort(query, providers.PROVIDER_SORTS, Sort("name"))
+    order = read_sort(query, providers.PROVIDER_SORTS, BY_NAME)
     page = providers.providers_page(
         order, query.whole_number("page", 1, 100_000, 1, " (showing page 1 instead)")
     )
@@ -63,7 +66,9 @@ def _index(
         "providers/index.html",
         rows=page.items,
         page=page,
-        sorting=Sorting("providers.index", order, descending_first=frozenset({"models"})),
+        sorting=Sorting(
+            "providers.index", order, descending_first=frozenset({"models"}), default=BY_NAME
+        ),
         query=query,
         models_by_provider=models_by_provider,
         health=provider_health.current_health_by_provider(),

@@ -54,6 +54,7 @@ class Sorting:
     kept: Mapping[str, Any] = field(default_factory=dict)
     values: Mapping[str, Any] = field(default_factory=dict)
     descending_first: frozenset[str] = frozenset()
+    default: Sort | None = None  # the page's own order: its URLs carry no ``sort``
 
     def url(self, key: str) -> str:
         if key == self.current.key:
@@ -76,7 +77,14 @@ class Sorting:
         return "▼" if self.current.descending else "▲"
 
     @property
+    def order_args(self) -> dict[str, str]:
+        """This order as query arguments: none when it is the page's default."""
+        if self.default is None:
+            return {PARAM: self.current.param}
+        return order_args(self.current, self.default)
+
+    @property
     def args(self) -> dict[str, Any]:
         """The query arguments a pager keeps: the other filters and this order."""
         kept = {k: v for k, v in self.kept.items() if v not in (None, "") and k != "page"}
-        return kept | {PARAM: self.current.param}
+        return kept | self.order_args

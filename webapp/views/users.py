@@ -18,15 +18,20 @@ from webapp.views.sorting import Sorting, read_sort
 bp = Blueprint("users", __name__, url_prefix="/users")
 
 
+BY_EMAIL = Sort("email")
+
+
 def _page(status: int = 200, **context) -> tuple[str, int]:
     context.setdefault("form", {})
     context.setdefault("errors", {})
     query = PageQuery()
-    order = read_sort(query, users.USER_SORTS, Sort("email"))
+    order = read_sort(query, users.USER_SORTS, BY_EMAIL)
     page = users.users_page(
         order, query.whole_number("page", 1, 100_000, 1, " (showing page 1 instead)")
     )
-    sorting = Sorting("users.index", order, descending_first=frozenset({"last_sign_in"}))
+    sorting = Sorting(
+        "users.index", order, descending_first=frozenset({"last_sign_in"}), default=BY_EMAIL
+    )
     html = render_template(
         "users/index.html",
         users=page.items,
