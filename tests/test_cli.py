@@ -267,3 +267,46 @@ def test_usage_prune_event_ids_deletes_only_ids_no_event_can_match(app, cli, db)
     assert set(db.session.scalars(select(UsageEventId.event_id))) == {"recent"}
     audit = db.session.scalar(select(AuditLog).where(AuditLog.action == "usage.prune_event_ids"))
     assert audit.new_values["deleted"] == 1
+
+
+def test_start_sets_up_everything_once_and_a_second_start_only_checks(cli, db):
+    first = cli("start", "--no-serve", "--demo-days", "2", "--demo-requests", "120")
+    assert first.exit_code == 0, first.output
+    assert "Demo data loaded" in first.output
+    assert "Generated password (shown only this once)" in first.output
+    rows = {model: count(db, model) for model in (Feature, UsageLog, User)}
+    assert rows[UsageLog] == 120 and rows[User] == 1
+    again = cli("start", "--no-serve", "--admin-email", "other@example.com")
+    assert again.exit_code == 0, again.output
+    assert "Features exist already; seed not applied." in again.output
+    assert "Usage logs already exist; demo data not loaded again." in again.output
+    assert "Users already exist; no user created." in again.output
+    assert "password" not in again.output.lower()
+    assert {model: count(db, model) for model in rows} == rows
+
+
+def test_a_start_imports_no_statistics_and_gives_the_development_notice_once(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DATABASE_URL", "AIPM_", "FLASK_", "TEST_"))
+    }
+    env |= {"AIPM_INSTANCE_DIR": str(tmp_path), "FLASK_APP": "wsgi"}
+    # The console's own process: scipy stays out until an experiment is analysed.
+    probe = "import sys, wsgi; print('scipy' in sys.modules)"
+    imported = subprocess.run(
+        [sys.executable, "-c", probe], cwd=root, env=env, capture_output=True, text=True
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.strip() == "False"
+    flask = [sys.executable, "-m", "flask", "start", "--no-serve", "--demo-requests", "30"]
+    started = subprocess.run(flask, cwd=root, env=env, capture_output=True, text=True)
+    assert started.returncode == 0, started.stderr + started.stdout
+    assert (started.stdout + started.stderr).count("Development mode") == 1
+    assert "Demo data loaded" in started.stdout

@@ -11,8 +11,8 @@ from sqlalchemy.exc import DBAPIError
 
 from tests import factories
 from webapp import create_app
-from webapp.api.spending import csv_safe
 from webapp.config import ConfigError, configured_worker_count, settings_from_environment
+from webapp.csv_export import csv_safe
 
 HX = {"HX-Request": "true"}
 

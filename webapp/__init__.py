@@ -47,10 +47,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
 
-    from webapp import errors, responses
+    from webapp import errors, responses, static_assets
 
     errors.init_app(app)
     responses.init_app(app)
+    static_assets.init_app(app)  # hashed static URLs, cached for a year
 
     from webapp.api import bp as api_bp
     from webapp.views import filters, links, register_views

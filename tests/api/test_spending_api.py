@@ -218,7 +218,7 @@ def test_usage_filters(admin_client, data):
     ("query", "fields"),
     [
         ("feature_id=1", {"feature_id": "must be a UUID"}),
-        ("status=ok", {"status": "must be one of pending, success, error, timeout"}),
+        ("status=ok", {"status": "must be one of pending, success, error, timeout, failed"}),
         (
             "start_date=2026-11-20&end_date=2026-11-01",
             {"end_date": "must be on or after start_date"},

@@ -45,13 +45,13 @@ from webapp.models import (
     EXPERIMENT_STATUSES,
     FEATURE_STATUSES,
     MODEL_STATUSES,
-    USAGE_STATUSES,
 )
 from webapp.services.experiments.schemas import MAX_RESULTS_PER_BATCH
 from webapp.services.health.provider_health import MAX_HISTORY_HOURS
 from webapp.services.playground.runs import RunInput
 from webapp.services.prompts.versions import MAX_LIMIT as MAX_PROMPTS
 from webapp.services.spending.schemas import BudgetCreate, BudgetUpdate
+from webapp.services.usage.logs import MAX_ERROR_TEXT, STATUS_CHOICES
 from webapp.services.usage.windows import TIME_RANGES
 
 DOCUMENT_PATH = "/openapi.json"
@@ -142,8 +142,17 @@ USAGE_FILTERS = (
     text("feature_id", "Only this feature's requests.", format="uuid"),
     text("model_id", "Only this model's requests.", format="uuid"),
     text("provider_id", "Only this provider's requests.", format="uuid"),
-    text("status", "Only requests with this status.", enum=list(USAGE_STATUSES)),
+    text(
+        "status",
+        "Only requests with this status (failed: error or timeout).",
+        enum=list(STATUS_CHOICES),
+    ),
     text("environment", "Only requests from this environment.", enum=list(ENVIRONMENTS)),
+    text(
+        "error_text",
+        "Only requests whose error message contains this text (any case).",
+        maxLength=MAX_ERROR_TEXT,
+    ),
     text("start_date", "First UTC day (YYYY-MM-DD).", format="date"),
     text("end_date", "Last UTC day (YYYY-MM-DD), included.", format="date"),
 )

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import unicodedata
-from collections.abc import Iterator
 from typing import Any
 
-from flask import Response, request, stream_with_context
-from flask_login import current_user
+from flask import Response, request
 
 from webapp.api import bp
 from webapp.api.envelope import error_response, success_response
@@ -21,9 +16,8 @@ from webapp.api.parsing import (
     with_environment,
 )
 from webapp.auth import actor_from_request
-from webapp.rls import use_database_role
+from webapp.csv_export import csv_download
 from webapp.services.core.errors import ValidationFailed
-from webapp.services.core.serialization import to_jsonable
 from webapp.services.spending import budgets
 from webapp.services.spending.analytics import spending_breakdown, spending_trends
 from webapp.services.spending.recommendations import cost_recommendations
@@ -144,50 +138,11 @@ def list_usage() -> Response:
     )
 
 
-FORMULA_STARTS = frozenset("=+-@")
-
-
-def csv_safe(value: Any) -> Any:
-    """Text that a spreadsheet would run as a formula gets a leading apostrophe (OWASP's
-    advice for CSV injection): text starting with =, +, -, @ or their full-width and small
-    forms (＝, ﹦, …: spreadsheets fold them), and text starting with any whitespace or
-    control character (LF, space, tab, CR: spreadsheets trim them and then see a formula).
-    Numbers pass unchanged."""
-    value = to_jsonable(value)
-    if not isinstance(value, str) or not value:
-        return value
-    first = value[0]
-    if (
-        unicodedata.normalize("NFKC", first)[:1] in FORMULA_STARTS
-        or first.isspace()
-        or unicodedata.category(first) in ("Cc", "Cf")
-    ):
-        return "'" + value
-    return value
-
-
 @bp.get("/usage.csv")
 def export_usage() -> Response:
     filters = logs.usage_filter(request.args)  # wrong filters: 400 before streaming
-    # The request's teardown resets the database role before the body streams; the
-    # generator runs in a re-pushed context, so it takes the signed-in role up again.
-    role, user_id = current_user.role, current_user.id
-
-    def lines() -> Iterator[str]:
-        use_database_role(role, user_id)
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(logs.COLUMNS)
-        for row in logs.iter_usage(filters):
-            writer.writerow([csv_safe(row[name]) for name in logs.COLUMNS])
-            if buffer.tell() > 64_000:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
-    return Response(
-        stream_with_context(lines()),
-        mimetype="text/csv",
-        headers={"Content-Disposition": 'attachment; filename="usage.csv"'},
+    return csv_download(
+        "usage.csv",
+        logs.COLUMNS,
+        lambda: ([row[name] for name in logs.COLUMNS] for row in logs.iter_usage(filters)),
     )

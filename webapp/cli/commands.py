@@ -1,4 +1,4 @@
-"""flask commands: seed, demo-data, create-admin, grant-app-access, rollup rebuild,
+"""flask commands: start, seed, demo-data, create-admin, grant-app-access, rollup rebuild,
 providers check, config export."""
 
 from __future__ import annotations
@@ -298,8 +298,64 @@ def credentials_rotate_command() -> None:
     click.echo(f"Re-encrypted the credentials of {count} provider(s) with the first key.")
 
 
+@click.command("start")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
+@click.option(
+    "--port", default=5000, show_default=True, envvar="PORT", type=click.IntRange(1, 65535)
+)
+@click.option(
+    "--admin-email",
+    default="admin@example.com",
+    show_default=True,
+    envvar="ADMIN_EMAIL",
+    help="The first admin, created with a generated password when there is no user.",
+)
+@click.option("--demo-days", default=30, show_default=True, type=click.IntRange(1, 3650))
+@click.option(
+    "--demo-requests",
+    default=20_000,
+    show_default=True,
+    envvar="DEMO_REQUESTS",
+    type=click.IntRange(0, 50_000_000),
+)
+@click.option("--no-serve", is_flag=True, help="Set up only; do not start the server.")
+@click.pass_context
+@with_appcontext
+def start_command(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    admin_email: str,
+    demo_days: int,
+    demo_requests: int,
+    no_serve: bool,
+) -> None:
+    """Bring up a development console in one process: upgrade the database, seed and load
+    demo data when empty, create the first admin when there is no user, then serve (the
+    development server, as `flask run`). Each step is the command of the same name, so a
+    second start only checks and serves."""
+    from flask_migrate import upgrade
+    from werkzeug.serving import run_simple
+
+    upgrade()
+    ctx.invoke(seed_command, if_empty=True)
+    ctx.invoke(demo_data_command, days=demo_days, requests=demo_requests, if_empty=True)
+    ctx.invoke(create_admin_command, email=admin_email, generate_password=True, if_no_users=True)
+    db.session.remove()
+    if no_serve:
+        return
+    click.echo(f"\nConsole: http://{host}:{port}  (sign in as {admin_email})")
+    click.echo(
+        "Lost the password? .venv/bin/flask create-admin other@example.com creates another admin.\n"
+    )
+    # The app itself, not the proxy: the server calls it from its own threads.
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # LocalProxy API
+    run_simple(host, port, app, threaded=True)
+
+
 def register_commands(app: Flask) -> None:
     for command in (
+        start_command,
         seed_command,
         demo_data_command,
         create_admin_command,

@@ -16,6 +16,7 @@ def register_views(app: Flask) -> None:
         overview,
         prompts,
         providers,
+        request_log,
         spending,
         users,
     )
@@ -28,6 +29,7 @@ def register_views(app: Flask) -> None:
         providers,
         prompts,
         spending,
+        request_log,
         budgets,
         experiments,
         api_keys,

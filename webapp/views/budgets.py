@@ -3,6 +3,7 @@ with its burn chart and history; a create/edit form with inline validation error
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from typing import Any
@@ -17,7 +18,10 @@ from webapp.responses import go_to, render_page
 from webapp.services.catalog import ai_models, features
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.core.ids import parse_id
+from webapp.services.core.sorting import Sort, page_of, sorted_rows
 from webapp.services.spending import budgets
+from webapp.views.query import PageQuery
+from webapp.views.sorting import Sorting, read_sort
 
 bp = Blueprint("budgets", __name__, url_prefix="/budgets")
 
@@ -36,9 +40,44 @@ FORM_FIELDS = (
 
 
 @bp.get("")
-def index() -> str:
+def index() -> tuple[str, int]:
+    query = PageQuery()
+    order = read_sort(query, BUDGET_SORTS, BY_NAME)
     analyses = budgets.analyse_budgets(rows=budgets.list_budgets())
-    return render_page("budgets/index.html", "content", analyses=analyses)
+    page = page_of(
+        sorted_rows(analyses, order, BUDGET_SORTS),
+        query.whole_number("page", 1, 100_000, 1, " (showing page 1 instead)"),
+    )
+    sorting = Sorting("budgets.index", order, descending_first=FIGURES, default=BY_NAME)
+    html = render_page(
+        "budgets/index.html",
+        "content",
+        analyses=page.items,
+        page=page,
+        sorting=sorting,
+        query=query,
+    )
+    return html, query.status
+
+
+# Most severe last, so that a descending sort puts over-budget first.
+SEVERITY = {"on_track": 0, "warning": 1, "critical": 2, "over_budget": 3}
+# The table's columns by sort key: spend, burn and projection are computed per budget
+# after the query (its window's usage), so the list is ordered here.
+BUDGET_SORTS: dict[str, Callable[[budgets.BudgetAnalysis], Any]] = {
+    "name": lambda a: a.budget.name,
+    "scope": lambda a: a.feature_name or "",
+    "window": lambda a: a.window_end,
+    "used": lambda a: a.utilization,
+    "status": lambda a: SEVERITY.get(a.status),
+    "spent": lambda a: a.current_spend,
+    "amount": lambda a: a.budget.budget_amount,
+    "burn": lambda a: a.burn_rate,
+    "projected": lambda a: a.projected_spend,
+    "days_left": lambda a: a.days_remaining,
+}
+FIGURES = frozenset({"used", "status", "spent", "amount", "burn", "projected"})
+BY_NAME = Sort("name")
 
 
 def _form_page(form: dict[str, Any], errors: dict[str, str], budget=None, status: int = 200):

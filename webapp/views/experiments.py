@@ -18,10 +18,12 @@ from webapp.responses import go_to, render_page
 from webapp.services.catalog import assignments, features
 from webapp.services.core.errors import Conflict, ValidationFailed
 from webapp.services.core.ids import parse_id
+from webapp.services.core.sorting import Sort
 from webapp.services.experiments import lifecycle as experiments
 from webapp.services.experiments.schemas import VARIANT_TARGETS
 from webapp.services.prompts import versions as prompts
 from webapp.views.query import PageQuery
+from webapp.views.sorting import Sorting, read_sort
 
 bp = Blueprint("experiments", __name__, url_prefix="/experiments")
 
@@ -35,15 +37,33 @@ ACTION_LABELS = {
 }
 
 
+NEWEST = Sort("created", descending=True)
+
+
 @bp.get("")
 def index() -> tuple[str, int]:
     query = PageQuery()
     status = query.choice("status", EXPERIMENT_STATUSES, "", "; that filter is left out.")
-    rows = experiments.list_experiments([status] if status else None)
+    order = read_sort(query, experiments.EXPERIMENT_SORTS, NEWEST)
+    page = experiments.experiments_page(
+        [status] if status else None,
+        order,
+        query.whole_number("page", 1, 100_000, 1, " (showing page 1 instead)"),
+    )
+    sorting = Sorting(
+        "experiments.index",
+        order,
+        "#experiment-results",
+        {"status": status},
+        descending_first=frozenset({"created", "started"}),
+        default=NEWEST,
+    )
     html = render_page(
         "experiments/index.html",
         "results",
-        rows=rows,
+        rows=page.items,
+        page=page,
+        sorting=sorting,
         status=status,
         statuses=EXPERIMENT_STATUSES,
         query=query,

@@ -4,6 +4,8 @@ health tiles, daily chart, environment × model matrix, assignment history and s
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from flask import Blueprint, flash, redirect, request, url_for
 from werkzeug.wrappers import Response
@@ -15,18 +17,51 @@ from webapp.responses import go_to, render_page
 from webapp.services.catalog import assignments, features
 from webapp.services.core.errors import Conflict, ValidationFailed
 from webapp.services.core.ids import parse_id
+from webapp.services.core.sorting import Sort, page_of, sorted_rows
 from webapp.views import ranges
 from webapp.views.query import PageQuery
+from webapp.views.sorting import Sorting, order_args, read_sort
 
 bp = Blueprint("features", __name__, url_prefix="/features")
+
+
+# The table's columns by sort key: the figures come from the usage windows after the
+# query, so the list is ordered here (every feature's metrics are read anyway).
+FEATURE_SORTS: dict[str, Callable[[features.FeatureRow], Any]] = {
+    "name": lambda row: row.feature.display_name,
+    "status": lambda row: row.feature.status,
+    "requests": lambda row: row.metrics.total_requests if row.metrics else None,
+    "error_rate": lambda row: row.metrics.error_rate if row.metrics else None,
+    "p95": lambda row: row.metrics.p95_response_ms if row.metrics else None,
+    "cost": lambda row: row.metrics.total_cost if row.metrics else None,
+}
+FIGURES = frozenset({"requests", "error_rate", "p95", "cost"})
+BY_NAME = Sort("name")
 
 
 def _index_context(query: PageQuery) -> dict:
     chosen = ranges.read_range(query, ranges.METRICS)
     environment = ranges.read_environment(query)
+    order = read_sort(query, FEATURE_SORTS, BY_NAME)
+    rows = features.list_features(
+        include_metrics=True, time_range=chosen.name, environment=environment
+    )
+    page = page_of(
+        sorted_rows(rows, order, FEATURE_SORTS),
+        query.whole_number("page", 1, 100_000, 1, " (showing page 1 instead)"),
+    )
+    kept = {"range": chosen.name, "environment": environment, **chosen.args}
     return {
-        "rows": features.list_features(
-            include_metrics=True, time_range=chosen.name, environment=environment
+        "rows": page.items,
+        "page": page,
+        "query": query,
+        "sorting": Sorting(
+            "features.index",
+            order,
+            "#features-table",
+            kept,
+            descending_first=FIGURES,
+            default=BY_NAME,
         ),
         "time_range": chosen.name,
         "control": ranges.RangeControl(
@@ -35,6 +70,7 @@ def _index_context(query: PageQuery) -> dict:
             chosen,
             "#features-table",
             query,
+            order_args(order, BY_NAME),
             environment=environment,
         ),
         "environments": ENVIRONMENTS,

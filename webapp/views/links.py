@@ -30,5 +30,19 @@ def resource_url(kind: str | None, resource_id: uuid.UUID | str | None) -> str |
     return url_for(endpoint, **values)
 
 
+# kind -> the requests page's filter naming a resource of that kind
+REQUEST_FILTERS = {"feature": "feature_id", "model": "model_id", "provider": "provider_id"}
+
+
+def failing_requests_url(kind: str, resource_id: uuid.UUID | str) -> str | None:
+    """The requests page showing the resource's failed requests (error or timeout), or
+    None for a kind the page cannot filter by."""
+    if kind not in REQUEST_FILTERS:
+        return None
+    values: dict[str, Any] = {REQUEST_FILTERS[kind]: resource_id, "status": "failed"}
+    return url_for("requests.index", **values)
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["resource_url"] = resource_url
+    app.jinja_env.globals["failing_requests_url"] = failing_requests_url

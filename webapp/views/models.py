@@ -3,19 +3,24 @@ deployment history) and a create/edit form with inline validation errors."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from webapp.auth import actor_from_request, admin_only
-from webapp.models import MODEL_STATUSES
+from webapp.models import MODEL_STATUSES, AIModel, Provider
 from webapp.responses import go_to, render_page
 from webapp.services.catalog import ai_models, providers
 from webapp.services.core.errors import Conflict, ValidationFailed
 from webapp.services.core.ids import parse_id
+from webapp.services.core.sorting import Sort, page_of, sorted_rows
+from webapp.services.usage import windows
 from webapp.views import ranges
 from webapp.views.query import PageQuery
+from webapp.views.sorting import Sorting, order_args, read_sort
 
 bp = Blueprint("models", __name__, url_prefix="/models")
 
@@ -32,6 +37,31 @@ FORM_FIELDS = (
 )
 
 
+# The table's columns by sort key. Performance comes from the usage windows after the
+# query, so the list is ordered here (every listed model's metrics are read anyway).
+MODEL_SORTS: dict[str, Callable[[AIModel, Provider, windows.UsageMetrics], Any]] = {
+    "name": lambda model, provider, perf: model.display_name,
+    "provider": lambda model, provider, perf: provider.display_name,
+    "type": lambda model, provider, perf: model.model_type,
+    "status": lambda model, provider, perf: model.status,
+    "input_price": lambda model, provider, perf: model.input_price_per_million,
+    "output_price": lambda model, provider, perf: model.output_price_per_million,
+    "requests": lambda model, provider, perf: perf.total_requests,
+    "success": lambda model, provider, perf: perf.success_rate,
+    "p95": lambda model, provider, perf: perf.p95_response_ms,
+    "cost": lambda model, provider, perf: perf.total_cost,
+}
+FIGURES = frozenset({"requests", "success", "p95", "cost"})
+BY_PROVIDER = Sort("provider")
+
+
+def _by(
+    key: str, performance: dict[uuid.UUID, windows.UsageMetrics]
+) -> Callable[[tuple[AIModel, Provider]], Any]:
+    column = MODEL_SORTS[key]
+    return lambda row: column(row[0], row[1], performance[row[0].id])
+
+
 @bp.get("")
 def index() -> tuple[str, int]:
     query = PageQuery()
@@ -40,14 +70,30 @@ def index() -> tuple[str, int]:
     filters["status"] = filters["status"] or None
     chosen = ranges.read_range(query, ranges.METRICS)
     environment = ranges.read_environment(query)
+    order = read_sort(query, MODEL_SORTS, BY_PROVIDER)
     rows = ai_models.list_models(**filters)
     performance = ai_models.model_performance(
         [m.id for m, _ in rows], chosen.name, environment=environment
     )
+    keys = {key: _by(key, performance) for key in MODEL_SORTS}
+    page = page_of(
+        sorted_rows(rows, order, keys),
+        query.whole_number("page", 1, 100_000, 1, " (showing page 1 instead)"),
+    )
+    kept = {**filters, "environment": environment, **chosen.args}
     html = render_page(
         "models/index.html",
         "table",
-        rows=rows,
+        rows=page.items,
+        page=page,
+        sorting=Sorting(
+            "models.index",
+            order,
+            "#models-table",
+            kept,
+            descending_first=FIGURES,
+            default=BY_PROVIDER,
+        ),
         performance=performance,
         filters=filters,
         query=query,
@@ -58,7 +104,7 @@ def index() -> tuple[str, int]:
             chosen,
             "#models-table",
             query,
-            filters,
+            {**filters, **order_args(order, BY_PROVIDER)},
             environment=environment,
         ),
         providers=[p for p, _ in providers.list_providers()],

@@ -4,15 +4,21 @@ panel have partials of their own that refresh every minute."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import Blueprint
 from jinja2_fragments.flask import render_block
 
 from webapp.charts import requests_and_error_rate_chart, spend_donut_chart, stacked_spend_chart
 from webapp.responses import render_page
 from webapp.services.core.errors import ValidationFailed
+from webapp.services.core.sorting import Sort, sorted_rows
 from webapp.services.overview import dashboard as overview
+from webapp.services.overview.panels import ModelCost
 from webapp.views import ranges
 from webapp.views.query import PageQuery
+from webapp.views.sorting import Sorting, order_args, read_sort
 
 bp = Blueprint("overview", __name__)
 
@@ -38,11 +44,28 @@ def _args(chosen: ranges.TimeRange, environment: str) -> dict[str, str]:
     return chosen.args | ({"environment": environment} if environment else {})
 
 
+# The top-models table's columns by sort key (its five rows are computed from the grouped
+# usage the page reads once, and ordered here).
+TOP_MODEL_SORTS: dict[str, Callable[[ModelCost], Any]] = {
+    "name": lambda m: m.name,
+    "provider": lambda m: m.provider,
+    "cost": lambda m: m.cost,
+    "requests": lambda m: m.requests,
+    "per_request": lambda m: m.cost_per_request,
+    "p95": lambda m: m.p95_ms,
+}
+TOP_MODEL_FIGURES = frozenset({"cost", "requests", "per_request", "p95"})
+COSTLIEST = Sort("cost", descending=True)
+
+
 @bp.get("/")
 def index() -> tuple[str, int]:
     query = PageQuery()
     environment = ranges.read_environment(query)
     chosen, data = _overview_range(query, environment)
+    order = read_sort(query, TOP_MODEL_SORTS, COSTLIEST)
+    top_models = sorted_rows(data.top_models, order, TOP_MODEL_SORTS)
+    kept = {"environment": environment, **chosen.args}
     charts = {}
     if data.kpis.current.requests:
         s = data.series
@@ -57,6 +80,16 @@ def index() -> tuple[str, int]:
         "overview/index.html",
         "dashboard",
         data=data,
+        top_models=top_models,
+        query=query,
+        sorting=Sorting(
+            "overview.index",
+            order,
+            "#dashboard",
+            kept,
+            descending_first=TOP_MODEL_FIGURES,
+            default=COSTLIEST,
+        ),
         kpis=data.kpis,
         alerts=data.alerts,
         unknown_models=data.unknown_models,
@@ -64,7 +97,13 @@ def index() -> tuple[str, int]:
         charts=charts,
         args=_args(chosen, environment),
         control=ranges.RangeControl(
-            "overview.index", ranges.OVERVIEW, chosen, "#dashboard", query, environment=environment
+            "overview.index",
+            ranges.OVERVIEW,
+            chosen,
+            "#dashboard",
+            query,
+            order_args(order, COSTLIEST),
+            environment=environment,
         ),
     )
     return html, query.status

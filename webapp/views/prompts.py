@@ -23,6 +23,7 @@ from webapp.services.prompts import environments
 from webapp.services.prompts import versions as prompts
 from webapp.services.prompts.rendering import placeholders
 from webapp.views.query import PageQuery
+from webapp.views.sorting import Sorting, read_sort
 
 bp = Blueprint("prompts", __name__, url_prefix="/prompts")
 
@@ -42,18 +43,30 @@ def index() -> tuple[str, int]:
         query.choice("active", ("yes", "no"), "", left_out)
     ]
     page_number = query.whole_number("page", 1, 10_000, 1, " (showing page 1 instead)")
+    order = read_sort(query, prompts.FAMILY_SORTS, prompts.BY_NAME)
     result = prompts.list_families(
         search=args["q"] or None,
         feature_id=feature_id,
         tag=args["tag"] or None,
         active=active,
         page=page_number,
+        sort=order,
+    )
+    kept = {k: v for k, v in args.items() if v}
+    sorting = Sorting(
+        "prompts.index",
+        order,
+        "#prompt-results",
+        kept,
+        descending_first=frozenset({"versions", "changed", "active_version"}),
+        default=prompts.BY_NAME,
     )
     html = render_page(
         "prompts/index.html",
         "results",
         result=result,
-        args={k: v for k, v in args.items() if v},
+        sorting=sorting,
+        args=sorting.args,
         query=query,
         feature_rows=features.list_features(),
         tags=prompts.all_tags(),

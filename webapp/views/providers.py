@@ -17,9 +17,11 @@ from webapp.responses import render_page
 from webapp.services.catalog import ai_models, providers
 from webapp.services.core.errors import Conflict, ValidationFailed
 from webapp.services.core.ids import parse_id
+from webapp.services.core.sorting import Sort
 from webapp.services.health import provider_health
 from webapp.views import ranges
 from webapp.views.query import PageQuery
+from webapp.views.sorting import Sorting, read_sort
 
 bp = Blueprint("providers", __name__, url_prefix="/providers")
 
@@ -49,23 +51,35 @@ def _form_errors(errors: dict[str, str]) -> dict[str, str]:
     return {names.get(key, key): problem for key, problem in errors.items()}
 
 
+BY_NAME = Sort("name")
+
+
 def _index(
     form: dict[str, Any] | None = None, errors: dict[str, str] | None = None, status: int = 200
 ):
-    rows = providers.list_providers()
+    query = PageQuery()
+    order = read_sort(query, providers.PROVIDER_SORTS, BY_NAME)
+    page = providers.providers_page(
+        order, query.whole_number("page", 1, 100_000, 1, " (showing page 1 instead)")
+    )
     models_by_provider: dict[uuid.UUID, list] = {}
     for model, owner in ai_models.list_models():
         models_by_provider.setdefault(owner.id, []).append(model)
     html = render_template(
         "providers/index.html",
-        rows=rows,
+        rows=page.items,
+        page=page,
+        sorting=Sorting(
+            "providers.index", order, descending_first=frozenset({"models"}), default=BY_NAME
+        ),
+        query=query,
         models_by_provider=models_by_provider,
         health=provider_health.current_health_by_provider(),
         form=form or {"status": "active"},
         errors=errors or {},
         statuses=PROVIDER_STATUSES,
     )
-    return html, status
+    return html, status if status != 200 else query.status
 
 
 @bp.get("")

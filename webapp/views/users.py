@@ -10,17 +10,38 @@ from webapp.models import ROLE_ADMIN, ROLES
 from webapp.reauth import reauthentication_needed, requires_reauthentication
 from webapp.services.core.errors import Conflict, ValidationFailed
 from webapp.services.core.ids import parse_id
+from webapp.services.core.sorting import Sort
 from webapp.services.identity import mfa, sessions, users
+from webapp.views.query import PageQuery
+from webapp.views.sorting import Sorting, read_sort
 
 bp = Blueprint("users", __name__, url_prefix="/users")
+
+
+BY_EMAIL = Sort("email")
 
 
 def _page(status: int = 200, **context) -> tuple[str, int]:
     context.setdefault("form", {})
     context.setdefault("errors", {})
-    return render_template(
-        "users/index.html", users=users.list_users(), roles=ROLES, **context
-    ), status
+    query = PageQuery()
+    order = read_sort(query, users.USER_SORTS, BY_EMAIL)
+    page = users.users_page(
+        order, query.whole_number("page", 1, 100_000, 1, " (showing page 1 instead)")
+    )
+    sorting = Sorting(
+        "users.index", order, descending_first=frozenset({"last_sign_in"}), default=BY_EMAIL
+    )
+    html = render_template(
+        "users/index.html",
+        users=page.items,
+        page=page,
+        sorting=sorting,
+        query=query,
+        roles=ROLES,
+        **context,
+    )
+    return html, status if status != 200 else query.status
 
 
 @bp.get("")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select, tuple_
 
 from webapp.extensions import db
 from webapp.models import AuditLog, User
@@ -115,19 +118,7 @@ def search_events(
     with_emails: bool = False,
     repeat_window: timedelta | None = None,
 ) -> AuditPage:
-    conditions = []
-    if filters.user_id:
-        conditions.append(AuditLog.user_id == filters.user_id)
-    if filters.action:
-        conditions.append(AuditLog.action == filters.action)
-    if filters.resource_type:
-        conditions.append(AuditLog.resource_type == filters.resource_type)
-    if filters.date_from:
-        conditions.append(AuditLog.created_at >= datetime.combine(filters.date_from, time.min, UTC))
-    if filters.date_to:
-        end = datetime.combine(filters.date_to + timedelta(days=1), time.min, UTC)
-        conditions.append(AuditLog.created_at < end)
-
+    conditions = filter_conditions(filters)
     total = db.session.scalar(select(func.count()).select_from(AuditLog).where(*conditions)) or 0
     rows = db.session.execute(
         select(AuditLog, User.id, User.email, User.display_name)
@@ -145,6 +136,23 @@ def search_events(
     if repeat_window is not None:
         counts = repeated_event_counts([event for event, _ in labelled], repeat_window)
     return AuditPage(labelled, page, per_page, total, counts)
+
+
+def filter_conditions(filters: AuditFilters) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of ``filters`` (the page and the export read the same rows)."""
+    conditions: list[ColumnElement[bool]] = []
+    if filters.user_id:
+        conditions.append(AuditLog.user_id == filters.user_id)
+    if filters.action:
+        conditions.append(AuditLog.action == filters.action)
+    if filters.resource_type:
+        conditions.append(AuditLog.resource_type == filters.resource_type)
+    if filters.date_from:
+        conditions.append(AuditLog.created_at >= datetime.combine(filters.date_from, time.min, UTC))
+    if filters.date_to:
+        end = datetime.combine(filters.date_to + timedelta(days=1), time.min, UTC)
+        conditions.append(AuditLog.created_at < end)
+    return conditions
 
 
 def filter_choices(*, with_emails: bool = False) -> dict[str, list]:
@@ -169,3 +177,69 @@ def filter_choices(*, with_emails: bool = False) -> dict[str, list]:
             )
         ),
     }
+
+
+EXPORT_CHUNK = 1_000
+EXPORT_COLUMNS = (
+    "created_at",
+    "user",
+    "action",
+    "resource_type",
+    "resource_id",
+    "old_values",
+    "new_values",
+    "ip_address",
+)
+
+
+def shows_values(action: str, resource_type: str, is_admin: bool) -> bool:
+    """Whether the reader sees an event's old and new values: sign-in events and changes
+    to users are for platform admins (as on the admin-only users page)."""
+    return is_admin or not (action.startswith("auth.") or resource_type == "user")
+
+
+def iter_export_rows(filters: AuditFilters, *, is_admin: bool) -> Iterator[tuple[Any, ...]]:
+    """Every event ``filters`` match, newest first, as ``EXPORT_COLUMNS`` values for this
+    reader (emails, values of sign-in and user events and client addresses for admins
+    only), fetched ``EXPORT_CHUNK`` rows at a time by keyset."""
+    conditions = filter_conditions(filters)
+    after: tuple[datetime, uuid.UUID] | None = None
+    while True:
+        query = (
+            select(
+                AuditLog.id,
+                AuditLog.created_at,
+                AuditLog.user_id,
+                User.email,
+                User.display_name,
+                AuditLog.action,
+                AuditLog.resource_type,
+                AuditLog.resource_id,
+                AuditLog.old_values,
+                AuditLog.new_values,
+                AuditLog.ip_address,
+            )
+            .outerjoin(User, User.id == AuditLog.user_id)
+            .where(*conditions)
+            .order_by(AuditLog.created_at.desc(), AuditLog.id.desc())
+            .limit(EXPORT_CHUNK)
+        )
+        if after is not None:
+            query = query.where(tuple_(AuditLog.created_at, AuditLog.id) < after)
+        rows = db.session.execute(query).all()
+        for row in rows:
+            values = shows_values(row.action, row.resource_type, is_admin)
+            yield (
+                row.created_at,
+                user_label(row.user_id, row.email, row.display_name, is_admin)
+                or ("system" if row.user_id is None else "unknown"),
+                row.action,
+                row.resource_type,
+                row.resource_id,
+                json.dumps(row.old_values, sort_keys=True) if values and row.old_values else "",
+                json.dumps(row.new_values, sort_keys=True) if values and row.new_values else "",
+                row.ip_address if is_admin else "",
+            )
+        if len(rows) < EXPORT_CHUNK:
+            return
+        after = (rows[-1].created_at, rows[-1].id)

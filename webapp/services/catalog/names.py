@@ -38,3 +38,18 @@ def display_names(**ids: Iterable[uuid.UUID | None]) -> dict[str, dict[uuid.UUID
     for kind, ident, name in db.session.execute(statement):
         found[kind][ident] = name
     return found
+
+
+def every_name() -> dict[str, list[tuple[uuid.UUID, str]]]:
+    """Every feature, model and provider as (id, display name), by name: the choices of a
+    filter (one UNION ALL)."""
+    found: dict[str, list[tuple[uuid.UUID, str]]] = {kind: [] for kind in KINDS}
+    parts = [
+        select(literal(kind).label("kind"), model.id, model.display_name)
+        for kind, model in KINDS.items()
+    ]
+    statement = union_all(*parts).subquery()
+    rows = db.session.execute(select(statement).order_by(statement.c.display_name))
+    for kind, ident, name in rows:
+        found[kind].append((ident, name))
+    return found

@@ -22,6 +22,7 @@ from webapp.services.catalog.schemas import (
 from webapp.services.core.actor import Actor
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
 from webapp.services.core.outbound import url_problem
+from webapp.services.core.sorting import Page, Sort, order_by, page_of_query
 from webapp.services.core.validation import check
 
 
@@ -46,13 +47,38 @@ def provider_as_dict(provider: Provider, model_count: int | None = None) -> dict
     return data
 
 
+def _model_count() -> Any:
+    return (
+        select(func.count(AIModel.id))
+        .where(AIModel.provider_id == Provider.id)
+        .scalar_subquery()
+        .label("model_count")
+    )
+
+
 def list_providers() -> list[tuple[Provider, int]]:
     """Each provider with how many models it offers (one query)."""
-    model_count = (
-        select(func.count(AIModel.id)).where(AIModel.provider_id == Provider.id).scalar_subquery()
-    )
-    rows = db.session.execute(select(Provider, model_count).order_by(Provider.name))
+    rows = db.session.execute(select(Provider, _model_count()).order_by(Provider.name))
     return [(provider, int(count)) for provider, count in rows]
+
+
+PROVIDER_SORTS = ("name", "type", "status", "models")
+
+
+def providers_page(sort: Sort, page: int) -> Page[tuple[Provider, int]]:
+    """One page of providers with their model counts, ordered in SQL by one of
+    ``PROVIDER_SORTS``."""
+    count = _model_count()
+    columns = {
+        "name": Provider.display_name,
+        "type": Provider.provider_type,
+        "status": Provider.status,
+        "models": count,
+    }
+    query = select(Provider, count).order_by(*order_by(sort, columns, Provider.id))
+    found = page_of_query(query, page)
+    rows = [(provider, int(models)) for provider, models in found.items]
+    return Page(rows, found.page, found.pages, found.total)
 
 
 def get_provider(provider_id: uuid.UUID) -> Provider:

@@ -36,6 +36,7 @@ from webapp.services.audit.writes import apply_changes
 from webapp.services.catalog import assignments, features
 from webapp.services.core.actor import Actor
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.core.sorting import Page, Sort, order_by, page_of_query
 from webapp.services.core.validation import check
 from webapp.services.experiments import analysis as experiment_analysis
 from webapp.services.experiments.schemas import (
@@ -154,19 +155,49 @@ def list_experiments(
     statuses: list[str] | None = None, feature_id: uuid.UUID | None = None
 ) -> list[tuple[Experiment, str]]:
     """(experiment, feature display name), newest first."""
+    query = _experiments_query(statuses, feature_id).order_by(
+        Experiment.created_at.desc(), Experiment.name
+    )
+    return [(experiment, name) for experiment, name in db.session.execute(query)]
+
+
+def _experiments_query(statuses: list[str] | None, feature_id: uuid.UUID | None) -> Any:
     for status in statuses or []:
         if status not in EXPERIMENT_STATUSES:
             raise ValidationFailed({"status": f"must be one of {', '.join(EXPERIMENT_STATUSES)}"})
-    query = (
-        select(Experiment, Feature.display_name)
-        .join(Feature, Feature.id == Experiment.feature_id)
-        .order_by(Experiment.created_at.desc(), Experiment.name)
+    query = select(Experiment, Feature.display_name).join(
+        Feature, Feature.id == Experiment.feature_id
     )
     if statuses:
         query = query.where(Experiment.status.in_(statuses))
     if feature_id:
         query = query.where(Experiment.feature_id == feature_id)
-    return [(experiment, name) for experiment, name in db.session.execute(query)]
+    return query
+
+
+# Sort keys of the experiments table and their columns ("created": newest first by default).
+EXPERIMENT_SORTS = {
+    "created": Experiment.created_at,
+    "name": Experiment.name,
+    "feature": Feature.display_name,
+    "type": Experiment.experiment_type,
+    "status": Experiment.status,
+    "started": Experiment.start_date,
+    "winner": Experiment.winner_variant,
+}
+
+
+def experiments_page(
+    statuses: list[str] | None, sort: Sort, page: int
+) -> Page[tuple[Experiment, str]]:
+    """One page of (experiment, feature display name), ordered in SQL by ``sort`` (one of
+    ``EXPERIMENT_SORTS``)."""
+    query = _experiments_query(statuses, None).order_by(
+        *order_by(sort, EXPERIMENT_SORTS, Experiment.id)
+    )
+    found = page_of_query(query, page)
+    rows = [(experiment, name) for experiment, name in found.items]
+    return Page(rows, found.page, found.pages, found.total)
 
 
 # --- validation ---------------------------------------------------------------------

@@ -20,8 +20,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from decimal import Decimal
+from types import ModuleType
 
-from scipy import stats
+
+def scipy_stats() -> ModuleType:
+    """``scipy.stats``, imported when a statistic is first computed: the import costs
+    about 1.4 s (numpy, scipy.special, …) that no page, command or API call pays unless it
+    analyses an experiment (Python keeps the module after the first import)."""
+    from scipy import stats
+
+    return stats
+
 
 CONFIDENCE = 0.95
 MIN_RATE_COUNT = 5  # n·p and n·(1−p) per variant
@@ -57,7 +66,7 @@ def wilson_interval(successes: float, n: int) -> tuple[float, float] | None:
     """95 % Wilson score interval of a proportion (good at small n and near 0 or 1)."""
     if n == 0:
         return None
-    z = stats.norm.ppf(0.5 + CONFIDENCE / 2)
+    z = scipy_stats().norm.ppf(0.5 + CONFIDENCE / 2)
     p = successes / n
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
@@ -71,7 +80,7 @@ def mean_interval(sums: Sums) -> tuple[float, float] | None:
         return None
     if sums.std == 0:
         return (sums.mean, sums.mean)
-    low, high = stats.t.interval(
+    low, high = scipy_stats().t.interval(
         CONFIDENCE, sums.n - 1, loc=sums.mean, scale=sums.std / math.sqrt(sums.n)
     )
     return (float(low), float(high))
@@ -98,7 +107,7 @@ def two_proportion_p_value(control: Sums, challenger: Sums) -> float:
     if se == 0:
         return 1.0
     z = (challenger.total / challenger.n - control.total / control.n) / se
-    return float(2 * stats.norm.sf(abs(z)))
+    return float(2 * scipy_stats().norm.sf(abs(z)))
 
 
 def welch_p_value(control: Sums, challenger: Sums) -> float | None:
@@ -112,7 +121,7 @@ def welch_p_value(control: Sums, challenger: Sums) -> float | None:
         return None
     if not control_std and not challenger_std:
         return None
-    result = stats.ttest_ind_from_stats(
+    result = scipy_stats().ttest_ind_from_stats(
         control_mean,
         control_std,
         control.n,
@@ -173,7 +182,7 @@ def srm_check(observed: dict[str, int], allocation: dict[str, Decimal]) -> SrmCh
             f"Not checked yet: every variant needs at least {MIN_SRM_EXPECTED} expected "
             "subjects (results carrying a user_id or session_id).",
         )
-    result = stats.chisquare(list(counts.values()), f_exp=list(expected.values()))
+    result = scipy_stats().chisquare(list(counts.values()), f_exp=list(expected.values()))
     p = float(result.pvalue)
     if p < SRM_ALPHA:
         message = (

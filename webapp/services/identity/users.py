@@ -17,6 +17,7 @@ from webapp.services.audit.records import add_audit_row, add_repeated_event
 from webapp.services.core.actor import Actor
 from webapp.services.core.addresses import client_key
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.core.sorting import Page, Sort, order_by, page_of_query
 from webapp.services.core.validation import validated
 from webapp.services.identity import passwords, sessions
 from webapp.services.identity.schemas import NewUser, normalize_email
@@ -165,6 +166,20 @@ def record_refusal(actor: Actor, method: str, path: str, window: timedelta) -> N
 
 def list_users() -> list[User]:
     return list(db.session.scalars(select(User).order_by(User.email)))
+
+
+USER_SORTS = {
+    "email": User.email,
+    "role": User.role,
+    "status": User.is_active_user,
+    "last_sign_in": User.last_login_at,
+}
+
+
+def users_page(sort: Sort, page: int) -> Page[User]:
+    """One page of users ordered in SQL by one of ``USER_SORTS``."""
+    found = page_of_query(select(User).order_by(*order_by(sort, USER_SORTS, User.id)), page)
+    return Page([user for (user,) in found.items], found.page, found.pages, found.total)
 
 
 def get_user(user_id: uuid.UUID) -> User:

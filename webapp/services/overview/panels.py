@@ -210,6 +210,9 @@ class Alert:
     kind: str  # the resource's kind: budget | provider | experiment | feature
     message: str
     resource_id: uuid.UUID
+    # The alert rests on failed requests (a provider's error rate): the page links the
+    # resource's failing requests beside it.
+    about_errors: bool = False
 
 
 LEVEL_ORDER = {"critical": 0, "warning": 1, "info": 2}
@@ -247,6 +250,7 @@ def alerts(analyses: list[Any], health: dict[uuid.UUID, Any]) -> list[Alert]:
                     "provider",
                     message,
                     provider_id,
+                    about_errors=True,
                 )
             )
     waiting = db.session.execute(

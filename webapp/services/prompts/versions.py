@@ -28,6 +28,7 @@ from webapp.services.audit.writes import apply_changes
 from webapp.services.catalog import features
 from webapp.services.core.actor import Actor
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
+from webapp.services.core.sorting import Sort, order_by
 from webapp.services.core.validation import check
 from webapp.services.prompts import environments
 from webapp.services.prompts.families import lock_family, same_family
@@ -428,6 +429,10 @@ class FamilyPage:
         return max(1, -(-self.total // self.per_page))
 
 
+FAMILY_SORTS = ("name", "feature", "active_version", "versions", "changed")
+BY_NAME = Sort("name")
+
+
 def list_families(
     search: str | None = None,
     feature_id: uuid.UUID | None = None,
@@ -435,8 +440,10 @@ def list_families(
     active: bool | None = None,
     page: int = 1,
     per_page: int = 25,
+    sort: Sort = BY_NAME,
 ) -> FamilyPage:
-    """One row per prompt family whose versions match the filters (the editor's list)."""
+    """One row per prompt family whose versions match the filters (the editor's list),
+    ordered in SQL by ``sort`` (one of ``FAMILY_SORTS``)."""
     conditions: list[Any] = []
     if feature_id:
         conditions.append(Prompt.feature_id == feature_id)
@@ -490,7 +497,21 @@ def list_families(
             & (Prompt.version == families.c.latest),
         )
         .outerjoin(Feature, Feature.id == Prompt.feature_id)
-        .order_by(Prompt.name, Feature.display_name)
+        .order_by(
+            *order_by(
+                sort,
+                {
+                    "name": Prompt.name,
+                    "feature": Feature.display_name,
+                    "active_version": families.c.active_version,
+                    "versions": families.c.versions,
+                    "changed": families.c.changed_at,
+                },
+                Prompt.name,
+                Feature.display_name,
+                Prompt.id,
+            )
+        )
         .limit(per_page)
         .offset((page - 1) * per_page)
     ).all()

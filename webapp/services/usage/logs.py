@@ -14,16 +14,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, select, tuple_
+from sqlalchemy import literal as sa_literal
 
 from webapp.extensions import db
-from webapp.models import USAGE_STATUSES, AIModel, Feature, Provider, UsageLog
-from webapp.services.core.errors import ValidationFailed
+from webapp.models import USAGE_STATUSES, AIModel, ApiKey, Feature, Prompt, Provider, UsageLog
+from webapp.services.core.errors import NotFound, ValidationFailed
 from webapp.services.spending.analytics import checked_date_range
 from webapp.services.usage.reads import day_bounds
-from webapp.services.usage.windows import checked_environment
+from webapp.services.usage.windows import FAILED, checked_environment
 
 EXPORT_CHUNK = 1_000
+# A status filter value beside the stored statuses: every request that did not succeed.
+FAILED_STATUS = "failed"
+STATUS_CHOICES = (*USAGE_STATUSES, FAILED_STATUS)
+MAX_ERROR_TEXT = 200  # characters of the error-message search
 COLUMNS = (
     "id",
     "created_at",
@@ -61,6 +66,7 @@ class UsageFilter:
     start: datetime | None = None
     until: datetime | None = None
     environment: str | None = None  # None: every environment
+    error_text: str | None = None  # a part of the error message, any case
 
 
 def usage_filter(args: Mapping[str, str]) -> UsageFilter:
@@ -74,8 +80,13 @@ def usage_filter(args: Mapping[str, str]) -> UsageFilter:
         except ValueError:
             errors[key] = "must be a UUID"
     status = args.get("status") or None
-    if status is not None and status not in USAGE_STATUSES:
-        errors["status"] = f"must be one of {', '.join(USAGE_STATUSES)}"
+    if status is not None and status not in STATUS_CHOICES:
+        errors["status"] = f"must be one of {', '.join(STATUS_CHOICES)}"
+        status = None
+    error_text = (args.get("error_text") or "").strip() or None
+    if error_text is not None and len(error_text) > MAX_ERROR_TEXT:
+        errors["error_text"] = f"must be at most {MAX_ERROR_TEXT} characters"
+        error_text = None
     environment = None
     try:
         environment = checked_environment(args.get("environment"))
@@ -90,7 +101,14 @@ def usage_filter(args: Mapping[str, str]) -> UsageFilter:
             errors.update(error.errors)
     if errors:
         raise ValidationFailed(errors)
-    return UsageFilter(status=status, start=start, until=until, environment=environment, **ids)
+    return UsageFilter(
+        status=status,
+        start=start,
+        until=until,
+        environment=environment,
+        error_text=error_text,
+        **ids,
+    )
 
 
 def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
@@ -108,6 +126,16 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         return created_at, uuid.UUID(row_id)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ValidationFailed({"cursor": "is not a cursor this API returned"}) from None
+
+
+def before(created_at: datetime, row_id: uuid.UUID) -> ColumnElement[bool]:
+    """Rows after the cursor in newest-first order, as one ROW comparison
+    ``(created_at, id) < (:t, :id)``: an index on (created_at, id) serves it as a single
+    range scan (the equivalent OR of two conditions is planned as a filter on both
+    columns). Every keyset page over usage logs goes through here."""
+    return tuple_(UsageLog.created_at, UsageLog.id) < tuple_(
+        sa_literal(created_at, UsageLog.created_at.type), sa_literal(row_id, UsageLog.id.type)
+    )
 
 
 def _query(filters: UsageFilter, after: tuple[datetime, uuid.UUID] | None, limit: int) -> Any:
@@ -148,8 +176,12 @@ def _query(filters: UsageFilter, after: tuple[datetime, uuid.UUID] | None, limit
         query = query.where(UsageLog.model_id == filters.model_id)
     if filters.provider_id:
         query = query.where(AIModel.provider_id == filters.provider_id)
-    if filters.status:
+    if filters.status == FAILED_STATUS:
+        query = query.where(UsageLog.status.in_(FAILED))
+    elif filters.status:
         query = query.where(UsageLog.status == filters.status)
+    if filters.error_text:
+        query = query.where(UsageLog.error_message.icontains(filters.error_text, autoescape=True))
     if filters.environment:
         query = query.where(UsageLog.environment == filters.environment)
     if filters.start:
@@ -157,13 +189,7 @@ def _query(filters: UsageFilter, after: tuple[datetime, uuid.UUID] | None, limit
     if filters.until:
         query = query.where(UsageLog.created_at < filters.until)
     if after:
-        stamp, row_id = after
-        query = query.where(
-            or_(
-                UsageLog.created_at < stamp,
-                and_(UsageLog.created_at == stamp, UsageLog.id < row_id),
-            )
-        )
+        query = query.where(before(*after))
     return query
 
 
@@ -191,3 +217,85 @@ def iter_usage(filters: UsageFilter) -> Iterator[dict[str, Any]]:
         if len(rows) < EXPORT_CHUNK:
             return
         after = (rows[-1].created_at, rows[-1].id)
+
+
+# Where a row's cost came from, in words (the keys are ``COST_SOURCES``).
+COST_SOURCE_TEXT = {
+    "reported": "reported by the application with the request",
+    "catalog": "computed from the model's catalog prices when the request was recorded",
+    "unpriced": "not priced: the catalog did not know the model and the application "
+    "reported no cost ($0 here is not a real $0)",
+}
+
+
+def usage_detail(row_id: uuid.UUID, with_bodies: bool) -> dict[str, Any]:
+    """One request with everything known about it: tokens, cost and its source, latency,
+    the prompt version, the end user and session, the API key that reported it and, with
+    ``with_bodies``, the request and response data (platform admins only: bodies can hold
+    end users' text)."""
+    row = db.session.execute(
+        select(
+            UsageLog,
+            Feature.display_name.label("feature_name"),
+            AIModel.display_name.label("model_name"),
+            Provider.display_name.label("provider_name"),
+            Provider.id.label("provider_id"),
+            Prompt.name.label("prompt_name"),
+            Prompt.version.label("prompt_version"),
+            ApiKey.name.label("api_key_name"),
+        )
+        .outerjoin(Feature, Feature.id == UsageLog.feature_id)
+        .outerjoin(AIModel, AIModel.id == UsageLog.model_id)
+        .outerjoin(Provider, Provider.id == AIModel.provider_id)
+        .outerjoin(Prompt, Prompt.id == UsageLog.prompt_id)
+        .outerjoin(ApiKey, ApiKey.id == UsageLog.api_key_id)
+        .where(UsageLog.id == row_id)
+    ).one_or_none()
+    if row is None:
+        raise NotFound("No request with that id")
+    log: UsageLog = row.UsageLog
+    detail: dict[str, Any] = {
+        column: getattr(log, column)
+        for column in (
+            "id",
+            "created_at",
+            "status",
+            "environment",
+            "feature_id",
+            "model_id",
+            "prompt_id",
+            "error_message",
+            "input_tokens",
+            "output_tokens",
+            "tokens_used",
+            "cache_read_input_tokens",
+            "cache_write_input_tokens",
+            "reasoning_tokens",
+            "images",
+            "response_time_ms",
+            "cost_usd",
+            "cost_source",
+            "user_id",
+            "session_id",
+            "organization_id",
+            "event_id",
+            "model_version",
+        )
+    }
+    detail.update(
+        feature_name=row.feature_name,
+        model_name=row.model_name,
+        provider_name=row.provider_name,
+        provider_id=row.provider_id,
+        reported_model_name=log.model_name,
+        reported_provider_name=log.provider_name,
+        prompt_name=row.prompt_name,
+        prompt_version=row.prompt_version,
+        api_key_name=row.api_key_name,
+        cost_source_text=COST_SOURCE_TEXT[log.cost_source],
+        metadata=log.event_metadata if with_bodies else None,
+        with_bodies=with_bodies,
+        request_data=log.request_data if with_bodies else None,
+        response_data=log.response_data if with_bodies else None,
+    )
+    return detail
