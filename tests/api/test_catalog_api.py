@@ -552,3 +552,26 @@ def test_model_cache_prices_are_set_changed_and_cleared_through_the_api(admin_cl
     assert {"cache_read_price_per_million", "cache_write_price_per_million"} <= set(
         schema["Pricing"]["properties"]
     )
+
+
+def test_setting_a_serving_model_offline_is_409_naming_its_assignments(admin_client, data):
+    """The API applies the service's rule with the same message, and lists the uses."""
+    body = body_of(
+        write(admin_client, "PUT", f"{API}/models/{data['gpt4'].id}", json={"status": "offline"}),
+        409,
+    )
+    message = (
+        "GPT-4 serves AI Chatbot in production; assign another model there first, then set "
+        "it offline"
+    )
+    assert body["details"] == message
+    assert body["fields"] == {"status": message}
+    assert body["in_use"] == [
+        {
+            "feature_id": str(data["chatbot"].id),
+            "feature_name": "AI Chatbot",
+            "environment": "production",
+        }
+    ]
+    again = body_of(admin_client.get(f"{API}/models/{data['gpt4'].id}"), 200)["data"]
+    assert again["status"] == "available"

@@ -295,6 +295,45 @@ def test_model_with_deployments_cannot_be_deleted(db, catalog):
     assert db.session.get(AIModel, mini_id) is None
 
 
+@pytest.mark.parametrize("status", ["offline", "deprecated"])
+def test_a_model_serving_a_feature_cannot_go_offline_or_deprecated(db, catalog, status):
+    """Refused while any active assignment uses it, naming every feature and environment;
+    nothing changes, nothing is audited. Once another model serves there, it may go."""
+    factories.assignment(catalog["tagging"], catalog["gpt4"], "staging")
+    db.session.commit()
+    with pytest.raises(Conflict) as refused:
+        ai_models.update_model(ACTOR, catalog["gpt4"].id, {"status": status})
+    assert refused.value.field == "status"
+    assert refused.value.message == (
+        f"GPT-4 serves AI Chatbot in production, Photo Tagging in staging; assign another "
+        f"model there first, then set it {status}"
+    )
+    assert refused.value.data == {
+        "in_use": [
+            {
+                "feature_id": catalog["chatbot"].id,
+                "feature_name": "AI Chatbot",
+                "environment": "production",
+            },
+            {
+                "feature_id": catalog["tagging"].id,
+                "feature_name": "Photo Tagging",
+                "environment": "staging",
+            },
+        ]
+    }
+    db.session.expire_all()
+    assert db.session.get(AIModel, catalog["gpt4"].id).status == "available"
+    assert audit_actions(db) == []
+    # Other changes of a serving model, and beta, stay allowed.
+    ai_models.update_model(ACTOR, catalog["gpt4"].id, {"status": "beta", "display_name": "G4"})
+    serving = ((catalog["chatbot"], "production"), (catalog["tagging"], "staging"))
+    for feature, environment in serving:
+        assignments.assign_model(ACTOR, feature.id, catalog["mini"].id, environment)
+    ai_models.update_model(ACTOR, catalog["gpt4"].id, {"status": status})
+    assert db.session.get(AIModel, catalog["gpt4"].id).status == status
+
+
 # --- Assignments -----------------------------------------------------------------------
 
 

@@ -266,3 +266,27 @@ def test_model_form_takes_cache_prices_and_the_page_shows_them(admin_client, dat
     assert 'Cache write, per 1M tokens</dt><dd><span class="muted">input price</span>' in page
     edit = admin_client.get(f"/models/{model.id}/edit").get_data(as_text=True)
     assert 'value="0.300000"' in edit
+
+
+def test_model_form_refuses_offline_while_serving_and_links_the_feature(admin_client, data, db):
+    """The form says why (the service's message under Status) and links each feature."""
+    response = post(
+        admin_client,
+        f"/models/{data['gpt4'].id}",
+        name="gpt-4",
+        display_name="GPT-4",
+        provider_id=str(data["openai"].id),
+        model_type="llm",
+        status="offline",
+        input_price_per_million="30",
+        output_price_per_million="60",
+    )
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert (
+        "GPT-4 serves AI Chatbot in production; assign another model there first, then set "
+        "it offline" in page
+    )
+    assert f'href="/features/{data["chatbot"].id}#env-production">AI Chatbot</a>' in page
+    db.session.expire_all()
+    assert db.session.get(AIModel, data["gpt4"].id).status == "available"

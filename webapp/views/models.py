@@ -74,9 +74,12 @@ def _form_page(
     model=None,
     status: int = 200,
     reported_provider: str = "",
+    in_use: list[dict[str, Any]] | None = None,
 ):
     """``reported_provider``: the provider name an application reported for the model
-    (the unknown-models alert links here with it), shown beside the provider choice."""
+    (the unknown-models alert links here with it), shown beside the provider choice.
+    ``in_use``: the assignments that keep the model from going offline or deprecated,
+    linked to their features."""
     html = render_page(
         "models/form.html",
         "form",
@@ -84,6 +87,7 @@ def _form_page(
         errors=errors,
         model=model,
         reported_provider=reported_provider,
+        in_use=in_use or [],
         providers=[p for p, _ in providers.list_providers()],
         statuses=MODEL_STATUSES,
     )
@@ -203,7 +207,9 @@ def update(model_id: str) -> Response | tuple[str, int]:
     except ValidationFailed as error:
         return _form_page(form, error.errors, model, 400)
     except Conflict as error:
-        return _form_page(form, {error.field or "name": error.message}, model, 409)
+        in_use = (error.data or {}).get("in_use")
+        errors = {error.field or "name": error.message}
+        return _form_page(form, errors, model, 409, in_use=in_use)
     flash(f"Model {model.display_name} saved.")
     return _saved(model)
 

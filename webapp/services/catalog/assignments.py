@@ -131,7 +131,11 @@ def _switch_model(
     environment: str,
     config_overrides: dict[str, Any] | None,
 ) -> ModelSwitch:
-    model = db.session.get(AIModel, model_id)
+    # A shared lock: a model cannot be set offline or deprecated while it is being
+    # assigned (ai_models.update_model locks it for update before checking its uses).
+    model = db.session.scalar(
+        select(AIModel).where(AIModel.id == model_id).with_for_update(read=True)
+    )
     if model is None:
         raise ValidationFailed({"model_id": "is not a known model"})
     if model.status in UNASSIGNABLE_STATUSES:
