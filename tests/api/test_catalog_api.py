@@ -105,17 +105,18 @@ def test_create_feature_and_conflict(admin_client, data):
             admin_client,
             "POST",
             f"{API}/features",
-            json={"name": "summaries", "display_name": "Summaries"},
+            json={"name": "summaries", "display_name": "Summaries", "model_type": "llm"},
         ),
         201,
     )
     assert created["data"]["status"] == "active"
+    assert created["data"]["model_type"] == "llm"
     conflict = body_of(
         write(
             admin_client,
             "POST",
             f"{API}/features",
-            json={"name": "summaries", "display_name": "Again"},
+            json={"name": "summaries", "display_name": "Again", "model_type": "llm"},
         ),
         409,
     )
@@ -123,7 +124,7 @@ def test_create_feature_and_conflict(admin_client, data):
     missing = body_of(
         write(admin_client, "POST", f"{API}/features", json={"display_name": "No name"}), 400
     )
-    assert "name" in missing["fields"]
+    assert missing["fields"] == {"name": "is required", "model_type": "is required"}
 
 
 def test_bulk_update_all_or_nothing_over_http(admin_client, data, db):
@@ -256,6 +257,40 @@ def test_assign_a_deprecated_model_is_a_conflict(admin_client, data, db):
         409,
     )
     assert result["fields"] == {"model_id": "GPT-4o mini is deprecated and cannot be assigned"}
+
+
+def test_assigning_a_model_of_another_type_is_a_conflict(admin_client, data):
+    """The issue's case: an embedding model assigned to the chatbot (an llm feature)."""
+    result = body_of(
+        write(
+            admin_client,
+            "POST",
+            f"{API}/features/{data['chatbot'].id}/assignments",
+            json={"model_id": str(data["embed"].id), "environment": "staging"},
+        ),
+        409,
+    )
+    assert result["fields"] == {
+        "model_id": "Embed is an embedding model; AI Chatbot needs an llm model"
+    }
+    feature = body_of(admin_client.get(f"{API}/features/{data['chatbot'].id}"), 200)["data"]
+    assert feature["model_type"] == "llm"
+
+
+def test_model_type_is_one_of_three_in_the_models_api(admin_client, data):
+    body = body_of(
+        write(admin_client, "PUT", f"{API}/models/{data['mini'].id}", json={"model_type": "LLM"}),
+        400,
+    )
+    assert body["fields"] == {"model_type": "must be one of llm, vision, embedding"}
+    retyped = body_of(
+        write(
+            admin_client, "PUT", f"{API}/models/{data['gpt4'].id}", json={"model_type": "vision"}
+        ),
+        409,
+    )
+    assert retyped["fields"]["model_type"].startswith("GPT-4 serves AI Chatbot in production")
+    assert retyped["in_use"][0]["feature_name"] == "AI Chatbot"
 
 
 # --- providers --------------------------------------------------------------------------
@@ -459,11 +494,11 @@ def test_every_wrong_field_is_named_at_once(admin_client, data):
             admin_client,
             "POST",
             f"{API}/features",
-            json={"name": "Bad Name", "display_name": 5, "status": "zzz"},
+            json={"name": "Bad Name", "display_name": 5, "status": "zzz", "model_type": "x"},
         ),
         400,
     )
-    assert set(features["fields"]) == {"name", "display_name", "status"}
+    assert set(features["fields"]) == {"name", "display_name", "status", "model_type"}
     models = body_of(
         write(
             admin_client,

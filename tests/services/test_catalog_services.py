@@ -86,14 +86,22 @@ def test_list_features_refuses_unknown_filters(db, kwargs, field):
 
 
 def test_create_feature_validates_and_audits(db):
-    feature = features.create_feature(ACTOR, {"name": "ai-search", "display_name": " AI Search "})
+    feature = features.create_feature(
+        ACTOR, {"name": "ai-search", "display_name": " AI Search ", "model_type": "embedding"}
+    )
     assert feature.display_name == "AI Search" and feature.status == "active"
+    assert feature.model_type == "embedding"
     with pytest.raises(Conflict) as error:
-        features.create_feature(ACTOR, {"name": "ai-search", "display_name": "Again"})
+        features.create_feature(
+            ACTOR, {"name": "ai-search", "display_name": "Again", "model_type": "llm"}
+        )
     assert error.value.field == "name"
     with pytest.raises(ValidationFailed) as error:
-        features.create_feature(ACTOR, {"name": "Bad Name", "display_name": "", "colour": "red"})
-    assert set(error.value.errors) == {"name", "display_name", "colour"}
+        features.create_feature(
+            ACTOR, {"name": "Bad Name", "display_name": "", "colour": "red", "model_type": "LLM"}
+        )
+    assert set(error.value.errors) == {"name", "display_name", "colour", "model_type"}
+    assert error.value.errors["model_type"] == "must be one of llm, vision, embedding"
     assert audit_actions(db) == ["feature.create"]
 
 
@@ -299,13 +307,14 @@ def test_model_with_deployments_cannot_be_deleted(db, catalog):
 def test_a_model_serving_a_feature_cannot_go_offline_or_deprecated(db, catalog, status):
     """Refused while any active assignment uses it, naming every feature and environment;
     nothing changes, nothing is audited. Once another model serves there, it may go."""
-    factories.assignment(catalog["tagging"], catalog["gpt4"], "staging")
+    summaries = factories.feature("summaries", display_name="Summaries")
+    factories.assignment(summaries, catalog["gpt4"], "staging")
     db.session.commit()
     with pytest.raises(Conflict) as refused:
         ai_models.update_model(ACTOR, catalog["gpt4"].id, {"status": status})
     assert refused.value.field == "status"
     assert refused.value.message == (
-        f"GPT-4 serves AI Chatbot in production, Photo Tagging in staging; assign another "
+        f"GPT-4 serves AI Chatbot in production, Summaries in staging; assign another "
         f"model there first, then set it {status}"
     )
     assert refused.value.data == {
@@ -315,11 +324,7 @@ def test_a_model_serving_a_feature_cannot_go_offline_or_deprecated(db, catalog, 
                 "feature_name": "AI Chatbot",
                 "environment": "production",
             },
-            {
-                "feature_id": catalog["tagging"].id,
-                "feature_name": "Photo Tagging",
-                "environment": "staging",
-            },
+            {"feature_id": summaries.id, "feature_name": "Summaries", "environment": "staging"},
         ]
     }
     db.session.expire_all()
@@ -327,7 +332,7 @@ def test_a_model_serving_a_feature_cannot_go_offline_or_deprecated(db, catalog, 
     assert audit_actions(db) == []
     # Other changes of a serving model, and beta, stay allowed.
     ai_models.update_model(ACTOR, catalog["gpt4"].id, {"status": "beta", "display_name": "G4"})
-    serving = ((catalog["chatbot"], "production"), (catalog["tagging"], "staging"))
+    serving = ((catalog["chatbot"], "production"), (summaries, "staging"))
     for feature, environment in serving:
         assignments.assign_model(ACTOR, feature.id, catalog["mini"].id, environment)
     ai_models.update_model(ACTOR, catalog["gpt4"].id, {"status": status})
@@ -371,6 +376,41 @@ def test_offline_or_deprecated_models_cannot_be_assigned(db, catalog, model_key,
         assignments.assign_model(ACTOR, catalog["chatbot"].id, model.id, "staging")
 
 
+def test_only_models_of_the_features_type_can_be_assigned(db, catalog):
+    with pytest.raises(Conflict) as refused:
+        assignments.assign_model(ACTOR, catalog["chatbot"].id, catalog["vision"].id, "staging")
+    assert refused.value.field == "model_id"
+    assert refused.value.message == "Vision is a vision model; AI Chatbot needs an llm model"
+    assert audit_actions(db) == []
+    result = assignments.assign_model(ACTOR, catalog["tagging"].id, catalog["vision"].id, "staging")
+    assert result.changed
+    assert [m.name for m, _ in assignments.assignable_models("vision")] == ["vision-v2"]
+    assert [m.name for m, _ in assignments.assignable_models("llm")] == ["gpt-4", "gpt-4o-mini"]
+
+
+def test_a_feature_served_by_a_model_keeps_its_type(db, catalog):
+    with pytest.raises(Conflict) as refused:
+        features.update_feature(ACTOR, catalog["chatbot"].id, {"model_type": "vision"})
+    assert refused.value.field == "model_type"
+    assert "served by GPT-4 in production" in refused.value.message
+    # Not served yet: the type can still be corrected.
+    idle = factories.feature("summaries", display_name="Summaries", model_type="vision")
+    db.session.commit()
+    assert features.update_feature(ACTOR, idle.id, {"model_type": "llm"}).model_type == "llm"
+
+
+def test_a_serving_model_keeps_its_type(db, catalog):
+    with pytest.raises(Conflict) as refused:
+        ai_models.update_model(ACTOR, catalog["gpt4"].id, {"model_type": "embedding"})
+    assert refused.value.field == "model_type"
+    assert refused.value.message == (
+        "GPT-4 serves AI Chatbot in production, which need an llm model; assign another "
+        "model there first, then change its type to embedding"
+    )
+    ai_models.update_model(ACTOR, catalog["mini"].id, {"model_type": "embedding"})
+    assert db.session.get(AIModel, catalog["mini"].id).model_type == "embedding"
+
+
 def test_assign_refuses_bad_input(db, catalog):
     with pytest.raises(ValidationFailed):
         assignments.assign_model(ACTOR, catalog["chatbot"].id, catalog["mini"].id, "qa")
@@ -395,7 +435,9 @@ def test_two_admins_assigning_at_once_leave_one_active_assignment(app, db, catal
         pytest.skip("row locks and real concurrency: PostgreSQL")
     from webapp.rls import OPERATOR, use_database_role
 
-    chatbot_id, choices = catalog["chatbot"].id, [catalog["mini"].id, catalog["vision"].id]
+    gemini = factories.model(catalog["google"], "gemini", display_name="Gemini")  # an llm
+    db.session.commit()
+    chatbot_id, choices = catalog["chatbot"].id, [catalog["mini"].id, gemini.id]
     barrier = threading.Barrier(2)
     outcomes: list[object] = []
 

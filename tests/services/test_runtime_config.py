@@ -211,7 +211,9 @@ def test_feature_changes_bump_it(db, world):
     made = []
     grows(
         lambda: made.append(
-            features.create_feature(ACTOR, {"name": "search", "display_name": "AI search"})
+            features.create_feature(
+                ACTOR, {"name": "search", "display_name": "AI search", "model_type": "embedding"}
+            )
         )
     )
     grows(lambda: features.update_feature(ACTOR, made[0].id, {"status": "maintenance"}))

@@ -94,6 +94,31 @@ def test_assigning_through_htmx_returns_the_updated_matrix(admin_client, data, d
     assert active.model_id == data["mini"].id
 
 
+def test_the_assign_form_offers_only_models_of_the_features_type(admin_client, data, db):
+    embed = factories.model(data["openai"], "embed", display_name="Embed", model_type="embedding")
+    search = factories.feature("ai-search", display_name="AI Search")
+    db.session.commit()
+    chatbot_page = admin_client.get(f"/features/{data['chatbot'].id}").get_data(as_text=True)
+    assert f'value="{data["mini"].id}"' in chatbot_page
+    assert f'value="{embed.id}"' not in chatbot_page
+    search_page = admin_client.get(f"/features/{search.id}").get_data(as_text=True)
+    assert f'value="{embed.id}"' in search_page
+    assert f'value="{data["mini"].id}"' not in search_page
+    assert "needs embedding models" in search_page
+    # Posted anyway (an old page, a crafted form): the service refuses, the row says why.
+    refused = post(
+        admin_client,
+        f"/features/{data['chatbot'].id}/assign",
+        headers=HX,
+        environment="staging",
+        model_id=str(embed.id),
+    )
+    assert refused.status_code == 409
+    assert "Embed is an embedding model; AI Chatbot needs an llm model" in refused.get_data(
+        as_text=True
+    )
+
+
 def test_assigning_a_deprecated_model_shows_the_reason_in_the_row(admin_client, data):
     response = post(
         admin_client,
@@ -151,7 +176,15 @@ def test_create_feature_form_errors_come_back_inline(admin_client, data):
         "Name must be 1-100 lower-case letters" in fragment
         and "Display name is required" in fragment
     )
-    ok = post(admin_client, "/features", headers=HX, name="summaries", display_name="Summaries")
+    assert "Model type is required" in fragment
+    ok = post(
+        admin_client,
+        "/features",
+        headers=HX,
+        name="summaries",
+        display_name="Summaries",
+        model_type="llm",
+    )
     assert ok.status_code == 204 and ok.headers["HX-Redirect"].startswith("/features/")
 
 

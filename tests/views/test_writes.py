@@ -294,7 +294,7 @@ CASES = {
         lambda w: (
             "POST",
             "/features",
-            {"data": {"name": "ai-search", "display_name": "AI Search"}},
+            {"data": {"name": "ai-search", "display_name": "AI Search", "model_type": "embedding"}},
         ),
         "feature.create",
         lambda w: ("POST", "/features", {"data": {"name": "Bad Name", "display_name": ""}}),
@@ -387,7 +387,7 @@ CASES = {
         lambda w: (
             "POST",
             f"{API}/features",
-            {"json": {"name": "ai-search", "display_name": "AI Search"}},
+            {"json": {"name": "ai-search", "display_name": "AI Search", "model_type": "embedding"}},
         ),
         "feature.create",
         lambda w: ("POST", f"{API}/features", {"json": {"name": "chatbot", "display_name": "Dup"}}),

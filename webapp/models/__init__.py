@@ -33,6 +33,7 @@ from webapp.models.prompts import ACTIVATION_ACTIONS, Prompt, PromptActivation
 from webapp.models.providers import (
     HEALTH_STATUSES,
     MODEL_STATUSES,
+    MODEL_TYPES,
     PROVIDER_STATUSES,
     AIModel,
     Provider,
@@ -54,6 +55,7 @@ __all__ = [
     "FEATURE_STATUSES",
     "HEALTH_STATUSES",
     "MODEL_STATUSES",
+    "MODEL_TYPES",
     "PERIOD_TYPES",
     "PROVIDER_STATUSES",
     "REJECTION_CODES",

@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 
 from webapp.auth import actor_from_request, is_htmx_request
 from webapp.charts import requests_and_errors_chart
-from webapp.models import ENVIRONMENTS, FEATURE_STATUSES
+from webapp.models import ENVIRONMENTS, FEATURE_STATUSES, MODEL_TYPES
 from webapp.responses import go_to, render_page
 from webapp.services.catalog import assignments, features
 from webapp.services.core.errors import Conflict, ValidationFailed
@@ -19,6 +19,10 @@ from webapp.views import ranges
 from webapp.views.query import PageQuery
 
 bp = Blueprint("features", __name__, url_prefix="/features")
+
+# The choices of a model type, as the feature and model forms offer them.
+MODEL_TYPE_LABELS = {"llm": "LLM (text)", "vision": "Vision (images)", "embedding": "Embedding"}
+MODEL_TYPE_CHOICES = [(value, MODEL_TYPE_LABELS[value]) for value in MODEL_TYPES]
 
 
 def _index_context(query: PageQuery) -> dict:
@@ -38,6 +42,7 @@ def _index_context(query: PageQuery) -> dict:
             environment=environment,
         ),
         "environments": ENVIRONMENTS,
+        "model_types": MODEL_TYPE_CHOICES,
         "form": {},
         "errors": {},
     }
@@ -51,12 +56,15 @@ def index() -> tuple[str, int]:
 
 @bp.post("")
 def create() -> Response | tuple[str, int]:
-    form = {key: request.form.get(key, "") for key in ("name", "display_name", "description")}
+    form = {
+        key: request.form.get(key, "")
+        for key in ("name", "display_name", "description", "model_type")
+    }
     try:
-        feature = features.create_feature(
-            actor_from_request(),
-            {**form, "description": form["description"].strip() or None},
-        )
+        fields = {**form, "description": form["description"].strip() or None}
+        if not fields["model_type"]:
+            del fields["model_type"]  # no type chosen: "is required"
+        feature = features.create_feature(actor_from_request(), fields)
     except (ValidationFailed, Conflict) as error:
         errors = (
             error.errors
@@ -94,7 +102,7 @@ def _detail_context(feature_id: uuid.UUID, query: PageQuery | None = None) -> di
         "chart": requests_and_errors_chart(daily),
         "matrix": features.active_models([feature_id]).get(feature_id, {}),
         "environments": ENVIRONMENTS,
-        "assignable": assignments.assignable_models(),
+        "assignable": assignments.assignable_models(feature.model_type),
         "history": assignments.history(feature_id),
         "statuses": FEATURE_STATUSES,
         "message": None,

@@ -15,6 +15,7 @@ from webapp.services.catalog import ai_models, providers
 from webapp.services.core.errors import Conflict, ValidationFailed
 from webapp.services.core.ids import parse_id
 from webapp.views import ranges
+from webapp.views.features import MODEL_TYPE_CHOICES
 from webapp.views.query import PageQuery
 
 bp = Blueprint("models", __name__, url_prefix="/models")
@@ -88,6 +89,7 @@ def _form_page(
         model=model,
         reported_provider=reported_provider,
         in_use=in_use or [],
+        model_types=MODEL_TYPE_CHOICES,
         providers=[p for p, _ in providers.list_providers()],
         statuses=MODEL_STATUSES,
     )

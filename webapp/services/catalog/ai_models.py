@@ -24,7 +24,7 @@ from webapp.models import (
 from webapp.services.apps.config_revision import bump_config_revision
 from webapp.services.audit.records import add_audit_row
 from webapp.services.audit.writes import apply_changes
-from webapp.services.catalog.assignments import UNASSIGNABLE_STATUSES
+from webapp.services.catalog.assignments import UNASSIGNABLE_STATUSES, article
 from webapp.services.catalog.schemas import PRICE_FIELDS, ModelChanges, NewModel
 from webapp.services.core.actor import Actor
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
@@ -234,12 +234,30 @@ def _refuse_retiring_in_use(model: AIModel, status: str) -> None:
     )
 
 
+def _refuse_retyping_in_use(model: AIModel, model_type: str) -> None:
+    """A model serving features of its type cannot change type: it would serve features
+    that need another (the rule assigning refuses)."""
+    db.session.scalar(select(AIModel.id).where(AIModel.id == model.id).with_for_update())
+    uses = active_uses(model.id)
+    if uses:
+        where = ", ".join(f"{use.feature_name} in {use.environment}" for use in uses)
+        raise Conflict(
+            f"{model.display_name} serves {where}, which need {article(model.model_type)} "
+            f"model; assign another model there first, then change its type to {model_type}",
+            field="model_type",
+            data={"in_use": [use.as_dict() for use in uses]},
+        )
+
+
 def update_model(actor: Actor, model_id: uuid.UUID, changes: Mapping[str, Any]) -> AIModel:
     changes = _checked(ModelChanges, changes)
     model = get_model(model_id)
     status = changes.get("status")
     if status in UNASSIGNABLE_STATUSES and status != model.status:
         _refuse_retiring_in_use(model, status)
+    model_type = changes.get("model_type")
+    if model_type is not None and model_type != model.model_type:
+        _refuse_retyping_in_use(model, model_type)
     merged = {
         "provider_id": changes.get("provider_id", model.provider_id),
         "name": changes.get("name", model.name),

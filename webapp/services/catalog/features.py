@@ -43,6 +43,7 @@ def feature_as_dict(feature: Feature) -> dict[str, Any]:
         "name": feature.name,
         "display_name": feature.display_name,
         "description": feature.description,
+        "model_type": feature.model_type,
         "status": feature.status,
         "config": feature.config,
         "created_at": feature.created_at,
@@ -164,8 +165,30 @@ def create_feature(actor: Actor, fields: Mapping[str, Any] | FeatureCreate) -> F
     )
 
 
+def _refuse_type_change_while_served(feature: Feature, model_type: str) -> None:
+    """A feature's type can change only while no model serves it: its serving models are
+    of its type, and another type's model cannot be assigned before the type changes.
+    (There is no unassign: a feature that needs another type of model is a new one.)"""
+    serving = db.session.execute(
+        select(FeatureModelAssignment.environment, AIModel.display_name)
+        .join(AIModel, AIModel.id == FeatureModelAssignment.model_id)
+        .where(FeatureModelAssignment.feature_id == feature.id, FeatureModelAssignment.is_active)
+        .order_by(FeatureModelAssignment.environment)
+    ).all()
+    if serving:
+        where = ", ".join(f"{name} in {environment}" for environment, name in serving)
+        raise Conflict(
+            f"{feature.display_name} is served by {where}: its model type can change only "
+            "while no model serves it",
+            field="model_type",
+        )
+
+
 def _apply_update(actor: Actor, feature_id: uuid.UUID, changes: dict[str, Any]) -> Feature:
     feature = get_feature(feature_id)
+    model_type = changes.get("model_type")
+    if model_type is not None and model_type != feature.model_type:
+        _refuse_type_change_while_served(feature, model_type)
     if apply_changes(actor, feature, changes, "feature.update", "feature"):
         bump_config_revision()
     return feature
