@@ -26,6 +26,7 @@ EXPECTED_TABLES = {
     "config_revision",
     "budget_reservations",
     "budget_holds",
+    "budget_amount_changes",
 }
 
 

@@ -1,5 +1,5 @@
 """Catalog and budget rules: model types checked by the database, the type each feature
-needs.
+needs, the history of budget amounts.
 
 Revision ID: 0012_defects
 Revises: 0011
@@ -16,8 +16,15 @@ Create Date: 2026-12-02
   llm, ai-search embedding), others the type of the model serving them in production,
   else of any model serving them, else llm.
 
-Downgrade drops ai_features.model_type and the CHECK on ai_models.model_type; the model
-types keep their normalised spelling (the original case is not kept).
+- budget_amount_changes: a budget's amount from an instant on (editing the amount adds
+  a row; past periods keep theirs). Existing budgets get no row: a budget without one has
+  had its amount since it was created, which is what they show today. PostgreSQL:
+  row-level security (admin all, viewer and the ``application`` role read: reservations
+  and the budget guard compute with the amounts).
+
+Downgrade drops budget_amount_changes (budgets keep their latest amount), ai_features.
+model_type and the CHECK on ai_models.model_type; the model types keep their normalised
+spelling (the original case is not kept).
 """
 
 import sqlalchemy as sa
@@ -42,6 +49,12 @@ SYNONYMS = {
 }
 SEED_FEATURE_TYPES = {"photo-tagging": "vision", "chatbot": "llm", "ai-search": "embedding"}
 TYPES_SQL = "model_type IN ('llm', 'vision', 'embedding')"
+AMOUNTS = "budget_amount_changes"
+ROLE = "current_setting('app.user_role', true)"
+
+
+def _exact(precision, scale):
+    return sa.Numeric(precision, scale).with_variant(sa.BigInteger(), "sqlite")
 
 
 def _normalise_model_types(bind) -> None:
@@ -101,9 +114,62 @@ def upgrade():
     with op.batch_alter_table("ai_features") as batch_op:
         batch_op.alter_column("model_type", existing_type=sa.String(length=20), nullable=False)
         batch_op.create_check_constraint("model_type", TYPES_SQL)
+    _amounts_table(bind)
+
+
+def _amounts_table(bind) -> None:
+    op.create_table(
+        AMOUNTS,
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("budget_id", sa.Uuid(), nullable=False),
+        sa.Column("amount", _exact(10, 2), nullable=False),
+        sa.Column("effective_from", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("changed_by", sa.Uuid(), nullable=True),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
+        sa.CheckConstraint("amount > 0", name=op.f("ck_budget_amount_changes_amount_positive")),
+        sa.ForeignKeyConstraint(
+            ["budget_id"],
+            ["ai_spending_budgets.id"],
+            name=op.f("fk_budget_amount_changes_budget_id_ai_spending_budgets"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["changed_by"],
+            ["users.id"],
+            name=op.f("fk_budget_amount_changes_changed_by_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_budget_amount_changes")),
+        sa.UniqueConstraint(
+            "budget_id",
+            "effective_from",
+            name=op.f("uq_budget_amount_changes_budget_id_effective_from"),
+        ),
+    )
+    op.create_index(op.f("ix_budget_amount_changes_budget_id"), AMOUNTS, ["budget_id"])
+    op.create_index(op.f("ix_budget_amount_changes_changed_by"), AMOUNTS, ["changed_by"])
+    if bind.dialect.name == "postgresql":
+        op.execute(f"ALTER TABLE {AMOUNTS} ENABLE ROW LEVEL SECURITY")
+        op.execute(f"ALTER TABLE {AMOUNTS} FORCE ROW LEVEL SECURITY")
+        op.execute(
+            f"CREATE POLICY {AMOUNTS}_admin_all ON {AMOUNTS} FOR ALL "
+            f"USING ({ROLE} = 'platform_admin') WITH CHECK ({ROLE} = 'platform_admin')"
+        )
+        op.execute(
+            f"CREATE POLICY {AMOUNTS}_viewer_read ON {AMOUNTS} FOR SELECT USING ({ROLE} = 'viewer')"
+        )
+        op.execute(
+            f"CREATE POLICY {AMOUNTS}_application_read ON {AMOUNTS} FOR SELECT "
+            f"USING ({ROLE} = 'application')"
+        )
 
 
 def downgrade():
+    op.drop_index(op.f("ix_budget_amount_changes_changed_by"), table_name=AMOUNTS)
+    op.drop_index(op.f("ix_budget_amount_changes_budget_id"), table_name=AMOUNTS)
+    op.drop_table(AMOUNTS)
     with op.batch_alter_table("ai_features") as batch_op:
         batch_op.drop_constraint("model_type", type_="check")
         batch_op.drop_column("model_type")

@@ -13,6 +13,7 @@ from webapp.models.budgets import (
     ENFORCEMENTS,
     PERIOD_TYPES,
     Budget,
+    BudgetAmountChange,
     BudgetHold,
     BudgetReservation,
 )
@@ -69,6 +70,7 @@ __all__ = [
     "AuditEventWindow",
     "AuditLog",
     "Budget",
+    "BudgetAmountChange",
     "BudgetHold",
     "BudgetReservation",
     "ConfigRevision",

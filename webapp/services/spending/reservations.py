@@ -198,7 +198,7 @@ def reserve(
     exhausted_id = None
     for analysis in analyses:
         budget = analysis.budget
-        room = budget.budget_amount - analysis.current_spend - held_amount(budget, now)
+        room = analysis.amount - analysis.current_spend - held_amount(budget, now)
         if estimate > room:
             exhausted.append(period_end(analysis.window_end))
             exhausted_id = budget.id
