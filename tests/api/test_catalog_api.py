@@ -170,6 +170,11 @@ def test_bulk_update_all_or_nothing_over_http(admin_client, data, db):
 def test_delete_feature(admin_client, data):
     body_of(write(admin_client, "DELETE", f"{API}/features/{data['search'].id}"), 200)
     body_of(admin_client.get(f"{API}/features/{data['search'].id}"), 404)
+    refused = body_of(write(admin_client, "DELETE", f"{API}/features/{data['chatbot'].id}"), 409)
+    assert refused["details"] == (
+        "AI Chatbot has 1 model assignment, 2 usage records in its history, which deleting "
+        "it would erase; set its status to inactive instead"
+    )
 
 
 def test_usage_per_day_zero_filled(viewer_client, data):

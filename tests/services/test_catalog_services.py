@@ -141,17 +141,26 @@ def test_bulk_update_refuses_an_empty_list_and_duplicates(db, catalog):
     assert "items" in error.value.errors
 
 
-def test_delete_feature_keeps_usage_and_audits(db, catalog):
+def test_a_feature_with_history_cannot_be_deleted(db, catalog):
+    """Refused while a model served it, it recorded usage or ran an experiment (counted
+    and named); a feature without history goes, with one audit row."""
     chatbot = catalog["chatbot"]
-    db.session.add(UsageLog(feature_id=chatbot.id, status="success"))
+    db.session.add_all([UsageLog(feature_id=chatbot.id, status="success") for _ in range(2)])
     db.session.commit()
-    features.delete_feature(ACTOR, chatbot.id)
-    assert db.session.get(Feature, chatbot.id) is None
-    assert db.session.scalar(select(func.count()).select_from(UsageLog)) == 1
-    row = db.session.scalars(select(AuditLog)).one()
-    assert row.action == "feature.delete" and row.old_values["name"] == "chatbot"
-    with pytest.raises(NotFound):
+    reason = (
+        "AI Chatbot has 1 model assignment, 2 usage records in its history, which deleting "
+        "it would erase; set its status to inactive instead"
+    )
+    assert features.deletion_refusal(chatbot.id) == reason
+    with pytest.raises(Conflict, match="set its status to inactive instead") as refused:
         features.delete_feature(ACTOR, chatbot.id)
+    assert refused.value.message == reason
+    assert db.session.get(Feature, chatbot.id) is not None
+    tagging = catalog["tagging"]
+    assert features.deletion_refusal(tagging.id) is None
+    features.delete_feature(ACTOR, tagging.id)
+    assert db.session.get(Feature, tagging.id) is None
+    assert audit_actions(db) == ["feature.delete"]
 
 
 def test_usage_by_day_is_zero_filled(db, catalog):
