@@ -114,7 +114,9 @@ def test_parallel_changes_on_different_rows_each_count_once(app, db, world, dial
             use_database_role(OPERATOR)
             barrier.wait()
             try:
-                features.create_feature(ACTOR, {"name": name, "display_name": name})
+                features.create_feature(
+                    ACTOR, {"name": name, "display_name": name, "model_type": "llm"}
+                )
             except BaseException as error:  # asserted below
                 failures.append(error)
 
