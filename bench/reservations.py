@@ -108,7 +108,7 @@ def main() -> None:
         upgrade()
         use_database_role(OPERATOR)
         today = datetime.now(UTC).date()
-        feature = Feature(name="chatbot", display_name="Chatbot")
+        feature = Feature(name="chatbot", display_name="Chatbot", model_type="llm")
         db.session.add(feature)
         db.session.flush()
         db.session.add(

@@ -26,7 +26,12 @@ def _save(row: Any) -> Any:
     return row
 
 
+# The seed's features need these types; any other feature an llm unless told.
+SEED_FEATURE_TYPES = {"photo-tagging": "vision", "ai-search": "embedding"}
+
+
 def feature(name: str = "chatbot", **fields: Any) -> Feature:
+    fields.setdefault("model_type", SEED_FEATURE_TYPES.get(name, "llm"))
     return _save(
         Feature(name=name, display_name=fields.pop("display_name", name.title()), **fields)
     )

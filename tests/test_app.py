@@ -72,7 +72,7 @@ def test_unexpected_error_shows_a_short_page_and_rolls_back(app, db):
 
     @broken.get("/explode")
     def explode():
-        _db.session.add(Feature(name="half-written", display_name="Half"))
+        _db.session.add(Feature(name="half-written", display_name="Half", model_type="llm"))
         _db.session.flush()
         raise RuntimeError("secret internal detail")
 

@@ -27,6 +27,7 @@ EXPECTED_TABLES = {
     "budget_reservations",
     "budget_holds",
     "prompt_runs",
+    "budget_amount_changes",
 }
 
 

@@ -117,7 +117,8 @@ def handle_domain_error(error: DomainError) -> Response | tuple[str, int]:
         fields = {error.field: error.message}
     if is_api_request():
         title = {NotFound: "Not found", Conflict: "Conflict"}.get(type(error), "Validation failed")
-        return error_response(error.status_code, title, str(error), fields)
+        extra = error.data if isinstance(error, Conflict) else None
+        return error_response(error.status_code, title, str(error), fields, extra=extra)
     return _page(error.status_code, str(error))
 
 

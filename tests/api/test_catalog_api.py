@@ -105,17 +105,18 @@ def test_create_feature_and_conflict(admin_client, data):
             admin_client,
             "POST",
             f"{API}/features",
-            json={"name": "summaries", "display_name": "Summaries"},
+            json={"name": "summaries", "display_name": "Summaries", "model_type": "llm"},
         ),
         201,
     )
     assert created["data"]["status"] == "active"
+    assert created["data"]["model_type"] == "llm"
     conflict = body_of(
         write(
             admin_client,
             "POST",
             f"{API}/features",
-            json={"name": "summaries", "display_name": "Again"},
+            json={"name": "summaries", "display_name": "Again", "model_type": "llm"},
         ),
         409,
     )
@@ -123,7 +124,7 @@ def test_create_feature_and_conflict(admin_client, data):
     missing = body_of(
         write(admin_client, "POST", f"{API}/features", json={"display_name": "No name"}), 400
     )
-    assert "name" in missing["fields"]
+    assert missing["fields"] == {"name": "is required", "model_type": "is required"}
 
 
 def test_bulk_update_all_or_nothing_over_http(admin_client, data, db):
@@ -169,6 +170,11 @@ def test_bulk_update_all_or_nothing_over_http(admin_client, data, db):
 def test_delete_feature(admin_client, data):
     body_of(write(admin_client, "DELETE", f"{API}/features/{data['search'].id}"), 200)
     body_of(admin_client.get(f"{API}/features/{data['search'].id}"), 404)
+    refused = body_of(write(admin_client, "DELETE", f"{API}/features/{data['chatbot'].id}"), 409)
+    assert refused["details"] == (
+        "AI Chatbot has 1 model assignment, 2 usage records in its history, which deleting "
+        "it would erase; set its status to inactive instead"
+    )
 
 
 def test_usage_per_day_zero_filled(viewer_client, data):
@@ -256,6 +262,40 @@ def test_assign_a_deprecated_model_is_a_conflict(admin_client, data, db):
         409,
     )
     assert result["fields"] == {"model_id": "GPT-4o mini is deprecated and cannot be assigned"}
+
+
+def test_assigning_a_model_of_another_type_is_a_conflict(admin_client, data):
+    """The issue's case: an embedding model assigned to the chatbot (an llm feature)."""
+    result = body_of(
+        write(
+            admin_client,
+            "POST",
+            f"{API}/features/{data['chatbot'].id}/assignments",
+            json={"model_id": str(data["embed"].id), "environment": "staging"},
+        ),
+        409,
+    )
+    assert result["fields"] == {
+        "model_id": "Embed is an embedding model; AI Chatbot needs an llm model"
+    }
+    feature = body_of(admin_client.get(f"{API}/features/{data['chatbot'].id}"), 200)["data"]
+    assert feature["model_type"] == "llm"
+
+
+def test_model_type_is_one_of_three_in_the_models_api(admin_client, data):
+    body = body_of(
+        write(admin_client, "PUT", f"{API}/models/{data['mini'].id}", json={"model_type": "LLM"}),
+        400,
+    )
+    assert body["fields"] == {"model_type": "must be one of llm, vision, embedding"}
+    retyped = body_of(
+        write(
+            admin_client, "PUT", f"{API}/models/{data['gpt4'].id}", json={"model_type": "vision"}
+        ),
+        409,
+    )
+    assert retyped["fields"]["model_type"].startswith("GPT-4 serves AI Chatbot in production")
+    assert retyped["in_use"][0]["feature_name"] == "AI Chatbot"
 
 
 # --- providers --------------------------------------------------------------------------
@@ -459,11 +499,11 @@ def test_every_wrong_field_is_named_at_once(admin_client, data):
             admin_client,
             "POST",
             f"{API}/features",
-            json={"name": "Bad Name", "display_name": 5, "status": "zzz"},
+            json={"name": "Bad Name", "display_name": 5, "status": "zzz", "model_type": "x"},
         ),
         400,
     )
-    assert set(features["fields"]) == {"name", "display_name", "status"}
+    assert set(features["fields"]) == {"name", "display_name", "status", "model_type"}
     models = body_of(
         write(
             admin_client,
@@ -552,3 +592,26 @@ def test_model_cache_prices_are_set_changed_and_cleared_through_the_api(admin_cl
     assert {"cache_read_price_per_million", "cache_write_price_per_million"} <= set(
         schema["Pricing"]["properties"]
     )
+
+
+def test_setting_a_serving_model_offline_is_409_naming_its_assignments(admin_client, data):
+    """The API applies the service's rule with the same message, and lists the uses."""
+    body = body_of(
+        write(admin_client, "PUT", f"{API}/models/{data['gpt4'].id}", json={"status": "offline"}),
+        409,
+    )
+    message = (
+        "GPT-4 serves AI Chatbot in production; assign another model there first, then set "
+        "it offline"
+    )
+    assert body["details"] == message
+    assert body["fields"] == {"status": message}
+    assert body["in_use"] == [
+        {
+            "feature_id": str(data["chatbot"].id),
+            "feature_name": "AI Chatbot",
+            "environment": "production",
+        }
+    ]
+    again = body_of(admin_client.get(f"{API}/models/{data['gpt4'].id}"), 200)["data"]
+    assert again["status"] == "available"

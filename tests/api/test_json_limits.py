@@ -86,7 +86,12 @@ def test_feature_config_is_limited_in_size_and_depth(admin_client, db, config, p
 def test_a_config_at_the_limits_is_accepted(admin_client, db):
     response = admin_client.post(
         f"{API}/features",
-        json={"name": "x", "display_name": "X", "config": deep(MAX_JSON_FIELD_DEPTH)},
+        json={
+            "name": "x",
+            "display_name": "X",
+            "model_type": "llm",
+            "config": deep(MAX_JSON_FIELD_DEPTH),
+        },
         headers={"X-CSRFToken": csrf_token(admin_client, "/")},
     )
     assert response.status_code == 201, response.get_json()

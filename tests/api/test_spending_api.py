@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -343,3 +344,28 @@ def test_csv_export_filters_by_environment_and_tells_reported_and_unpriced_rows(
     assert [r["environment"] for r in listed] == ["production"]
     wrong = admin_client.get(f"{API}/usage.csv?environment=moon")
     assert wrong.status_code == 400 and "environment" in wrong.get_json()["fields"]
+
+
+def test_each_period_of_the_history_carries_the_amount_applied_to_it(admin_client, db):
+    """A daily $10 budget cut to $4 today: the past days keep $10 in the API's history,
+    today (and the analysis) has $4."""
+    today = datetime.now(UTC).date()
+    budget = factories.budget(
+        name="Daily",
+        period_type="daily",
+        budget_amount="10.00",
+        start_date=today - timedelta(days=3),
+        end_date=today + timedelta(days=10),
+    )
+    db.session.commit()
+    url = f"{API}/budgets/{budget.id}"
+    assert write(admin_client, "PUT", url, {"budget_amount": "4"}).status_code == 200
+    got = admin_client.get(url).get_json()["data"]
+    assert [(p["start"], p["amount"]) for p in got["history"]] == [
+        ((today - timedelta(days=3)).isoformat(), "10.00"),
+        ((today - timedelta(days=2)).isoformat(), "10.00"),
+        ((today - timedelta(days=1)).isoformat(), "10.00"),
+        (today.isoformat(), "4.00"),
+    ]
+    assert all(p["budget_amount"] == p["amount"] for p in got["history"])
+    assert got["amount"] == "4.00" and got["budget"]["budget_amount"] == "4.00"

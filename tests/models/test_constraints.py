@@ -167,12 +167,26 @@ def test_model_prices_and_status_are_checked(db, field, value):
 
 @pytest.mark.parametrize("status", ["archived", ""])
 def test_feature_status_is_checked(db, status):
-    assert_refused(db, Feature(name="x", display_name="X", status=status))
+    assert_refused(db, Feature(name="x", display_name="X", status=status, model_type="llm"))
 
 
 def test_feature_name_is_unique(db):
     factories.feature("chatbot")
-    assert_refused(db, Feature(name="chatbot", display_name="Another"))
+    assert_refused(db, Feature(name="chatbot", display_name="Another", model_type="llm"))
+
+
+@pytest.mark.parametrize("model_type", ["LLM", "text", "", None])
+def test_feature_and_model_types_are_one_of_three(db, model_type):
+    """The database holds llm, vision or embedding in both columns, nothing else."""
+    assert_refused(db, Feature(name="x", display_name="X", model_type=model_type))
+    provider = factories.provider()
+    db.session.commit()
+    row = AIModel(name="m", display_name="M", provider_id=provider.id, model_type=model_type)
+    assert_refused(db, row)
+    for kind in ("llm", "vision", "embedding"):
+        factories.feature(f"f-{kind}", model_type=kind)
+        factories.model(provider, f"m-{kind}", model_type=kind)
+    db.session.commit()
 
 
 @pytest.mark.parametrize(

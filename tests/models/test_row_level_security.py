@@ -16,7 +16,8 @@ from tests.conftest import SEED_TABLES
 from webapp.models import AuditLog
 
 INSERT_FEATURE = (
-    "INSERT INTO ai_features (id, name, display_name) VALUES (gen_random_uuid(), 'x', 'X')"
+    "INSERT INTO ai_features (id, name, display_name, model_type) "
+    "VALUES (gen_random_uuid(), 'x', 'X', 'llm')"
 )
 INSERT_AUDIT = (
     "INSERT INTO platform_audit_logs (id, action, resource_type) "

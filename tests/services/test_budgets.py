@@ -298,3 +298,61 @@ def test_delete_and_unknown_ids(db):
         budgets.delete_budget(ACTOR, budget.id)
     with pytest.raises(NotFound):
         budgets.update_budget(ACTOR, budget.id, {"name": "x"})
+
+
+# --- the amount's history ---------------------------------------------------------------
+
+
+def test_editing_the_amount_keeps_the_past_periods_amounts(data, db):
+    """A daily $2.00 budget cut to $0.50 at noon on the 20th: the 18th and 19th keep
+    $2.00 (the 19th, 0.60 spent, is not "over $0.50"), the 20th is measured against $0.50;
+    the analysis, the overview's "as of" analysis and the guard agree."""
+    budget = factories.budget(period_type="daily", budget_amount=D("2.00"))
+    db.session.commit()
+    budgets.update_budget(ACTOR, budget.id, {"budget_amount": "0.50"}, now=NOW)
+    history = {p.start.day: p for p in budgets.budget_history(budget, NOW)}
+    assert [(history[d].amount, history[d].over) for d in (18, 19, 20)] == [
+        (D("2.00"), True),
+        (D("2.00"), False),
+        (D("0.50"), True),
+    ]
+    assert history[19].utilization == D("30.00")
+    assert history[1].amount == D("2.00")  # before the budget existed in the database
+    current = budgets.analyse_budget(budget.id, NOW)
+    assert (current.amount, current.status) == (D("0.50"), "over_budget")
+    (before,) = budgets.analyse_budgets(NOW, as_of=date(2026, 11, 19))
+    assert (before.amount, before.status) == (D("2.00"), "on_track")
+    assert current.as_dict()["amount"] == D("0.50")
+    assert current.as_dict()["budget"]["budget_amount"] == D("0.50")
+    changes = budgets.amount_history(budget)
+    assert (changes[0].amount, changes[0].effective_from) == (D("0.50"), NOW)
+    assert [c.amount for c in changes] == [D("0.50"), D("2.00")]
+
+
+def test_an_amount_set_again_at_the_same_instant_replaces_it_and_is_audited(data, db):
+    budget = factories.budget(period_type="daily", budget_amount=D("2.00"))
+    db.session.commit()
+    budgets.update_budget(ACTOR, budget.id, {"budget_amount": "0.50"}, now=NOW)
+    budgets.update_budget(ACTOR, budget.id, {"budget_amount": "3.00"}, now=NOW)
+    budgets.update_budget(ACTOR, budget.id, {"name": "Renamed", "budget_amount": "3.00"}, now=NOW)
+    assert [c.amount for c in budgets.amount_history(budget)] == [D("3.00"), D("2.00")]
+    assert budgets.analyse_budget(budget.id, NOW).amount == D("3.00")
+    audited = db.session.scalars(
+        select(AuditLog.new_values).where(AuditLog.action == "budget.update")
+    ).all()
+    assert [row.get("budget_amount") for row in audited] == ["0.50", "3.00", None]
+
+
+def test_a_new_budget_records_its_first_amount(db):
+    budget = budgets.create_budget(
+        ACTOR,
+        {
+            "name": "Weekly",
+            "period_type": "weekly",
+            "budget_amount": "120",
+            "start_date": "2026-11-02",
+            "end_date": "2026-12-27",
+        },
+    )
+    (first,) = budgets.amount_history(budget)
+    assert first.amount == D("120.00") and first.changed_by_email is None

@@ -86,14 +86,22 @@ def test_list_features_refuses_unknown_filters(db, kwargs, field):
 
 
 def test_create_feature_validates_and_audits(db):
-    feature = features.create_feature(ACTOR, {"name": "ai-search", "display_name": " AI Search "})
+    feature = features.create_feature(
+        ACTOR, {"name": "ai-search", "display_name": " AI Search ", "model_type": "embedding"}
+    )
     assert feature.display_name == "AI Search" and feature.status == "active"
+    assert feature.model_type == "embedding"
     with pytest.raises(Conflict) as error:
-        features.create_feature(ACTOR, {"name": "ai-search", "display_name": "Again"})
+        features.create_feature(
+            ACTOR, {"name": "ai-search", "display_name": "Again", "model_type": "llm"}
+        )
     assert error.value.field == "name"
     with pytest.raises(ValidationFailed) as error:
-        features.create_feature(ACTOR, {"name": "Bad Name", "display_name": "", "colour": "red"})
-    assert set(error.value.errors) == {"name", "display_name", "colour"}
+        features.create_feature(
+            ACTOR, {"name": "Bad Name", "display_name": "", "colour": "red", "model_type": "LLM"}
+        )
+    assert set(error.value.errors) == {"name", "display_name", "colour", "model_type"}
+    assert error.value.errors["model_type"] == "must be one of llm, vision, embedding"
     assert audit_actions(db) == ["feature.create"]
 
 
@@ -133,17 +141,26 @@ def test_bulk_update_refuses_an_empty_list_and_duplicates(db, catalog):
     assert "items" in error.value.errors
 
 
-def test_delete_feature_keeps_usage_and_audits(db, catalog):
+def test_a_feature_with_history_cannot_be_deleted(db, catalog):
+    """Refused while a model served it, it recorded usage or ran an experiment (counted
+    and named); a feature without history goes, with one audit row."""
     chatbot = catalog["chatbot"]
-    db.session.add(UsageLog(feature_id=chatbot.id, status="success"))
+    db.session.add_all([UsageLog(feature_id=chatbot.id, status="success") for _ in range(2)])
     db.session.commit()
-    features.delete_feature(ACTOR, chatbot.id)
-    assert db.session.get(Feature, chatbot.id) is None
-    assert db.session.scalar(select(func.count()).select_from(UsageLog)) == 1
-    row = db.session.scalars(select(AuditLog)).one()
-    assert row.action == "feature.delete" and row.old_values["name"] == "chatbot"
-    with pytest.raises(NotFound):
+    reason = (
+        "AI Chatbot has 1 model assignment, 2 usage records in its history, which deleting "
+        "it would erase; set its status to inactive instead"
+    )
+    assert features.deletion_refusal(chatbot.id) == reason
+    with pytest.raises(Conflict, match="set its status to inactive instead") as refused:
         features.delete_feature(ACTOR, chatbot.id)
+    assert refused.value.message == reason
+    assert db.session.get(Feature, chatbot.id) is not None
+    tagging = catalog["tagging"]
+    assert features.deletion_refusal(tagging.id) is None
+    features.delete_feature(ACTOR, tagging.id)
+    assert db.session.get(Feature, tagging.id) is None
+    assert audit_actions(db) == ["feature.delete"]
 
 
 def test_usage_by_day_is_zero_filled(db, catalog):
@@ -295,6 +312,42 @@ def test_model_with_deployments_cannot_be_deleted(db, catalog):
     assert db.session.get(AIModel, mini_id) is None
 
 
+@pytest.mark.parametrize("status", ["offline", "deprecated"])
+def test_a_model_serving_a_feature_cannot_go_offline_or_deprecated(db, catalog, status):
+    """Refused while any active assignment uses it, naming every feature and environment;
+    nothing changes, nothing is audited. Once another model serves there, it may go."""
+    summaries = factories.feature("summaries", display_name="Summaries")
+    factories.assignment(summaries, catalog["gpt4"], "staging")
+    db.session.commit()
+    with pytest.raises(Conflict) as refused:
+        ai_models.update_model(ACTOR, catalog["gpt4"].id, {"status": status})
+    assert refused.value.field == "status"
+    assert refused.value.message == (
+        f"GPT-4 serves AI Chatbot in production, Summaries in staging; assign another "
+        f"model there first, then set it {status}"
+    )
+    assert refused.value.data == {
+        "in_use": [
+            {
+                "feature_id": catalog["chatbot"].id,
+                "feature_name": "AI Chatbot",
+                "environment": "production",
+            },
+            {"feature_id": summaries.id, "feature_name": "Summaries", "environment": "staging"},
+        ]
+    }
+    db.session.expire_all()
+    assert db.session.get(AIModel, catalog["gpt4"].id).status == "available"
+    assert audit_actions(db) == []
+    # Other changes of a serving model, and beta, stay allowed.
+    ai_models.update_model(ACTOR, catalog["gpt4"].id, {"status": "beta", "display_name": "G4"})
+    serving = ((catalog["chatbot"], "production"), (summaries, "staging"))
+    for feature, environment in serving:
+        assignments.assign_model(ACTOR, feature.id, catalog["mini"].id, environment)
+    ai_models.update_model(ACTOR, catalog["gpt4"].id, {"status": status})
+    assert db.session.get(AIModel, catalog["gpt4"].id).status == status
+
+
 # --- Assignments -----------------------------------------------------------------------
 
 
@@ -332,6 +385,41 @@ def test_offline_or_deprecated_models_cannot_be_assigned(db, catalog, model_key,
         assignments.assign_model(ACTOR, catalog["chatbot"].id, model.id, "staging")
 
 
+def test_only_models_of_the_features_type_can_be_assigned(db, catalog):
+    with pytest.raises(Conflict) as refused:
+        assignments.assign_model(ACTOR, catalog["chatbot"].id, catalog["vision"].id, "staging")
+    assert refused.value.field == "model_id"
+    assert refused.value.message == "Vision is a vision model; AI Chatbot needs an llm model"
+    assert audit_actions(db) == []
+    result = assignments.assign_model(ACTOR, catalog["tagging"].id, catalog["vision"].id, "staging")
+    assert result.changed
+    assert [m.name for m, _ in assignments.assignable_models("vision")] == ["vision-v2"]
+    assert [m.name for m, _ in assignments.assignable_models("llm")] == ["gpt-4", "gpt-4o-mini"]
+
+
+def test_a_feature_served_by_a_model_keeps_its_type(db, catalog):
+    with pytest.raises(Conflict) as refused:
+        features.update_feature(ACTOR, catalog["chatbot"].id, {"model_type": "vision"})
+    assert refused.value.field == "model_type"
+    assert "served by GPT-4 in production" in refused.value.message
+    # Not served yet: the type can still be corrected.
+    idle = factories.feature("summaries", display_name="Summaries", model_type="vision")
+    db.session.commit()
+    assert features.update_feature(ACTOR, idle.id, {"model_type": "llm"}).model_type == "llm"
+
+
+def test_a_serving_model_keeps_its_type(db, catalog):
+    with pytest.raises(Conflict) as refused:
+        ai_models.update_model(ACTOR, catalog["gpt4"].id, {"model_type": "embedding"})
+    assert refused.value.field == "model_type"
+    assert refused.value.message == (
+        "GPT-4 serves AI Chatbot in production, which need an llm model; assign another "
+        "model there first, then change its type to embedding"
+    )
+    ai_models.update_model(ACTOR, catalog["mini"].id, {"model_type": "embedding"})
+    assert db.session.get(AIModel, catalog["mini"].id).model_type == "embedding"
+
+
 def test_assign_refuses_bad_input(db, catalog):
     with pytest.raises(ValidationFailed):
         assignments.assign_model(ACTOR, catalog["chatbot"].id, catalog["mini"].id, "qa")
@@ -356,7 +444,9 @@ def test_two_admins_assigning_at_once_leave_one_active_assignment(app, db, catal
         pytest.skip("row locks and real concurrency: PostgreSQL")
     from webapp.rls import OPERATOR, use_database_role
 
-    chatbot_id, choices = catalog["chatbot"].id, [catalog["mini"].id, catalog["vision"].id]
+    gemini = factories.model(catalog["google"], "gemini", display_name="Gemini")  # an llm
+    db.session.commit()
+    chatbot_id, choices = catalog["chatbot"].id, [catalog["mini"].id, gemini.id]
     barrier = threading.Barrier(2)
     outcomes: list[object] = []
 

@@ -14,7 +14,14 @@ from scipy import stats
 from sqlalchemy import func, select
 
 from tests import factories
-from webapp.models import AuditLog, Experiment, ExperimentResult, FeatureModelAssignment, Prompt
+from webapp.models import (
+    AuditLog,
+    Experiment,
+    ExperimentResult,
+    FeatureModelAssignment,
+    Prompt,
+    Provider,
+)
 from webapp.services.core.actor import Actor
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
 from webapp.services.experiments import lifecycle as experiments
@@ -167,6 +174,20 @@ def test_unknown_model_or_prompt_is_refused_naming_the_variant(db, world):
     with pytest.raises(ValidationFailed) as error:
         experiments.create_experiment(ACTOR, body)
     assert "deprecated" in error.value.errors["variants.1.model_id"]
+
+
+def test_a_model_variant_of_another_type_is_refused(db, world):
+    """Promoting it could never assign it: the feature needs llm models."""
+    provider = db.session.get(Provider, world.serving.provider_id)
+    embed = factories.model(provider, "embed", model_type="embedding")
+    db.session.commit()
+    body = model_body(world)
+    body["variants"][1]["model_id"] = str(embed.id)
+    with pytest.raises(ValidationFailed) as error:
+        experiments.create_experiment(ACTOR, body)
+    assert error.value.errors == {
+        "variants.1.model_id": "EMBED is an embedding model; Chatbot needs an llm model"
+    }
 
 
 def test_variant_shape_rules(db, world):

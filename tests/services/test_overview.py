@@ -189,7 +189,7 @@ def test_active_features_then_and_now_from_the_audited_changes(data, admin_user)
     actor = Actor(admin_user.id)
     # After the previous period ended (these audit rows are stamped now, after NOW - 7d):
     update_feature(actor, data.search.id, {"status": "maintenance"})
-    create_feature(actor, {"name": "newcomer", "display_name": "Newcomer"})
+    create_feature(actor, {"name": "newcomer", "display_name": "Newcomer", "model_type": "llm"})
     t = tiles(build_overview("7d", now=NOW))
     # Now: chatbot and newcomer active. Before: chatbot and search (newcomer did not exist).
     assert (t["active_features"].value, t["active_features"].previous) == (2, 2)

@@ -114,7 +114,9 @@ def test_parallel_changes_on_different_rows_each_count_once(app, db, world, dial
             use_database_role(OPERATOR)
             barrier.wait()
             try:
-                features.create_feature(ACTOR, {"name": name, "display_name": name})
+                features.create_feature(
+                    ACTOR, {"name": name, "display_name": name, "model_type": "llm"}
+                )
             except BaseException as error:  # asserted below
                 failures.append(error)
 
@@ -211,7 +213,9 @@ def test_feature_changes_bump_it(db, world):
     made = []
     grows(
         lambda: made.append(
-            features.create_feature(ACTOR, {"name": "search", "display_name": "AI search"})
+            features.create_feature(
+                ACTOR, {"name": "search", "display_name": "AI search", "model_type": "embedding"}
+            )
         )
     )
     grows(lambda: features.update_feature(ACTOR, made[0].id, {"status": "maintenance"}))

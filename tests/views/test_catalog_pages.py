@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from tests import factories
 from tests.conftest import csrf_token
-from webapp.models import AIModel, FeatureModelAssignment, UsageLog
+from webapp.models import AIModel, AuditLog, Feature, FeatureModelAssignment, UsageLog
 
 HX = {"HX-Request": "true"}
 
@@ -97,6 +97,31 @@ def test_assigning_through_htmx_returns_the_updated_matrix(admin_client, data, d
     assert active.model_id == data["mini"].id
 
 
+def test_the_assign_form_offers_only_models_of_the_features_type(admin_client, data, db):
+    embed = factories.model(data["openai"], "embed", display_name="Embed", model_type="embedding")
+    search = factories.feature("ai-search", display_name="AI Search")
+    db.session.commit()
+    chatbot_page = admin_client.get(f"/features/{data['chatbot'].id}").get_data(as_text=True)
+    assert f'value="{data["mini"].id}"' in chatbot_page
+    assert f'value="{embed.id}"' not in chatbot_page
+    search_page = admin_client.get(f"/features/{search.id}").get_data(as_text=True)
+    assert f'value="{embed.id}"' in search_page
+    assert f'value="{data["mini"].id}"' not in search_page
+    assert "needs embedding models" in search_page
+    # Posted anyway (an old page, a crafted form): the service refuses, the row says why.
+    refused = post(
+        admin_client,
+        f"/features/{data['chatbot'].id}/assign",
+        headers=HX,
+        environment="staging",
+        model_id=str(embed.id),
+    )
+    assert refused.status_code == 409
+    assert "Embed is an embedding model; AI Chatbot needs an llm model" in refused.get_data(
+        as_text=True
+    )
+
+
 def test_assigning_a_deprecated_model_shows_the_reason_in_the_row(admin_client, data):
     response = post(
         admin_client,
@@ -154,7 +179,15 @@ def test_create_feature_form_errors_come_back_inline(admin_client, data):
         "Name must be 1-100 lower-case letters" in fragment
         and "Display name is required" in fragment
     )
-    ok = post(admin_client, "/features", headers=HX, name="summaries", display_name="Summaries")
+    assert "Model type is required" in fragment
+    ok = post(
+        admin_client,
+        "/features",
+        headers=HX,
+        name="summaries",
+        display_name="Summaries",
+        model_type="llm",
+    )
     assert ok.status_code == 204 and ok.headers["HX-Redirect"].startswith("/features/")
 
 
@@ -269,3 +302,89 @@ def test_model_form_takes_cache_prices_and_the_page_shows_them(admin_client, dat
     assert 'Cache write, per 1M tokens</dt><dd><span class="muted">input price</span>' in page
     edit = admin_client.get(f"/models/{model.id}/edit").get_data(as_text=True)
     assert 'value="0.300000"' in edit
+
+
+def test_model_form_refuses_offline_while_serving_and_links_the_feature(admin_client, data, db):
+    """The form says why (the service's message under Status) and links each feature."""
+    response = post(
+        admin_client,
+        f"/models/{data['gpt4'].id}",
+        name="gpt-4",
+        display_name="GPT-4",
+        provider_id=str(data["openai"].id),
+        model_type="llm",
+        status="offline",
+        input_price_per_million="30",
+        output_price_per_million="60",
+    )
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert (
+        "GPT-4 serves AI Chatbot in production; assign another model there first, then set "
+        "it offline" in page
+    )
+    assert f'href="/features/{data["chatbot"].id}#env-production">AI Chatbot</a>' in page
+    db.session.expire_all()
+    assert db.session.get(AIModel, data["gpt4"].id).status == "available"
+
+
+def test_feature_edit_form_saves_audits_and_shows_errors_inline(admin_client, data, db):
+    chatbot = data["chatbot"]
+    page = admin_client.get(f"/features/{chatbot.id}/edit").get_data(as_text=True)
+    assert 'value="AI Chatbot"' in page and "<code>chatbot</code>" in page
+    # Served by GPT-4: the type is shown fixed, with the reason.
+    assert 'id="feature-model_type" disabled' in page
+    assert "served by GPT-4 in production: its model type can change only" in page
+    bad = post(admin_client, f"/features/{chatbot.id}", headers=HX, display_name="")
+    assert bad.status_code == 400
+    assert "Display name is required" in bad.get_data(as_text=True)
+    ok = post(
+        admin_client,
+        f"/features/{chatbot.id}",
+        headers=HX,
+        display_name="Support bot",
+        description="  Answers questions  ",
+    )
+    assert ok.status_code == 204 and ok.headers["HX-Redirect"] == f"/features/{chatbot.id}"
+    db.session.expire_all()
+    feature = db.session.get(Feature, chatbot.id)
+    assert (feature.display_name, feature.description, feature.name) == (
+        "Support bot",
+        "Answers questions",
+        "chatbot",
+    )
+    (row,) = db.session.scalars(select(AuditLog).where(AuditLog.action == "feature.update"))
+    assert row.new_values == {"display_name": "Support bot", "description": "Answers questions"}
+
+
+def test_feature_delete_is_disabled_with_the_reason_while_it_has_history(admin_client, data, db):
+    chatbot = data["chatbot"]
+    page = admin_client.get(f"/features/{chatbot.id}").get_data(as_text=True)
+    assert 'class="danger" disabled aria-describedby="feature-delete-reason"' in page
+    assert (
+        "Delete is not available: AI Chatbot has 1 model assignment, 1 usage record in its "
+        "history" in page
+    )
+    assert f'action="/features/{chatbot.id}/delete"' not in page
+    # Posted anyway (an old page): refused, back on the feature's page (a safe reload).
+    refused = post(admin_client, f"/features/{chatbot.id}/delete")
+    assert refused.status_code == 302 and refused.headers["Location"] == f"/features/{chatbot.id}"
+    assert db.session.get(Feature, chatbot.id) is not None
+    spare = factories.feature("spare", display_name="Spare")
+    db.session.commit()
+    spare_id = spare.id
+    page = admin_client.get(f"/features/{spare.id}").get_data(as_text=True)
+    assert f'action="/features/{spare.id}/delete"' in page and "Delete is not available" not in page
+    edit = admin_client.get(f"/features/{spare.id}/edit").get_data(as_text=True)
+    assert 'id="feature-model_type" name="model_type"' in edit  # not served: can change
+    gone = post(admin_client, f"/features/{spare.id}/delete")
+    assert gone.status_code == 302 and gone.headers["Location"] == "/features"
+    assert "Feature Spare deleted." in admin_client.get("/features").get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Feature, spare_id) is None
+
+
+def test_viewer_sees_no_feature_edit_or_delete(viewer_client, data):
+    page = viewer_client.get(f"/features/{data['chatbot'].id}").get_data(as_text=True)
+    assert "/edit" not in page and "Delete" not in page
+    assert viewer_client.get(f"/features/{data['chatbot'].id}/edit").status_code == 403

@@ -134,3 +134,34 @@ def test_viewer_sees_no_budget_buttons(viewer_client, db):
     db.session.commit()
     assert "New budget" not in viewer_client.get("/budgets").get_data(as_text=True)
     assert "Delete" not in viewer_client.get(f"/budgets/{budget.id}").get_data(as_text=True)
+
+
+def test_budget_page_shows_the_amount_changes_and_each_periods_amount(admin_client, db):
+    today = datetime.now(UTC).date()
+    budget = factories.budget(
+        name="Daily",
+        period_type="daily",
+        budget_amount=Decimal("120.00"),
+        start_date=today - timedelta(days=2),
+        end_date=today + timedelta(days=10),
+    )
+    db.session.commit()
+    token = csrf_token(admin_client, f"/budgets/{budget.id}/edit")
+    form = {
+        "csrf_token": token,
+        "name": "Daily",
+        "period_type": "daily",
+        "budget_amount": "20",
+        "alert_threshold": "0.80",
+        "start_date": (today - timedelta(days=2)).isoformat(),
+        "end_date": (today + timedelta(days=10)).isoformat(),
+        "is_active": "on",
+        "enforcement": "observe",
+    }
+    assert admin_client.post(f"/budgets/{budget.id}", data=form).status_code in (204, 302)
+    page = admin_client.get(f"/budgets/{budget.id}").get_data(as_text=True)
+    history = page.split("History per period")[1].split("Amount changes")[0]
+    assert history.count("$120.00") == 2 and history.count("$20.00") == 1
+    changes = page.split("Amount changes")[1]
+    assert "$20.00" in changes and "admin@example.com" in changes and "$120.00" in changes
+    assert "of $20.00" in page

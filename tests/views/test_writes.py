@@ -204,6 +204,17 @@ def _budget_id(w):
     return w.budget.id
 
 
+def _spare_feature_id(w):
+    """A feature without history (no model, usage or experiment): one that may be
+    deleted, created on first use."""
+    if not hasattr(w, "spare_feature"):
+        from webapp.extensions import db
+
+        w.spare_feature = factories.feature("spare", display_name="Spare")
+        db.session.commit()
+    return w.spare_feature.id
+
+
 def _api_key_id(w):
     """An API key to revoke, created on first use."""
     if not hasattr(w, "api_key"):
@@ -290,11 +301,23 @@ CASES = {
         None,
     ),
     # --- features, models, providers: pages ---
+    "features.update": (
+        lambda w: ("POST", f"/features/{w.feature.id}", {"data": {"display_name": "Chat"}}),
+        "feature.update",
+        lambda w: ("POST", f"/features/{w.feature.id}", {"data": {"display_name": ""}}),
+        None,
+    ),
+    "features.delete": (
+        lambda w: ("POST", f"/features/{_spare_feature_id(w)}/delete", {}),
+        "feature.delete",
+        lambda w: ("POST", f"/features/{uuid.uuid4()}/delete", {}),
+        None,
+    ),
     "features.create": (
         lambda w: (
             "POST",
             "/features",
-            {"data": {"name": "ai-search", "display_name": "AI Search"}},
+            {"data": {"name": "ai-search", "display_name": "AI Search", "model_type": "embedding"}},
         ),
         "feature.create",
         lambda w: ("POST", "/features", {"data": {"name": "Bad Name", "display_name": ""}}),
@@ -387,7 +410,7 @@ CASES = {
         lambda w: (
             "POST",
             f"{API}/features",
-            {"json": {"name": "ai-search", "display_name": "AI Search"}},
+            {"json": {"name": "ai-search", "display_name": "AI Search", "model_type": "embedding"}},
         ),
         "feature.create",
         lambda w: ("POST", f"{API}/features", {"json": {"name": "chatbot", "display_name": "Dup"}}),
@@ -408,9 +431,10 @@ CASES = {
         None,
     ),
     "api.delete_feature": (
-        lambda w: ("DELETE", f"{API}/features/{w.feature.id}", {"json": {}}),
+        lambda w: ("DELETE", f"{API}/features/{_spare_feature_id(w)}", {"json": {}}),
         "feature.delete",
-        lambda w: ("DELETE", f"{API}/features/{uuid.uuid4()}", {"json": {}}),
+        # A feature with history: refused (409), nothing audited.
+        lambda w: ("DELETE", f"{API}/features/{w.feature.id}", {"json": {}}),
         None,
     ),
     "api.assign_model": (

@@ -111,7 +111,7 @@ def get_budget(budget_id: str) -> Response:
     target = parse_uuid(budget_id, "budget")
     analysis = budgets.analyse_budget(target)
     data = analysis.as_dict()
-    data["history"] = [vars(p) for p in budgets.budget_history(analysis.budget)]
+    data["history"] = [p.as_dict() for p in budgets.budget_history(analysis.budget)]
     return success_response(data)
 
 

@@ -18,14 +18,16 @@ from webapp.services.apps.config_revision import bump_config_revision
 from webapp.services.audit.records import add_audit_row
 from webapp.services.core.actor import Actor
 
+# (name, display name, description, the type of model it needs)
 FEATURES = [
     (
         "photo-tagging",
         "Photo Tagging",
         "AI-powered photo analysis and tagging for industrial safety photos",
+        "vision",
     ),
-    ("chatbot", "AI Chatbot", "Intelligent chatbot for user assistance and support"),
-    ("ai-search", "AI Search", "Semantic search powered by AI embeddings"),
+    ("chatbot", "AI Chatbot", "Intelligent chatbot for user assistance and support", "llm"),
+    ("ai-search", "AI Search", "Semantic search powered by AI embeddings", "embedding"),
 ]
 
 PROVIDERS: list[tuple[str, str, str, dict[str, Any]]] = [
@@ -95,9 +97,14 @@ def seed_defaults(actor: Actor, today: date) -> SeedReport:
     report = SeedReport()
 
     features = {f.name: f for f in db.session.scalars(select(Feature))}
-    for name, display_name, description in FEATURES:
+    for name, display_name, description, model_type in FEATURES:
         if name not in features:
-            features[name] = Feature(name=name, display_name=display_name, description=description)
+            features[name] = Feature(
+                name=name,
+                display_name=display_name,
+                description=description,
+                model_type=model_type,
+            )
             db.session.add(features[name])
             report.count("features")
 
@@ -167,7 +174,7 @@ def seed_defaults(actor: Actor, today: date) -> SeedReport:
             report.count("assignments")
 
     start, end = month_bounds(today)
-    for name, _, _ in FEATURES:
+    for name, *_ in FEATURES:
         feature = features[name]
         exists = db.session.scalar(
             select(Budget.id).where(

@@ -13,6 +13,7 @@ from webapp.models.budgets import (
     ENFORCEMENTS,
     PERIOD_TYPES,
     Budget,
+    BudgetAmountChange,
     BudgetHold,
     BudgetReservation,
 )
@@ -34,6 +35,7 @@ from webapp.models.prompts import ACTIVATION_ACTIONS, Prompt, PromptActivation
 from webapp.models.providers import (
     HEALTH_STATUSES,
     MODEL_STATUSES,
+    MODEL_TYPES,
     PROVIDER_STATUSES,
     AIModel,
     Provider,
@@ -55,6 +57,7 @@ __all__ = [
     "FEATURE_STATUSES",
     "HEALTH_STATUSES",
     "MODEL_STATUSES",
+    "MODEL_TYPES",
     "PERIOD_TYPES",
     "PROVIDER_STATUSES",
     "REJECTION_CODES",
@@ -69,6 +72,7 @@ __all__ = [
     "AuditEventWindow",
     "AuditLog",
     "Budget",
+    "BudgetAmountChange",
     "BudgetHold",
     "BudgetReservation",
     "ConfigRevision",

@@ -71,6 +71,30 @@ class Budget(Model):
     updated_at: Mapped[datetime] = updated_at_column()
 
 
+class BudgetAmountChange(Model):
+    """A budget's amount from ``effective_from`` on: editing the amount adds a row, so
+    past periods keep the amount they had (``Budget.budget_amount`` is the latest one).
+    A budget with no row has had its amount since it was created. Which amount applies to
+    a period: ``webapp.services.spending.budgets.AmountSchedule`` (the one rule)."""
+
+    __tablename__ = "budget_amount_changes"
+    __table_args__ = (
+        sa.CheckConstraint("amount > 0", name="amount_positive"),
+        sa.UniqueConstraint("budget_id", "effective_from"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    budget_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("ai_spending_budgets.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    amount: Mapped[Decimal] = mapped_column(ExactNumeric(10, 2), nullable=False)
+    effective_from: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    changed_by: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = created_at_column()
+
+
 OPEN_RESERVATION = "settled_at IS NULL"
 
 

@@ -16,6 +16,7 @@ from webapp.models.base import (
     updated_at_column,
     uuid_pk,
 )
+from webapp.models.providers import MODEL_TYPES
 from webapp.models.types import JSONType, UTCDateTime, utcnow
 
 if TYPE_CHECKING:
@@ -30,12 +31,15 @@ class Feature(Model):
     __table_args__ = (
         sa.CheckConstraint(check_in("status", FEATURE_STATUSES), name="status"),
         sa.CheckConstraint("length(name) > 0", name="name_not_empty"),
+        sa.CheckConstraint(check_in("model_type", MODEL_TYPES), name="model_type"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     name: Mapped[str] = mapped_column(sa.String(100), unique=True, nullable=False)
     display_name: Mapped[str] = mapped_column(sa.String(200), nullable=False)
     description: Mapped[str | None] = mapped_column(sa.Text)
+    # The type of model the feature needs (MODEL_TYPES): only such models serve it.
+    model_type: Mapped[str] = mapped_column(sa.String(20), nullable=False)
     status: Mapped[str] = mapped_column(
         sa.String(20), nullable=False, default="active", server_default="active"
     )

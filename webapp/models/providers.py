@@ -22,6 +22,9 @@ from webapp.models.types import ExactNumeric, JSONType, UTCDateTime, utcnow
 
 PROVIDER_STATUSES = ("active", "inactive", "error")
 MODEL_STATUSES = ("available", "deprecated", "beta", "offline")
+# What a model does, and what a feature needs (webapp.models.features): a model serves
+# only features of its own type.
+MODEL_TYPES = ("llm", "vision", "embedding")
 HEALTH_STATUSES = ("healthy", "degraded", "down")
 
 # Prices are USD; token prices are per one million tokens, as providers publish them.
@@ -68,6 +71,7 @@ class AIModel(Model):
     __tablename__ = "ai_models"
     __table_args__ = (
         sa.CheckConstraint(check_in("status", MODEL_STATUSES), name="status"),
+        sa.CheckConstraint(check_in("model_type", MODEL_TYPES), name="model_type"),
         sa.CheckConstraint("input_price_per_million >= 0", name="input_price_non_negative"),
         sa.CheckConstraint("output_price_per_million >= 0", name="output_price_non_negative"),
         sa.CheckConstraint(
@@ -113,7 +117,7 @@ class AIModel(Model):
     provider_id: Mapped[uuid.UUID] = mapped_column(
         sa.ForeignKey("ai_providers.id", ondelete="CASCADE"), nullable=False, index=True
     )
-    model_type: Mapped[str] = mapped_column(sa.String(100), nullable=False)
+    model_type: Mapped[str] = mapped_column(sa.String(100), nullable=False)  # MODEL_TYPES
     version: Mapped[str | None] = mapped_column(sa.String(50))
     config: Mapped[dict[str, Any]] = mapped_column(
         JSONType, nullable=False, default=dict, server_default=sa.text("'{}'")

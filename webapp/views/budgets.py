@@ -158,7 +158,7 @@ def detail(budget_id: str) -> str:
         chart = budget_burn_chart(
             list(per_day),
             list(accumulate(per_day.values())),
-            analysis.budget.budget_amount,
+            analysis.amount,
             analysis.window_end,
             analysis.projected_spend,
         )
@@ -172,6 +172,7 @@ def detail(budget_id: str) -> str:
         budget=analysis.budget,
         chart=chart,
         history=list(reversed(history)),
+        amounts=budgets.amount_history(analysis.budget),
         degrade_to_label=degrade_to_label,
     )
 

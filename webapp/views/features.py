@@ -10,9 +10,9 @@ from typing import Any
 from flask import Blueprint, flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from webapp.auth import actor_from_request, is_htmx_request
+from webapp.auth import actor_from_request, admin_only, is_htmx_request
 from webapp.charts import requests_and_errors_chart
-from webapp.models import ENVIRONMENTS, FEATURE_STATUSES
+from webapp.models import ENVIRONMENTS, FEATURE_STATUSES, MODEL_TYPES
 from webapp.responses import go_to, render_page
 from webapp.services.catalog import assignments, features
 from webapp.services.core.errors import Conflict, ValidationFailed
@@ -23,6 +23,10 @@ from webapp.views.query import PageQuery
 from webapp.views.sorting import Sorting, order_args, read_sort
 
 bp = Blueprint("features", __name__, url_prefix="/features")
+
+# The choices of a model type, as the feature and model forms offer them.
+MODEL_TYPE_LABELS = {"llm": "LLM (text)", "vision": "Vision (images)", "embedding": "Embedding"}
+MODEL_TYPE_CHOICES = [(value, MODEL_TYPE_LABELS[value]) for value in MODEL_TYPES]
 
 
 # The table's columns by sort key: the figures come from the usage windows after the
@@ -74,6 +78,7 @@ def _index_context(query: PageQuery) -> dict:
             environment=environment,
         ),
         "environments": ENVIRONMENTS,
+        "model_types": MODEL_TYPE_CHOICES,
         "form": {},
         "errors": {},
     }
@@ -87,12 +92,15 @@ def index() -> tuple[str, int]:
 
 @bp.post("")
 def create() -> Response | tuple[str, int]:
-    form = {key: request.form.get(key, "") for key in ("name", "display_name", "description")}
+    form = {
+        key: request.form.get(key, "")
+        for key in ("name", "display_name", "description", "model_type")
+    }
     try:
-        feature = features.create_feature(
-            actor_from_request(),
-            {**form, "description": form["description"].strip() or None},
-        )
+        fields = {**form, "description": form["description"].strip() or None}
+        if not fields["model_type"]:
+            del fields["model_type"]  # no type chosen: "is required"
+        feature = features.create_feature(actor_from_request(), fields)
     except (ValidationFailed, Conflict) as error:
         errors = (
             error.errors
@@ -130,9 +138,10 @@ def _detail_context(feature_id: uuid.UUID, query: PageQuery | None = None) -> di
         "chart": requests_and_errors_chart(daily),
         "matrix": features.active_models([feature_id]).get(feature_id, {}),
         "environments": ENVIRONMENTS,
-        "assignable": assignments.assignable_models(),
+        "assignable": assignments.assignable_models(feature.model_type),
         "history": assignments.history(feature_id),
         "statuses": FEATURE_STATUSES,
+        "delete_refusal": features.deletion_refusal(feature_id),
         "message": None,
         "row_errors": {},
     }
@@ -201,3 +210,61 @@ def change_status(feature_id: str) -> Response | tuple[str, int]:
         return _refused(target, f"Status not changed: {error}.", 400)
     flash(f"{feature.display_name} is now {feature.status}.")
     return redirect(url_for("features.detail", feature_id=target))
+
+
+EDIT_FIELDS = ("display_name", "description", "model_type")
+
+
+def _edit_page(feature, form: dict[str, str], errors: dict[str, str], status: int = 200):
+    html = render_page(
+        "features/form.html",
+        "form",
+        feature=feature,
+        form=form,
+        errors=errors,
+        model_types=MODEL_TYPE_CHOICES,
+        type_refusal=features.type_change_refusal(feature),
+    )
+    return html, status
+
+
+@bp.get("/<feature_id>/edit")
+@admin_only
+def edit(feature_id: str) -> tuple[str, int]:
+    feature = features.get_feature(parse_id(feature_id, "feature"))
+    form = {key: getattr(feature, key) or "" for key in EDIT_FIELDS}
+    return _edit_page(feature, form, {})
+
+
+@bp.post("/<feature_id>")
+def update(feature_id: str) -> Response | tuple[str, int]:
+    """The edit form: display name, description and, while no model serves the feature,
+    its model type (the name is what applications call it by: fixed, as in the API)."""
+    feature = features.get_feature(parse_id(feature_id, "feature"))
+    form = {key: request.form[key] for key in EDIT_FIELDS if key in request.form}
+    changes: dict[str, str | None] = dict(form)
+    if "description" in changes:
+        changes["description"] = form["description"].strip() or None
+    try:
+        features.update_feature(actor_from_request(), feature.id, changes)
+    except ValidationFailed as error:
+        return _edit_page(feature, form, error.errors, 400)
+    except Conflict as error:
+        return _edit_page(feature, form, {error.field or "display_name": error.message}, 409)
+    flash(f"Feature {feature.display_name} saved.")
+    return go_to(url_for("features.detail", feature_id=feature.id))
+
+
+@bp.post("/<feature_id>/delete")
+def delete(feature_id: str) -> Response:
+    """Refused while the feature has history; either way the browser lands on a page it
+    can reload safely (post/redirect/get)."""
+    target = parse_id(feature_id, "feature")
+    name = features.get_feature(target).display_name
+    try:
+        features.delete_feature(actor_from_request(), target)
+    except Conflict as error:
+        flash(f"Not deleted: {error.message}.")
+        return go_to(url_for("features.detail", feature_id=target))
+    flash(f"Feature {name} deleted.")
+    return go_to(url_for("features.index"))

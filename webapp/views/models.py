@@ -19,6 +19,7 @@ from webapp.services.core.ids import parse_id
 from webapp.services.core.sorting import Sort, page_of, sorted_rows
 from webapp.services.usage import windows
 from webapp.views import ranges
+from webapp.views.features import MODEL_TYPE_CHOICES
 from webapp.views.query import PageQuery
 from webapp.views.sorting import Sorting, order_args, read_sort
 
@@ -120,9 +121,12 @@ def _form_page(
     model=None,
     status: int = 200,
     reported_provider: str = "",
+    in_use: list[dict[str, Any]] | None = None,
 ):
     """``reported_provider``: the provider name an application reported for the model
-    (the unknown-models alert links here with it), shown beside the provider choice."""
+    (the unknown-models alert links here with it), shown beside the provider choice.
+    ``in_use``: the assignments that keep the model from going offline or deprecated,
+    linked to their features."""
     html = render_page(
         "models/form.html",
         "form",
@@ -130,6 +134,8 @@ def _form_page(
         errors=errors,
         model=model,
         reported_provider=reported_provider,
+        in_use=in_use or [],
+        model_types=MODEL_TYPE_CHOICES,
         providers=[p for p, _ in providers.list_providers()],
         statuses=MODEL_STATUSES,
     )
@@ -249,7 +255,9 @@ def update(model_id: str) -> Response | tuple[str, int]:
     except ValidationFailed as error:
         return _form_page(form, error.errors, model, 400)
     except Conflict as error:
-        return _form_page(form, {error.field or "name": error.message}, model, 409)
+        in_use = (error.data or {}).get("in_use")
+        errors = {error.field or "name": error.message}
+        return _form_page(form, errors, model, 409, in_use=in_use)
     flash(f"Model {model.display_name} saved.")
     return _saved(model)
 

@@ -24,6 +24,7 @@ from webapp.models import (
 from webapp.services.apps.config_revision import bump_config_revision
 from webapp.services.audit.records import add_audit_row
 from webapp.services.audit.writes import apply_changes
+from webapp.services.catalog.assignments import UNASSIGNABLE_STATUSES, article
 from webapp.services.catalog.schemas import PRICE_FIELDS, ModelChanges, NewModel
 from webapp.services.core.actor import Actor
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
@@ -187,9 +188,76 @@ def create_model(actor: Actor, fields: Mapping[str, Any]) -> AIModel:
     return add_model(actor, fields).model
 
 
+@dataclass(frozen=True)
+class ModelUse:
+    """An active assignment that makes a model serve a feature in an environment."""
+
+    feature_id: uuid.UUID
+    feature_name: str
+    environment: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "feature_id": self.feature_id,
+            "feature_name": self.feature_name,
+            "environment": self.environment,
+        }
+
+
+def active_uses(model_id: uuid.UUID) -> list[ModelUse]:
+    """Where the model serves now (its active assignments), by feature and environment."""
+    rows = db.session.execute(
+        select(Feature.id, Feature.display_name, FeatureModelAssignment.environment)
+        .join(Feature, Feature.id == FeatureModelAssignment.feature_id)
+        .where(FeatureModelAssignment.model_id == model_id, FeatureModelAssignment.is_active)
+        .order_by(Feature.display_name, FeatureModelAssignment.environment)
+    ).all()
+    return [ModelUse(feature_id, name, environment) for feature_id, name, environment in rows]
+
+
+def _refuse_retiring_in_use(model: AIModel, status: str) -> None:
+    """A model that serves a feature cannot go offline or deprecated: applications would
+    keep calling it (the runtime config names it) while the catalog says it is gone.
+    Refused, naming every feature and environment, until another model serves there.
+    The model row is locked first, and assigning takes a shared lock on it, so that no
+    assignment slips in between this check and the commit."""
+    db.session.scalar(select(AIModel.id).where(AIModel.id == model.id).with_for_update())
+    uses = active_uses(model.id)
+    if not uses:
+        return
+    where = ", ".join(f"{use.feature_name} in {use.environment}" for use in uses)
+    raise Conflict(
+        f"{model.display_name} serves {where}; assign another model there first, then set "
+        f"it {status}",
+        field="status",
+        data={"in_use": [use.as_dict() for use in uses]},
+    )
+
+
+def _refuse_retyping_in_use(model: AIModel, model_type: str) -> None:
+    """A model serving features of its type cannot change type: it would serve features
+    that need another (the rule assigning refuses)."""
+    db.session.scalar(select(AIModel.id).where(AIModel.id == model.id).with_for_update())
+    uses = active_uses(model.id)
+    if uses:
+        where = ", ".join(f"{use.feature_name} in {use.environment}" for use in uses)
+        raise Conflict(
+            f"{model.display_name} serves {where}, which need {article(model.model_type)} "
+            f"model; assign another model there first, then change its type to {model_type}",
+            field="model_type",
+            data={"in_use": [use.as_dict() for use in uses]},
+        )
+
+
 def update_model(actor: Actor, model_id: uuid.UUID, changes: Mapping[str, Any]) -> AIModel:
     changes = _checked(ModelChanges, changes)
     model = get_model(model_id)
+    status = changes.get("status")
+    if status in UNASSIGNABLE_STATUSES and status != model.status:
+        _refuse_retiring_in_use(model, status)
+    model_type = changes.get("model_type")
+    if model_type is not None and model_type != model.model_type:
+        _refuse_retyping_in_use(model, model_type)
     merged = {
         "provider_id": changes.get("provider_id", model.provider_id),
         "name": changes.get("name", model.name),

@@ -51,15 +51,33 @@ def _lock_feature(feature_id: uuid.UUID) -> Feature:
     return feature
 
 
-def assignable_models() -> list[tuple[AIModel, Provider]]:
-    """Models that may be assigned (not offline or deprecated), with their provider."""
-    rows = db.session.execute(
+def assignable_models(model_type: str | None = None) -> list[tuple[AIModel, Provider]]:
+    """Models that may be assigned (not offline or deprecated), with their provider; of
+    ``model_type`` alone when given (a feature's type: what may serve it)."""
+    query = (
         select(AIModel, Provider)
         .join(Provider, Provider.id == AIModel.provider_id)
         .where(AIModel.status.not_in(UNASSIGNABLE_STATUSES))
         .order_by(Provider.name, AIModel.name)
     )
-    return [(model, provider) for model, provider in rows]
+    if model_type is not None:
+        query = query.where(AIModel.model_type == model_type)
+    return [(model, provider) for model, provider in db.session.execute(query)]
+
+
+def type_mismatch(model: AIModel, feature: Feature) -> str | None:
+    """Why ``model`` cannot serve ``feature`` (a model of another type), or None."""
+    if model.model_type == feature.model_type:
+        return None
+    return (
+        f"{model.display_name} is {article(model.model_type)} model; {feature.display_name} needs "
+        f"{article(feature.model_type)} model"
+    )
+
+
+def article(model_type: str) -> str:
+    """ "an llm", "a vision", "an embedding" (llm is read letter by letter)."""
+    return f"{'a' if model_type == 'vision' else 'an'} {model_type}"
 
 
 def _check(environment: str, config_overrides: Any) -> None:
@@ -131,13 +149,20 @@ def _switch_model(
     environment: str,
     config_overrides: dict[str, Any] | None,
 ) -> ModelSwitch:
-    model = db.session.get(AIModel, model_id)
+    # A shared lock: a model cannot be set offline or deprecated while it is being
+    # assigned (ai_models.update_model locks it for update before checking its uses).
+    model = db.session.scalar(
+        select(AIModel).where(AIModel.id == model_id).with_for_update(read=True)
+    )
     if model is None:
         raise ValidationFailed({"model_id": "is not a known model"})
     if model.status in UNASSIGNABLE_STATUSES:
         raise Conflict(
             f"{model.display_name} is {model.status} and cannot be assigned", field="model_id"
         )
+    mismatch = type_mismatch(model, feature)
+    if mismatch:
+        raise Conflict(mismatch, field="model_id")
     current = db.session.scalar(
         select(FeatureModelAssignment).where(
             FeatureModelAssignment.feature_id == feature.id,

@@ -8,11 +8,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
-from webapp.models import FEATURE_STATUSES, AIModel, Feature, FeatureModelAssignment, UsageLog
+from webapp.models import (
+    FEATURE_STATUSES,
+    AIModel,
+    Experiment,
+    Feature,
+    FeatureModelAssignment,
+    UsageLog,
+)
 from webapp.services.apps.config_revision import bump_config_revision
 from webapp.services.audit.records import add_audit_row
 from webapp.services.audit.writes import apply_changes, insert_row
@@ -43,6 +50,7 @@ def feature_as_dict(feature: Feature) -> dict[str, Any]:
         "name": feature.name,
         "display_name": feature.display_name,
         "description": feature.description,
+        "model_type": feature.model_type,
         "status": feature.status,
         "config": feature.config,
         "created_at": feature.created_at,
@@ -164,8 +172,33 @@ def create_feature(actor: Actor, fields: Mapping[str, Any] | FeatureCreate) -> F
     )
 
 
+def type_change_refusal(feature: Feature) -> str | None:
+    """Why the feature's model type cannot change now, or None. It can change only while
+    no model serves it: its serving models are of its type, and another type's model
+    cannot be assigned before the type changes. (There is no unassign: a feature that
+    needs another type of model is a new one.) The edit form shows it fixed, saying why."""
+    serving = db.session.execute(
+        select(FeatureModelAssignment.environment, AIModel.display_name)
+        .join(AIModel, AIModel.id == FeatureModelAssignment.model_id)
+        .where(FeatureModelAssignment.feature_id == feature.id, FeatureModelAssignment.is_active)
+        .order_by(FeatureModelAssignment.environment)
+    ).all()
+    if not serving:
+        return None
+    where = ", ".join(f"{name} in {environment}" for environment, name in serving)
+    return (
+        f"{feature.display_name} is served by {where}: its model type can change only "
+        "while no model serves it"
+    )
+
+
 def _apply_update(actor: Actor, feature_id: uuid.UUID, changes: dict[str, Any]) -> Feature:
     feature = get_feature(feature_id)
+    model_type = changes.get("model_type")
+    if model_type is not None and model_type != feature.model_type:
+        refusal = type_change_refusal(feature)
+        if refusal:
+            raise Conflict(refusal, field="model_type")
     if apply_changes(actor, feature, changes, "feature.update", "feature"):
         bump_config_revision()
     return feature
@@ -213,10 +246,57 @@ def bulk_update_features(actor: Actor, updates: list[Mapping[str, Any]]) -> list
     return features
 
 
-def delete_feature(actor: Actor, feature_id: uuid.UUID) -> None:
-    """Deletes the feature with its assignments, budgets and experiments (ON DELETE
-    CASCADE); its usage logs and prompts stay, detached (SET NULL)."""
+def deletion_refusal(feature_id: uuid.UUID) -> str | None:
+    """Why the feature cannot be deleted, or None: not while it has history — a model
+    that served it (active or past), usage it recorded, an experiment — which deleting
+    would erase (assignments and experiments go with it, ON DELETE CASCADE) or orphan.
+    Set its status to inactive instead. Pages ask this to show Delete disabled with the
+    reason rather than offer a refused action."""
     feature = get_feature(feature_id)
+    counts = db.session.execute(
+        select(
+            select(func.count())
+            .select_from(FeatureModelAssignment)
+            .where(FeatureModelAssignment.feature_id == feature_id)
+            .scalar_subquery(),
+            select(func.count())
+            .select_from(UsageLog)
+            .where(UsageLog.feature_id == feature_id)
+            .scalar_subquery(),
+            select(func.count())
+            .select_from(Experiment)
+            .where(Experiment.feature_id == feature_id)
+            .scalar_subquery(),
+        )
+    ).one()
+    kinds = (
+        ("model assignment", "model assignments"),
+        ("usage record", "usage records"),
+        ("experiment", "experiments"),
+    )
+    parts = [
+        f"{count:,} {one if count == 1 else many}"
+        for count, (one, many) in zip(counts, kinds, strict=True)
+        if count
+    ]
+    if not parts:
+        return None
+    return (
+        f"{feature.display_name} has {', '.join(parts)} in its history, which deleting it "
+        "would erase; set its status to inactive instead"
+    )
+
+
+def delete_feature(actor: Actor, feature_id: uuid.UUID) -> None:
+    """Deletes a feature without history (``deletion_refusal``) with its budgets (ON
+    DELETE CASCADE); its prompts stay, detached (SET NULL). The feature row is locked
+    first: an assignment, which locks it too, cannot slip in before the delete."""
+    feature = db.session.scalar(select(Feature).where(Feature.id == feature_id).with_for_update())
+    if feature is None:
+        raise NotFound(f"feature {feature_id} does not exist")
+    refusal = deletion_refusal(feature_id)
+    if refusal:
+        raise Conflict(refusal)
     snapshot = feature_as_dict(feature)
     db.session.delete(feature)
     try:

@@ -13,7 +13,13 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from webapp.models import ENVIRONMENTS, FEATURE_STATUSES, MODEL_STATUSES, PROVIDER_STATUSES
+from webapp.models import (
+    ENVIRONMENTS,
+    FEATURE_STATUSES,
+    MODEL_STATUSES,
+    MODEL_TYPES,
+    PROVIDER_STATUSES,
+)
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.core.validation import (
     Amount,
@@ -51,6 +57,8 @@ class FeatureUpdate(Input):
     description: Description = None
     status: Annotated[str | None, OneOf(FEATURE_STATUSES)] = None
     config: Annotated[dict[str, Any] | None, JsonObject()] = None
+    # The type of model the feature needs: only models of that type serve it.
+    model_type: Annotated[str | None, OneOf(MODEL_TYPES)] = None
 
 
 class FeatureCreate(FeatureUpdate):
@@ -58,6 +66,7 @@ class FeatureCreate(FeatureUpdate):
 
     name: FeatureName
     display_name: Annotated[str, Text(200)]
+    model_type: Annotated[str, OneOf(MODEL_TYPES)]
 
 
 class FeatureBulkItem(FeatureUpdate):
@@ -292,7 +301,7 @@ class ModelBase(Input):
     name: Annotated[str | None, Text(200)] = None
     display_name: Annotated[str | None, Text(200)] = None
     provider_id: Annotated[uuid.UUID | None, Id("must be a provider id")] = None
-    model_type: Annotated[str | None, Text(100)] = None
+    model_type: Annotated[str | None, OneOf(MODEL_TYPES)] = None
     version: Annotated[str | None, Text(50, required=False)] = None
     status: Annotated[str | None, OneOf(MODEL_STATUSES)] = None
     config: Annotated[dict[str, Any] | None, JsonObject()] = None
@@ -321,7 +330,7 @@ class _Required(Input):
     name: Annotated[str, Text(200)]
     display_name: Annotated[str, Text(200)]
     provider_id: Annotated[uuid.UUID, Id("must be a provider id")]
-    model_type: Annotated[str, Text(100)]
+    model_type: Annotated[str, OneOf(MODEL_TYPES)]
 
 
 class NewModel(_Required, ModelChanges):  # type: ignore[misc]  # required, narrower

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class DomainError(Exception):
     status_code = 400
@@ -33,6 +35,11 @@ class Conflict(DomainError):
 
     status_code = 409
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, field: str | None = None, data: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.field = field
+        # What the JSON answer carries beside the message, for a client to act on (e.g.
+        # the assignments that keep a model in service).
+        self.data = data

@@ -205,12 +205,15 @@ def experiments_page(
 # what follows needs the database.
 
 
-def _check_model(model_id: uuid.UUID, field: str) -> dict[str, str]:
+def _check_model(model_id: uuid.UUID, field: str, feature: Feature | None) -> dict[str, str]:
     model = db.session.get(AIModel, model_id)
     if model is None:
         return {field: "is not a known model"}
     if model.status in assignments.UNASSIGNABLE_STATUSES:
         return {field: f"{model.display_name} is {model.status} and cannot serve traffic"}
+    mismatch = assignments.type_mismatch(model, feature) if feature is not None else None
+    if mismatch:
+        return {field: mismatch}  # promoting it could never assign it
     return {}
 
 
@@ -233,9 +236,10 @@ def _checked(schema: type[ExperimentDefinition], fields: Mapping[str, Any]) -> d
     if feature_id is not None and not features.feature_exists(feature_id):
         errors["feature_id"] = "is not a known feature"
         feature_id = None
+    feature = db.session.get(Feature, feature_id) if feature_id is not None else None
     for index, variant in enumerate(values.get("variants") or []):
         if variant.model_id is not None:
-            errors.update(_check_model(variant.model_id, f"variants.{index}.model_id"))
+            errors.update(_check_model(variant.model_id, f"variants.{index}.model_id", feature))
         if variant.prompt_id is not None:
             errors.update(
                 _check_prompt(variant.prompt_id, f"variants.{index}.prompt_id", feature_id)

@@ -12,6 +12,13 @@ the last one after it ended), with whole UTC days and today counted as elapsed:
 - days until exhaustion = (amount − spend) / burn rate (None when nothing is burning);
 - status, first match wins: ``over_budget`` (spend > amount), ``critical`` (projection >
   amount), ``warning`` (spend ≥ threshold × amount), ``on_track``.
+
+Amount: each period is measured against the amount in force then. Editing the amount
+records it from that instant on (``budget_amount_changes``), and ``AmountSchedule.
+for_period`` — the one function every figure asks — gives a period the amount in force at
+its last instant, or now for the period under way (so a cut applies to the current
+period at once and never to a period already over). Before the first recorded change,
+and for a budget with none, the amount is the first one it had.
 """
 
 from __future__ import annotations
@@ -19,14 +26,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from webapp.extensions import db
-from webapp.models import AIModel, Budget, Feature
+from webapp.models import AIModel, Budget, BudgetAmountChange, Feature, User
+from webapp.models.types import utcnow
 from webapp.services.apps.config_revision import bump_config_revision
 from webapp.services.audit.records import add_audit_row
 from webapp.services.audit.writes import apply_changes, insert_row
@@ -104,6 +113,86 @@ def periods_of(budget: Budget, until: date) -> list[tuple[date, date]]:
 
 
 # ---------------------------------------------------------------------------------------
+# Amounts
+
+
+MICROSECOND = timedelta(microseconds=1)
+
+
+def _period_start(first_day: date) -> datetime:
+    return datetime.combine(first_day, time.min, UTC)
+
+
+def _period_end(last_day: date) -> datetime:
+    """The instant a period ends: UTC midnight after its last day."""
+    return _period_start(last_day + timedelta(days=1))
+
+
+@dataclass(frozen=True)
+class AmountSchedule:
+    """A budget's amounts, each from the instant it took effect, oldest first."""
+
+    changes: tuple[tuple[datetime, Decimal], ...]
+
+    def for_period(self, start: date, end: date, now: datetime) -> Decimal:
+        """The amount that applies to the period ``start``–``end`` (UTC days): the one in
+        force at its last instant, or at ``now`` while it is under way (never before its
+        first instant, for a period still to come). THE rule: every figure asks here."""
+        moment = max(min(now, _period_end(end) - MICROSECOND), _period_start(start))
+        amount = self.changes[0][1]
+        for effective_from, changed_to in self.changes:
+            if effective_from > moment:
+                break
+            amount = changed_to
+        return amount
+
+
+def amount_schedules(budgets: list[Budget]) -> dict[uuid.UUID, AmountSchedule]:
+    """Each budget's amount schedule (one query for all). A budget whose amount never
+    changed has had it since it was created."""
+    ids = [budget.id for budget in budgets]
+    found: dict[uuid.UUID, list[tuple[datetime, Decimal]]] = {budget_id: [] for budget_id in ids}
+    if ids:
+        rows = db.session.execute(
+            select(
+                BudgetAmountChange.budget_id,
+                BudgetAmountChange.effective_from,
+                BudgetAmountChange.amount,
+            )
+            .where(BudgetAmountChange.budget_id.in_(ids))
+            .order_by(BudgetAmountChange.budget_id, BudgetAmountChange.effective_from)
+        )
+        for budget_id, effective_from, amount in rows:
+            found[budget_id].append((effective_from, amount))
+    return {
+        budget.id: AmountSchedule(
+            tuple(found[budget.id]) or ((budget.created_at, budget.budget_amount),)
+        )
+        for budget in budgets
+    }
+
+
+@dataclass(frozen=True)
+class AmountChange:
+    amount: Decimal
+    effective_from: datetime
+    changed_by_email: str | None
+
+
+def amount_history(budget: Budget) -> list[AmountChange]:
+    """The budget's amounts, newest first, with who set them (for its page)."""
+    rows = db.session.execute(
+        select(BudgetAmountChange.amount, BudgetAmountChange.effective_from, User.email)
+        .outerjoin(User, User.id == BudgetAmountChange.changed_by)
+        .where(BudgetAmountChange.budget_id == budget.id)
+        .order_by(BudgetAmountChange.effective_from.desc())
+    ).all()
+    if not rows:
+        return [AmountChange(budget.budget_amount, budget.created_at, None)]
+    return [AmountChange(amount, since, email) for amount, since, email in rows]
+
+
+# ---------------------------------------------------------------------------------------
 # Reading
 
 
@@ -157,6 +246,7 @@ class BudgetAnalysis:
     window_start: date
     window_end: date
     phase: str
+    amount: Decimal  # the amount that applies to this window (AmountSchedule.for_period)
     current_spend: Decimal
     utilization: Decimal  # percent of the amount spent
     burn_rate: Decimal  # per day
@@ -173,6 +263,7 @@ class BudgetAnalysis:
             "window_start": self.window_start,
             "window_end": self.window_end,
             "phase": self.phase,
+            "amount": self.amount,
             "current_spend": self.current_spend,
             "utilization": self.utilization,
             "burn_rate": self.burn_rate,
@@ -190,10 +281,15 @@ def _money(amount: Decimal) -> Decimal:
 
 
 def analyse(
-    budget: Budget, window: Window, spend: Decimal, today: date, feature_name: str | None = None
+    budget: Budget,
+    window: Window,
+    spend: Decimal,
+    today: date,
+    amount: Decimal,
+    feature_name: str | None = None,
 ) -> BudgetAnalysis:
-    """The analysis of one budget from its window's spend (pure: no database)."""
-    amount = budget.budget_amount
+    """The analysis of one budget from its window's spend and the amount that applies to
+    the window (pure: no database)."""
     if window.phase == "upcoming":
         elapsed, remaining = 0, window.days
     elif window.phase == "ended":
@@ -238,6 +334,7 @@ def analyse(
         window_start=window.start,
         window_end=window.end,
         phase=window.phase,
+        amount=amount,
         current_spend=_money(spend),
         utilization=(spend * HUNDRED / amount).quantize(Decimal("0.01")),
         burn_rate=_money(burn),
@@ -267,9 +364,11 @@ def analyse_budgets(
     """Analysis of every active budget (or of ``rows``), from one spend query for all.
 
     ``as_of``: the analysis as it stood at the end of that (past) UTC day, with its whole
-    days read from the rollup like any past day."""
-    real_today = (now or datetime.now(UTC)).date()
-    today = as_of or real_today
+    days read from the rollup like any past day, and the amounts then in force."""
+    moment = now or datetime.now(UTC)
+    today = as_of or moment.date()
+    if as_of is not None:
+        moment = min(moment, _period_end(as_of) - MICROSECOND)
     if rows is None:
         rows = list_budgets(active_only=True)
     if not rows:
@@ -281,6 +380,7 @@ def analyse_budgets(
     if first <= last:
         for (day, feature_id), sums in usage_by(first, last, ("day", "feature_id")).items():
             spend[(day, feature_id)] = sums.cost
+    schedules = amount_schedules([budget for budget, _ in rows])
     analyses = []
     for (budget, feature_name), window in zip(rows, windows, strict=True):
         total = sum(
@@ -292,7 +392,8 @@ def analyse_budgets(
             ),
             ZERO_COST,
         )
-        analyses.append(analyse(budget, window, total, today, feature_name))
+        amount = schedules[budget.id].for_period(window.start, window.end, moment)
+        analyses.append(analyse(budget, window, total, today, amount, feature_name))
     return analyses
 
 
@@ -308,14 +409,30 @@ class PeriodSpend:
     start: date
     end: date
     spend: Decimal
-    budget_amount: Decimal
+    amount: Decimal  # the amount that applied to this period
     utilization: Decimal
     over: bool
 
+    def as_dict(self) -> dict[str, Any]:
+        """The API's period; ``budget_amount`` is the same figure as ``amount``, under
+        the name the API has always used."""
+        return {
+            "start": self.start,
+            "end": self.end,
+            "spend": self.spend,
+            "amount": self.amount,
+            "budget_amount": self.amount,
+            "utilization": self.utilization,
+            "over": self.over,
+        }
+
 
 def budget_history(budget: Budget, now: datetime | None = None) -> list[PeriodSpend]:
-    """Spend in each of the budget's periods so far (newest last)."""
-    today = (now or datetime.now(UTC)).date()
+    """Spend in each of the budget's periods so far (newest last), each against the
+    amount that applied to it."""
+    moment = now or datetime.now(UTC)
+    today = moment.date()
+    schedule = amount_schedules([budget])[budget.id]
     periods = periods_of(budget, today)
     if not periods:
         return []
@@ -330,14 +447,15 @@ def budget_history(budget: Budget, now: datetime | None = None) -> list[PeriodSp
             if pending[0] >= first:
                 spend += pending[1]
             pending = next(days, None)
+        amount = schedule.for_period(first, last, moment)
         history.append(
             PeriodSpend(
                 first,
                 last,
                 spend,
-                budget.budget_amount,
-                (spend * HUNDRED / budget.budget_amount).quantize(Decimal("0.01")),
-                spend > budget.budget_amount,
+                amount,
+                (spend * HUNDRED / amount).quantize(Decimal("0.01")),
+                spend > amount,
             )
         )
     return history
@@ -371,7 +489,16 @@ def _checked(
 
 
 def create_budget(actor: Actor, fields: Mapping[str, Any]) -> Budget:
-    budget = Budget(**_checked(BudgetCreate, fields, None))
+    budget = Budget(id=uuid.uuid4(), **_checked(BudgetCreate, fields, None))
+    db.session.add(budget)
+    db.session.add(
+        BudgetAmountChange(
+            budget_id=budget.id,
+            amount=budget.budget_amount,
+            effective_from=utcnow(),
+            changed_by=actor.user_id,
+        )
+    )
     bump_config_revision()
     return insert_row(
         actor,
@@ -383,10 +510,61 @@ def create_budget(actor: Actor, fields: Mapping[str, Any]) -> Budget:
     )
 
 
-def update_budget(actor: Actor, budget_id: uuid.UUID, fields: Mapping[str, Any]) -> Budget:
+def _record_amount(actor: Actor, budget: Budget, amount: Decimal, since: datetime) -> None:
+    """The budget's amount from ``since`` on (a change at the same instant replaces it)."""
+    same_instant = db.session.scalar(
+        select(BudgetAmountChange).where(
+            BudgetAmountChange.budget_id == budget.id, BudgetAmountChange.effective_from == since
+        )
+    )
+    if same_instant is not None:
+        same_instant.amount, same_instant.changed_by = amount, actor.user_id
+        return
+    db.session.add(
+        BudgetAmountChange(
+            budget_id=budget.id, amount=amount, effective_from=since, changed_by=actor.user_id
+        )
+    )
+
+
+def update_budget(
+    actor: Actor,
+    budget_id: uuid.UUID,
+    fields: Mapping[str, Any],
+    *,
+    now: datetime | None = None,
+) -> Budget:
+    """Apply the changes; a new amount applies from ``now`` (the moment of the edit) on,
+    and the periods before keep theirs (``budget_amount_changes``)."""
     budget = get_budget(budget_id)
-    apply_changes(actor, budget, _checked(BudgetUpdate, fields, budget), "budget.update", "budget")
+    changes = _checked(BudgetUpdate, fields, budget)
+    amount = changes.get("budget_amount")
+    if amount is not None and amount != budget.budget_amount:
+        if (
+            db.session.scalar(
+                select(BudgetAmountChange.id)
+                .where(BudgetAmountChange.budget_id == budget.id)
+                .limit(1)
+            )
+            is None
+        ):
+            # Never changed before: its first amount (the rule's default until now)
+            # becomes a row, from before its first period, so that it stays the amount
+            # of the periods before this change.
+            first = min(budget.created_at, _period_start(budget.start_date))
+            db.session.add(
+                BudgetAmountChange(
+                    budget_id=budget.id, amount=budget.budget_amount, effective_from=first
+                )
+            )
+        _record_amount(actor, budget, amount, now or utcnow())
+    apply_changes(actor, budget, changes, "budget.update", "budget")
     bump_config_revision()
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise Conflict("someone changed this budget's amount at the same moment; reload") from None
     db.session.commit()
     return budget
 

@@ -105,7 +105,7 @@ def budgets_covering(
 def state_of(analysis: BudgetAnalysis) -> tuple[str, str]:
     """(state, action) of one budget from its analysis."""
     budget = analysis.budget
-    amount = budget.budget_amount
+    amount = analysis.amount  # the amount of the current period
     spend, projected = analysis.current_spend, analysis.projected_spend
     if budget.enforcement == "hard" and spend >= amount:
         return "hard_exceeded", "deny"

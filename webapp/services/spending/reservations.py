@@ -54,7 +54,12 @@ from webapp.models import AIModel, Budget, BudgetHold, BudgetReservation, Featur
 from webapp.services.apps.authentication import AuthenticatedKey
 from webapp.services.core.errors import NotFound, ValidationFailed
 from webapp.services.core.validation import check
-from webapp.services.spending.budgets import Window, analyse_budgets, window_for
+from webapp.services.spending.budgets import (
+    Window,
+    amount_schedules,
+    analyse_budgets,
+    window_for,
+)
 from webapp.services.spending.enforcement import budgets_covering, period_end
 from webapp.services.spending.schemas import ReservationRequest, reservation_form_problems
 from webapp.services.usage.cost import request_cost
@@ -211,9 +216,7 @@ def reserve(
     if sqlite:
         analyses = analyse_budgets(now, hard)
         rooms = [
-            analysis.budget.budget_amount
-            - analysis.current_spend
-            - held_amount(analysis.budget, now)
+            analysis.amount - analysis.current_spend - held_amount(analysis.budget, now)
             for analysis in analyses
         ]
         if not _exhausted(ends, rooms, estimate):
@@ -221,7 +224,7 @@ def reserve(
     else:
         # Everything prepared before the lock: under it, one statement (spend, open
         # reservations, the check, the reservation and its hold) and the commit.
-        parameters = _admission_parameters(hard, windows, today, row)
+        parameters = _admission_parameters(hard, windows, now, row)
         _lock([budget.id for budget, _ in hard])
         rooms = [Decimal(room) for room in db.session.scalars(ADMISSION, parameters)]
     exhausted = _exhausted(ends, rooms, estimate)
@@ -302,15 +305,21 @@ ADMISSION = text(
 def _admission_parameters(
     hard: Sequence[tuple[Budget, str | None]],
     windows: Sequence[Window],
-    today: date,
+    now: datetime,
     row: dict[str, Any],
 ) -> dict[str, Any]:
-    """``ADMISSION``'s parameters: the budgets in the order of ``hard``, each with its
-    window up to today (as ``analyse_budgets`` reads spend), and the reservation."""
+    """``ADMISSION``'s parameters: the budgets in the order of ``hard``, each with the
+    amount in force for its window (``AmountSchedule``, as the budget pages) and its window
+    up to today (as ``analyse_budgets`` reads spend), and the reservation."""
+    today = now.date()
+    schedules = amount_schedules([budget for budget, _ in hard])
     return row | {
         "budget_ids": [budget.id for budget, _ in hard],
         "budget_features": [budget.feature_id for budget, _ in hard],
-        "amounts": [budget.budget_amount for budget, _ in hard],
+        "amounts": [
+            schedules[budget.id].for_period(window.start, window.end, now)
+            for (budget, _), window in zip(hard, windows, strict=True)
+        ],
         "first_days": [window.start for window in windows],
         "last_days": [min(window.end, today) for window in windows],
         "expires_minute": expiry_minute(row["expires_at"]),
