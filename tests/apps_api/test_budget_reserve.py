@@ -101,6 +101,21 @@ def test_admits_within_the_amount_then_402(db, client, setup):
     assert db.session.scalar(select(func.count()).select_from(BudgetReservation)) == 3
 
 
+def test_admission_uses_the_amount_in_force_after_an_edit(db, client, setup):
+    from webapp.services.core.actor import Actor
+    from webapp.services.spending.budgets import update_budget
+
+    assert reserve(client, setup).status_code == 200  # 0.40 of 1.00
+    update_budget(Actor.cli(), setup["budget"].id, {"budget_amount": "0.50"})
+    db.session.commit()
+    # The cut applies to the current period at once: 0.40 + 0.20 would pass 0.50.
+    assert reserve(client, setup, "0.20").status_code == 402
+    assert reserve(client, setup, "0.10").status_code == 200
+    update_budget(Actor.cli(), setup["budget"].id, {"budget_amount": "2.00"})
+    db.session.commit()
+    assert reserve(client, setup, "1.00").status_code == 200
+
+
 def test_spend_counts_with_the_reservations(db, client, setup):
     insert_usage([{"feature_id": setup["chatbot"].id, "cost_usd": "0.90"}])
     assert reserve(client, setup, "0.11").status_code == 402
@@ -408,8 +423,7 @@ def test_the_admission_statement_reads_the_budget_pages_spend(db, setup, dialect
     hard = budgets_covering(setup["chatbot"].id, now.date(), enforcement="hard")
     assert len(hard) == 2
     expected = [
-        a.budget.budget_amount - a.current_spend - held_amount(a.budget, now)
-        for a in analyse_budgets(now, hard)
+        a.amount - a.current_spend - held_amount(a.budget, now) for a in analyse_budgets(now, hard)
     ]
     row = {
         "id": uuid.uuid4(),
@@ -420,7 +434,7 @@ def test_the_admission_statement_reads_the_budget_pages_spend(db, setup, dialect
         "expires_at": now + timedelta(minutes=5),
     }
     windows = [window_for(budget, now.date()) for budget, _ in hard]
-    parameters = _admission_parameters(hard, windows, now.date(), row)
+    parameters = _admission_parameters(hard, windows, now, row)
     rooms = [D(room) for room in db.session.scalars(ADMISSION, parameters)]
     db.session.rollback()
     assert rooms == expected
