@@ -7,22 +7,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import anthropic
-import httpx2
 
 from webapp.services.playground.calls import (
     DEFAULT_MAX_TOKENS,
-    CallFailed,
     CallRequest,
     Deadline,
     Delta,
     Event,
     Finished,
     chosen,
-    connection_failure,
     http_client,
-    provider_message,
-    refused_url,
-    status_failure,
+    sdk_failures,
 )
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -53,7 +48,7 @@ def call(request: CallRequest) -> Iterator[Event]:
             max_retries=0,
             http_client=transport,
         )
-        try:
+        with sdk_failures(anthropic, request):
             arguments: dict[str, Any] = {
                 "model": request.model,
                 "messages": [{"role": "user", "content": request.prompt}],
@@ -76,16 +71,3 @@ def call(request: CallRequest) -> Iterator[Event]:
                     elif event.type == "message_delta" and event.usage is not None:
                         output_tokens = event.usage.output_tokens or output_tokens
             yield Finished(input_tokens, output_tokens)
-        except anthropic.APIStatusError as error:
-            retry_after = error.response.headers.get("retry-after")
-            raise status_failure(
-                error.status_code, provider_message(error.body, error.message), retry_after, request
-            ) from None
-        except anthropic.APIConnectionError as error:
-            raise (
-                refused_url(error) or connection_failure(error.__cause__ or error, request)
-            ) from None
-        except httpx2.TransportError as error:  # while reading a streamed answer
-            raise (refused_url(error) or connection_failure(error, request)) from None
-        except anthropic.APIError as error:
-            raise CallFailed(f"The provider's answer could not be read: {error.message}") from None

@@ -16,7 +16,8 @@ name), redirects are not followed and proxies from the environment are not used.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -242,3 +243,25 @@ def chosen(params: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any
     return {
         names[key]: value for key, value in params.items() if key in names and value is not None
     }
+
+
+@contextmanager
+def sdk_failures(sdk: Any, request: CallRequest) -> Iterator[None]:
+    """The OpenAI and Anthropic SDKs (generated alike: ``APIStatusError``,
+    ``APIConnectionError``, ``APIError``) raise the same kinds of failure; each becomes a
+    ``CallFailed`` in plain words with the provider's own message."""
+    try:
+        yield
+    except sdk.APIStatusError as error:
+        retry_after = error.response.headers.get("retry-after")
+        raise status_failure(
+            error.status_code, provider_message(error.body, error.message), retry_after, request
+        ) from None
+    except sdk.APIConnectionError as error:
+        raise (
+            refused_url(error) or connection_failure(error.__cause__ or error, request)
+        ) from None
+    except httpx2.TransportError as error:  # while reading a streamed answer
+        raise (refused_url(error) or connection_failure(error, request)) from None
+    except sdk.APIError as error:
+        raise CallFailed(f"The provider's answer could not be read: {error.message}") from None

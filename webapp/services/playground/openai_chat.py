@@ -6,22 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx2
 import openai
 
 from webapp.services.playground.calls import (
-    CallFailed,
     CallRequest,
     Deadline,
     Delta,
     Event,
     Finished,
     chosen,
-    connection_failure,
     http_client,
-    provider_message,
-    refused_url,
-    status_failure,
+    sdk_failures,
 )
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -46,24 +41,11 @@ def call(request: CallRequest) -> Iterator[Event]:
             max_retries=0,  # a retry costs money: the admin decides
             http_client=transport,
         )
-        try:
+        with sdk_failures(openai, request):
             if request.model_type == "embedding":
                 yield from _embed(client, request)
             else:
                 yield from _chat(client, request)
-        except openai.APIStatusError as error:
-            retry_after = error.response.headers.get("retry-after")
-            raise status_failure(
-                error.status_code, provider_message(error.body, error.message), retry_after, request
-            ) from None
-        except openai.APIConnectionError as error:
-            raise (
-                refused_url(error) or connection_failure(error.__cause__ or error, request)
-            ) from None
-        except httpx2.TransportError as error:  # while reading a streamed answer
-            raise (refused_url(error) or connection_failure(error, request)) from None
-        except openai.APIError as error:
-            raise CallFailed(f"The provider's answer could not be read: {error.message}") from None
 
 
 def _chat(client: openai.OpenAI, request: CallRequest) -> Iterator[Event]:
