@@ -61,6 +61,8 @@ class UsageLog(Model):
             postgresql_where=sa.text("model_id IS NULL AND model_name IS NOT NULL"),
             sqlite_where=sa.text("model_id IS NULL AND model_name IS NOT NULL"),
         ),
+        # Usage lists page newest first with ``(created_at, id) < (:t, :id)``: one range.
+        sa.Index("ix_ai_usage_logs_created_at_id", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -110,7 +112,6 @@ class UsageLog(Model):
         nullable=False,
         default=utcnow,
         server_default=sa.func.now(),
-        index=True,
     )
     # Reported by applications (migration 0008). Rows written before keep the defaults.
     environment: Mapped[str] = mapped_column(

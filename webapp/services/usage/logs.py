@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, select, tuple_
 
 from webapp.extensions import db
 from webapp.models import USAGE_STATUSES, AIModel, Feature, Provider, UsageLog
@@ -110,6 +110,18 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise ValidationFailed({"cursor": "is not a cursor this API returned"}) from None
 
 
+def before_keyset(
+    stamp_column: Any, id_column: Any, after: tuple[datetime, uuid.UUID]
+) -> ColumnElement[bool]:
+    """``(stamp, id) < (:stamp, :id)``: the rows after ``after`` in a newest-first keyset.
+
+    A row comparison, not ``stamp < :t OR (stamp = :t AND id < :id)``: PostgreSQL turns it
+    into one index range on ``(stamp, id)``, so a page deep in the past starts where the
+    index says instead of walking (and filtering) every newer row. SQLite reads row values
+    too. Any list ordered by ``stamp DESC, id DESC`` pages with it."""
+    return tuple_(stamp_column, id_column) < tuple_(*after)
+
+
 def _query(filters: UsageFilter, after: tuple[datetime, uuid.UUID] | None, limit: int) -> Any:
     # Plain columns, not ORM objects: nothing accumulates in the session's identity map.
     query = (
@@ -157,13 +169,7 @@ def _query(filters: UsageFilter, after: tuple[datetime, uuid.UUID] | None, limit
     if filters.until:
         query = query.where(UsageLog.created_at < filters.until)
     if after:
-        stamp, row_id = after
-        query = query.where(
-            or_(
-                UsageLog.created_at < stamp,
-                and_(UsageLog.created_at == stamp, UsageLog.id < row_id),
-            )
-        )
+        query = query.where(before_keyset(UsageLog.created_at, UsageLog.id, after))
     return query
 
 
