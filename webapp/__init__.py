@@ -35,6 +35,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     import webapp.models  # noqa: F401  (registers every table on db.metadata)
 
+    _postgresql_session_settings(app.config)
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), compare_type=True)
 
@@ -71,3 +72,17 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     refuse_unsafe_app_role(app)
     return app
+
+
+def _postgresql_session_settings(config: dict[str, Any]) -> None:
+    """``jit = off`` on the console's PostgreSQL connections (README "Scaling"): its
+    statements are index ranges and aggregates over days of rows, where compiling with
+    LLVM costs 14–45 % of a statement and never pays back. Set at connect time (libpq
+    ``options``), so no transaction rollback can undo it."""
+    if not str(config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("postgresql"):
+        return
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    connect_args = dict(options.get("connect_args") or {})
+    connect_args["options"] = f"{connect_args.get('options', '')} -c jit=off".strip()
+    options["connect_args"] = connect_args
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = options
