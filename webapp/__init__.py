@@ -37,7 +37,16 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     _postgresql_session_settings(app.config)
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), compare_type=True)
+    from webapp.services.usage.partitions import is_partition_name
+
+    migrate.init_app(
+        app,
+        db,
+        directory=str(PROJECT_ROOT / "migrations"),
+        compare_type=True,
+        # ai_usage_logs' monthly partitions are made at run time, not by the models.
+        include_name=lambda name, kind, _parent: not (kind == "table" and is_partition_name(name)),
+    )
 
     # Authorization runs before CSRF validation (both are before_request hooks, run in
     # registration order): an anonymous write is answered 401/redirect, not 400.

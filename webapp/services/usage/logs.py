@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, tuple_
+from sqlalchemy import ColumnElement, literal, select, tuple_
 
 from webapp.extensions import db
 from webapp.models import USAGE_STATUSES, AIModel, Feature, Provider, UsageLog
@@ -119,7 +119,9 @@ def before_keyset(
     into one index range on ``(stamp, id)``, so a page deep in the past starts where the
     index says instead of walking (and filtering) every newer row. SQLite reads row values
     too. Any list ordered by ``stamp DESC, id DESC`` pages with it."""
-    return tuple_(stamp_column, id_column) < tuple_(*after)
+    stamp, row_id = after
+    bound = tuple_(literal(stamp, stamp_column.type), literal(row_id, id_column.type))
+    return tuple_(stamp_column, id_column) < bound
 
 
 def _query(filters: UsageFilter, after: tuple[datetime, uuid.UUID] | None, limit: int) -> Any:
