@@ -109,20 +109,31 @@ def sign_in(port: int) -> str:
     connection.request("GET", "/login")
     response = connection.getresponse()
     page = response.read().decode()
-    cookie = response.getheader("Set-Cookie", "").split(";")[0]
+    jar = _cookies(response, {})
     match = CSRF.search(page)
     if not match:
         raise SystemExit("no CSRF token on /login")
     body = urllib.parse.urlencode(
         {"email": EMAIL, "password": PASSWORD, "csrf_token": match.group(1)}
     )
-    headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie}
+    headers = {"Content-Type": "application/x-www-form-urlencoded", "Cookie": _header(jar)}
     connection.request("POST", "/login", body=body, headers=headers)
     response = connection.getresponse()
     response.read()
-    if response.status != 302:
+    if response.status != 302 or "/login" in (response.getheader("Location") or ""):
         raise SystemExit(f"sign-in answered {response.status}")
-    return response.getheader("Set-Cookie", "").split(";")[0]
+    return _header(_cookies(response, jar))
+
+
+def _cookies(response: http.client.HTTPResponse, jar: dict[str, str]) -> dict[str, str]:
+    for header in response.headers.get_all("Set-Cookie") or []:
+        name, _, value = header.split(";")[0].partition("=")
+        jar[name.strip()] = value
+    return jar
+
+
+def _header(jar: dict[str, str]) -> str:
+    return "; ".join(f"{name}={value}" for name, value in jar.items())
 
 
 def p50(port: int, path: str, cookie: str | None, repeat: int) -> tuple[float, int, int]:

@@ -5,6 +5,7 @@ audited with its counts."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -147,3 +148,31 @@ def test_nothing_to_do_without_settings_and_rebuild_refuses_purged_days(app, db,
     refused = runner.invoke(args=["rollup", "rebuild"])
     assert refused.exit_code != 0 and "--from 2025-02-01" in refused.output
     assert runner.invoke(args=["rollup", "rebuild", "--from", "2025-02-01"]).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("USAGE_RAW_RETENTION_DAYS", "10", "at least 30 (USAGE_MAX_AGE_DAYS"),
+        ("USAGE_RAW_RETENTION_DAYS", "a year", "whole number of days"),
+        ("USAGE_CONTENT_RETENTION_DAYS", "0", "at least 1"),
+    ],
+)
+def test_retention_settings_are_checked_at_startup(monkeypatch, name, value, message):
+    from webapp import create_app
+    from webapp.config import ConfigError
+
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=re.escape(f"{name}={value!r}")) as error:
+        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "k" * 64})
+    assert message in str(error.value)
+
+
+def test_retention_settings_default_to_keeping_everything(monkeypatch):
+    from webapp import create_app
+
+    monkeypatch.delenv("USAGE_RAW_RETENTION_DAYS", raising=False)
+    monkeypatch.setenv("USAGE_CONTENT_RETENTION_DAYS", "14")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "k" * 64})
+    assert app.config["USAGE_RAW_RETENTION_DAYS"] is None
+    assert app.config["USAGE_CONTENT_RETENTION_DAYS"] == 14
