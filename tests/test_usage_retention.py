@@ -176,3 +176,18 @@ def test_retention_settings_default_to_keeping_everything(monkeypatch):
     app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "k" * 64})
     assert app.config["USAGE_RAW_RETENTION_DAYS"] is None
     assert app.config["USAGE_CONTENT_RETENTION_DAYS"] == 14
+
+
+def test_the_next_run_reads_bodies_from_the_last_horizon_on(db, usage, owner):
+    db.session.execute(UsageLog.__table__.update().values(request_data={"prompt": "x"}))
+    db.session.commit()
+    today = datetime.now(UTC).date()
+    first = purge_usage(owner, Actor.cli(), None, date(2025, 2, 1), today, 30)
+    assert first.bodies_cleared == 2  # January's two rows
+    # A late row of January with a body: more than USAGE_MAX_AGE_DAYS before the last
+    # horizon, so the next run does not look that far back; February's rows it does.
+    insert_usage([{"created_at": datetime(2025, 1, 1, 12, tzinfo=UTC), "request_data": {"a": 1}}])
+    second = purge_usage(owner, Actor.cli(), None, date(2025, 3, 1), today, 30)
+    assert second.bodies_cleared == 4
+    third = purge_usage(owner, Actor.cli(), None, date(2025, 3, 1), today, 400)
+    assert third.bodies_cleared == 1  # a longer acceptance window reaches the late row

@@ -119,16 +119,22 @@ def _key(stamp: datetime, row_id: uuid.UUID) -> Any:
     return tuple_(literal(stamp, UsageLog.created_at.type), literal(row_id, UsageLog.id.type))
 
 
-def _clear_bodies(engine: Engine, before: date, batch: int, report: PurgeReport) -> None:
-    # Walks (created_at, id) upwards, so rows already emptied are not read again.
+def _clear_bodies(
+    engine: Engine, since: date | None, before: date, batch: int, report: PurgeReport
+) -> None:
+    # Walks (created_at, id) upwards from ``since``, so rows already emptied are not read
+    # again, neither within this run nor (through ``since``) in the next day's.
     key = tuple_(UsageLog.created_at, UsageLog.id)
     bound = _midnight(before)
+    start = _midnight(since) if since else None
     empty = literal({}, UsageLog.request_data.type)
     after: tuple[datetime, uuid.UUID] | None = None
     while True:
         with engine.begin() as connection:
             _as_operator(connection)
             query = select(UsageLog.created_at, UsageLog.id).where(UsageLog.created_at < bound)
+            if start is not None:
+                query = query.where(UsageLog.created_at >= start)
             if after is not None:
                 query = query.where(key > _key(*after))
             keys = connection.execute(
@@ -169,7 +175,11 @@ def purge_usage(
         _drop_whole_months(engine, before, report)
         _delete_in_batches(engine, before, batch, report)
     if content_before is not None:
-        _clear_bodies(engine, content_before, batch, report)
+        # Bodies before the last run's horizon are empty already, except those of events
+        # that arrived late: applications may report up to USAGE_MAX_AGE_DAYS back.
+        previous = _latest_audited("content_before", engine)
+        since = previous - timedelta(days=max_age_days) if previous else None
+        _clear_bodies(engine, since, content_before, batch, report)
     with engine.begin() as connection:
         _as_operator(connection)
         connection.execute(
@@ -190,10 +200,17 @@ def purge_usage(
 def purged_before() -> date | None:
     """The latest day before which raw usage rows were purged (None: never): the rollup
     cannot be rebuilt for earlier days without losing them."""
-    values = db.session.scalars(
-        select(AuditLog.new_values).where(AuditLog.action == AUDIT_ACTION)
-    ).all()
-    days = [
-        date.fromisoformat(v["before"]) for v in values if isinstance(v, dict) and v.get("before")
-    ]
+    return _latest_audited("before")
+
+
+def _latest_audited(name: str, engine: Engine | None = None) -> date | None:
+    query = select(AuditLog.new_values).where(AuditLog.action == AUDIT_ACTION)
+    if engine is None:
+        values = db.session.scalars(query).all()
+    else:
+        with engine.connect() as connection:
+            _as_operator(connection)
+            values = connection.scalars(query).all()
+            connection.rollback()
+    days = [date.fromisoformat(v[name]) for v in values if isinstance(v, dict) and v.get(name)]
     return max(days, default=None)
