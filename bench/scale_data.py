@@ -9,7 +9,7 @@ rows). Used by ``bench.scale``; ``load`` needs an app context on an empty, seede
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import text
 
@@ -86,6 +86,7 @@ def load(rows: int, days: int, now: datetime, chunk: int = 500_000) -> dict[str,
     Returns seconds per step."""
     from webapp.extensions import db
     from webapp.rls import OPERATOR, use_database_role
+    from webapp.services.usage import partitions
     from webapp.services.usage.rollup import recompute_rollup
 
     use_database_role(OPERATOR)
@@ -100,6 +101,11 @@ def load(rows: int, days: int, now: datetime, chunk: int = 500_000) -> dict[str,
         db.session.execute(text(statement), shape)
     db.session.commit()
 
+    # The months of the history get their partitions first, as they would have had.
+    partitions.create_partitions(
+        db.session.connection(), (now - timedelta(days=days)).date(), now.date()
+    )
+    db.session.commit()
     started = time.perf_counter()
     for first in range(0, rows, chunk):
         last = min(rows, first + chunk) - 1

@@ -87,20 +87,27 @@ def test_the_migration_moves_every_row_down_and_up_again(app, db, postgresql):
 
 
 def test_rows_are_never_refused_and_move_out_of_the_default_partition(app, db, postgresql):
-    far = datetime(2031, 6, 15, tzinfo=UTC)  # no partition yet: the default one takes it
-    row = insert_usage([{"created_at": far}])[0]
+    month = partitions.month_of(datetime.now(UTC).date())
+    for _ in range(5):  # beyond the three months the migration made ahead
+        month = partitions.next_month(month)
+    name = partitions.partition_name(month)
+    row = insert_usage([{"created_at": partitions.month_start(month) + timedelta(days=14)}])[0]
     where = "SELECT tableoid::regclass::text FROM ai_usage_logs WHERE id = :id"
     assert db.session.scalar(text(where), {"id": row["id"]}) == partitions.DEFAULT_PARTITION
     db.session.commit()
 
-    result = app.test_cli_runner().invoke(args=["usage", "partitions", "--through", "2031-07-01"])
+    through = ["usage", "partitions", "--through", month.isoformat()]
+    result = app.test_cli_runner().invoke(args=through)
     assert result.exit_code == 0, result.output
-    assert "ai_usage_logs_2031_06" in result.output
-    assert db.session.scalar(text(where), {"id": row["id"]}) == "ai_usage_logs_2031_06"
+    assert f"Created {name}." in result.output
+    assert db.session.scalar(text(where), {"id": row["id"]}) == name
     assert db.session.scalar(select(func.count()).select_from(UsageLog)) == 1
     # Idempotent: a second run creates nothing.
-    again = app.test_cli_runner().invoke(args=["usage", "partitions", "--through", "2031-07-01"])
+    again = app.test_cli_runner().invoke(args=through)
     assert again.exit_code == 0 and "0 partition(s) created" in again.output
+    # The default run covers USAGE_MAX_AGE_DAYS back to three months ahead.
+    plain = app.test_cli_runner().invoke(args=["usage", "partitions"])
+    assert plain.exit_code == 0 and "0 partition(s) created" in plain.output
 
 
 def test_partitions_have_the_parents_indexes_and_no_direct_reader(db, postgresql):

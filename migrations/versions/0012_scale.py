@@ -12,7 +12,8 @@ Create Date: 2026-12-02
   ingestion relies on, one row per (environment, event id), lives in usage_event_ids
   (0008), which is not partitioned. No foreign key references ai_usage_logs.
 - PostgreSQL: ai_usage_logs becomes PARTITION BY RANGE (created_at), one partition per
-  UTC month from the oldest row's month to three months ahead, and a default partition.
+  UTC month from the oldest row's month (or 31 days back) to three months ahead, and a
+  default partition.
   The rows move in this transaction (counted before and after: a difference aborts the
   upgrade); policies, RLS and grants are carried over from the old table. SQLite keeps a
   plain table (its primary key changes the same way).
@@ -20,7 +21,7 @@ Create Date: 2026-12-02
 Downgrade moves the rows back into a plain table with the old primary key and index.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from alembic import op
 from sqlalchemy import text
@@ -135,7 +136,9 @@ def _rebuild(partitioned):
         last = today.replace(day=1)
         for _ in range(MONTHS_AHEAD):
             last = next_month(last)
-        first = min(oldest.date(), today) if oldest else today
+        # Applications may report events up to USAGE_MAX_AGE_DAYS (30 by default) old.
+        recent = today - timedelta(days=31)
+        first = min(oldest.date(), recent) if oldest else recent
         assert list(months(first, last))
         create_partitions(bind, first, last)
         create_default_partition(bind)

@@ -245,10 +245,12 @@ def usage_prune_event_ids_command() -> None:
 )
 @with_appcontext
 def usage_partitions_command(through: datetime | None) -> None:
-    """Create ai_usage_logs' monthly partitions ahead (PostgreSQL; run it monthly, or
-    daily, from cron: it is idempotent). Rows of a new month waiting in the default
-    partition move into it. Connects as the schema owner (MIGRATIONS_DATABASE_URL)."""
+    """Create ai_usage_logs' monthly partitions from USAGE_MAX_AGE_DAYS back to 3 months
+    ahead (PostgreSQL; run it daily from cron: it is idempotent). Rows of a new month
+    waiting in the default partition move into it. Connects as the schema owner
+    (MIGRATIONS_DATABASE_URL)."""
     today = datetime.now(UTC).date()
+    max_age = current_app.config["USAGE_MAX_AGE_DAYS"]  # events may come this far back
     engine = migrations_engine()
     try:
         with engine.begin() as connection:
@@ -256,9 +258,10 @@ def usage_partitions_command(through: datetime | None) -> None:
                 click.echo("ai_usage_logs is not partitioned (SQLite): nothing to do.")
                 return
             if through is None:
-                created = usage_partitions.ensure_partitions(connection, today)
+                created = usage_partitions.ensure_partitions(connection, today, max_age)
             else:
-                created = usage_partitions.create_partitions(connection, today, through.date())
+                first = today - timedelta(days=max_age)
+                created = usage_partitions.create_partitions(connection, first, through.date())
             present = usage_partitions.list_partitions(connection)
     finally:
         if engine is not db.engine:

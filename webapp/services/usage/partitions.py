@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -152,11 +152,12 @@ def create_default_partition(connection: Connection) -> None:
 
 
 def ensure_partitions(
-    connection: Connection, today: date, months_ahead: int = MONTHS_AHEAD
+    connection: Connection, today: date, max_age_days: int, months_ahead: int = MONTHS_AHEAD
 ) -> list[str]:
-    """This month's partition and the next ``months_ahead`` months' (``flask usage
+    """The partitions of every month usage may still be reported for (``max_age_days``
+    back: USAGE_MAX_AGE_DAYS) up to ``months_ahead`` months ahead (``flask usage
     partitions``)."""
     last = month_of(today)
     for _ in range(months_ahead):
         last = next_month(last)
-    return create_partitions(connection, today, last)
+    return create_partitions(connection, today - timedelta(days=max_age_days), last)
