@@ -51,7 +51,7 @@ WITH f AS (SELECT id, (row_number() OVER (ORDER BY name) - 1)::int AS n FROM ai_
                (100 + floor(random() * 3000))::int AS input_tokens,
                floor(random() * 1200)::int AS output_tokens,
                (200 + floor(-ln(1 - random()) * 700))::int AS ms
-        FROM generate_series(:first, :last) g
+        FROM generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) g
      )
 INSERT INTO ai_usage_logs (id, feature_id, model_id, input_tokens, output_tokens, tokens_used,
                            response_time_ms, cost_usd, status, created_at)
