@@ -27,7 +27,7 @@ def _before_0012(rows) -> dict[str, uuid.UUID]:
     """Downgrade to 0011 and insert providers, models (name, type), features and active
     production assignments as they could be before the migration."""
     _db.session.remove()
-    downgrade(revision="0012_requests")  # the revision before this one
+    downgrade(revision="0012_creds")  # the revision before this one
     ids: dict[str, uuid.UUID] = {}
     with _db.engine.begin() as connection:
         if _db.engine.dialect.name == "postgresql":  # row-level security: as an operator

@@ -35,8 +35,18 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     import webapp.models  # noqa: F401  (registers every table on db.metadata)
 
+    _postgresql_session_settings(app.config)
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), compare_type=True)
+    from webapp.services.usage.partitions import is_partition_name
+
+    migrate.init_app(
+        app,
+        db,
+        directory=str(PROJECT_ROOT / "migrations"),
+        compare_type=True,
+        # ai_usage_logs' monthly partitions are made at run time, not by the models.
+        include_name=lambda name, kind, _parent: not (kind == "table" and is_partition_name(name)),
+    )
 
     # Authorization runs before CSRF validation (both are before_request hooks, run in
     # registration order): an anonymous write is answered 401/redirect, not 400.
@@ -75,3 +85,17 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     refuse_unsafe_app_role(app)
     return app
+
+
+def _postgresql_session_settings(config: dict[str, Any]) -> None:
+    """``jit = off`` on the console's PostgreSQL connections (README "Scaling"): its
+    statements are index ranges and aggregates over days of rows, where compiling with
+    LLVM costs 14–45 % of a statement and never pays back. Set at connect time (libpq
+    ``options``), so no transaction rollback can undo it."""
+    if not str(config.get("SQLALCHEMY_DATABASE_URI", "")).startswith("postgresql"):
+        return
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    connect_args = dict(options.get("connect_args") or {})
+    connect_args["options"] = f"{connect_args.get('options', '')} -c jit=off".strip()
+    options["connect_args"] = connect_args
+    config["SQLALCHEMY_ENGINE_OPTIONS"] = options

@@ -165,6 +165,7 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
     usage_max_age_days = int(os.environ.get("USAGE_MAX_AGE_DAYS", "30"))
     if usage_max_age_days < 1:
         raise ConfigError("USAGE_MAX_AGE_DAYS must be at least 1.")
+    raw_retention, content_retention = _retention_days(usage_max_age_days)
     reservation_ttl = int(os.environ.get("BUDGET_RESERVATION_TTL_SECONDS", "600"))
     if reservation_ttl < 1:
         raise ConfigError("BUDGET_RESERVATION_TTL_SECONDS must be at least 1.")
@@ -232,6 +233,10 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
         # Usage events older than this many days are refused as too old (POST /api/v1/usage,
         # OpenTelemetry); ledger rows of the idempotency ids older than it may be pruned.
         "USAGE_MAX_AGE_DAYS": usage_max_age_days,
+        # `flask usage purge` (cron): raw usage rows, and their request/response bodies,
+        # kept this many days (None: kept for ever). Rollups are never purged.
+        "USAGE_RAW_RETENTION_DAYS": raw_retention,
+        "USAGE_CONTENT_RETENTION_DAYS": content_retention,
         "BUDGET_RESERVATION_TTL_SECONDS": reservation_ttl,
         "TRUSTED_PROXY_COUNT": int(os.environ.get("TRUSTED_PROXY_COUNT", "0")),
         "SESSION_COOKIE_HTTPONLY": True,
@@ -363,3 +368,23 @@ def _flag(name: str, *, default: bool) -> bool:
     if value is None:
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _retention_days(max_age_days: int) -> tuple[int | None, int | None]:
+    """USAGE_RAW_RETENTION_DAYS and USAGE_CONTENT_RETENTION_DAYS (unset: keep everything)."""
+    values: list[int | None] = []
+    for name, minimum in (
+        ("USAGE_RAW_RETENTION_DAYS", max_age_days),
+        ("USAGE_CONTENT_RETENTION_DAYS", 1),
+    ):
+        raw = os.environ.get(name, "").strip()
+        if not raw:
+            values.append(None)
+            continue
+        if not raw.isdigit() or int(raw) < minimum:
+            why = " (USAGE_MAX_AGE_DAYS: younger events may still arrive)" if minimum > 1 else ""
+            raise ConfigError(
+                f"{name}={raw!r} must be a whole number of days, at least {minimum}{why}."
+            )
+        values.append(int(raw))
+    return values[0], values[1]

@@ -507,3 +507,58 @@ def test_history_of_an_unknown_provider(db):
         ph.health_history(uuid.uuid4(), 24, NOW)
     with pytest.raises(NotFound):
         ph.provider_page(uuid.uuid4(), 24, now=NOW)  # provider_health() was dead code (issue 13)
+
+
+# --- the latest check per provider: one index probe each ----------------------------
+
+
+def _check(db, provider, at: datetime, status: str = "healthy", score: int | None = 90):
+    row = ProviderHealthLog(
+        provider_id=provider.id, status=status, health_score=score, checked_at=at
+    )
+    db.session.add(row)
+    db.session.flush()
+    return row
+
+
+def test_latest_checks_take_the_newest_row_within_the_bounds(db, world):
+    openai, anthropic = world["openai"], world["anthropic"]
+    _check(db, openai, NOW - timedelta(hours=3), "down")
+    _check(db, openai, NOW - timedelta(hours=1), "degraded")
+    _check(db, openai, NOW + timedelta(minutes=5), "healthy")  # after `until`: not seen
+    # Two checks at one instant: the provider still counts once (the larger id wins).
+    tied = [_check(db, anthropic, NOW - timedelta(hours=2)) for _ in range(2)]
+    db.session.commit()
+
+    def latest(until, since=None):
+        query = ph.latest_checks(until, since, ProviderHealthLog.status, ProviderHealthLog.id)
+        return {
+            provider: (status, row_id) for provider, status, row_id in db.session.execute(query)
+        }
+
+    now = latest(NOW)
+    assert now[openai.id][0] == "degraded"
+    assert now[anthropic.id] == ("healthy", max(row.id for row in tied))
+    assert world["google"].id not in now  # no check at all: no row
+    earlier = latest(NOW - timedelta(hours=2, minutes=30))
+    assert set(earlier) == {openai.id} and earlier[openai.id][0] == "down"
+    assert set(latest(NOW, since=NOW - timedelta(minutes=90))) == {openai.id}
+
+
+def test_latest_checks_probe_the_index_on_postgresql(db, world, dialect):
+    if dialect != "postgresql":
+        pytest.skip("query plans are PostgreSQL's")
+    from sqlalchemy import text
+
+    for minutes in range(0, 3000, 3):
+        for name in ("openai", "anthropic", "google"):
+            _check(db, world[name], NOW - timedelta(minutes=minutes))
+    db.session.commit()
+    db.session.execute(text("ANALYZE provider_health_logs"))
+    query = ph.latest_checks(NOW - timedelta(days=1), None, ProviderHealthLog.status)
+    compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
+    plan = "\n".join(db.session.scalars(text(f"EXPLAIN (ANALYZE, COSTS OFF) {compiled}")))
+    # A backward walk of an index per provider, stopped by the LIMIT: no scan, no GROUP BY.
+    assert "Index Scan Backward using ix_provider_health_logs_" in plan, plan
+    assert "Seq Scan on provider_health_logs" not in plan, plan
+    assert "Aggregate" not in plan and "Hash" not in plan, plan

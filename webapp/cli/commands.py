@@ -9,7 +9,7 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import click
 from flask import Flask, current_app
@@ -30,6 +30,8 @@ from webapp.services.core.actor import Actor
 from webapp.services.core.errors import Conflict, ValidationFailed
 from webapp.services.health import provider_health
 from webapp.services.identity import users
+from webapp.services.usage import partitions as usage_partitions
+from webapp.services.usage.retention import purge_usage, purged_before
 from webapp.services.usage.rollup import rebuild_rollup
 
 
@@ -208,6 +210,13 @@ def rollup_group() -> None:
 def rollup_rebuild_command(since: datetime | None) -> None:
     """Recompute the rollup from the raw usage rows (one transaction)."""
     first_day = since.date() if since else None
+    purged = purged_before()
+    if purged and (first_day is None or first_day < purged):
+        raise click.ClickException(
+            f"Raw usage before {purged.isoformat()} was purged (flask usage purge): "
+            "rebuilding those days would erase their spending history. Use --from "
+            f"{purged.isoformat()} or later."
+        )
     written = rebuild_rollup(Actor.cli(), first_day)
     scope = f"from {first_day.isoformat()}" if first_day else "for every day"
     click.echo(f"Rollup rebuilt {scope}: {written} rows.")
@@ -227,6 +236,89 @@ def usage_prune_event_ids_command() -> None:
     max_age = current_app.config["USAGE_MAX_AGE_DAYS"]
     deleted = prune_event_ids(Actor.cli(), datetime.now(UTC), max_age)
     click.echo(f"Pruned {deleted} event id(s) older than {max_age} days + 1.")
+
+
+@usage_group.command("partitions")
+@click.option(
+    "--through",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Create monthly partitions up to this day's month (default: 3 months ahead).",
+)
+@with_appcontext
+def usage_partitions_command(through: datetime | None) -> None:
+    """Create ai_usage_logs' monthly partitions from USAGE_MAX_AGE_DAYS back to 3 months
+    ahead (PostgreSQL; run it daily from cron: it is idempotent). Rows of a new month
+    waiting in the default partition move into it. Connects as the schema owner
+    (MIGRATIONS_DATABASE_URL)."""
+    today = datetime.now(UTC).date()
+    max_age = current_app.config["USAGE_MAX_AGE_DAYS"]  # events may come this far back
+    engine = migrations_engine()
+    try:
+        with engine.begin() as connection:
+            if not usage_partitions.is_partitioned(connection):
+                click.echo("ai_usage_logs is not partitioned (SQLite): nothing to do.")
+                return
+            if through is None:
+                created = usage_partitions.ensure_partitions(connection, today, max_age)
+            else:
+                first = today - timedelta(days=max_age)
+                created = usage_partitions.create_partitions(connection, first, through.date())
+            present = usage_partitions.list_partitions(connection)
+    finally:
+        if engine is not db.engine:
+            engine.dispose()
+    for name in created:
+        click.echo(f"Created {name}.")
+    click.echo(f"{len(created)} partition(s) created; {len(present)} attached.")
+
+
+@usage_group.command("purge")
+@click.option(
+    "--before",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Remove raw usage rows created before this UTC day (default: today minus "
+    "USAGE_RAW_RETENTION_DAYS, when set).",
+)
+@with_appcontext
+def usage_purge_command(before: datetime | None) -> None:
+    """Apply the retention settings (run daily from cron): drop whole months of raw usage
+    rows (PostgreSQL partitions), delete the rest before the day in batches, and empty
+    request/response bodies older than USAGE_CONTENT_RETENTION_DAYS. Rollups (spending
+    history, budgets) are kept. Audited with the counts."""
+    config = current_app.config
+    today = datetime.now(UTC).date()
+    raw_days, content_days = (
+        config["USAGE_RAW_RETENTION_DAYS"],
+        config["USAGE_CONTENT_RETENTION_DAYS"],
+    )
+    raw_before = (
+        before.date() if before else (today - timedelta(days=raw_days) if raw_days else None)
+    )
+    content_before = today - timedelta(days=content_days) if content_days else None
+    if raw_before is None and content_before is None:
+        click.echo(
+            "Nothing to purge: no --before, and USAGE_RAW_RETENTION_DAYS and "
+            "USAGE_CONTENT_RETENTION_DAYS are unset (everything is kept)."
+        )
+        return
+    engine = migrations_engine()
+    try:
+        report = purge_usage(
+            engine, Actor.cli(), raw_before, content_before, today, config["USAGE_MAX_AGE_DAYS"]
+        )
+    except ValidationFailed as error:
+        raise click.ClickException(f"Nothing purged: {error}") from None
+    finally:
+        if engine is not db.engine:
+            engine.dispose()
+    if raw_before:
+        click.echo(
+            f"Raw usage before {raw_before.isoformat()}: {report.rows_dropped} row(s) in "
+            f"{len(report.dropped_partitions)} dropped partition(s), "
+            f"{report.rows_deleted} deleted in batches."
+        )
+    if content_before:
+        click.echo(f"Bodies before {content_before.isoformat()}: {report.bodies_cleared} emptied.")
 
 
 @click.group("providers")

@@ -61,10 +61,15 @@ class UsageLog(Model):
             postgresql_where=sa.text("model_id IS NULL AND model_name IS NOT NULL"),
             sqlite_where=sa.text("model_id IS NULL AND model_name IS NOT NULL"),
         ),
-        # Keyset pages, newest first: ``(created_at, id) < (:t, :id)`` (migration 0012).
+        # Usage lists page newest first with ``(created_at, id) < (:t, :id)``: one range.
         sa.Index("ix_ai_usage_logs_created_at_id", "created_at", "id"),
+        # PostgreSQL: one partition per UTC month (webapp/services/usage/partitions.py,
+        # migration 0012_scale); SQLite ignores this and keeps a plain table.
+        {"postgresql_partition_by": "RANGE (created_at)"},
     )
 
+    # The primary key is (id, created_at): a partitioned table's unique constraints must
+    # hold the partition key. Ingestion's uniqueness lives in usage_event_ids.
     id: Mapped[uuid.UUID] = uuid_pk()
     feature_id: Mapped[uuid.UUID | None] = mapped_column(
         sa.ForeignKey("ai_features.id", ondelete="SET NULL"), index=True
@@ -112,6 +117,7 @@ class UsageLog(Model):
         nullable=False,
         default=utcnow,
         server_default=sa.func.now(),
+        primary_key=True,
     )
     # Reported by applications (migration 0008). Rows written before keep the defaults.
     environment: Mapped[str] = mapped_column(

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import (
@@ -18,6 +18,7 @@ from webapp.models import (
     ProviderHealthLog,
 )
 from webapp.services.core.errors import ValidationFailed
+from webapp.services.health.provider_health import latest_checks
 from webapp.services.spending import budgets as budget_service
 from webapp.services.spending.analytics import checked_date_range
 from webapp.services.usage.reads import (
@@ -210,24 +211,11 @@ def _health_counts(health: dict[uuid.UUID, Any]) -> dict[str, int]:
 
 def _health_counts_at(moment: datetime) -> dict[str, int]:
     """Provider statuses from the last health check recorded at or before ``moment``."""
-    latest = (
-        select(
-            ProviderHealthLog.provider_id,
-            func.max(ProviderHealthLog.checked_at).label("checked_at"),
-        )
-        .where(ProviderHealthLog.checked_at <= moment)
-        .group_by(ProviderHealthLog.provider_id)
-        .subquery()
-    )
     rows = db.session.execute(
-        select(ProviderHealthLog.status, ProviderHealthLog.health_score).join(
-            latest,
-            (latest.c.provider_id == ProviderHealthLog.provider_id)
-            & (latest.c.checked_at == ProviderHealthLog.checked_at),
-        )
+        latest_checks(moment, None, ProviderHealthLog.status, ProviderHealthLog.health_score)
     )
     counts = {"healthy": 0, "degraded": 0, "down": 0, "unknown": 0}
-    for status, score in rows:
+    for _provider_id, status, score in rows:
         # A check without a score found no usage to judge (see provider_health).
         counts["unknown" if score is None else status] += 1
     return counts

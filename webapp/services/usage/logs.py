@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, tuple_
-from sqlalchemy import literal as sa_literal
+from sqlalchemy import ColumnElement, literal, select, tuple_
 
 from webapp.extensions import db
 from webapp.models import USAGE_STATUSES, AIModel, ApiKey, Feature, Prompt, Provider, UsageLog
@@ -128,14 +127,18 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise ValidationFailed({"cursor": "is not a cursor this API returned"}) from None
 
 
-def before(created_at: datetime, row_id: uuid.UUID) -> ColumnElement[bool]:
-    """Rows after the cursor in newest-first order, as one ROW comparison
-    ``(created_at, id) < (:t, :id)``: an index on (created_at, id) serves it as a single
-    range scan (the equivalent OR of two conditions is planned as a filter on both
-    columns). Every keyset page over usage logs goes through here."""
-    return tuple_(UsageLog.created_at, UsageLog.id) < tuple_(
-        sa_literal(created_at, UsageLog.created_at.type), sa_literal(row_id, UsageLog.id.type)
-    )
+def before_keyset(
+    stamp_column: Any, id_column: Any, after: tuple[datetime, uuid.UUID]
+) -> ColumnElement[bool]:
+    """``(stamp, id) < (:stamp, :id)``: the rows after ``after`` in a newest-first keyset.
+
+    A row comparison, not ``stamp < :t OR (stamp = :t AND id < :id)``: PostgreSQL turns it
+    into one index range on ``(stamp, id)``, so a page deep in the past starts where the
+    index says instead of walking (and filtering) every newer row. SQLite reads row values
+    too. Any list ordered by ``stamp DESC, id DESC`` pages with it."""
+    stamp, row_id = after
+    bound = tuple_(literal(stamp, stamp_column.type), literal(row_id, id_column.type))
+    return tuple_(stamp_column, id_column) < bound
 
 
 def _query(filters: UsageFilter, after: tuple[datetime, uuid.UUID] | None, limit: int) -> Any:
@@ -189,7 +192,7 @@ def _query(filters: UsageFilter, after: tuple[datetime, uuid.UUID] | None, limit
     if filters.until:
         query = query.where(UsageLog.created_at < filters.until)
     if after:
-        query = query.where(before(*after))
+        query = query.where(before_keyset(UsageLog.created_at, UsageLog.id, after))
     return query
 
 

@@ -2,7 +2,7 @@
 needs, the history of budget amounts.
 
 Revision ID: 0012_defects
-Revises: 0012_requests
+Revises: 0012_creds
 Create Date: 2026-12-02
 
 - ai_models.model_type becomes one of llm | vision | embedding (CHECK). Existing values
@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_defects"
-down_revision = "0012_requests"
+down_revision = "0012_creds"
 branch_labels = None
 depends_on = None
 
