@@ -91,9 +91,7 @@ def test_newest_first_in_keyset_pages_that_cover_every_row_once(admin_client, ca
 
 
 def test_keyset_condition_is_one_row_comparison():
-    sql = str(
-        logs.before_keyset(UsageLog.created_at, UsageLog.id, (BASE, uuid.uuid4())).compile()
-    )
+    sql = str(logs.before_keyset(UsageLog.created_at, UsageLog.id, (BASE, uuid.uuid4())).compile())
     assert re.fullmatch(r"\(ai_usage_logs\.created_at, ai_usage_logs\.id\) < \(\S+, \S+\)", sql), (
         sql
     )
