@@ -173,3 +173,12 @@ def test_a_reset_password_must_be_changed_too(app, admin_client, viewer_user, db
     other = app.test_client()
     assert sign_in(other, viewer_user.email, password).status_code == 302
     assert other.get("/").location == "/account/password"
+
+
+def test_a_marked_up_email_is_refused_with_the_reason(admin_client, db):
+    response = post(admin_client, "/users", email="<script>alert(1)</script>@x.com", role="viewer")
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "Email is not a valid email address: " in page
+    assert "<script>alert(1)" not in page
+    assert db.session.scalar(select(User).where(User.email.like("%script%"))) is None

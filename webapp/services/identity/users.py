@@ -22,7 +22,6 @@ from webapp.services.identity import passwords, sessions
 from webapp.services.identity.schemas import NewUser, normalize_email
 
 
-# Deliberately simple: one @, something on each side, a dot in the domain, no spaces.
 def create_user(
     actor: Actor,
     email: str,
@@ -40,7 +39,7 @@ def create_user(
         {"email": email, "password": password, "role": role, "display_name": display_name},
     )
     email, role, display_name = new.email, new.role, new.display_name
-    if db.session.scalar(select(User.id).where(User.email == email)) is not None:
+    if find_user_by_email(email) is not None:
         raise Conflict(f"a user with email {email} already exists", field="email")
 
     user = User(
@@ -66,7 +65,11 @@ def count_users() -> int:
 
 
 def find_user_by_email(email: str) -> User | None:
-    return db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    """The account of a typed address: its stored form, or the address only stripped and
+    lower-cased as accounts made before email-validator were stored (an internationalised
+    domain stayed in its ``xn--`` form there)."""
+    forms = {normalize_email(email), email.strip().lower()}
+    return db.session.scalar(select(User).where(User.email.in_(forms)).order_by(User.created_at))
 
 
 # The audit aggregation window when the caller names none (the console passes its
