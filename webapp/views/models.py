@@ -181,6 +181,7 @@ def _detail(model, query: PageQuery | None = None, block: str = "content") -> st
             environment=environment,
         ),
         history=ai_models.deployment_history(model.id),
+        delete_refusal=ai_models.delete_refusal(model),
     )
 
 

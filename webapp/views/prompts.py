@@ -109,6 +109,7 @@ def _detail_context(prompt_id, **extra: Any) -> dict[str, Any]:
         "detected": placeholders(prompt.content),
         "feature": features.get_feature(prompt.feature_id) if prompt.feature_id else None,
         "usage": prompts.usage(prompt.id, days=30),
+        "delete_refusal": prompts.delete_refusal(prompt),
         "diff": None,
         "trial": None,
         "values": {},

@@ -146,6 +146,7 @@ def _detail(provider, form, errors, status=200):
         "health",
         provider=provider,
         models=ai_models.models_of_provider(provider.id),
+        delete_refusal=providers.delete_refusal(provider),
         form=form,
         errors=errors,
         statuses=PROVIDER_STATUSES,

@@ -19,8 +19,17 @@ bp = Blueprint("users", __name__, url_prefix="/users")
 def _page(status: int = 200, **context) -> tuple[str, int]:
     context.setdefault("form", {})
     context.setdefault("errors", {})
+    rows = users.list_users()
+    actor_id = actor_from_request().user_id
+    refusals = {
+        user.id: {
+            "role": users.role_change_refusal(actor_id, user),
+            "deactivate": users.deactivate_refusal(actor_id, user),
+        }
+        for user in rows
+    }
     return render_template(
-        "users/index.html", users=users.list_users(), roles=ROLES, **context
+        "users/index.html", users=rows, roles=ROLES, refusals=refusals, **context
     ), status
 
 

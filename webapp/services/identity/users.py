@@ -217,6 +217,23 @@ def _other_active_admins(user_id: uuid.UUID) -> int:
     )
 
 
+def role_change_refusal(actor_id: uuid.UUID | None, user: User) -> str | None:
+    """Why ``actor_id`` may never change ``user``'s role, or None: an admin keeps their
+    own admin role (another admin can take it). The users page shows the control
+    disabled with this reason; ``change_role`` refuses with it."""
+    if user.role == ROLE_ADMIN and user.id == actor_id:
+        return "you cannot remove your own admin role; ask another admin"
+    return None
+
+
+def deactivate_refusal(actor_id: uuid.UUID | None, user: User) -> str | None:
+    """Why ``actor_id`` may never deactivate ``user``, or None: nobody deactivates
+    themself (the users page shows it disabled; ``set_active`` refuses with it)."""
+    if user.id == actor_id:
+        return "you cannot deactivate yourself; ask another admin"
+    return None
+
+
 def change_role(actor: Actor, user_id: uuid.UUID, role: str) -> User:
     if role not in ROLES:
         raise ValidationFailed({"role": f"must be one of {', '.join(ROLES)}"})
@@ -227,8 +244,8 @@ def change_role(actor: Actor, user_id: uuid.UUID, role: str) -> User:
         user = _serialize_admin_changes(user_id)
         if user.role != ROLE_ADMIN:  # changed by someone else meanwhile
             raise Conflict("this user's role was changed meanwhile; reload the page", "role")
-        if user.id == actor.user_id:
-            raise Conflict("you cannot remove your own admin role; ask another admin", "role")
+        if refusal := role_change_refusal(actor.user_id, user):
+            raise Conflict(refusal, "role")
         if user.is_active_user and _other_active_admins(user.id) == 0:
             raise Conflict("this is the last active admin; make someone else admin first", "role")
     old = user.role
@@ -244,8 +261,8 @@ def set_active(actor: Actor, user_id: uuid.UUID, active: bool) -> User:
     if user.is_active_user == active:
         return user
     if not active:
-        if user.id == actor.user_id:
-            raise Conflict("you cannot deactivate yourself; ask another admin", "is_active")
+        if refusal := deactivate_refusal(actor.user_id, user):
+            raise Conflict(refusal, "is_active")
         if user.role == ROLE_ADMIN:
             user = _serialize_admin_changes(user_id)
             if not user.is_active_user:

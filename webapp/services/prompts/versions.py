@@ -255,31 +255,42 @@ def deactivate(actor: Actor, prompt_id: uuid.UUID) -> Prompt:
     return environments.deactivate_prompt(actor, prompt_id, environments.PRODUCTION).prompt
 
 
+def delete_refusal(prompt: Prompt) -> str | None:
+    """Why this version cannot be deleted now, or None: what ``delete_prompt`` refuses
+    with (under the family's lock), and what the prompt page shows beside a disabled
+    Delete. The newest of several versions never can be; an active or live one until
+    another version takes its place."""
+    newest = db.session.scalar(
+        select(func.max(Prompt.version)).where(*_same_family(prompt.name, prompt.feature_id))
+    )
+    if prompt.version == newest and newest > 1 and prompt.version != _oldest(prompt):
+        return (
+            f"v{prompt.version} is the newest version of {prompt.name}; versions are kept as "
+            "history, so save a corrected version instead (older versions can be deleted)"
+        )
+    if prompt.is_active:
+        return (
+            f"version {prompt.version} of {prompt.name} is active: activate another version "
+            "(or deactivate this one) before deleting it"
+        )
+    live_in = environments.live_environments(prompt.id)
+    if live_in:
+        return (
+            f"version {prompt.version} of {prompt.name} is live in {', '.join(live_in)}: "
+            "make another version live there (or deactivate it) before deleting it"
+        )
+    return None
+
+
 def delete_prompt(actor: Actor, prompt_id: uuid.UUID) -> None:
     """Refused for the active version, and for the newest one while older versions exist
     (its number would be handed out again: version numbers are history)."""
     prompt = get_prompt(prompt_id)
     _lock_family(prompt.name, prompt.feature_id)
     db.session.refresh(prompt)
-    newest = db.session.scalar(
-        select(func.max(Prompt.version)).where(*_same_family(prompt.name, prompt.feature_id))
-    )
-    if prompt.version == newest and newest > 1 and prompt.version != _oldest(prompt):
-        raise Conflict(
-            f"v{prompt.version} is the newest version of {prompt.name}; versions are kept as "
-            "history, so save a corrected version instead (older versions can be deleted)"
-        )
-    if prompt.is_active:
-        raise Conflict(
-            f"version {prompt.version} of {prompt.name} is active: activate another version "
-            "(or deactivate this one) before deleting it"
-        )
-    live_in = environments.live_environments(prompt.id)
-    if live_in:
-        raise Conflict(
-            f"version {prompt.version} of {prompt.name} is live in {', '.join(live_in)}: "
-            "make another version live there (or deactivate it) before deleting it"
-        )
+    refusal = delete_refusal(prompt)
+    if refusal:
+        raise Conflict(refusal)
     snapshot = prompt_as_dict(prompt)
     db.session.delete(prompt)
     bump_config_revision()  # a running experiment's variant may name this version
