@@ -402,3 +402,23 @@ def test_the_diff_marks_only_what_changed_and_folds_the_rest():
     assert [line.kind for line in side_by_side(["same"], ["same"])] == ["folded"]
     unrelated = side_by_side(["alpha beta gamma"], ["zzz"])
     assert [line.kind for line in unrelated] == ["removed", "added"]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("Hi {{ user name }}!", ["Line 1: “{{ user name }}” is not a placeholder"]),
+        ("Hi {{name", ["Line 1: “{{name” opens {{ but never closes it"]),
+        ("{{ a }}\n{{ 1 + 2 }} {{b}}", ["Line 2: “{{ 1 + 2 }}” is not a placeholder"]),
+        ("{{x {{y}}", ["Line 1: “{{x {{y}}” opens {{ but never closes"]),
+        ("{{{x}}} {{ ok }} {{ok}}", []),
+        ("No braces at all", []),
+    ],
+)
+def test_placeholder_warnings(content, expected):
+    from webapp.services.prompts.rendering import placeholder_warnings
+
+    found = placeholder_warnings(content)
+    assert len(found) == len(expected)
+    for warning, start in zip(found, expected, strict=True):
+        assert warning.startswith(start)

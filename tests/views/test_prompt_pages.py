@@ -165,3 +165,25 @@ def test_every_activation_asks_and_has_one_label(admin_client, family):
     assert forms and all("data-confirm=" in form for form in forms)
     production = [form for form in forms if 'value="development"' not in form]
     assert production and all("Activate in production" in form for form in production)
+
+
+def test_malformed_placeholders_are_reported_as_warnings(admin_client, family):
+    """Issue 16 item 22: ``{{ user name }}`` and an unclosed ``{{`` were silently sent as
+    written; the editor now says so (and still saves: braces may be meant literally)."""
+    from tests.conftest import csrf_token
+
+    response = admin_client.post(
+        f"/prompts/{family['v2'].id}/content",
+        data={
+            "csrf_token": csrf_token(admin_client, "/"),
+            "content": "Hello {{ user name }}\nWelcome to {{product",
+        },
+    )
+    assert response.status_code == 302
+    page = admin_client.get(response.location).get_data(as_text=True)
+    assert "Check 2 placeholders: see the warnings below." in page
+    assert "Line 1: “{{ user name }}” is not a placeholder" in page
+    assert "(did you mean {{user_name}}?)" in page
+    assert "Line 2: “{{product” opens {{ but never closes it with }}." in page
+    clean = admin_client.get(f"/prompts/{family['v1'].id}").get_data(as_text=True)
+    assert "placeholder-warnings" not in clean

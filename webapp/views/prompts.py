@@ -20,7 +20,7 @@ from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
 from webapp.services.core.ids import parse_id
 from webapp.services.prompts import environments
 from webapp.services.prompts import versions as prompts
-from webapp.services.prompts.rendering import placeholders
+from webapp.services.prompts.rendering import placeholder_warnings, placeholders
 from webapp.views.query import PageQuery
 
 bp = Blueprint("prompts", __name__, url_prefix="/prompts")
@@ -88,8 +88,16 @@ def create() -> Response | tuple[str, int]:
         prompt = prompts.create_prompt(actor_from_request(), fields)
     except ValidationFailed as error:
         return _new_page(form, error.errors, 400)
-    flash(f"{prompt.name} v{prompt.version} saved.")
+    flash(f"{prompt.name} v{prompt.version} saved.{_warned(prompt.content)}")
     return go_to(url_for("prompts.detail", prompt_id=prompt.id))
+
+
+def _warned(content: str) -> str:
+    """What the flash adds when the saved content has malformed placeholders."""
+    count = len(placeholder_warnings(content))
+    if not count:
+        return ""
+    return f" Check {count} placeholder{'s' if count != 1 else ''}: see the warnings below."
 
 
 def _detail_context(prompt_id, **extra: Any) -> dict[str, Any]:
@@ -107,6 +115,7 @@ def _detail_context(prompt_id, **extra: Any) -> dict[str, Any]:
         "can_roll_back": {env: environments.can_roll_back(prompt, env) for env in ENVIRONMENTS},
         "activations": environments.history(prompt.feature_id, prompt.name),
         "detected": placeholders(prompt.content),
+        "placeholder_warnings": placeholder_warnings(prompt.content),
         "feature": features.get_feature(prompt.feature_id) if prompt.feature_id else None,
         "usage": prompts.usage(prompt.id, days=30),
         "delete_refusal": prompts.delete_refusal(prompt),
@@ -164,13 +173,18 @@ def save_content(prompt_id: str) -> Response | tuple[str, int]:
         html = render_page(
             "prompts/detail.html",
             "workspace",
-            **_detail_context(target, content_errors=error.errors, draft=content),
+            **_detail_context(
+                target,
+                content_errors=error.errors,
+                draft=content,
+                placeholder_warnings=placeholder_warnings(content),
+            ),
         )
         return html, 400
     if prompt.id == target:
         flash("Nothing changed: the content is the same as this version's.")
     else:
-        flash(f"Saved as version {prompt.version}.")
+        flash(f"Saved as version {prompt.version}.{_warned(prompt.content)}")
     return go_to(url_for("prompts.detail", prompt_id=prompt.id))
 
 

@@ -302,18 +302,23 @@ def change_own_password(actor: Actor, user: User, current: str, new: str, confir
     """Changing one's password ends every other session (the caller signs this one in
     again with the new session version)."""
     errors: dict[str, str] = {}
-    if not passwords.verify_password(user.password_hash, current):
+    if not current:
+        errors["current_password"] = "is required"
+    elif not passwords.verify_password(user.password_hash, current):
         # A wrong current password may be someone guessing with a stolen session: record it.
         add_audit_row(actor, "auth.reauth_failed", "user", user.id)
         db.session.commit()
-        raise ValidationFailed({"current_password": "is wrong"})
-    problem = passwords.password_problem(new, user.email)
+        errors["current_password"] = "is wrong"
+    # Every problem at once: the new password is checked whatever the current one was.
+    problem = "is required" if not new else passwords.password_problem(new, user.email)
     if problem:
         errors["new_password"] = problem
-    elif new != confirm:
-        errors["confirm_password"] = "does not match the new password"
     elif new == current:
         errors["new_password"] = "must differ from the current password"
+    if not confirm:
+        errors["confirm_password"] = "is required"
+    elif new and confirm != new:
+        errors["confirm_password"] = "does not match the new password"
     if errors:
         raise ValidationFailed(errors)
     user.password_hash = passwords.hash_password(new)
