@@ -24,18 +24,25 @@ def _fernet() -> Fernet:
     return Fernet(base64.urlsafe_b64encode(digest.digest()))
 
 
-def hand_over(value: dict[str, Any]) -> None:
-    """Keep ``value`` (JSON) for the next page of this session."""
-    session[SESSION_KEY] = _fernet().encrypt(json.dumps(value).encode()).decode()
+def hand_over(purpose: str, value: dict[str, Any]) -> None:
+    """Keep ``value`` (JSON) for the next page of this session that takes ``purpose``."""
+    payload = json.dumps({"purpose": purpose, "value": value}).encode()
+    session[SESSION_KEY] = _fernet().encrypt(payload).decode()
 
 
-def take() -> dict[str, Any] | None:
-    """The value handed over, once; None when there is none or it is too old."""
-    token = session.pop(SESSION_KEY, None)
+def take(purpose: str) -> dict[str, Any] | None:
+    """The value handed over for ``purpose``, once; None when there is none, it is for
+    another page, or it is too old."""
+    token = session.get(SESSION_KEY)
     if not isinstance(token, str):
         return None
     try:
         found = json.loads(_fernet().decrypt(token.encode(), ttl=MAX_AGE_SECONDS))
     except (InvalidToken, ValueError):
+        session.pop(SESSION_KEY, None)
         return None
-    return found if isinstance(found, dict) else None
+    if not isinstance(found, dict) or found.get("purpose") != purpose:
+        return None
+    session.pop(SESSION_KEY, None)
+    value = found.get("value")
+    return value if isinstance(value, dict) else None

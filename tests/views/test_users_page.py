@@ -206,3 +206,10 @@ def test_a_marked_up_email_is_refused_with_the_reason(admin_client, db):
     assert "Email is not a valid email address: " in page
     assert "<script>alert(1)" not in page
     assert db.session.scalar(select(User).where(User.email.like("%script%"))) is None
+
+
+def test_a_handed_over_password_waits_for_its_own_page(admin_client, viewer_user):
+    """The encrypted handover names the page it is for: another page does not take it."""
+    post(admin_client, f"/users/{viewer_user.id}/reset-password")
+    assert 'id="new-key-secret"' not in admin_client.get("/api-keys").get_data(as_text=True)
+    assert "Password for viewer@example.com" in admin_client.get("/users").get_data(as_text=True)

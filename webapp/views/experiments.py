@@ -7,10 +7,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Blueprint, flash, request, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from webapp.auth import actor_from_request, admin_only
+from webapp.auth import actor_from_request, admin_only, is_htmx_request
 from webapp.charts import experiment_metric_chart
 from webapp.json_input import loads_strict
 from webapp.models import EXPERIMENT_STATUSES, EXPERIMENT_TYPES
@@ -214,8 +214,12 @@ def detail(experiment_id: str) -> str:
     )
 
 
-def _refused(target: uuid.UUID, problem: str, status: int) -> tuple[str, int]:
-    """The experiment page again with the reason nothing changed (htmx swaps it in)."""
+def _refused(target: uuid.UUID, problem: str, status: int) -> Response | tuple[str, int]:
+    """The experiment page again with the reason nothing changed: htmx swaps it in (the
+    address stays the page's); a plain form is redirected to it (post/redirect/get)."""
+    if not is_htmx_request():
+        flash(problem, "error")
+        return redirect(url_for("experiments.detail", experiment_id=target))
     html = render_page("experiments/detail.html", "page", **_detail_context(target, problem))
     return html, status
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, flash, request, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from webapp.auth import actor_from_request, admin_only
+from webapp.auth import actor_from_request, admin_only, is_htmx_request
 from webapp.json_input import loads_strict
 from webapp.models import ENVIRONMENTS
 from webapp.responses import go_to, render_page
@@ -132,8 +132,13 @@ def _detail_context(prompt_id, **extra: Any) -> dict[str, Any]:
     return context
 
 
-def _refused(target, problem: str, status: int) -> tuple[str, int]:
-    """The prompt page again with the reason nothing changed; htmx swaps #prompt-page."""
+def _refused(target, problem: str, status: int) -> Response | tuple[str, int]:
+    """The prompt page again with the reason nothing changed: htmx swaps #prompt-page
+    (the address stays the page's); a plain form is redirected to it (post/redirect/get,
+    so a reload repeats nothing)."""
+    if not is_htmx_request():
+        flash(problem, "error")
+        return redirect(url_for("prompts.detail", prompt_id=target))
     html = render_page("prompts/detail.html", "page", **_detail_context(target, problem=problem))
     return html, status
 

@@ -14,6 +14,7 @@ from webapp.services.core.ids import parse_id
 from webapp.services.identity import mfa, sessions, users
 
 bp = Blueprint("users", __name__, url_prefix="/users")
+PASSWORD_HANDOVER = "generated password"  # shown once by the users page
 
 
 def _page(status: int = 200, **context) -> tuple[str, int]:
@@ -36,7 +37,7 @@ def _page(status: int = 200, **context) -> tuple[str, int]:
 @bp.get("")
 @admin_only
 def index() -> tuple[str, int]:
-    return _page(one_time_password=one_time.take())
+    return _page(one_time_password=one_time.take(PASSWORD_HANDOVER))
 
 
 def _refused(message: str) -> Response:
@@ -68,7 +69,7 @@ def create() -> Response | tuple[str, int]:
     except Conflict:
         return _page(409, form=form, errors={"email": "is already used by another user"})
     # Shown once by the page redirected to: encrypted in the cookie, never stored.
-    one_time.hand_over({"email": user.email, "password": password})
+    one_time.hand_over(PASSWORD_HANDOVER, {"email": user.email, "password": password})
     flash(f"{user.email} added as {user.role}.")
     return redirect(url_for("users.index"))
 
@@ -113,7 +114,7 @@ def activate(user_id: str) -> Response:
 @requires_reauthentication
 def reset_password(user_id: str) -> Response:
     user, password = users.reset_password(actor_from_request(), parse_id(user_id, "user"))
-    one_time.hand_over({"email": user.email, "password": password})
+    one_time.hand_over(PASSWORD_HANDOVER, {"email": user.email, "password": password})
     flash(f"The password of {user.email} is reset and their sessions ended.")
     return redirect(url_for("users.index"))
 
