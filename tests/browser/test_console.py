@@ -184,7 +184,7 @@ def test_prompt_editor_versions_and_inline_test(
     assert "v2" in page.locator("h1").inner_text()
     questions = []  # production asks first (issue 15)
     page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
-    page.locator("tr", has_text="v1").locator("button", has_text="Roll back to this").click()
+    page.locator("tr", has_text="v1").locator("button", has_text="Activate in production").click()
     page.wait_for_selector("text=Version 1 is now the active one.")
     assert "live in production" in questions[0]
     assert "active" in page.locator("h1").inner_text() and "v1" in page.locator("h1").inner_text()

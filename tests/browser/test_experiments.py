@@ -56,7 +56,14 @@ def test_experiment_from_draft_to_promoted(
     page.goto(f"{live_server}/experiments")
     page.click("text=New experiment")
     page.fill("#experiment-name", "Greeting v2")
+    assert page.locator("#variant_0_prompt_id option").all_inner_texts() == [
+        "Choose the feature first"
+    ]
     page.select_option("#experiment-feature", label="AI Chatbot")
+    # The form comes back offering this feature's prompt versions, the name kept.
+    page.wait_for_selector("#variant_0_prompt_id option:has-text('greeting v1')", state="attached")
+    assert page.input_value("#experiment-name") == "Greeting v2"
+    screenshot(page, "experiment-form-feature-chosen-1440x900.png")
     page.select_option("#experiment-type", "prompt_testing")
     page.fill("#experiment-metric", "converted")
     page.fill("#variant_0_id", "control")
@@ -84,7 +91,7 @@ def test_experiment_from_draft_to_promoted(
     assert "Traffic split matches" in page.locator("#verdict").inner_text()
     screenshot(page, "experiment-running-1440x900.png")
 
-    page.locator("#lifecycle button", has_text="Promote v2").click()
+    page.locator("#lifecycle button", has_text="Promote Friendlier (v2)").click()
     page.wait_for_selector("#promotion")
     assert "completed" in page.locator("h1 .status").inner_text()
     assert "greeting v2 is now the active version" in page.locator("#promotion").inner_text()

@@ -27,8 +27,13 @@ def test_promote_a_version_to_production(live_server, new_page, page_errors, adm
     page.goto(f"{live_server}/prompts/{greeting.id}")
     assert "v1" in page.locator("#live-production").inner_text()
     v2 = page.locator("tr", has_text="v2").filter(has=page.locator("button"))
+    asked = []  # every activation asks first (issue 16 item 9)
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     v2.locator("button", has_text="Activate in development").click()
     page.wait_for_selector("text=Version 2 is now live in development.")
+    assert asked == [
+        "Make v2 of greeting live in development? Applications in development get it right away."
+    ]
     v2.locator("button", has_text="Promote to staging").click()
     page.wait_for_selector("text=greeting v2 promoted from development to staging.")
     assert "v2" in page.locator("#live-staging").inner_text()

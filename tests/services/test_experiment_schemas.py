@@ -105,11 +105,11 @@ def test_variant_ids_are_stored_as_canonical_text():
 def test_a_result_names_each_wrong_field():
     checked = check(
         ResultItem,
-        {"variant_id": "a", "metric_name": "", "metric_value": "lots", "user_id": "x"},
+        {"variant_id": "a", "metric_name": "", "metric_value": "lots", "user_id": "x" * 201},
     )
     assert result_refusal(checked.errors) == (
         "metric_name is required; metric_value must be a number below 100,000,000 in size; "
-        "user_id must be a UUID"
+        "user_id must be a user or session id (text of 1-200 characters)"
     )
     unknown = check(ResultItem, {"variant_id": "a", "colour": 1, "size": 2}).errors
     assert result_refusal(unknown) == "unknown fields: colour, size"

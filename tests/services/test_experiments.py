@@ -388,7 +388,12 @@ def test_results_are_recorded_per_item_with_reasons(db, world):
         [
             {"variant_id": "control", "metric_name": "converted", "metric_value": 1},
             {"variant_id": "nope", "metric_name": "converted", "metric_value": 1},
-            {"variant_id": "v2", "metric_name": "latency", "metric_value": "12.5", "user_id": "x"},
+            {
+                "variant_id": "v2",
+                "metric_name": "latency",
+                "metric_value": "12.5",
+                "user_id": "x" * 201,
+            },
             {
                 "variant_id": "v2",
                 "metric_name": "converted",
@@ -448,7 +453,14 @@ def test_rate_metric_with_two_challengers_is_holm_corrected(db, world):
     from statsmodels.stats.proportion import proportions_ztest
 
     body = prompt_body(world)
-    body["variants"].append({"id": "v3", "name": "Third", "prompt_id": str(world.new_prompt.id)})
+    body["variants"].append(
+        {
+            "id": "v3",
+            "name": "Third",
+            "prompt_id": str(world.new_prompt.id),
+            "params": {"temperature": 0.2},  # v2's version with other parameters
+        }
+    )
     body["traffic_allocation"] = {"control": 40, "v2": 30, "v3": 30}
     experiment = running(db, world, body)
     rng = np.random.default_rng(5)
@@ -661,3 +673,70 @@ def test_can_promote_is_false_for_types_applied_by_hand(db, world):
     analysis = experiments.analyze(experiment.id)
     assert analysis.winner == "b" and experiments.is_promotable_type(experiment) is False
     assert experiments.can_promote(experiment, analysis) is False
+
+
+def test_results_take_the_subject_ids_that_assignment_takes(db, world):
+    """Issue 16 item 10: ``…/assignment?subject=user-42`` works, so ``…/results`` with
+    user_id "user-42" must too: stored as the stable UUID the ingestion maps it to."""
+    from webapp.services.apps.reported_events import subject_uuid
+
+    experiment = running(db, world)
+    assert experiments.assign(experiment.id, "user-42").subject == "user-42"
+    batch = experiments.record_results(
+        ACTOR,
+        experiment.id,
+        [
+            {
+                "variant_id": "control",
+                "metric_name": "converted",
+                "metric_value": 1,
+                "user_id": "user-42",
+                "session_id": "sess:abc",
+            },
+            {
+                "variant_id": "v2",
+                "metric_name": "converted",
+                "metric_value": 0,
+                "user_id": " user-42 ",
+            },
+        ],
+    )
+    assert batch.accepted == 2 and batch.refused == []
+    rows = db.session.scalars(select(ExperimentResult).order_by(ExperimentResult.variant_id)).all()
+    assert {row.user_id for row in rows} == {subject_uuid("user-42")}
+    assert rows[0].session_id == subject_uuid("sess:abc")
+
+
+def test_two_variants_on_the_same_prompt_version_are_refused(db, world):
+    body = prompt_body(world)
+    body["variants"][1]["prompt_id"] = str(world.old_prompt.id)
+    with pytest.raises(ValidationFailed) as error:
+        experiments.create_experiment(ACTOR, body)
+    assert error.value.errors == {
+        "variants.1.prompt_id": "is the same prompt version (with the same parameters) as "
+        "variant control: each variant must test something different"
+    }
+
+
+def test_every_problem_of_a_new_experiment_is_named_at_once(db, world):
+    """A wrong variant and an unknown model in one answer (the database's checks used to
+    wait until the variants were right)."""
+    body = {
+        "name": "",
+        "feature_id": str(world.feature.id),
+        "experiment_type": "model_comparison",
+        "variants": [
+            {"id": "a", "name": "", "model_id": str(uuid.uuid4())},
+            {"id": "b", "name": "B", "model_id": str(uuid.uuid4())},
+        ],
+        "config": {"primary_metric": "converted", "alpha": 0.5},
+    }
+    problems = experiments.definition_problems(body)
+    assert {
+        "name",
+        "variants.0.name",
+        "variants.0.model_id",
+        "variants.1.model_id",
+        "config.alpha",
+    } <= set(problems)
+    assert experiments.definition_problems(prompt_body(world)) == {}

@@ -375,3 +375,50 @@ def test_duplicate_refuses_a_name_already_in_use(db):
     b = create("b", "y")
     with pytest.raises(Conflict, match="already exists"):
         prompts.duplicate(ACTOR, b.id, "a")
+
+
+def test_the_diff_marks_only_what_changed_and_folds_the_rest():
+    """Issue 16 item 9: a real line diff, not every line of a replaced block yellow."""
+    from webapp.services.prompts.versions import side_by_side
+
+    old = [f"line {n}" for n in range(1, 11)] + ["You are a helpful assistant."]
+    old.insert(5, "obsolete rule that goes")
+    new = (
+        ["line 1", "line 2", "inserted line"]
+        + [f"line {n}" for n in range(3, 11)]
+        + ["Answer in English.", "You are a concise assistant."]
+    )
+    lines = side_by_side(old, new)
+    kinds = [line.kind for line in lines]
+    assert kinds.count("added") == 2  # the inserted line and "Answer in English."
+    assert kinds.count("removed") == 1 and kinds.count("changed") == 1
+    assert kinds.count("folded") == 1  # line 6 … line 10: two kept each side, one folded
+    changed = next(line for line in lines if line.kind == "changed")
+    assert (changed.old_number, changed.new_number) == (12, 13)
+    assert [text for text, marked in changed.old if marked] == ["helpful"]
+    assert [text for text, marked in changed.new if marked] == ["concise"]
+    shown = sum(1 for line in lines if line.kind == "same")
+    assert shown + sum(line.folded for line in lines) == 10  # every unchanged line
+    assert [line.kind for line in side_by_side(["same"], ["same"])] == ["folded"]
+    unrelated = side_by_side(["alpha beta gamma"], ["zzz"])
+    assert [line.kind for line in unrelated] == ["removed", "added"]
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("Hi {{ user name }}!", ["Line 1: “{{ user name }}” is not a placeholder"]),
+        ("Hi {{name", ["Line 1: “{{name” opens {{ but never closes it"]),
+        ("{{ a }}\n{{ 1 + 2 }} {{b}}", ["Line 2: “{{ 1 + 2 }}” is not a placeholder"]),
+        ("{{x {{y}}", ["Line 1: “{{x {{y}}” opens {{ but never closes"]),
+        ("{{{x}}} {{ ok }} {{ok}}", []),
+        ("No braces at all", []),
+    ],
+)
+def test_placeholder_warnings(content, expected):
+    from webapp.services.prompts.rendering import placeholder_warnings
+
+    found = placeholder_warnings(content)
+    assert len(found) == len(expected)
+    for warning, start in zip(found, expected, strict=True):
+        assert warning.startswith(start)

@@ -260,3 +260,40 @@ def test_generated_passwords_must_be_changed_and_chosen_ones_need_not(db, admin_
     new = "my very own passphrase"
     users.change_own_password(ACTOR, chosen, given, new, new)
     assert chosen.must_change_password is False
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "<script>alert(1)</script>@x.com",  # issue 16 item 6: markup around an address
+        "a" * 300 + "@example.com",  # a 300-character local part
+        "a" * 65 + "@example.com",  # one past the 64 of RFC 5321
+        "Ann <ann@example.com>",  # a display name is not an address
+        "ann@example..com",
+        "ann@corp.local",  # a special-use domain
+        "ann@-example.com",
+    ],
+)
+def test_email_validator_refuses_what_is_not_an_address(db, email):
+    with pytest.raises(ValidationFailed) as error:
+        users.create_user(ACTOR, email, GOOD, "viewer")
+    assert list(error.value.errors) == ["email"]
+    assert error.value.errors["email"].startswith("is not a valid email address: ")
+    assert db.session.scalar(select(func.count()).select_from(User)) == 0
+
+
+def test_emails_are_stored_in_one_form_and_found_in_any_case(db):
+    user = users.create_user(ACTOR, "Jürgen.Weiß@Bücher.Example", GOOD, "viewer")
+    assert user.email == "jürgen.weiß@bücher.example"
+    assert users.authenticate(ACTOR, "JÜRGEN.WEISS@bücher.example", GOOD) is None  # ß ≠ ss
+    assert users.authenticate(ACTOR, " JÜRGEN.Weiß@BÜCHER.example ", GOOD).id == user.id
+    with pytest.raises(Conflict):
+        users.create_user(ACTOR, "jürgen.weiß@xn--bcher-kva.example", GOOD, "viewer")
+
+
+def test_an_account_stored_before_the_validator_is_still_found(db):
+    """Accounts made before email-validator kept a punycode domain as typed."""
+    old = users.create_user(ACTOR, "old@example.com", GOOD, "viewer")
+    old.email = "old@xn--bcher-kva.example"
+    db.session.commit()
+    assert users.authenticate(ACTOR, "OLD@xn--bcher-kva.example", GOOD).id == old.id

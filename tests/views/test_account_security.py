@@ -377,7 +377,7 @@ def test_within_ten_minutes_of_sign_in_no_reauthentication(monkeypatch, admin_cl
         f"/users/{viewer_user.id}/reset-password",
         data={"csrf_token": csrf_token(admin_client, "/")},
     )
-    assert response.status_code == 200
+    assert response.status_code == 302 and response.location == "/users"
 
 
 def test_reauthentication_needs_the_second_factor_when_enrolled(monkeypatch, app, admin_user, db):

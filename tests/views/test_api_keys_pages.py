@@ -128,16 +128,19 @@ def test_the_list_shows_every_column(admin_client, admin_user, db):
 
 def test_creating_shows_the_secret_once_with_a_copy_button(admin_client, db):
     answer = submit(admin_client, form(scopes=["usage:write", "config:read"]))
-    assert answer.status_code == 201
-    html = answer.get_data(as_text=True)
+    # Post/redirect/get (issue 16 item 7): the keys page shows the secret once.
+    assert answer.status_code == 302 and answer.location == PAGE
+    cookie = answer.headers.get("Set-Cookie", "")
+    html = admin_client.get(PAGE).get_data(as_text=True)
     secret = SECRET_IN_PAGE.search(html).group(1)
     assert SECRET_PATTERN.fullmatch(secret)
     assert "will not be shown again" in html
     assert 'data-copy-target="new-key-secret"' in html
     assert "js/copy.js" in html
     assert re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html) is None  # no inline script
-    # Nowhere else: not in a header or cookie, not on the next page.
+    # Nowhere else: not in a header or readable in the cookie, not on the next page.
     assert all(secret not in value for _, value in answer.headers.items())
+    assert secret not in cookie
     later = admin_client.get(PAGE).get_data(as_text=True)
     assert secret not in later and "new-key-secret" not in later
     assert "photo-tagger" in later
@@ -146,7 +149,8 @@ def test_creating_shows_the_secret_once_with_a_copy_button(admin_client, db):
 
 
 def test_the_secret_works_and_revoking_stops_it_on_the_next_request(admin_client, db, app):
-    html = submit(admin_client, form()).get_data(as_text=True)
+    submit(admin_client, form())
+    html = admin_client.get(PAGE).get_data(as_text=True)
     secret = SECRET_IN_PAGE.search(html).group(1)
     machine = app.test_client()
     headers = {"Authorization": f"Bearer {secret}"}
@@ -180,7 +184,7 @@ def test_features_and_expiry_from_the_form(admin_client, db):
         admin_client,
         form(feature_ids=[str(chatbot.id)], expires_at=later.strftime("%Y-%m-%dT%H:%M")),
     )
-    assert answer.status_code == 201
+    assert answer.status_code == 302
     (key,) = db.session.scalars(select(ApiKey))
     assert key.feature_ids == [str(chatbot.id)]
     assert key.expires_at == later

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 
 from webapp.models import AuditLog
 
@@ -198,3 +199,64 @@ def test_admins_see_emails(admin_client, events):
     html = admin_client.get("/audit").get_data(as_text=True)
     assert ">viewer@example.com</option>" in html and "<td>admin@example.com</td>" in html
     assert "z@example.com" in html  # the new user's email in user.create's values
+
+
+def test_rows_name_their_resource_and_link_while_it_exists(admin_client, admin_user, db):
+    """Issue 16 item 11: names kept at write time, so a deleted resource still reads
+    well; a link only while it exists; the diff shows only what changed, JSON-style."""
+    from webapp.services.catalog.features import create_feature, update_feature
+    from webapp.services.core.actor import Actor
+    from webapp.services.spending.budgets import create_budget, delete_budget
+
+    actor = Actor(admin_user.id)
+    feature = create_feature(actor, {"name": "chatbot", "display_name": "AI Chatbot"})
+    update_feature(actor, feature.id, {"description": "Answers", "status": "maintenance"})
+    budget = create_budget(
+        actor,
+        {
+            "name": "Gone budget",
+            "budget_amount": "5",
+            "start_date": "2026-11-01",
+            "end_date": "2026-11-30",
+        },
+    )
+    delete_budget(actor, budget.id)
+    rows = {row.action: row for row in db.session.scalars(select(AuditLog))}
+    assert rows["feature.update"].resource_name == "AI Chatbot"
+    assert rows["budget.delete"].resource_name == "Gone budget"
+
+    page = admin_client.get("/audit").get_data(as_text=True)
+    assert f'<a href="/features/{feature.id}">AI Chatbot</a>' in page
+    assert 'Gone budget <small class="muted">(deleted)</small>' in page
+    assert f"/budgets/{budget.id}" not in page
+    assert "None" not in page.split("<tbody>")[1]
+    assert "<span>description</span>" in page and "<span>status</span>" in page
+    update = page.split("<summary><code>feature.update</code></summary>")[1].split("</details>")[0]
+    assert "<span>status</span>" in update and "<span>name</span>" not in update  # only changes
+    assert '<span class="old">null</span>' in update  # the old description was None
+
+
+def test_a_page_past_the_last_shows_the_last(admin_client, events):
+    response = admin_client.get("/audit?page=999")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "There is no page 999: showing page 1, the last." in page
+    assert "page 1 of 1" in page and "user.create" in page
+
+
+def test_the_overview_lists_admin_changes_not_sign_in_noise(admin_client, admin_user, db):
+    from webapp.services.catalog.features import create_feature
+    from webapp.services.core.actor import Actor
+
+    create_feature(Actor(admin_user.id), {"name": "chatbot", "display_name": "AI Chatbot"})
+    for _ in range(12):
+        db.session.add(
+            AuditLog(user_id=admin_user.id, action="auth.forbidden", resource_type="request")
+        )
+        db.session.add(AuditLog(action="auth.login_failed", resource_type="session"))
+    db.session.commit()
+    page = admin_client.get("/").get_data(as_text=True)
+    activity = page.split("Recent activity")[1].split("Full audit log")[0]
+    assert "feature.create" in activity and "AI Chatbot</a>" in activity
+    assert "auth." not in activity
+    assert "auth.forbidden" in admin_client.get("/audit").get_data(as_text=True)  # kept there

@@ -267,9 +267,20 @@ def test_providers_pages(admin_client, data):
     )
     assert response.status_code == 400 and "Name is required" in response.get_data(as_text=True)
     refused = post(admin_client, f"/providers/{data['openai'].id}/delete")
-    assert refused.status_code == 409 and "GPT-4 serves AI Chatbot" in refused.get_data(
-        as_text=True
-    )
+    # Post/redirect/get: the provider's page says why; a reload repeats nothing.
+    assert refused.status_code == 302 and refused.location == f"/providers/{data['openai'].id}"
+    page = admin_client.get(refused.location).get_data(as_text=True)
+    assert "GPT-4 serves AI Chatbot" in page and "flash-error" in page
+
+
+def test_a_refused_model_delete_redirects_to_the_model_saying_why(admin_client, data):
+    target = f"/models/{data['gpt4'].id}"
+    refused = post(admin_client, f"{target}/delete")
+    assert refused.status_code == 302 and refused.location == target
+    page = admin_client.get(target).get_data(as_text=True)
+    assert "Not deleted: " in page and 'class="flash flash-error" role="alert"' in page
+    htmx = post(admin_client, f"{target}/delete", headers=HX)
+    assert htmx.status_code == 204 and htmx.headers["HX-Redirect"] == target
 
 
 def test_model_form_takes_cache_prices_and_the_page_shows_them(admin_client, data, db):

@@ -136,7 +136,8 @@ def test_experiment_page_shows_metrics_chart_and_promote(admin_client, db, setup
     html = admin_client.get(f"/experiments/{experiment.id}").get_data(as_text=True)
     assert "Mini beats the control" in html
     assert "&lt; 0.0001" in html and "significant" in html
-    assert "Promote mini" in html and "Traffic split matches" in html
+    assert "Promote Mini (mini)" in html and "Traffic split matches" in html  # its name
+    assert "Promote variant Mini (mini) to production" in html
     figure = json.loads(
         re.search(r'data-plotly-figure="([^"]+)"', html).group(1).replace("&#34;", '"')
     )
@@ -151,7 +152,7 @@ def test_experiment_page_warns_of_srm_and_hides_promote(admin_client, db, setup)
     add(db, experiment, "mini", 130, 400)
     html = admin_client.get(f"/experiments/{experiment.id}").get_data(as_text=True)
     assert 'id="srm-warning"' in html and "Sample ratio mismatch" in html
-    assert "Promote mini" not in html
+    assert "Promote Mini (mini)" not in html
 
 
 def test_refused_transition_shows_why(admin_client, db, setup):
@@ -191,3 +192,58 @@ def test_the_page_template_repeats_no_lifecycle_rule(app):
     source = app.jinja_loader.get_source(app.jinja_env, "experiments/detail.html")[0]
     assert "experiment.status in" not in source
     assert "{% if can_promote %}" in source and "{% if can_delete %}" in source
+
+
+def test_the_form_names_every_problem_in_one_answer(admin_client, db, setup):
+    """Issue 16 item 10: unreadable JSON and a wrong alpha no longer hide the service's
+    problems until the next submit."""
+    data = _form(
+        setup,
+        name="",
+        alpha="lots",
+        variant_1_params="{not json",
+        variant_0_model_id=str(uuid.uuid4()),
+    )
+    token = csrf_token(admin_client, "/experiments/new")
+    response = admin_client.post("/experiments", data={**data, "csrf_token": token})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert 'id="experiment-name-error"' in html  # the service's
+    assert 'id="experiment-alpha-error"' in html  # the form's
+    assert 'id="variant_1_params-error"' in html and "must be valid JSON" in html
+    assert 'id="variant_0_model_id-error"' in html
+
+
+def test_ten_variants_fit_the_form(admin_client, db, setup):
+    challenger = setup[2]
+    data = _form(setup, variant_0_share="", variant_1_share="")
+    for row in range(2, 10):
+        data |= {
+            f"variant_{row}_id": f"v{row}",
+            f"variant_{row}_name": f"V{row}",
+            f"variant_{row}_model_id": str(challenger.id),
+        }
+    page = admin_client.get("/experiments/new").get_data(as_text=True)
+    assert 'name="variant_9_id"' in page and 'name="variant_10_id"' not in page
+    token = csrf_token(admin_client, "/experiments/new")
+    response = admin_client.post("/experiments", data={**data, "csrf_token": token})
+    assert response.status_code == 302, response.get_data(as_text=True)[-3000:]
+    experiment = db.session.scalars(select(Experiment)).one()
+    assert len(experiment.variants) == 10
+
+
+def test_only_the_chosen_features_prompts_are_offered(admin_client, db, setup):
+    feature, _, _ = setup
+    other = factories.feature("search")
+    own = factories.prompt("greeting", feature_id=feature.id)
+    foreign = factories.prompt("ranking", feature_id=other.id)
+    shared = factories.prompt("global-tone")
+    db.session.commit()
+    blank = admin_client.get("/experiments/new").get_data(as_text=True)
+    assert str(own.id) not in blank and "Choose the feature first" in blank
+    chosen = admin_client.get(
+        f"/experiments/new?feature_id={feature.id}&name=Tone", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+    assert chosen.lstrip().startswith('<form id="experiment-form"')
+    assert str(own.id) in chosen and str(shared.id) in chosen and str(foreign.id) not in chosen
+    assert 'value="Tone"' in chosen  # what was typed stays

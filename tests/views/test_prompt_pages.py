@@ -59,11 +59,8 @@ def test_prompt_page_shows_variables_versions_and_diff(viewer_client, family):
         f"/prompts/{family['v2'].id}?against={family['v1'].id}", headers=HX
     ).get_data(as_text=True)
     assert fragment.lstrip().startswith('<section id="diff"')
-    assert (
-        'class="diff-replace"' in fragment
-        and "Hello {{name}}" in fragment
-        and "Hi {{name}}" in fragment
-    )
+    assert 'class="diff-changed"' in fragment and "diff-replace" not in fragment
+    assert "<del>Hello</del>" in fragment and "<ins>Hi</ins>" in fragment  # the word marked
 
 
 def test_test_form_renders_with_defaults_and_reports_missing(viewer_client, family):
@@ -155,3 +152,38 @@ def test_variables_can_be_declared_from_the_page(admin_client, family, db):
     )
     assert bad.status_code == 400 and "variables must be valid JSON" in bad.get_data(as_text=True)
     assert "{nope</textarea>" in bad.get_data(as_text=True)  # what was typed is kept
+
+
+def test_every_activation_asks_and_has_one_label(admin_client, family):
+    """Issue 16 item 9: activating changes what is served: it asks, like deactivating,
+    and reads "Activate in production" for older and newer versions alike."""
+    import re
+
+    page = admin_client.get(f"/prompts/{family['v2'].id}").get_data(as_text=True)
+    assert "Roll back to this" not in page
+    forms = re.findall(r'<form[^>]*action="/prompts/[^"]+/activate"[^>]*>.*?</form>', page, re.S)
+    assert forms and all("data-confirm=" in form for form in forms)
+    production = [form for form in forms if 'value="development"' not in form]
+    assert production and all("Activate in production" in form for form in production)
+
+
+def test_malformed_placeholders_are_reported_as_warnings(admin_client, family):
+    """Issue 16 item 22: ``{{ user name }}`` and an unclosed ``{{`` were silently sent as
+    written; the editor now says so (and still saves: braces may be meant literally)."""
+    from tests.conftest import csrf_token
+
+    response = admin_client.post(
+        f"/prompts/{family['v2'].id}/content",
+        data={
+            "csrf_token": csrf_token(admin_client, "/"),
+            "content": "Hello {{ user name }}\nWelcome to {{product",
+        },
+    )
+    assert response.status_code == 302
+    page = admin_client.get(response.location).get_data(as_text=True)
+    assert "Check 2 placeholders: see the warnings below." in page
+    assert "Line 1: “{{ user name }}” is not a placeholder" in page
+    assert "(did you mean {{user_name}}?)" in page
+    assert "Line 2: “{{product” opens {{ but never closes it with }}." in page
+    clean = admin_client.get(f"/prompts/{family['v1'].id}").get_data(as_text=True)
+    assert "placeholder-warnings" not in clean

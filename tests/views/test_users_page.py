@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from sqlalchemy import select
 
 from tests.conftest import PASSWORD, csrf_token, sign_in
@@ -23,13 +25,29 @@ def test_viewer_has_no_user_management(viewer_client):
     assert 'href="/users"' not in viewer_client.get("/").get_data(as_text=True)
 
 
+def shown_password(client, response) -> str:
+    """Post/redirect/get: the POST redirects to /users, which shows the password once."""
+    assert response.status_code == 302 and response.location == "/users"
+    page = client.get("/users").get_data(as_text=True)
+    return page.split('<code class="secret">')[1].split("</code>")[0]
+
+
 def test_creating_a_user_shows_the_password_once_and_it_works(app, admin_client, db):
     response = post(admin_client, "/users", email="New@Example.com", role="viewer")
-    assert response.status_code == 201
-    page = response.get_data(as_text=True)
+    assert response.status_code == 302 and response.location == "/users"
+    cookie = response.headers.get("Set-Cookie", "")
+    page = admin_client.get("/users").get_data(as_text=True)
     assert "Password for new@example.com" in page
     password = page.split('<code class="secret">')[1].split("</code>")[0]
-    assert "Set-Cookie" not in response.headers or password not in response.headers["Set-Cookie"]
+    assert password not in cookie  # encrypted on its way to the next page
+    import base64
+    import zlib
+
+    payload = cookie.split("session=", 1)[1].split(";")[0].lstrip(".").split(".")[0]
+    decoded = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    with contextlib.suppress(zlib.error):
+        decoded = zlib.decompress(decoded)
+    assert password.encode() not in decoded
     assert password not in admin_client.get("/users").get_data(as_text=True)  # only once
     other = app.test_client()
     assert sign_in(other, "new@example.com", password).status_code == 302
@@ -64,10 +82,11 @@ def test_role_change_deactivate_and_activate(admin_client, viewer_user, db):
 
 def test_admin_cannot_demote_or_deactivate_themself_through_the_page(admin_client, admin_user, db):
     response = post(admin_client, f"/users/{admin_user.id}/role", role="viewer")
-    assert response.status_code == 409
-    assert "your own admin role" in response.get_data(as_text=True)
+    assert response.status_code == 302 and response.location == "/users"  # a reload repeats nothing
+    assert "your own admin role" in admin_client.get("/users").get_data(as_text=True)
     response = post(admin_client, f"/users/{admin_user.id}/deactivate")
-    assert response.status_code == 409
+    assert response.status_code == 302 and response.location == "/users"
+    assert "Not deactivated: " in admin_client.get("/users").get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(User, admin_user.id).role == "platform_admin"
 
@@ -76,8 +95,11 @@ def test_reset_password_shows_a_new_password_and_the_old_one_stops_working(
     app, admin_client, viewer_user
 ):
     response = post(admin_client, f"/users/{viewer_user.id}/reset-password")
-    assert response.status_code == 200
-    assert "Password for viewer@example.com" in response.get_data(as_text=True)
+    assert response.status_code == 302 and response.location == "/users"
+    page = admin_client.get("/users").get_data(as_text=True)
+    assert "Password for viewer@example.com" in page
+    assert "The password of viewer@example.com is reset" in page
+    assert "Password for" not in admin_client.get("/users").get_data(as_text=True)  # once
     other = app.test_client()
     assert sign_in(other, viewer_user.email, PASSWORD).status_code == 401
 
@@ -127,7 +149,7 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin(app, db, monkeyp
         thread.start()
     for thread in threads:
         thread.join(30)
-    assert sorted(statuses.values()) == [302, 409]
+    assert sorted(statuses.values()) == [302, 302]  # the loser is told on the next page
     db.session.expire_all()
     roles = db.session.scalars(select(User.role).where(User.id.in_(targets.values()))).all()
     assert sorted(roles) == ["platform_admin", "viewer"]
@@ -137,8 +159,9 @@ def test_a_generated_password_must_be_changed_before_anything_else(app, admin_cl
     """Issue 12 item 11: pages redirect, htmx gets HX-Redirect, the API a 403 with a code."""
     from tests.conftest import IsolatedClient
 
-    page = post(admin_client, "/users", email="new@example.com", role="viewer")
-    password = page.get_data(as_text=True).split('<code class="secret">')[1].split("</code>")[0]
+    password = shown_password(
+        admin_client, post(admin_client, "/users", email="new@example.com", role="viewer")
+    )
     app.test_client_class = IsolatedClient
     user = app.test_client()
     assert sign_in(user, "new@example.com", password).status_code == 302
@@ -168,8 +191,25 @@ def test_a_generated_password_must_be_changed_before_anything_else(app, admin_cl
 
 
 def test_a_reset_password_must_be_changed_too(app, admin_client, viewer_user, db):
-    response = post(admin_client, f"/users/{viewer_user.id}/reset-password")
-    password = response.get_data(as_text=True).split('<code class="secret">')[1].split("</code>")[0]
+    password = shown_password(
+        admin_client, post(admin_client, f"/users/{viewer_user.id}/reset-password")
+    )
     other = app.test_client()
     assert sign_in(other, viewer_user.email, password).status_code == 302
     assert other.get("/").location == "/account/password"
+
+
+def test_a_marked_up_email_is_refused_with_the_reason(admin_client, db):
+    response = post(admin_client, "/users", email="<script>alert(1)</script>@x.com", role="viewer")
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "Email is not a valid email address: " in page
+    assert "<script>alert(1)" not in page
+    assert db.session.scalar(select(User).where(User.email.like("%script%"))) is None
+
+
+def test_a_handed_over_password_waits_for_its_own_page(admin_client, viewer_user):
+    """The encrypted handover names the page it is for: another page does not take it."""
+    post(admin_client, f"/users/{viewer_user.id}/reset-password")
+    assert 'id="new-key-secret"' not in admin_client.get("/api-keys").get_data(as_text=True)
+    assert "Password for viewer@example.com" in admin_client.get("/users").get_data(as_text=True)

@@ -22,6 +22,9 @@ class AuditLog(Model):
     action: Mapped[str] = mapped_column(sa.String(100), nullable=False)
     resource_type: Mapped[str] = mapped_column(sa.String(50), nullable=False, index=True)
     resource_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
+    # The resource's name when the row was written ("AI Chatbot", "greeting v3"), so the
+    # log still reads well once the resource is renamed or deleted.
+    resource_name: Mapped[str | None] = mapped_column(sa.String(300))
     old_values: Mapped[dict[str, Any]] = mapped_column(
         JSONType, nullable=False, default=dict, server_default=sa.text("'{}'")
     )

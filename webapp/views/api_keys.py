@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, request, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from webapp.auth import actor_from_request
+from webapp import one_time
+from webapp.auth import actor_from_request, is_htmx_request
 from webapp.models import API_KEY_SCOPES
 from webapp.models.apps import REJECTION_CODES
 from webapp.models.features import ENVIRONMENTS
@@ -46,14 +47,17 @@ def _page(status: int = 200, **context: Any) -> tuple[str, int]:
     return html, status
 
 
+SECRET_HANDOVER = "new API key"  # shown once by the keys page
+
+
 @bp.get("")
 def index() -> tuple[str, int]:
-    return _page()
+    return _page(new_key=one_time.take(SECRET_HANDOVER))
 
 
 @bp.post("")
 @requires_reauthentication  # a key opens the ingestion API: as sensitive as a password
-def create() -> tuple[str, int]:
+def create() -> Response | tuple[str, int]:
     form: dict[str, Any] = {
         "name": request.form.get("name", ""),
         "environment": request.form.get("environment", ""),
@@ -67,7 +71,12 @@ def create() -> tuple[str, int]:
         return _page(400, form=form, errors=error.errors)
     except Conflict as error:
         return _page(409, form=form, errors={error.field or "name": error.message})
-    return _page(201, new_key={"name": key.name, "prefix": key.prefix, "secret": secret})
+    new_key = {"name": key.name, "prefix": key.prefix, "secret": secret}
+    if is_htmx_request():  # swapped into /api-keys: the address stays the page's
+        return _page(201, new_key=new_key)
+    # Post/redirect/get: the keys page shows the secret once (encrypted on its way).
+    one_time.hand_over(SECRET_HANDOVER, new_key)
+    return redirect(url_for("api_keys.index"))
 
 
 @bp.post("/<key_id>/revoke")

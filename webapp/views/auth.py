@@ -44,9 +44,11 @@ class LoginForm(FlaskForm):
 
 
 class PasswordForm(FlaskForm):
-    current_password = PasswordField("Current password", validators=[DataRequired()])
-    new_password = PasswordField("New password", validators=[DataRequired()])
-    confirm_password = PasswordField("Repeat the new password", validators=[DataRequired()])
+    """The fields only: ``change_own_password`` checks them, every problem at once."""
+
+    current_password = PasswordField("Current password")
+    new_password = PasswordField("New password")
+    confirm_password = PasswordField("Repeat the new password")
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -7,10 +7,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flask import Blueprint, flash, request, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from webapp.auth import actor_from_request, admin_only
+from webapp.auth import actor_from_request, admin_only, is_htmx_request
 from webapp.charts import experiment_metric_chart
 from webapp.json_input import loads_strict
 from webapp.models import EXPERIMENT_STATUSES, EXPERIMENT_TYPES
@@ -20,14 +20,15 @@ from webapp.services.core.errors import Conflict, ValidationFailed
 from webapp.services.core.ids import parse_id
 from webapp.services.core.sorting import Sort
 from webapp.services.experiments import lifecycle as experiments
-from webapp.services.experiments.schemas import VARIANT_TARGETS
+from webapp.services.experiments.schemas import MAX_VARIANTS, VARIANT_TARGETS
 from webapp.services.prompts import versions as prompts
 from webapp.views.query import PageQuery
 from webapp.views.sorting import Sorting, read_sort
 
 bp = Blueprint("experiments", __name__, url_prefix="/experiments")
 
-VARIANT_ROWS = 4  # rows on the create form; empty rows are skipped
+VARIANT_ROWS = MAX_VARIANTS  # rows on the create form (empty rows are skipped)
+OPEN_ROWS = 4  # shown at first; the others wait under "More variants"
 ACTION_LABELS = {
     "start": "Start",
     "pause": "Pause",
@@ -71,22 +72,52 @@ def index() -> tuple[str, int]:
     return html, query.status
 
 
+def _chosen_feature(form: dict[str, Any]) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(form.get("feature_id") or ""))
+    except ValueError:
+        return None
+
+
 def _form_context(form: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    feature_id = _chosen_feature(form)
+    # Only the chosen feature's prompt versions (and global ones) can be its variants.
+    versions = (
+        [
+            prompt
+            for prompt in prompts.list_prompts(limit=prompts.MAX_LIMIT).prompts
+            if prompt.feature_id in (feature_id, None)
+        ]
+        if feature_id is not None
+        else []
+    )
+    filled = [
+        row
+        for row in range(VARIANT_ROWS)
+        if form.get(f"variant_{row}_id", "").strip() or form.get(f"variant_{row}_name", "").strip()
+    ]
     return {
         "form": form,
         "errors": errors,
         "types": EXPERIMENT_TYPES,
-        "rows": range(VARIANT_ROWS),
+        "rows": range(OPEN_ROWS),
+        "more_rows": range(OPEN_ROWS, VARIANT_ROWS),
+        "more_open": any(row >= OPEN_ROWS for row in filled),
+        "max_variants": MAX_VARIANTS,
+        "feature_chosen": feature_id is not None,
         "feature_rows": features.list_features(),
         "models": assignments.assignable_models(),
-        "prompt_versions": prompts.list_prompts(limit=prompts.MAX_LIMIT).prompts,
+        "prompt_versions": versions,
     }
 
 
 @bp.get("/new")
 @admin_only
 def new() -> str:
-    return render_page("experiments/new.html", "form", **_form_context({}, {}))
+    """The empty form; with ``?feature_id=`` (and the other fields, which htmx sends when
+    the feature changes) the form as typed, offering that feature's prompt versions."""
+    form = {key: value for key, value in request.args.items() if key != "csrf_token"}
+    return render_page("experiments/new.html", "form", **_form_context(form, {}))
 
 
 def _fields_from_form(form: dict[str, str]) -> tuple[dict[str, Any], dict[str, str], list[int]]:
@@ -160,11 +191,13 @@ def create() -> Response | tuple[str, int]:
     form = request.form.to_dict()
     form.pop("csrf_token", None)
     fields, problems, rows = _fields_from_form(form)
-    errors = dict(problems)
-    if not problems:
+    # Every problem at once: the service's (its database checks included) beside the
+    # form's own (JSON it could not read), which word those fields better.
+    errors = {**_form_errors(experiments.definition_problems(fields), rows), **problems}
+    if not errors:
         try:
             experiment = experiments.create_experiment(actor_from_request(), fields)
-        except ValidationFailed as error:
+        except ValidationFailed as error:  # changed meanwhile (a model retired)
             errors = _form_errors(error.errors, rows)
         else:
             flash(f"Experiment {experiment.name} created as a draft.")
@@ -189,6 +222,7 @@ def _detail_context(experiment_id: uuid.UUID, problem: str | None = None) -> dic
         "can_promote": experiments.can_promote(experiment, analysis),
         "can_delete": experiments.can_delete(experiment),
         "promotion": experiments.promotion_of(experiment),
+        "winner_label": experiments.variant_label(experiment, analysis.winner),
         "problem": problem,
     }
 
@@ -200,8 +234,12 @@ def detail(experiment_id: str) -> str:
     )
 
 
-def _refused(target: uuid.UUID, problem: str, status: int) -> tuple[str, int]:
-    """The experiment page again with the reason nothing changed (htmx swaps it in)."""
+def _refused(target: uuid.UUID, problem: str, status: int) -> Response | tuple[str, int]:
+    """The experiment page again with the reason nothing changed: htmx swaps it in (the
+    address stays the page's); a plain form is redirected to it (post/redirect/get)."""
+    if not is_htmx_request():
+        flash(problem, "error")
+        return redirect(url_for("experiments.detail", experiment_id=target))
     html = render_page("experiments/detail.html", "page", **_detail_context(target, problem))
     return html, status
 
@@ -225,7 +263,7 @@ def promote(experiment_id: str) -> Response | tuple[str, int]:
         promotion = experiments.promote(actor_from_request(), target)
     except (ValidationFailed, Conflict) as error:
         return _refused(target, f"Not promoted: {error}.", error.status_code)
-    flash(f"Promoted {promotion.variant['name']}: {promotion.message}.")
+    flash(f"Promoted {promotion.variant['name']} ({promotion.variant['id']}): {promotion.message}.")
     return go_to(url_for("experiments.detail", experiment_id=target))
 
 

@@ -182,10 +182,11 @@ def assign(feature_id: str) -> Response | tuple[str, int]:
     return render_page("features/detail.html", "deployments", **context), status
 
 
-def _refused(target: uuid.UUID, message: str, status: int) -> tuple[str, int]:
-    """The feature page again, saying why nothing changed (4xx, nothing saved)."""
-    flash(message)
-    return render_page("features/detail.html", "health", **_detail_context(target)), status
+def _refused(target: uuid.UUID, message: str, status: int) -> Response:
+    """Nothing changed: post/redirect/get to the feature page, which says why (a reload
+    repeats nothing)."""
+    flash(message, "error")
+    return redirect(url_for("features.detail", feature_id=target))
 
 
 @bp.post("/<feature_id>/rollback")

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, flash, redirect, request, url_for
+from flask import Blueprint, flash, request, url_for
 from werkzeug.wrappers import Response
 
 from webapp.auth import actor_from_request, admin_only
@@ -233,6 +233,7 @@ def _detail(model, query: PageQuery | None = None, block: str = "content") -> st
             environment=environment,
         ),
         history=ai_models.deployment_history(model.id),
+        delete_refusal=ai_models.delete_refusal(model),
     )
 
 
@@ -268,7 +269,8 @@ def delete(model_id: str) -> Response | tuple[str, int]:
     try:
         ai_models.delete_model(actor_from_request(), model.id)
     except Conflict as error:
-        flash(f"Not deleted: {error.message}.")
-        return _detail(model), 409
-    flash("Model deleted.")
-    return redirect(url_for("models.index"))
+        # Post/redirect/get for the refusal too: a reload repeats nothing.
+        flash(f"Not deleted: {error.message}.", "error")
+        return go_to(url_for("models.detail", model_id=model.id))
+    flash(f"Model {model.display_name} deleted.")
+    return go_to(url_for("models.index"))

@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, flash, request, url_for
+from flask import Blueprint, flash, redirect, request, url_for
 from werkzeug.wrappers import Response
 
-from webapp.auth import actor_from_request, admin_only
+from webapp.auth import actor_from_request, admin_only, is_htmx_request
 from webapp.json_input import loads_strict
 from webapp.models import ENVIRONMENTS
 from webapp.responses import go_to, render_page
@@ -21,7 +21,7 @@ from webapp.services.core.ids import parse_id
 from webapp.services.playground import runs
 from webapp.services.prompts import environments
 from webapp.services.prompts import versions as prompts
-from webapp.services.prompts.rendering import placeholders
+from webapp.services.prompts.rendering import placeholder_warnings, placeholders
 from webapp.views.query import PageQuery
 from webapp.views.sorting import Sorting, read_sort
 
@@ -102,8 +102,16 @@ def create() -> Response | tuple[str, int]:
         prompt = prompts.create_prompt(actor_from_request(), fields)
     except ValidationFailed as error:
         return _new_page(form, error.errors, 400)
-    flash(f"{prompt.name} v{prompt.version} saved.")
+    flash(f"{prompt.name} v{prompt.version} saved.{_warned(prompt.content)}")
     return go_to(url_for("prompts.detail", prompt_id=prompt.id))
+
+
+def _warned(content: str) -> str:
+    """What the flash adds when the saved content has malformed placeholders."""
+    count = len(placeholder_warnings(content))
+    if not count:
+        return ""
+    return f" Check {count} placeholder{'s' if count != 1 else ''}: see the warnings below."
 
 
 def _detail_context(prompt_id, **extra: Any) -> dict[str, Any]:
@@ -121,8 +129,10 @@ def _detail_context(prompt_id, **extra: Any) -> dict[str, Any]:
         "can_roll_back": {env: environments.can_roll_back(prompt, env) for env in ENVIRONMENTS},
         "activations": environments.history(prompt.feature_id, prompt.name),
         "detected": placeholders(prompt.content),
+        "placeholder_warnings": placeholder_warnings(prompt.content),
         "feature": features.get_feature(prompt.feature_id) if prompt.feature_id else None,
         "usage": prompts.usage(prompt.id, days=30),
+        "delete_refusal": prompts.delete_refusal(prompt),
         "diff": None,
         "trial": None,
         "values": {},
@@ -139,8 +149,13 @@ def _detail_context(prompt_id, **extra: Any) -> dict[str, Any]:
     return context
 
 
-def _refused(target, problem: str, status: int) -> tuple[str, int]:
-    """The prompt page again with the reason nothing changed; htmx swaps #prompt-page."""
+def _refused(target, problem: str, status: int) -> Response | tuple[str, int]:
+    """The prompt page again with the reason nothing changed: htmx swaps #prompt-page
+    (the address stays the page's); a plain form is redirected to it (post/redirect/get,
+    so a reload repeats nothing)."""
+    if not is_htmx_request():
+        flash(problem, "error")
+        return redirect(url_for("prompts.detail", prompt_id=target))
     html = render_page("prompts/detail.html", "page", **_detail_context(target, problem=problem))
     return html, status
 
@@ -180,13 +195,18 @@ def save_content(prompt_id: str) -> Response | tuple[str, int]:
         html = render_page(
             "prompts/detail.html",
             "workspace",
-            **_detail_context(target, content_errors=error.errors, draft=content),
+            **_detail_context(
+                target,
+                content_errors=error.errors,
+                draft=content,
+                placeholder_warnings=placeholder_warnings(content),
+            ),
         )
         return html, 400
     if prompt.id == target:
         flash("Nothing changed: the content is the same as this version's.")
     else:
-        flash(f"Saved as version {prompt.version}.")
+        flash(f"Saved as version {prompt.version}.{_warned(prompt.content)}")
     return go_to(url_for("prompts.detail", prompt_id=prompt.id))
 
 

@@ -13,7 +13,7 @@ from webapp.auth import actor_from_request
 from webapp.charts import health_timeline_chart
 from webapp.models import PROVIDER_STATUSES
 from webapp.reauth import health_check_url_changes, reauthentication_needed
-from webapp.responses import render_page
+from webapp.responses import go_to, render_page
 from webapp.services.catalog import ai_models, providers
 from webapp.services.core.errors import Conflict, ValidationFailed
 from webapp.services.core.ids import parse_id
@@ -190,6 +190,7 @@ def _detail(provider, form, errors, status=200):
         "health",
         provider=provider,
         models=ai_models.models_of_provider(provider.id),
+        delete_refusal=providers.delete_refusal(provider),
         form=form,
         errors=errors,
         statuses=PROVIDER_STATUSES,
@@ -228,7 +229,8 @@ def delete(provider_id: str) -> Response | tuple[str, int]:
     try:
         providers.delete_provider(actor_from_request(), provider.id)
     except Conflict as error:
-        flash(f"Not deleted: {error.message}")
-        return _detail(provider, _form_values(provider), {}, 409)
-    flash("Provider deleted.")
-    return redirect(url_for("providers.index"))
+        # Post/redirect/get for the refusal too: a reload repeats nothing.
+        flash(f"Not deleted: {error.message}", "error")
+        return go_to(url_for("providers.detail", provider_id=provider.id))
+    flash(f"Provider {provider.display_name} deleted.")
+    return go_to(url_for("providers.index"))

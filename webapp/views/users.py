@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from webapp import one_time
 from webapp.auth import actor_from_request, admin_only
 from webapp.models import ROLE_ADMIN, ROLES
 from webapp.reauth import reauthentication_needed, requires_reauthentication
@@ -16,6 +17,7 @@ from webapp.views.query import PageQuery
 from webapp.views.sorting import Sorting, read_sort
 
 bp = Blueprint("users", __name__, url_prefix="/users")
+PASSWORD_HANDOVER = "generated password"  # shown once by the users page
 
 
 BY_EMAIL = Sort("email")
@@ -32,6 +34,14 @@ def _page(status: int = 200, **context) -> tuple[str, int]:
     sorting = Sorting(
         "users.index", order, descending_first=frozenset({"last_sign_in"}), default=BY_EMAIL
     )
+    actor_id = actor_from_request().user_id
+    refusals = {
+        user.id: {
+            "role": users.role_change_refusal(actor_id, user),
+            "deactivate": users.deactivate_refusal(actor_id, user),
+        }
+        for user in page.items
+    }
     html = render_template(
         "users/index.html",
         users=page.items,
@@ -39,6 +49,7 @@ def _page(status: int = 200, **context) -> tuple[str, int]:
         sorting=sorting,
         query=query,
         roles=ROLES,
+        refusals=refusals,
         **context,
     )
     return html, status if status != 200 else query.status
@@ -47,7 +58,14 @@ def _page(status: int = 200, **context) -> tuple[str, int]:
 @bp.get("")
 @admin_only
 def index() -> tuple[str, int]:
-    return _page()
+    return _page(one_time_password=one_time.take(PASSWORD_HANDOVER))
+
+
+def _refused(message: str) -> Response:
+    """Post/redirect/get for a refusal too: the users page says why, and a reload
+    repeats nothing."""
+    flash(message, "error")
+    return redirect(url_for("users.index"))
 
 
 @bp.post("")
@@ -71,8 +89,10 @@ def create() -> Response | tuple[str, int]:
         return _page(400, form=form, errors=error.errors)
     except Conflict:
         return _page(409, form=form, errors={"email": "is already used by another user"})
-    # Shown in this response only: never stored, never put in a (readable) flash cookie.
-    return _page(201, one_time_password={"email": user.email, "password": password})
+    # Shown once by the page redirected to: encrypted in the cookie, never stored.
+    one_time.hand_over(PASSWORD_HANDOVER, {"email": user.email, "password": password})
+    flash(f"{user.email} added as {user.role}.")
+    return redirect(url_for("users.index"))
 
 
 @bp.post("/<user_id>/role")
@@ -84,7 +104,7 @@ def change_role(user_id: str) -> Response | tuple[str, int]:
             actor_from_request(), parse_id(user_id, "user"), request.form.get("role", "")
         )
     except (ValidationFailed, Conflict) as error:
-        return _page(409 if isinstance(error, Conflict) else 400, problem=str(error))
+        return _refused(f"Role not changed: {error}.")
     flash(f"{user.email} is now {user.role}.")
     return redirect(url_for("users.index"))
 
@@ -96,7 +116,7 @@ def deactivate(user_id: str) -> Response | tuple[str, int]:
     try:
         user = users.set_active(actor_from_request(), parse_id(user_id, "user"), False)
     except Conflict as error:
-        return _page(409, problem=str(error))
+        return _refused(f"Not deactivated: {error}.")
     flash(f"{user.email} is deactivated and signed out everywhere.")
     return redirect(url_for("users.index"))
 
@@ -113,9 +133,11 @@ def activate(user_id: str) -> Response:
 @bp.post("/<user_id>/reset-password")
 @admin_only
 @requires_reauthentication
-def reset_password(user_id: str) -> tuple[str, int]:
+def reset_password(user_id: str) -> Response:
     user, password = users.reset_password(actor_from_request(), parse_id(user_id, "user"))
-    return _page(200, one_time_password={"email": user.email, "password": password})
+    one_time.hand_over(PASSWORD_HANDOVER, {"email": user.email, "password": password})
+    flash(f"The password of {user.email} is reset and their sessions ended.")
+    return redirect(url_for("users.index"))
 
 
 @bp.post("/<user_id>/reset-mfa")

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, tuple_
+from sqlalchemy import ColumnElement, func, select, tuple_, union_all
 
 from webapp.extensions import db
 from webapp.models import AuditLog, User
-from webapp.services.audit.records import repeated_event_counts
+from webapp.services.audit.records import NAMED_RESOURCES, repeated_event_counts
 
 PER_PAGE = 50
 MAX_PAGE = 100_000
@@ -30,6 +30,52 @@ class AuditFilters:
 
 
 @dataclass(frozen=True)
+class FieldChange:
+    """One field of an event's diff, each side as JSON text (``null`` for None), or
+    None when that side does not have the field (a create's old side)."""
+
+    field: str
+    old: str | None
+    new: str | None
+
+
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def changes(event: AuditLog) -> list[FieldChange]:
+    """The fields the event changed: those whose old and new values differ, or that one
+    side alone records (a create's new values, a delete's snapshot)."""
+    old, new = event.old_values or {}, event.new_values or {}
+    keys = list(old) + [key for key in new if key not in old]
+    return [
+        FieldChange(
+            key,
+            _shown(old[key]) if key in old else None,
+            _shown(new[key]) if key in new else None,
+        )
+        for key in keys
+        if key not in old or key not in new or old[key] != new[key]
+    ]
+
+
+def existing_resources(events: list[AuditLog]) -> set[uuid.UUID]:
+    """Which of the events' resources still exist (one UNION ALL over their tables):
+    those the pages link to."""
+    wanted: dict[str, set[uuid.UUID]] = {}
+    for event in events:
+        if event.resource_id and event.resource_type in NAMED_RESOURCES:
+            wanted.setdefault(event.resource_type, set()).add(event.resource_id)
+    parts = [
+        select(NAMED_RESOURCES[kind][0].id).where(NAMED_RESOURCES[kind][0].id.in_(ids))
+        for kind, ids in wanted.items()
+    ]
+    if not parts:
+        return set()
+    return set(db.session.scalars(parts[0] if len(parts) == 1 else union_all(*parts)))
+
+
+@dataclass(frozen=True)
 class AuditPage:
     rows: list[tuple[AuditLog, str | None]]  # (event, who: see user_label)
     page: int
@@ -37,6 +83,33 @@ class AuditPage:
     total: int
     # Rows that stand for a flood of repeated events (throttled sign-ins, 403s): how many.
     counts: dict[uuid.UUID, int] = field(default_factory=dict)
+    # The resources of these rows that still exist (linked); the asked page when it was
+    # past the last one (the last page is shown instead).
+    existing: set[uuid.UUID] = field(default_factory=set)
+    asked_page: int | None = None
+    with_emails: bool = False
+
+    def name_of(self, event: AuditLog) -> str | None:
+        """The resource's name for this reader: a user is named by their email, which
+        only admins see (as on the users page)."""
+        if event.resource_type == "user" and not self.with_emails:
+            return None
+        return event.resource_name
+
+    @property
+    def gone(self) -> set[uuid.UUID]:
+        """The rows' resources that were deleted since (said so beside their name)."""
+        return {
+            event.resource_id
+            for event, _ in self.rows
+            if event.resource_id
+            and event.resource_type in NAMED_RESOURCES
+            and event.resource_id not in self.existing
+        }
+
+    @property
+    def changes(self) -> dict[uuid.UUID, list[FieldChange]]:
+        return {event.id: changes(event) for event, _ in self.rows}
 
     @property
     def pages(self) -> int:
@@ -120,6 +193,9 @@ def search_events(
 ) -> AuditPage:
     conditions = filter_conditions(filters)
     total = db.session.scalar(select(func.count()).select_from(AuditLog).where(*conditions)) or 0
+    last = max(1, -(-total // per_page))
+    asked = page if page > last else None
+    page = min(page, last)  # ?page=999 of 1 shows page 1, saying so
     rows = db.session.execute(
         select(AuditLog, User.id, User.email, User.display_name)
         .outerjoin(User, User.id == AuditLog.user_id)
@@ -135,7 +211,8 @@ def search_events(
     counts = {}
     if repeat_window is not None:
         counts = repeated_event_counts([event for event, _ in labelled], repeat_window)
-    return AuditPage(labelled, page, per_page, total, counts)
+    existing = existing_resources([event for event, _ in labelled])
+    return AuditPage(labelled, page, per_page, total, counts, existing, asked, with_emails)
 
 
 def filter_conditions(filters: AuditFilters) -> list[ColumnElement[bool]]:

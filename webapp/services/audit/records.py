@@ -11,7 +11,18 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.extensions import db
-from webapp.models import AuditEventWindow, AuditLog
+from webapp.models import (
+    AIModel,
+    ApiKey,
+    AuditEventWindow,
+    AuditLog,
+    Budget,
+    Experiment,
+    Feature,
+    Prompt,
+    Provider,
+    User,
+)
 from webapp.models.types import utcnow
 from webapp.services.core.actor import Actor
 from webapp.services.core.addresses import client_key
@@ -27,6 +38,48 @@ def changed_fields(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict, dict
     )
 
 
+# The kinds of resource an audit row can name, and how each is named to a reader.
+NAMED_RESOURCES: dict[str, tuple[type[Any], Any]] = {
+    "feature": (Feature, lambda r: r.display_name),
+    "model": (AIModel, lambda r: r.display_name),
+    "provider": (Provider, lambda r: r.display_name),
+    "prompt": (Prompt, lambda r: f"{r.name} v{r.version}"),
+    "budget": (Budget, lambda r: r.name),
+    "experiment": (Experiment, lambda r: r.name),
+    "user": (User, lambda r: r.email),
+    "api_key": (ApiKey, lambda r: r.name),
+}
+NAME_KEYS = ("display_name", "name", "email")  # what names a resource in its values
+MAX_RESOURCE_NAME = 300
+
+
+def resource_name(
+    resource_type: str,
+    resource_id: uuid.UUID | None,
+    old_values: dict[str, Any] | None,
+    new_values: dict[str, Any] | None,
+) -> str | None:
+    """The resource's name as the audit row keeps it: read from the resource (usually in
+    the session already), else from the values the row records (a delete's snapshot)."""
+    if resource_id is None or resource_type not in NAMED_RESOURCES:
+        return None
+    table, name_of = NAMED_RESOURCES[resource_type]
+    found = None
+    with db.session.no_autoflush:
+        resource = db.session.get(table, resource_id)
+        if resource is not None and resource not in db.session.deleted:
+            found = name_of(resource)
+    for values in (new_values or {}, old_values or {}):
+        if found:
+            break
+        named = next((values[key] for key in NAME_KEYS if values.get(key)), None)
+        if isinstance(named, str):
+            found = named
+            if resource_type == "prompt" and values.get("version") is not None:
+                found = f"{named} v{values['version']}"
+    return str(found)[:MAX_RESOURCE_NAME] if found else None
+
+
 def add_audit_row(
     actor: Actor,
     action: str,
@@ -40,6 +93,7 @@ def add_audit_row(
         action=action,
         resource_type=resource_type,
         resource_id=resource_id,
+        resource_name=resource_name(resource_type, resource_id, old_values, new_values),
         old_values=to_jsonable(old_values or {}),
         new_values=to_jsonable(new_values or {}),
         ip_address=actor.ip_address,

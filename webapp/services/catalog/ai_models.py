@@ -271,6 +271,22 @@ def update_model(actor: Actor, model_id: uuid.UUID, changes: Mapping[str, Any]) 
     return model
 
 
+def delete_refusal(model: AIModel) -> str | None:
+    """Why ``model`` cannot be deleted (it served a feature), or None: what ``delete_model``
+    refuses with, and what the model page shows beside a disabled Delete."""
+    serving = db.session.scalar(
+        select(func.count())
+        .select_from(FeatureModelAssignment)
+        .where(FeatureModelAssignment.model_id == model.id)
+    )
+    if serving:
+        return (
+            f"{model.display_name} has {serving} deployment(s) in its history, which deleting "
+            "it would erase; set its status to deprecated instead"
+        )
+    return None
+
+
 def delete_model(actor: Actor, model_id: uuid.UUID) -> None:
     """Only a model that never served a feature can be deleted: deleting one with
     deployments would erase that history (ON DELETE CASCADE). Retire it instead by setting
@@ -278,16 +294,9 @@ def delete_model(actor: Actor, model_id: uuid.UUID) -> None:
     model = db.session.scalar(select(AIModel).where(AIModel.id == model_id).with_for_update())
     if model is None:
         raise NotFound(f"model {model_id} does not exist")
-    serving = db.session.scalar(
-        select(func.count())
-        .select_from(FeatureModelAssignment)
-        .where(FeatureModelAssignment.model_id == model.id)
-    )
-    if serving:
-        raise Conflict(
-            f"{model.display_name} has {serving} deployment(s) in its history, which deleting "
-            "it would erase; set its status to deprecated instead"
-        )
+    refusal = delete_refusal(model)
+    if refusal:
+        raise Conflict(refusal)
     snapshot = model_as_dict(model)
     db.session.delete(model)
     bump_config_revision()

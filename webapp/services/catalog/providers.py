@@ -183,11 +183,10 @@ def update_provider(actor: Actor, provider_id: uuid.UUID, changes: Mapping[str, 
     return provider
 
 
-def delete_provider(actor: Actor, provider_id: uuid.UUID) -> None:
-    """Refused while any of its models has deployments (active ones, or history that the
-    cascade would erase); a provider whose models never served a feature can go, with
-    its models."""
-    provider = get_provider(provider_id)
+def delete_refusal(provider: Provider) -> str | None:
+    """Why ``provider`` cannot be deleted (one of its models has deployments), or None:
+    what ``delete_provider`` refuses with, and what its page shows beside a disabled
+    Delete."""
     deployed = db.session.execute(
         select(
             Feature.display_name,
@@ -203,10 +202,21 @@ def delete_provider(actor: Actor, provider_id: uuid.UUID) -> None:
     if deployed:
         active = [f"{model} serves {feature} ({env})" for feature, model, env, on in deployed if on]
         detail = "; ".join(active) if active else f"{len(deployed)} past deployment(s) on record"
-        raise Conflict(
+        return (
             f"{provider.display_name} cannot be deleted: {detail}. Assign other models, and "
             "mark the provider inactive instead of deleting its history."
         )
+    return None
+
+
+def delete_provider(actor: Actor, provider_id: uuid.UUID) -> None:
+    """Refused while any of its models has deployments (active ones, or history that the
+    cascade would erase); a provider whose models never served a feature can go, with
+    its models."""
+    provider = get_provider(provider_id)
+    refusal = delete_refusal(provider)
+    if refusal:
+        raise Conflict(refusal)
     snapshot = provider_as_dict(provider)
     db.session.delete(provider)
     bump_config_revision()

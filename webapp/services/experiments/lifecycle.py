@@ -41,6 +41,7 @@ from webapp.services.core.validation import check
 from webapp.services.experiments import analysis as experiment_analysis
 from webapp.services.experiments.schemas import (
     FIELDS,
+    MAX_SUBJECT,
     ExperimentCreate,
     ExperimentDefinition,
     ResultBatch,
@@ -226,6 +227,38 @@ def _check_prompt(prompt_id: uuid.UUID, field: str, feature_id: uuid.UUID | None
     return {}
 
 
+def _targets(
+    values: Mapping[str, Any], fields: Mapping[str, Any]
+) -> list[tuple[uuid.UUID | None, uuid.UUID | None]]:
+    """Each variant's model and prompt ids: from the valid variants, or, when one of them
+    is wrong, from every raw variant whose ids read as UUIDs (so a wrong model is named
+    in the same answer as a wrong variant name)."""
+    if values.get("variants") is not None:
+        return [(v.model_id, v.prompt_id) for v in values["variants"]]
+    raw = fields.get("variants")
+    found: list[tuple[uuid.UUID | None, uuid.UUID | None]] = []
+    for item in raw if isinstance(raw, list) else []:
+        ids: list[uuid.UUID | None] = []
+        for key in ("model_id", "prompt_id"):
+            value = item.get(key) if isinstance(item, dict) else None
+            try:
+                ids.append(uuid.UUID(str(value)) if value else None)
+            except ValueError:
+                ids.append(None)
+        found.append((ids[0], ids[1]))
+    return found
+
+
+def definition_problems(fields: Mapping[str, Any]) -> dict[str, str]:
+    """Every problem of a new experiment's fields, the database's checks included, without
+    saving anything: the create form merges them with its own (JSON it could not read)."""
+    try:
+        _checked(ExperimentCreate, fields)
+    except ValidationFailed as error:
+        return dict(error.errors)
+    return {}
+
+
 def _checked(schema: type[ExperimentDefinition], fields: Mapping[str, Any]) -> dict[str, Any]:
     """The experiment's columns as validated by ``schema``, with the checks that need
     the database: the feature exists, each variant's model can serve traffic and its
@@ -237,13 +270,11 @@ def _checked(schema: type[ExperimentDefinition], fields: Mapping[str, Any]) -> d
         errors["feature_id"] = "is not a known feature"
         feature_id = None
     feature = db.session.get(Feature, feature_id) if feature_id is not None else None
-    for index, variant in enumerate(values.get("variants") or []):
-        if variant.model_id is not None:
-            errors.update(_check_model(variant.model_id, f"variants.{index}.model_id", feature))
-        if variant.prompt_id is not None:
-            errors.update(
-                _check_prompt(variant.prompt_id, f"variants.{index}.prompt_id", feature_id)
-            )
+    for index, (model_id, prompt_id) in enumerate(_targets(values, fields)):
+        if model_id is not None and f"variants.{index}.model_id" not in errors:
+            errors.update(_check_model(model_id, f"variants.{index}.model_id", feature))
+        if prompt_id is not None and f"variants.{index}.prompt_id" not in errors:
+            errors.update(_check_prompt(prompt_id, f"variants.{index}.prompt_id", feature_id))
     if errors:
         raise ValidationFailed(errors)
     return checked.valid().stored()
@@ -426,8 +457,10 @@ class Assignment:
 
 
 def assign(experiment_id: uuid.UUID, subject: Any) -> Assignment:
-    if not isinstance(subject, str) or not subject.strip() or len(subject) > 200:
-        raise ValidationFailed({"subject": "is required: a user or session id (≤ 200 characters)"})
+    if not isinstance(subject, str) or not subject.strip() or len(subject.strip()) > MAX_SUBJECT:
+        raise ValidationFailed(
+            {"subject": f"is required: a user or session id (≤ {MAX_SUBJECT} characters)"}
+        )
     experiment = get_experiment(experiment_id)
     bucket = bucket_of(experiment.id, subject.strip())
     return Assignment(experiment, subject.strip(), bucket, variant_for_bucket(experiment, bucket))
@@ -534,6 +567,14 @@ class Promotion:
     experiment: Experiment
     variant: dict[str, Any]
     message: str
+
+
+def variant_label(experiment: Experiment, variant_id: str | None) -> str | None:
+    """A variant as the pages name it: "Friendlier (v2)", its name and id."""
+    for variant in experiment.variants or []:
+        if variant.get("id") == variant_id:
+            return f"{variant.get('name') or variant_id} ({variant_id})"
+    return variant_id
 
 
 def promotion_of(experiment: Experiment) -> dict[str, Any] | None:

@@ -8,6 +8,7 @@ can serve traffic, the prompt belongs to the feature."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic.json_schema import JsonDict
 
 from webapp.models import EXPERIMENT_TYPES
+from webapp.services.apps.reported_events import subject_uuid
 from webapp.services.core.validation import (
     Id,
     Input,
@@ -109,6 +111,37 @@ def _variant_problems(experiment_type: str | None, index: int, raw: Any) -> dict
     return {f"{index}.{key}": message for key, message in found.items()}
 
 
+def _same_targets(
+    experiment_type: str | None, value: list[Any], found: dict[str, str]
+) -> dict[str, str]:
+    """Two variants of a prompt test that point at the same prompt version with the same
+    parameters compare nothing: the later one is refused, naming the earlier. (The same
+    version with other parameters is a real comparison.)"""
+    target = VARIANT_TARGETS.get(experiment_type or "", (None, ()))[0]
+    if target != "prompt_id":
+        return {}
+    what = "prompt version"
+    first: dict[str, str] = {}
+    same: dict[str, str] = {}
+    for index, raw in enumerate(value):
+        key = f"{index}.{target}"
+        if not isinstance(raw, dict) or not raw.get(target) or key in found:
+            continue
+        try:
+            pointed = str(uuid.UUID(str(raw[target])))
+        except ValueError:
+            continue
+        arm = json.dumps([pointed, raw.get("params") or {}], sort_keys=True, default=str)
+        if arm in first:
+            same[key] = (
+                f"is the same {what} (with the same parameters) as variant {first[arm]}: "
+                f"each variant must test something different"
+            )
+        else:
+            first[arm] = str(raw.get("id") or index + 1)
+    return same
+
+
 def _variants(value: Any, experiment_type: str | None) -> list[Variant]:
     if not isinstance(value, list) or not 2 <= len(value) <= MAX_VARIANTS:
         raise problem(f"must be a list of 2 to {MAX_VARIANTS} variants")
@@ -122,6 +155,7 @@ def _variants(value: Any, experiment_type: str | None) -> list[Variant]:
         if variant_id in seen:
             found[f"{index}.id"] = f"{variant_id} is used by another variant"
         seen.add(variant_id)
+    found.update(_same_targets(experiment_type, value, found))
     if found:
         raise problems(found, value)
     return [Variant.model_validate(raw) for raw in value]
@@ -354,6 +388,34 @@ class MetricValue(Rule):
         return {"type": ["number", "string"], "exclusiveMinimum": -limit, "exclusiveMaximum": limit}
 
 
+MAX_SUBJECT = 200  # as ``assign`` takes it: GET …/assignment?subject=
+
+
+@dataclass(frozen=True)
+class Subject(Rule):
+    """A user or session id as the application knows it: the same strings that
+    ``…/assignment?subject=`` accepts (any text of 1-200 characters, stripped). A UUID is
+    kept; any other text is stored as its stable UUID (``subject_uuid``: the one
+    mapping the usage ingestion uses too), so the same subject is one subject."""
+
+    def validate(self, value: Any) -> uuid.UUID | None:
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str) or not value.strip() or len(value.strip()) > MAX_SUBJECT:
+            raise problem(f"must be a user or session id (text of 1-{MAX_SUBJECT} characters)")
+        return subject_uuid(value.strip())
+
+    def json_schema(self) -> dict[str, Any]:
+        return {
+            "anyOf": [
+                {"type": "string", "minLength": 1, "maxLength": MAX_SUBJECT},
+                {"type": "null"},
+            ],
+            "description": "Any id (as for …/assignment?subject=); text that is not a UUID "
+            "is stored as a stable UUID derived from it.",
+        }
+
+
 class ResultItem(Input):
     """One observation of a metric for a variant (which variants exist is the
     experiment's: the service checks it)."""
@@ -366,8 +428,8 @@ class ResultItem(Input):
     variant_id: Annotated[str, Text(100)]
     metric_name: Annotated[str, Text(100)]
     metric_value: Annotated[Decimal, MetricValue()]
-    user_id: Annotated[uuid.UUID | None, Id(optional=True)] = None
-    session_id: Annotated[uuid.UUID | None, Id(optional=True)] = None
+    user_id: Annotated[uuid.UUID | None, Subject()] = None
+    session_id: Annotated[uuid.UUID | None, Subject()] = None
     metadata: Annotated[dict[str, Any] | None, JsonObject(optional=True)] = None
 
 

@@ -23,7 +23,6 @@ from webapp.services.identity import passwords, sessions
 from webapp.services.identity.schemas import NewUser, normalize_email
 
 
-# Deliberately simple: one @, something on each side, a dot in the domain, no spaces.
 def create_user(
     actor: Actor,
     email: str,
@@ -41,7 +40,7 @@ def create_user(
         {"email": email, "password": password, "role": role, "display_name": display_name},
     )
     email, role, display_name = new.email, new.role, new.display_name
-    if db.session.scalar(select(User.id).where(User.email == email)) is not None:
+    if find_user_by_email(email) is not None:
         raise Conflict(f"a user with email {email} already exists", field="email")
 
     user = User(
@@ -67,7 +66,11 @@ def count_users() -> int:
 
 
 def find_user_by_email(email: str) -> User | None:
-    return db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    """The account of a typed address: its stored form, or the address only stripped and
+    lower-cased as accounts made before email-validator were stored (an internationalised
+    domain stayed in its ``xn--`` form there)."""
+    forms = {normalize_email(email), email.strip().lower()}
+    return db.session.scalar(select(User).where(User.email.in_(forms)).order_by(User.created_at))
 
 
 # The audit aggregation window when the caller names none (the console passes its
@@ -229,6 +232,23 @@ def _other_active_admins(user_id: uuid.UUID) -> int:
     )
 
 
+def role_change_refusal(actor_id: uuid.UUID | None, user: User) -> str | None:
+    """Why ``actor_id`` may never change ``user``'s role, or None: an admin keeps their
+    own admin role (another admin can take it). The users page shows the control
+    disabled with this reason; ``change_role`` refuses with it."""
+    if user.role == ROLE_ADMIN and user.id == actor_id:
+        return "you cannot remove your own admin role; ask another admin"
+    return None
+
+
+def deactivate_refusal(actor_id: uuid.UUID | None, user: User) -> str | None:
+    """Why ``actor_id`` may never deactivate ``user``, or None: nobody deactivates
+    themself (the users page shows it disabled; ``set_active`` refuses with it)."""
+    if user.id == actor_id:
+        return "you cannot deactivate yourself; ask another admin"
+    return None
+
+
 def change_role(actor: Actor, user_id: uuid.UUID, role: str) -> User:
     if role not in ROLES:
         raise ValidationFailed({"role": f"must be one of {', '.join(ROLES)}"})
@@ -239,8 +259,8 @@ def change_role(actor: Actor, user_id: uuid.UUID, role: str) -> User:
         user = _serialize_admin_changes(user_id)
         if user.role != ROLE_ADMIN:  # changed by someone else meanwhile
             raise Conflict("this user's role was changed meanwhile; reload the page", "role")
-        if user.id == actor.user_id:
-            raise Conflict("you cannot remove your own admin role; ask another admin", "role")
+        if refusal := role_change_refusal(actor.user_id, user):
+            raise Conflict(refusal, "role")
         if user.is_active_user and _other_active_admins(user.id) == 0:
             raise Conflict("this is the last active admin; make someone else admin first", "role")
     old = user.role
@@ -256,8 +276,8 @@ def set_active(actor: Actor, user_id: uuid.UUID, active: bool) -> User:
     if user.is_active_user == active:
         return user
     if not active:
-        if user.id == actor.user_id:
-            raise Conflict("you cannot deactivate yourself; ask another admin", "is_active")
+        if refusal := deactivate_refusal(actor.user_id, user):
+            raise Conflict(refusal, "is_active")
         if user.role == ROLE_ADMIN:
             user = _serialize_admin_changes(user_id)
             if not user.is_active_user:
@@ -297,18 +317,23 @@ def change_own_password(actor: Actor, user: User, current: str, new: str, confir
     """Changing one's password ends every other session (the caller signs this one in
     again with the new session version)."""
     errors: dict[str, str] = {}
-    if not passwords.verify_password(user.password_hash, current):
+    if not current:
+        errors["current_password"] = "is required"
+    elif not passwords.verify_password(user.password_hash, current):
         # A wrong current password may be someone guessing with a stolen session: record it.
         add_audit_row(actor, "auth.reauth_failed", "user", user.id)
         db.session.commit()
-        raise ValidationFailed({"current_password": "is wrong"})
-    problem = passwords.password_problem(new, user.email)
+        errors["current_password"] = "is wrong"
+    # Every problem at once: the new password is checked whatever the current one was.
+    problem = "is required" if not new else passwords.password_problem(new, user.email)
     if problem:
         errors["new_password"] = problem
-    elif new != confirm:
-        errors["confirm_password"] = "does not match the new password"
     elif new == current:
         errors["new_password"] = "must differ from the current password"
+    if not confirm:
+        errors["confirm_password"] = "is required"
+    elif new and confirm != new:
+        errors["confirm_password"] = "does not match the new password"
     if errors:
         raise ValidationFailed(errors)
     user.password_hash = passwords.hash_password(new)

@@ -9,7 +9,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, union_all
+from sqlalchemy import select
 
 from webapp.extensions import db
 from webapp.models import (
@@ -286,6 +286,9 @@ class Activity:
     # The event's resource kind while it exists (the web layer links it to its page);
     # None: nothing to link to (no resource, or deleted since).
     resource_kind: str | None
+    # The resource's name as the row kept it; never a user's (their email is not shown
+    # on the overview).
+    resource_name: str | None = None
 
 
 RESOURCE_TABLES: dict[str, type[Feature | AIModel | Provider | Prompt | Budget | Experiment]] = {
@@ -299,30 +302,28 @@ RESOURCE_TABLES: dict[str, type[Feature | AIModel | Provider | Prompt | Budget |
 
 
 def recent_activity(limit: int = 10) -> list[Activity]:
-    """The last audit events, each linking to its resource while that still exists (one
-    query for the events, one UNION ALL for which resources exist)."""
+    """The last admin changes, each linking to its resource while that still exists (one
+    query for the events, one UNION ALL for which resources exist). Sign-in events and
+    refused requests (``auth.*``: ``auth.forbidden``, ``auth.login_failed``, …) stay in
+    the audit log and out of here: they would push the changes off the list."""
+    from webapp.services.audit.log import existing_resources
+
     rows = db.session.execute(
         select(AuditLog, User.email)
         .outerjoin(User, User.id == AuditLog.user_id)
+        .where(AuditLog.action.not_like("auth.%"))
         .order_by(AuditLog.created_at.desc(), AuditLog.id.desc())
         .limit(limit)
     ).all()
-    wanted: dict[str, set[uuid.UUID]] = {}
-    for event, _ in rows:
-        if event.resource_id and event.resource_type in RESOURCE_TABLES:
-            wanted.setdefault(event.resource_type, set()).add(event.resource_id)
-    parts = [
-        select(RESOURCE_TABLES[kind].id).where(RESOURCE_TABLES[kind].id.in_(ids))
-        for kind, ids in wanted.items()
-    ]
-    existing: set[uuid.UUID] = set()
-    if parts:
-        existing = set(db.session.scalars(parts[0] if len(parts) == 1 else union_all(*parts)))
+    existing = existing_resources([event for event, _ in rows])
     return [
         Activity(
             event,
             email,
-            event.resource_type if event.resource_id in existing else None,
+            event.resource_type
+            if event.resource_id in existing and event.resource_type in RESOURCE_TABLES
+            else None,
+            event.resource_name if event.resource_type != "user" else None,
         )
         for event, email in rows
     ]

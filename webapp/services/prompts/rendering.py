@@ -37,6 +37,44 @@ def placeholders(content: str) -> list[str]:
     return list(seen)
 
 
+BRACES = re.compile(r"\{{2,}")  # a run of two or more opening braces
+NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_WARNINGS = 20
+SNIPPET = 40
+
+
+def placeholder_warnings(content: str) -> list[str]:
+    """What looks meant as a placeholder but is not one, so it would be sent as written:
+    ``{{ user name }}`` (not a variable name), an unclosed ``{{``. The editor shows them as
+    warnings; saving is not refused (braces may be meant literally)."""
+    valid = {match.start() for match in PLACEHOLDER.finditer(content)}
+    warnings: list[str] = []
+    for run in BRACES.finditer(content):
+        opener = run.end() - 2  # ``{{{x}}}``: the inner ``{{x}}`` is the placeholder
+        if opener in valid:
+            continue
+        line = content.count("\n", 0, opener) + 1
+        close = content.find("}}", run.end())
+        reopen = content.find("{{", run.end())
+        if close == -1 or (reopen != -1 and reopen < close):
+            snippet = content[opener : opener + SNIPPET].split("\n")[0]
+            warnings.append(f"Line {line}: “{snippet}” opens {{{{ but never closes it with }}}}.")
+        else:
+            inner = content[run.end() : close]
+            written = content[opener : close + 2]
+            if len(written) > SNIPPET:
+                written = written[: SNIPPET - 1] + "…"
+            suggestion = "_".join(inner.split())
+            hint = f" (did you mean {{{{{suggestion}}}}}?)" if NAME.fullmatch(suggestion) else ""
+            warnings.append(
+                f"Line {line}: “{written}” is not a placeholder and is sent as written: a "
+                f"variable name is letters, digits and _{hint}."
+            )
+        if len(warnings) == MAX_WARNINGS:
+            break
+    return warnings
+
+
 def validate_declarations(variables: Any) -> dict[str, str]:
     """Problems with a ``variables`` declaration ({name: {type, default, description}})."""
     if not isinstance(variables, dict):

@@ -9,6 +9,7 @@ in place. At most one version of a family is active.
 from __future__ import annotations
 
 import difflib
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -256,31 +257,42 @@ def deactivate(actor: Actor, prompt_id: uuid.UUID) -> Prompt:
     return environments.deactivate_prompt(actor, prompt_id, environments.PRODUCTION).prompt
 
 
+def delete_refusal(prompt: Prompt) -> str | None:
+    """Why this version cannot be deleted now, or None: what ``delete_prompt`` refuses
+    with (under the family's lock), and what the prompt page shows beside a disabled
+    Delete. The newest of several versions never can be; an active or live one until
+    another version takes its place."""
+    newest = db.session.scalar(
+        select(func.max(Prompt.version)).where(*_same_family(prompt.name, prompt.feature_id))
+    )
+    if prompt.version == newest and newest > 1 and prompt.version != _oldest(prompt):
+        return (
+            f"v{prompt.version} is the newest version of {prompt.name}; versions are kept as "
+            "history, so save a corrected version instead (older versions can be deleted)"
+        )
+    if prompt.is_active:
+        return (
+            f"version {prompt.version} of {prompt.name} is active: activate another version "
+            "(or deactivate this one) before deleting it"
+        )
+    live_in = environments.live_environments(prompt.id)
+    if live_in:
+        return (
+            f"version {prompt.version} of {prompt.name} is live in {', '.join(live_in)}: "
+            "make another version live there (or deactivate it) before deleting it"
+        )
+    return None
+
+
 def delete_prompt(actor: Actor, prompt_id: uuid.UUID) -> None:
     """Refused for the active version, and for the newest one while older versions exist
     (its number would be handed out again: version numbers are history)."""
     prompt = get_prompt(prompt_id)
     _lock_family(prompt.name, prompt.feature_id)
     db.session.refresh(prompt)
-    newest = db.session.scalar(
-        select(func.max(Prompt.version)).where(*_same_family(prompt.name, prompt.feature_id))
-    )
-    if prompt.version == newest and newest > 1 and prompt.version != _oldest(prompt):
-        raise Conflict(
-            f"v{prompt.version} is the newest version of {prompt.name}; versions are kept as "
-            "history, so save a corrected version instead (older versions can be deleted)"
-        )
-    if prompt.is_active:
-        raise Conflict(
-            f"version {prompt.version} of {prompt.name} is active: activate another version "
-            "(or deactivate this one) before deleting it"
-        )
-    live_in = environments.live_environments(prompt.id)
-    if live_in:
-        raise Conflict(
-            f"version {prompt.version} of {prompt.name} is live in {', '.join(live_in)}: "
-            "make another version live there (or deactivate it) before deleting it"
-        )
+    refusal = delete_refusal(prompt)
+    if refusal:
+        raise Conflict(refusal)
     snapshot = prompt_as_dict(prompt)
     db.session.delete(prompt)
     bump_config_revision()  # a running experiment's variant may name this version
@@ -324,7 +336,104 @@ class VersionDiff:
     old: Prompt
     new: Prompt
     unified: str
-    rows: list[tuple[str, str, str]]  # (kind, old line, new line) for the side-by-side view
+    rows: list[tuple[str, str, str]]  # (opcode, old line, new line): the API's ``lines``
+    lines: list[DiffLine]  # the page's side-by-side view (``side_by_side``)
+
+
+# Unchanged lines kept around a change; longer unchanged runs fold into one row.
+DIFF_CONTEXT = 2
+# Two lines at least this similar (difflib's ratio) are one changed line, with the
+# changed characters marked; less similar ones are a removed and an added line.
+CHANGED_LINE_RATIO = 0.5
+
+
+@dataclass(frozen=True)
+class DiffLine:
+    """One row of the side-by-side diff. ``kind``: ``same``, ``added``, ``removed``,
+    ``changed`` or ``folded`` (``folded`` unchanged lines not shown). ``old``/``new``
+    are (text, is_changed) pieces of the line; line numbers count from 1."""
+
+    kind: str
+    old_number: int | None = None
+    new_number: int | None = None
+    old: tuple[tuple[str, bool], ...] = ()
+    new: tuple[tuple[str, bool], ...] = ()
+    folded: int = 0
+
+
+WORD = re.compile(r"\w+|\s+|[^\w\s]")
+
+
+def _pieces(a: str, b: str) -> tuple[tuple[tuple[str, bool], ...], tuple[tuple[str, bool], ...]]:
+    """The two lines cut into pieces, the words that differ marked (a word-level diff
+    reads better than scattered characters)."""
+    old_words, new_words = WORD.findall(a), WORD.findall(b)
+    old: list[tuple[str, bool]] = []
+    new: list[tuple[str, bool]] = []
+    matcher = difflib.SequenceMatcher(a=old_words, b=new_words, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if i2 > i1:
+            old.append(("".join(old_words[i1:i2]), tag != "equal"))
+        if j2 > j1:
+            new.append(("".join(new_words[j1:j2]), tag != "equal"))
+    return tuple(old), tuple(new)
+
+
+def _similarity(old: str, new: str) -> float:
+    return difflib.SequenceMatcher(a=old, b=new, autojunk=False).ratio()
+
+
+def _changed_block(
+    a: list[str], b: list[str], i1: int, i2: int, j1: int, j2: int
+) -> list[DiffLine]:
+    """A block of differing lines: each old line is paired, in order, with the most
+    similar new line still free after the last pair (a changed line); old lines
+    without one are removed, new lines skipped over or left are added."""
+    found: list[DiffLine] = []
+    j = j1
+    for i in range(i1, i2):
+        best, best_ratio = None, CHANGED_LINE_RATIO
+        for candidate in range(j, j2):
+            ratio = _similarity(a[i], b[candidate])
+            if ratio >= best_ratio and (best is None or ratio > best_ratio):
+                best, best_ratio = candidate, ratio
+        if best is None:
+            found.append(DiffLine("removed", i + 1, None, ((a[i], True),)))
+            continue
+        found += [DiffLine("added", None, k + 1, (), ((b[k], True),)) for k in range(j, best)]
+        old_pieces, new_pieces = _pieces(a[i], b[best])
+        found.append(DiffLine("changed", i + 1, best + 1, old_pieces, new_pieces))
+        j = best + 1
+    found += [DiffLine("added", None, k + 1, (), ((b[k], True),)) for k in range(j, j2)]
+    return found
+
+
+def side_by_side(a: list[str], b: list[str], context: int = DIFF_CONTEXT) -> list[DiffLine]:
+    """A line diff of ``a`` → ``b``: added, removed and changed lines marked, unchanged
+    runs longer than ``2 * context`` folded (the first and last ``context`` lines of a
+    run stay, next to the changes they frame)."""
+    lines: list[DiffLine] = []
+    opcodes = difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()
+    for position, (tag, i1, i2, j1, j2) in enumerate(opcodes):
+        if tag == "equal":
+            same = [
+                DiffLine(
+                    "same", i1 + k + 1, j1 + k + 1, ((a[i1 + k], False),), ((b[j1 + k], False),)
+                )
+                for k in range(i2 - i1)
+            ]
+            head = context if position > 0 else 0
+            tail = context if position < len(opcodes) - 1 else 0
+            if len(same) > head + tail:
+                kept_tail = same[len(same) - tail :] if tail else []
+                lines += same[:head]
+                lines.append(DiffLine("folded", folded=len(same) - head - tail))
+                lines += kept_tail
+            else:
+                lines += same
+            continue
+        lines += _changed_block(a, b, i1, i2, j1, j2)
+    return lines
 
 
 def diff(prompt_id: uuid.UUID, against_id: uuid.UUID) -> VersionDiff:
@@ -350,7 +459,7 @@ def diff(prompt_id: uuid.UUID, against_id: uuid.UUID) -> VersionDiff:
                     right[index] if index < len(right) else "",
                 )
             )
-    return VersionDiff(old, new, unified, rows)
+    return VersionDiff(old, new, unified, rows, side_by_side(a, b))
 
 
 @dataclass(frozen=True)
