@@ -124,7 +124,18 @@ def test_create_feature_and_conflict(admin_client, data):
     missing = body_of(
         write(admin_client, "POST", f"{API}/features", json={"display_name": "No name"}), 400
     )
-    assert missing["fields"] == {"name": "is required", "model_type": "is required"}
+    assert missing["fields"] == {"name": "is required"}
+    # Clients of the seed's API that send no model type get a language-model feature.
+    legacy = body_of(
+        write(
+            admin_client,
+            "POST",
+            f"{API}/features",
+            json={"name": "legacy-client", "display_name": "Legacy"},
+        ),
+        201,
+    )
+    assert legacy["data"]["model_type"] == "llm"
 
 
 def test_bulk_update_all_or_nothing_over_http(admin_client, data, db):

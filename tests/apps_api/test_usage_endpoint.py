@@ -343,7 +343,10 @@ def test_a_catalog_change_through_the_admin_api_is_seen_by_the_next_batch(
         {"pricing": {"input_price_per_million": "20"}},
     )
     created = admin_write(
-        admin_client, "POST", f"{ADMIN_API}/features", {"name": "newbie", "display_name": "New"}
+        admin_client,
+        "POST",
+        f"{ADMIN_API}/features",
+        {"name": "newbie", "display_name": "New", "model_type": "llm"},
     )
     second = post(
         applications,

@@ -238,7 +238,12 @@ def test_variants_are_the_servers_for_many_subjects_and_uneven_weights(
             "variants": [
                 {"id": "control", "name": "Now", "prompt_id": str(prompts[0].id)},
                 {"id": "short", "name": "Short", "prompt_id": str(prompts[1].id)},
-                {"id": "warm", "name": "Warm", "prompt_id": str(prompts[0].id)},
+                {
+                    "id": "warm",
+                    "name": "Warm",
+                    "prompt_id": str(prompts[0].id),
+                    "params": {"temperature": 0.9},
+                },
             ],
             "traffic_allocation": {"control": 12.5, "short": 60, "warm": 27.5},
             "config": {"primary_metric": "converted"},

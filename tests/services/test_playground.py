@@ -221,7 +221,9 @@ def test_a_run_answers_figures_and_is_recorded_as_usage_run_and_audit(
     sent = server.requests[-1]["body"]
     assert sent["messages"] == [{"role": "user", "content": "Say hello to Ada"}]
     assert sent["temperature"] == 0.1 and sent["max_tokens"] == 100  # overrides < config
-    usage = db.session.get(UsageLog, uuid.UUID(data["usage_id"]))
+    usage = db.session.scalars(
+        select(UsageLog).where(UsageLog.id == uuid.UUID(data["usage_id"]))
+    ).one()
     assert usage.event_metadata["source"] == "playground"
     assert usage.event_metadata["prompt_version"] == 1
     assert usage.user_id == admin_user.id and usage.prompt_id == world.prompt.id
@@ -272,7 +274,9 @@ def test_a_provider_failure_is_a_502_with_its_status_and_message_and_an_error_ru
     assert details["provider_message"] == "Rate limit reached for requests."
     run = db.session.get(PromptRun, uuid.UUID(details["run_id"]))
     assert run.status == "error" and run.error_status == 429
-    usage = db.session.get(UsageLog, uuid.UUID(details["usage_id"]))
+    usage = db.session.scalars(
+        select(UsageLog).where(UsageLog.id == uuid.UUID(details["usage_id"]))
+    ).one()
     assert usage.status == "error" and usage.event_metadata["source"] == "playground"
 
 

@@ -851,8 +851,13 @@ CASES = {
 
 # Writes of the console's users. /api/v1/ writes are an application's (API key, no
 # cookies, no CSRF, reported data rather than admin actions): tests/apps_api covers them.
+# Playground runs call a model: their one audit row per run (and the error run of a
+# failure) is asserted in tests/services/test_playground.py and
+# tests/views/test_playground_pages.py against the local provider server.
+AUDITED_ELSEWHERE = {"api.run_prompt", "prompts.playground_run"}
 WRITE_ENDPOINTS = sorted(
     {e for e, m, _ in ROUTES if m not in ("GET",) and e != "static" and POLICY[e] != API_KEY}
+    - AUDITED_ELSEWHERE
 )
 
 

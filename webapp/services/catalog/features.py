@@ -168,7 +168,12 @@ def create_feature(actor: Actor, fields: Mapping[str, Any] | FeatureCreate) -> F
         raise duplicate
     bump_config_revision()
     return insert_row(
-        actor, Feature(**given(new)), "feature.create", "feature", feature_as_dict, duplicate
+        actor,
+        Feature(**(given(new) | {"model_type": new.model_type})),
+        "feature.create",
+        "feature",
+        feature_as_dict,
+        duplicate,
     )
 
 

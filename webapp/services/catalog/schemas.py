@@ -66,7 +66,9 @@ class FeatureCreate(FeatureUpdate):
 
     name: FeatureName
     display_name: Annotated[str, Text(200)]
-    model_type: Annotated[str, OneOf(MODEL_TYPES)]
+    # Optional so clients of the seed's API keep working: a feature created without it
+    # needs a language model, the common case (the forms always send it).
+    model_type: Annotated[str, OneOf(MODEL_TYPES)] = "llm"
 
 
 class FeatureBulkItem(FeatureUpdate):
