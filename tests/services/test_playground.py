@@ -280,6 +280,25 @@ def test_a_provider_failure_is_a_502_with_its_status_and_message_and_an_error_ru
     assert usage.status == "error" and usage.event_metadata["source"] == "playground"
 
 
+def test_a_run_refused_before_sending_is_no_usage_and_no_provider_outcome(
+    admin_client, db, world, app, monkeypatch
+):
+    # The endpoint (a loopback address) became disallowed after it was saved: the call
+    # is refused before a byte leaves, so the provider's health and spend never see it.
+    monkeypatch.setitem(app.config, "ALLOW_PRIVATE_PROVIDER_URLS", False)
+    before = db.session.scalar(select(func.count()).select_from(UsageLog))
+    answer = post(
+        admin_client, f"{API}/prompts/{world.prompt.id}/run", {"variables": {"name": "Ada"}}
+    )
+    assert answer.status_code == 502
+    details = answer.get_json()["details"]
+    assert details["kind"] == "url_not_allowed" and details["usage_id"] is None
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(UsageLog)) == before
+    run = db.session.get(PromptRun, uuid.UUID(details["run_id"]))
+    assert run.status == "error" and run.usage_id is None
+
+
 def test_a_render_error_is_400_naming_the_variables(admin_client, db, world):
     answer = post(admin_client, f"{API}/prompts/{world.prompt.id}/run", {"variables": {}})
     assert answer.status_code == 400

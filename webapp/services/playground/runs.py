@@ -162,7 +162,7 @@ class PreparedRun:
 @dataclass(frozen=True)
 class RunOutcome:
     run_id: uuid.UUID
-    usage_id: uuid.UUID
+    usage_id: uuid.UUID | None  # None: nothing was sent (NOT_SENT)
     status: str
     output: str
     input_tokens: int
@@ -349,6 +349,10 @@ def _ms_since(started: float) -> int:
     return max(0, int((time.perf_counter() - started) * 1000))
 
 
+# Failures raised before a byte left for the provider (webapp.services.playground.calls).
+NOT_SENT = frozenset({"url_not_allowed"})
+
+
 def record_run(
     prepared: PreparedRun,
     output: str,
@@ -358,11 +362,15 @@ def record_run(
     first_token_ms: int | None,
     failure: CallFailed | None,
 ) -> RunOutcome:
-    """The usage row, the run row and the audit row: one transaction."""
+    """The usage row, the run row and the audit row: one transaction. A run refused before
+    anything was sent (the endpoint's address is not allowed) is no request to the
+    provider: it gets a run row and an audit row, but no usage row, so it never counts in
+    the provider's health, error rates or spend."""
     model = db.session.get(AIModel, prepared.model_id)
     cost = request_cost(model, input_tokens, output_tokens) if model else Decimal("0")
     now = datetime.now(UTC)
-    run_id, usage_id = uuid.uuid4(), uuid.uuid4()
+    sent = failure is None or failure.kind not in NOT_SENT
+    run_id, usage_id = uuid.uuid4(), (uuid.uuid4() if sent else None)
     status = "error" if failure else "success"
     error_message = failure.reason if failure else None
     usage = {
@@ -389,7 +397,8 @@ def record_run(
             "console_user_id": str(prepared.actor.user_id) if prepared.actor.user_id else None,
         },
     }
-    store_usage_rows([usage], {prepared.model_id: prepared.provider_id} if model else {})
+    if sent:
+        store_usage_rows([usage], {prepared.model_id: prepared.provider_id} if model else {})
     db.session.add(
         PromptRun(
             id=run_id,
