@@ -1,10 +1,12 @@
 """Dashboards read from a PostgreSQL streaming replica when ``DATABASE_READ_URL`` is set.
 
 Which requests: GET and HEAD of the analytics pages (overview, features, models,
-providers, spending, budgets, experiments) and of the admin JSON API. Everything else —
-every write, sign-in and the session check, users, audit log, API keys, prompts, and the
-application API under /api/v1/ (budgets and reservations must see the latest spend) —
-stays on the primary.
+providers, spending, budgets, experiments) and of the whole admin JSON API (its lists of
+prompts and API keys included: a key revoked a moment ago may still be listed as active
+there, while the key check itself runs on the primary). Everything else — every write,
+sign-in and the session check, the users, audit-log, API-key and prompt *pages*, and the
+application API under /api/v1/ (key checks, budgets and reservations must see the latest
+state) — stays on the primary.
 
 Which statements: only the SELECT queries the view runs, and only inside the view (the
 session and role checks run in ``before_request`` hooks registered earlier, on the
