@@ -73,6 +73,29 @@ def test_api_sets_credentials_encrypted_and_never_answers_them(admin_client, db)
     assert SECRET not in page and "ending …WXYZ" in page
 
 
+def test_viewers_learn_only_whether_a_key_is_set(admin_client, viewer_user, app, db):
+    from tests.conftest import sign_in
+
+    created = admin_client.post(
+        f"{API}/providers",
+        json={
+            "name": "openai",
+            "display_name": "OpenAI",
+            "provider_type": "openai",
+            "credentials": {"api_key": SECRET},
+        },
+        headers={"X-CSRFToken": csrf_token(admin_client, "/")},
+    )
+    assert created.status_code == 201, created.get_json()
+    provider_id = created.get_json()["data"]["id"]
+    viewer = app.test_client()
+    assert sign_in(viewer, viewer_user.email).status_code == 302
+    listed = viewer.get(f"{API}/providers").get_json()["data"][0]
+    one = viewer.get(f"{API}/providers/{provider_id}").get_json()["data"]
+    for data in (listed, one):
+        assert data["credentials_set"] is True and data["credentials_hint"] is None
+
+
 def test_replace_and_clear_are_audited_without_the_value(admin_client, db):
     provider = factories.provider("anthropic", display_name="Anthropic")
     db.session.commit()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Response, request
+from flask_login import current_user
 from werkzeug.wrappers import Response as BaseResponse
 
 from webapp.api import bp
@@ -17,7 +18,11 @@ from webapp.services.usage import windows
 
 @bp.get("/providers")
 def list_providers() -> Response:
-    data = [providers.provider_as_dict(p, count) for p, count in providers.list_providers()]
+    hint = current_user.is_admin
+    data = [
+        providers.provider_as_dict(p, count, with_hint=hint)
+        for p, count in providers.list_providers()
+    ]
     return success_response(data, metadata={"count": len(data)})
 
 
@@ -36,7 +41,7 @@ def create_provider() -> BaseResponse:
 def get_provider(provider_id: str) -> Response:
     target = parse_uuid(provider_id, "provider")
     provider = providers.get_provider(target)
-    data = providers.provider_as_dict(provider)
+    data = providers.provider_as_dict(provider, with_hint=current_user.is_admin)
     data["models"] = [ai_models.model_as_dict(m) for m in ai_models.models_of_provider(target)]
     return success_response(data)
 

@@ -26,7 +26,11 @@ from webapp.services.core.sorting import Page, Sort, order_by, page_of_query
 from webapp.services.core.validation import check
 
 
-def provider_as_dict(provider: Provider, model_count: int | None = None) -> dict[str, Any]:
+def provider_as_dict(
+    provider: Provider, model_count: int | None = None, *, with_hint: bool = True
+) -> dict[str, Any]:
+    """The provider as the admin API answers it. ``with_hint=False`` (viewers) leaves out
+    the key's last 4 characters: viewers learn only whether a key is set."""
     data = {
         "id": provider.id,
         "name": provider.name,
@@ -38,7 +42,7 @@ def provider_as_dict(provider: Provider, model_count: int | None = None) -> dict
         "health_check": provider.health_check,
         # Never the value: whether one is set and its last 4 characters.
         "credentials_set": provider.credentials_ciphertext is not None,
-        "credentials_hint": provider.credentials_hint,
+        "credentials_hint": provider.credentials_hint if with_hint else None,
         "created_at": provider.created_at,
         "updated_at": provider.updated_at,
     }
