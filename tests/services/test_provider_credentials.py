@@ -316,3 +316,59 @@ def test_setting_credentials_needs_a_recent_sign_in(monkeypatch, admin_client, d
         headers={"X-CSRFToken": token},
     )
     assert answer.status_code == 200
+
+
+def test_a_stored_key_is_never_sent_to_a_new_address_without_being_given_again(admin_client, db):
+    created = write(
+        admin_client,
+        "POST",
+        f"{API}/providers",
+        json={
+            "name": "openai",
+            "display_name": "OpenAI",
+            "provider_type": "openai",
+            "api_endpoint": "https://api.example.com/v1",
+            "credentials": {"api_key": SECRET},
+        },
+    )
+    assert created.status_code == 201, created.get_json()
+    provider_id = created.get_json()["data"]["id"]
+    url = f"{API}/providers/{provider_id}"
+    for change in (
+        {"api_endpoint": "https://collector.example.net/v1"},
+        {"api_endpoint": None, "config": {"base_url": "https://collector.example.net/v1"}},
+    ):
+        refused = write(admin_client, "PUT", url, json=change)
+        assert refused.status_code == 400, refused.get_json()
+        assert "credentials" in refused.get_json()["fields"]
+        data = admin_client.get(url).get_json()["data"]
+        assert data["api_endpoint"] == "https://api.example.com/v1"  # nothing changed
+        assert data["credentials_set"] is True
+    # Other changes keep the key; a move with the key given again is fine.
+    assert write(admin_client, "PUT", url, json={"display_name": "OpenAI EU"}).status_code == 200
+    moved = write(
+        admin_client,
+        "PUT",
+        url,
+        json={"api_endpoint": "https://eu.example.com/v1", "credentials": {"api_key": SECRET}},
+    )
+    assert moved.status_code == 200, moved.get_json()
+    assert moved.get_json()["data"]["credentials_set"] is True
+
+
+def test_config_base_url_gets_the_same_address_check_as_the_endpoint(admin_client, db):
+    created = write(
+        admin_client,
+        "POST",
+        f"{API}/providers",
+        json={"name": "local", "display_name": "Local", "provider_type": "custom"},
+    )
+    assert created.status_code == 201, created.get_json()
+    refused = write(
+        admin_client,
+        "PUT",
+        f"{API}/providers/{created.get_json()['data']['id']}",
+        json={"config": {"base_url": "http://169.254.169.254/v1"}},
+    )
+    assert refused.status_code == 400
+    assert set(refused.get_json()["fields"]) == {"config.base_url"}

@@ -92,6 +92,13 @@ def get_provider(provider_id: uuid.UUID) -> Provider:
     return provider
 
 
+def key_destination(api_endpoint: str | None, config: Mapping[str, Any] | None) -> str | None:
+    """Where the provider's calls, and with them its stored API key, are sent: the API
+    endpoint, else ``config.base_url`` (None: the protocol's public default)."""
+    base_url = (config or {}).get("base_url")
+    return api_endpoint or (str(base_url) if base_url else None)
+
+
 def _checked(schema: type[ProviderUpdate], fields: Mapping[str, Any]) -> dict[str, Any]:
     """The provider's fields as validated, with the SSRF guard at save time (the health
     check applies it again at every request)."""
@@ -100,6 +107,9 @@ def _checked(schema: type[ProviderUpdate], fields: Mapping[str, Any]) -> dict[st
     endpoint = checked.values.get("api_endpoint")
     if endpoint:
         _check_outbound(endpoint, "api_endpoint", errors)
+    base_url = (checked.values.get("config") or {}).get("base_url")
+    if base_url:
+        _check_outbound(str(base_url), "config.base_url", errors)
     health_check = checked.values.get("health_check")
     if health_check is not None and health_check.url:
         _check_outbound(health_check.url, "health_check.url", errors)
@@ -177,6 +187,17 @@ def update_provider(actor: Actor, provider_id: uuid.UUID, changes: Mapping[str, 
     provider = get_provider(provider_id)
     if "name" in changes and _name_taken(changes["name"], provider.id):
         raise Conflict(f"a provider named {changes['name']} already exists", field="name")
+    moved = key_destination(
+        changes.get("api_endpoint", provider.api_endpoint), changes.get("config", provider.config)
+    ) != key_destination(provider.api_endpoint, provider.config)
+    if moved and provider.credentials_ciphertext is not None and not given_credentials:
+        # The hidden key would go to a host it was never given for.
+        raise ValidationFailed(
+            {
+                "credentials": "must be given again (or null to clear it) when the API "
+                "endpoint changes: the stored key is never sent to a new address"
+            }
+        )
     changed = apply_changes(actor, provider, changes, "provider.update", "provider")
     if changed:
         bump_config_revision()  # credentials are not part of the runtime configuration

@@ -43,6 +43,7 @@ from webapp.models import (
 )
 from webapp.services.audit.records import add_audit_row
 from webapp.services.catalog.credentials import unseal
+from webapp.services.catalog.providers import key_destination
 from webapp.services.core.actor import Actor
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
 from webapp.services.core.validation import Id, Input, OneOf, problem, validated
@@ -206,7 +207,7 @@ def prepare_run(actor: Actor, prompt_id: uuid.UUID, fields: Mapping[str, Any]) -
     if prompt.feature_id is not None:
         _refuse_denied(prompt.feature_id, body.environment)
     adapter, default_url = PROTOCOLS.get(provider.provider_type, (openai_chat.call, None))
-    base_url = provider.api_endpoint or provider.config.get("base_url") or default_url
+    base_url = key_destination(provider.api_endpoint, provider.config) or default_url
     if not base_url:
         raise Conflict(
             f"{provider.display_name} ({provider.provider_type}) has no API endpoint: set one "
