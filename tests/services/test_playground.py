@@ -299,6 +299,24 @@ def test_a_run_refused_before_sending_is_no_usage_and_no_provider_outcome(
     assert run.status == "error" and run.usage_id is None
 
 
+def test_only_models_of_the_features_type_are_offered_and_run(admin_client, db, world):
+    from webapp.services.playground.runs import models_to_run
+
+    embed = factories.model(world.openai, "embed-test", model_type="embedding")
+    db.session.commit()
+    offered = {model.name for model, _ in models_to_run(world.prompt)}
+    assert "embed-test" not in offered and "gpt-test" in offered
+    before = db.session.scalar(select(func.count()).select_from(UsageLog))
+    refused = post(
+        admin_client,
+        f"{API}/prompts/{world.prompt.id}/run",
+        {"variables": {"name": "Ada"}, "model_id": str(embed.id)},
+    )
+    assert refused.status_code == 400
+    assert "embedding" in refused.get_json()["fields"]["model_id"]
+    assert db.session.scalar(select(func.count()).select_from(UsageLog)) == before
+
+
 def test_a_render_error_is_400_naming_the_variables(admin_client, db, world):
     answer = post(admin_client, f"{API}/prompts/{world.prompt.id}/run", {"variables": {}})
     assert answer.status_code == 400

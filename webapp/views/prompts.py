@@ -15,7 +15,7 @@ from webapp.auth import actor_from_request, admin_only, is_htmx_request
 from webapp.json_input import loads_strict
 from webapp.models import ENVIRONMENTS
 from webapp.responses import go_to, render_page
-from webapp.services.catalog import ai_models, features
+from webapp.services.catalog import features
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
 from webapp.services.core.ids import parse_id
 from webapp.services.playground import runs
@@ -142,7 +142,7 @@ def _detail_context(prompt_id, **extra: Any) -> dict[str, Any]:
         "variables_draft": None,
         "query": PageQuery({}),
         # The playground (webapp/views/playground.py): models to run on, the run history.
-        "playground_models": ai_models.list_models(),
+        "playground_models": runs.models_to_run(prompt),
         "run_history": runs.run_history(prompt.id),
     }
     context.update(extra)

@@ -42,6 +42,7 @@ from webapp.models import (
     User,
 )
 from webapp.services.audit.records import add_audit_row
+from webapp.services.catalog import ai_models, assignments
 from webapp.services.catalog.credentials import unseal
 from webapp.services.catalog.providers import key_destination
 from webapp.services.core.actor import Actor
@@ -265,6 +266,13 @@ def prepare_run(actor: Actor, prompt_id: uuid.UUID, fields: Mapping[str, Any]) -
     return prepared
 
 
+def models_to_run(prompt: Prompt) -> list[tuple[AIModel, Provider]]:
+    """The models the playground offers for ``prompt``: those of the type its feature
+    needs (any model for a prompt of no feature), as assignments allow."""
+    feature = db.session.get(Feature, prompt.feature_id) if prompt.feature_id else None
+    return ai_models.list_models(model_type=feature.model_type if feature else None)
+
+
 def _model_for(
     prompt: Prompt, model_id: uuid.UUID | None, environment: str
 ) -> tuple[AIModel, Provider, FeatureModelAssignment | None]:
@@ -295,6 +303,10 @@ def _model_for(
     if row is None:
         raise ValidationFailed({"model_id": "does not exist"})
     model, provider = row
+    feature = db.session.get(Feature, prompt.feature_id) if prompt.feature_id else None
+    mismatch = assignments.type_mismatch(model, feature) if feature is not None else None
+    if mismatch:
+        raise ValidationFailed({"model_id": mismatch})
     if assignment is not None and assignment.model_id != model.id:
         assignment = None  # its overrides are for another model
     return model, provider, assignment
