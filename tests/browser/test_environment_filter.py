@@ -59,6 +59,10 @@ def test_spending_environment_select_keeps_its_state(
     page.select_option("select[name=environment]", "")
     expect(page.locator("#spending-results")).to_contain_text("$2.75")
     assert "range=7d" in page.url
+    # The swap that showed $2.75 replaces the control too: choose once it has settled.
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-settling, .htmx-swapping')"
+    )
     page.select_option("select[name=environment]", "production")
     page.wait_for_url("**environment=production*")
     page.reload()
