@@ -851,13 +851,8 @@ CASES = {
 
 # Writes of the console's users. /api/v1/ writes are an application's (API key, no
 # cookies, no CSRF, reported data rather than admin actions): tests/apps_api covers them.
-# Playground runs call a model: their one audit row per run (and the error run of a
-# failure) is asserted in tests/services/test_playground.py and
-# tests/views/test_playground_pages.py against the local provider server.
-AUDITED_ELSEWHERE = {"api.run_prompt", "prompts.playground_run"}
 WRITE_ENDPOINTS = sorted(
     {e for e, m, _ in ROUTES if m not in ("GET",) and e != "static" and POLICY[e] != API_KEY}
-    - AUDITED_ELSEWHERE
 )
 
 
@@ -1055,6 +1050,70 @@ def _transition_case(action: str, allowed: str, refused: str | None):
 
 
 CASES.update(EXPERIMENT_CASES)
+# Playground runs call the feature's model: the provider serves from the tests' local
+# server (``_playground_stage``); the streamed form answer is read to its end (buffered),
+# since the run and its audit row are written as the stream finishes.
+PLAYGROUND_CASES = {
+    "api.run_prompt": (
+        lambda w: (
+            "POST",
+            f"{API}/prompts/{w.active_prompt.id}/run",
+            {"json": {"variables": {"name": "Ada"}, "environment": "production"}},
+        ),
+        "prompt.run",
+        lambda w: ("POST", f"{API}/prompts/{w.active_prompt.id}/run", {"json": {"variables": {}}}),
+        None,
+    ),
+    "prompts.playground_run": (
+        lambda w: (
+            "POST",
+            f"/prompts/{w.active_prompt.id}/playground/run",
+            {"data": {"var_name": "Ada", "environment": "production"}, "buffered": True},
+        ),
+        "prompt.run",
+        lambda w: (
+            "POST",
+            f"/prompts/{w.active_prompt.id}/playground/run",
+            {"data": {"environment": "production"}, "buffered": True},
+        ),
+        None,
+    ),
+}
+CASES.update(PLAYGROUND_CASES)
+
+
+@pytest.fixture(scope="module")
+def provider_server():
+    from tests.provider_server import ProviderServer
+
+    running = ProviderServer().start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(autouse=True)
+def _playground_stage(request, app, monkeypatch):
+    """For the playground's cases: the world's provider answers from the local server."""
+    endpoint = getattr(request.node, "callspec", None) and request.node.callspec.params.get(
+        "endpoint"
+    )
+    if endpoint not in PLAYGROUND_CASES:
+        return
+    from webapp.extensions import db
+    from webapp.services.catalog import providers
+    from webapp.services.core.actor import Actor
+
+    server = request.getfixturevalue("provider_server")
+    world = request.getfixturevalue("world")
+    monkeypatch.setitem(app.config, "ALLOW_PRIVATE_PROVIDER_URLS", True)
+    providers.update_provider(
+        Actor.cli(),
+        world.provider.id,
+        {"api_endpoint": server.url + "/v1", "credentials": {"api_key": "sk-test-key-1234"}},
+    )
+    db.session.commit()
+
+
 CASES.update(
     {
         f"api.{action}_experiment": _transition_case(action, *which)
