@@ -22,6 +22,12 @@ from webapp.services.core.actor import Actor
 pytestmark = pytest.mark.browser
 
 PHONE = (390, 844)
+# The innermost elements reaching past the viewport: what to fix when a page is too wide.
+WIDEST = """() => [...document.querySelectorAll('body *')]
+  .filter((e) => e.getBoundingClientRect().right > innerWidth + 2
+    && ![...e.children].some((c) => c.getBoundingClientRect().right > innerWidth + 2))
+  .slice(0, 5)
+  .map((e) => e.tagName + '.' + e.className + ': ' + (e.textContent || '').trim().slice(0, 50))"""
 UNBROKEN = "x" * 300  # a description with nowhere to break
 # Path arguments of the console's pages and the table whose first row fills them.
 ROWS_FOR = {
@@ -65,7 +71,9 @@ def _page_urls(app) -> list[str]:
             table = ROWS_FOR.get(name)
             if table is None:
                 break
-            row_id = _db.session.scalar(select(table.id).order_by(table.id).limit(1))
+            # The long-named feature where there is one: the hardest page to fit.
+            order = (table.name != "long_words", table.id) if table is Feature else (table.id,)
+            row_id = _db.session.scalar(select(table.id).order_by(*order).limit(1))
             assert row_id is not None, f"the demo data has no {table.__name__} for {rule.rule}"
             arguments[name] = row_id
         else:
@@ -99,9 +107,9 @@ def test_no_page_is_wider_than_the_viewport(
         page.wait_for_load_state("networkidle")
         page_width = page.evaluate("() => document.documentElement.scrollWidth")
         if page_width > width:
-            too_wide[url] = page_width
+            too_wide[url] = f"{page_width} px, widened by {page.evaluate(WIDEST)}"
             screenshot(page, f"too-wide-{width}{url.replace('/', '_')}.png")
-    listed = ", ".join(f"{url} ({px} px)" for url, px in too_wide.items())
+    listed = "; ".join(f"{url} ({why})" for url, why in too_wide.items())
     assert not too_wide, f"wider than {width} px: {listed}"
     assert failed == []
     assert page_errors == []
