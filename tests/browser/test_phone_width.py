@@ -17,6 +17,7 @@ from webapp.cli.demo_data import load_demo_data
 from webapp.cli.seed import seed_defaults
 from webapp.extensions import db as _db
 from webapp.models import AIModel, Budget, Experiment, Feature, Prompt, Provider
+from webapp.rls import OPERATOR, use_database_role
 from webapp.services.core.actor import Actor
 
 pytestmark = pytest.mark.browser
@@ -58,7 +59,8 @@ def demo(db):
 
 
 def _page_urls(app) -> list[str]:
-    urls = []
+    use_database_role(OPERATOR)  # the test reads the rows as the operator (PostgreSQL RLS)
+    pages = []
     for rule in app.url_map.iter_rules():
         if "GET" not in rule.methods or rule.endpoint in NOT_PAGES:
             continue
@@ -77,11 +79,12 @@ def _page_urls(app) -> list[str]:
             assert row_id is not None, f"the demo data has no {table.__name__} for {rule.rule}"
             arguments[name] = row_id
         else:
-            with app.test_request_context():
-                from flask import url_for
+            pages.append((rule.endpoint, arguments))
+    # One request context, after the queries: its teardown ends the database identity.
+    with app.test_request_context():
+        from flask import url_for
 
-                urls.append(url_for(rule.endpoint, **arguments))
-    return sorted(set(urls))
+        return sorted({url_for(endpoint, **arguments) for endpoint, arguments in pages})
 
 
 @pytest.mark.parametrize("width", [PHONE[0], 1440])
