@@ -39,6 +39,22 @@
     pane.querySelector(".pane-figures").textContent = "Running…";
   }
 
+  // The service names fields as the API does ("variables.topic", "params.temperature",
+  // "model_id"); the page says them with the form's own labels ("topic", "Temperature").
+  function fieldLabel(form, key) {
+    var name = key;
+    if (key.indexOf("variables.") === 0) name = "var_" + key.slice("variables.".length);
+    else if (key.indexOf("params.") === 0) name = key.slice("params.".length);
+    var input = form && form.querySelector('[name="' + name.replace(/["\\]/g, "") + '"]');
+    var label = input && input.id && form.querySelector('label[for="' + input.id + '"]');
+    if (label && label.firstChild && label.firstChild.textContent.trim()) {
+      return label.firstChild.textContent.replace(/\s*\(optional\)\s*$/, "").trim();
+    }
+    if (key === "variables") return "Variables";
+    var words = key.replace(/^(variables|params)\./, "").replace(/_id$/, "").replace(/_/g, " ");
+    return words.charAt(0).toUpperCase() + words.slice(1);
+  }
+
   function handle(pane, message) {
     var output = pane.querySelector(".pane-output");
     var status = pane.querySelector(".pane-figures");
@@ -55,7 +71,16 @@
     } else if (message.type === "refused") {
       pane.classList.add("run-error");
       var fields = message.fields || {};
-      var named = Object.keys(fields).map(function (key) { return key + " " + fields[key]; });
+      var form = document.getElementById("playground-form");
+      var named = Object.keys(fields).map(function (key) {
+        var problem = String(fields[key]);
+        // The parameters are checked as one object: "temperature must be between 0 and 2".
+        var first = problem.split(" ")[0];
+        if (key === "params" && form && form.querySelector('[name="' + first + '"]')) {
+          return fieldLabel(form, "params." + first) + ": " + problem.slice(first.length + 1);
+        }
+        return fieldLabel(form, key) + ": " + problem;
+      });
       status.textContent = named.length ? named.join("; ") : message.message;
     }
   }
@@ -98,7 +123,20 @@
     return select.options[select.selectedIndex].text;
   }
 
+  // While runs are in flight the form's buttons are disabled: a second click would start
+  // (and pay for) a second run.
+  function busy(form, on) {
+    form.querySelectorAll("button").forEach(function (button) { button.disabled = on; });
+    form.setAttribute("aria-busy", on ? "true" : "false");
+  }
+
   function start(form, compare) {
+    if (form.getAttribute("aria-busy") === "true") return Promise.resolve();
+    busy(form, true);
+    return begin(form, compare).then(function () { busy(form, false); });
+  }
+
+  function begin(form, compare) {
     var paneA = document.getElementById("pane-a");
     var paneB = document.getElementById("pane-b");
     var versionSelect = form.querySelector('[name="compare_version"]');

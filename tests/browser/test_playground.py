@@ -39,6 +39,9 @@ def test_run_stream_compare_and_history(live_server, new_page, page_errors, admi
     page.goto(f"{live_server}/prompts/{world.prompt.id}")
     page.fill("#pg-var-name", "Ada")
     page.click('[data-playground="run"]')
+    # While the run is going, neither button starts another (paid) run.
+    assert page.locator('[data-playground="run"]').is_disabled()
+    assert page.locator('[data-playground="compare"]').is_disabled()
     output = page.locator("#pane-a .pane-output")
     figures = page.locator("#pane-a .pane-figures")
     # Part of the answer is on the page while the run is still going.
@@ -52,6 +55,7 @@ def test_run_stream_compare_and_history(live_server, new_page, page_errors, admi
         "() => document.querySelector('#pane-a .pane-figures').textContent.includes('tokens')"
     )
     assert output.inner_text() == ANSWER
+    assert page.locator('[data-playground="run"]').is_enabled()
     assert "12 in / 9 out tokens" in figures.inner_text() and "first token" in figures.inner_text()
     page.wait_for_selector("#run-history tbody tr")
 
@@ -69,6 +73,24 @@ def test_run_stream_compare_and_history(live_server, new_page, page_errors, admi
     screenshot(page, "playground-1440.png")
     sources = [row.event_metadata.get("source") for row in db.session.scalars(select(UsageLog))]
     assert sources == ["playground"] * 3  # counted in spending
+
+    # A refused run speaks the form's labels, not the API's field names.
+    errors_before = len(page_errors)
+    page.fill("#pg-temperature", "7")
+    page.fill("#pg-var-name", "")
+    page.click('[data-playground="run"]')
+    page.wait_for_selector("#pane-a.run-error")
+    refusal = figures.inner_text()
+    assert "Temperature: must be between 0 and 2" in refusal, refusal
+    assert "params" not in refusal
+    page.fill("#pg-temperature", "")
+    page.click('[data-playground="run"]')
+    page.wait_for_selector("#pane-a.run-error")
+    assert figures.inner_text().startswith("name: has no value"), figures.inner_text()
+    # The browser logs each refusal's 400; nothing else went wrong meanwhile.
+    refused = "Failed to load resource: the server responded with a status of 400 (BAD REQUEST)"
+    assert page_errors[errors_before:] == [refused, refused]
+    del page_errors[errors_before:]
 
     phone = new_page(width=390, height=844)
     sign_in(phone, live_server, admin_user.email)
