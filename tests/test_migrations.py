@@ -17,6 +17,7 @@ EXPECTED_TABLES = {
     *SEED_TABLES,
     "users",
     "ai_usage_daily_rollup",
+    "ai_usage_hourly_rollup",
     "user_sessions",
     "user_recovery_codes",
     "audit_event_windows",

@@ -9,11 +9,20 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from webapp.extensions import db
 from webapp.models import AIModel, UsageLog
-from webapp.services.usage.rollup import add_to_rollup
+from webapp.models.rollup import LATENCY_BOUNDS_MS as LATENCY_BOUNDS
+from webapp.models.rollup import LATENCY_BUCKETS
+from webapp.models.rollup import NO_REFERENCE as NIL
+from webapp.services.usage.rollup import (
+    HOURLY,
+    HOURLY_ROLLUP,
+    SUM_COLUMNS,
+    add_to_rollup,
+    recompute_rollup,
+)
 
 DEFAULTS: dict[str, Any] = {
     "feature_id": None,
@@ -58,3 +67,60 @@ def insert_usage(rows: Iterable[Mapping[str, Any]], commit: bool = True) -> list
     if commit:
         db.session.commit()
     return full
+
+
+def roll_up() -> None:
+    """Rebuild both rollups from the raw rows and commit: for tests that add ``UsageLog``
+    objects straight to the session, past the write path that keeps the rollups."""
+    recompute_rollup()
+    db.session.commit()
+
+
+def hourly_rollup_sums() -> dict[tuple, tuple]:
+    """The hourly rollup per key (hour, feature, model, provider, status, environment),
+    summed over shards; keys whose sums are all zero (taken out again) are left out."""
+    c = HOURLY_ROLLUP.c
+    keys = [c[k] for k in HOURLY.key_columns if k != "shard"]
+    rows = db.session.execute(
+        select(*keys, *[func.sum(c[name]) for name in SUM_COLUMNS]).group_by(*keys)
+    )
+    return {
+        tuple(row[: len(keys)]): tuple(int(v) if i != 4 else v for i, v in enumerate(row[6:]))
+        for row in rows
+        if any(row[len(keys) :])
+    }
+
+
+def hourly_sums_of_raw_rows() -> dict[tuple, tuple]:
+    """What the hourly rollup must hold, computed in Python from every raw row (the test's
+    own grouping by hour and latency bucket, not the application's SQL)."""
+    rows = db.session.execute(
+        select(
+            UsageLog.created_at,
+            UsageLog.feature_id,
+            UsageLog.model_id,
+            AIModel.provider_id,
+            UsageLog.status,
+            UsageLog.environment,
+            UsageLog.input_tokens,
+            UsageLog.output_tokens,
+            UsageLog.tokens_used,
+            UsageLog.cost_usd,
+            UsageLog.response_time_ms,
+        ).outerjoin(AIModel, AIModel.id == UsageLog.model_id)
+    )
+    sums: dict[tuple, list] = {}
+    for at, feature, model, provider, status, environment, *figures in rows:
+        hour = at.replace(minute=0, second=0, microsecond=0)
+        key = (hour, feature or NIL, model or NIL, provider or NIL, status, environment)
+        entry = sums.setdefault(key, [0, 0, 0, 0, Decimal(0), 0] + [0] * LATENCY_BUCKETS)
+        entry[0] += 1
+        for index, value in enumerate(figures, start=1):
+            entry[index] += value
+        ms = figures[-1]
+        entry[6 + sum(1 for bound in LATENCY_BOUNDS if ms >= bound)] += 1
+    return {key: tuple(entry) for key, entry in sums.items()}
+
+
+def assert_hourly_rollup_equals_raw() -> None:
+    assert hourly_rollup_sums() == hourly_sums_of_raw_rows()

@@ -10,6 +10,7 @@ import pytest
 
 from tests import factories
 from tests.conftest import csrf_token
+from tests.usage_rows import roll_up
 from webapp.models import ProviderHealthLog, UsageLog
 
 API = "/api/platform/ai-management"
@@ -53,6 +54,7 @@ def data(db):
             )
         )
     db.session.commit()
+    roll_up()  # the rows above bypassed the write path that keeps the rollups
     return {"anthropic": anthropic, "openai": openai, "chatbot": chatbot}
 
 

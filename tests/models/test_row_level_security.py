@@ -30,6 +30,7 @@ IS_FORCED = (
 RLS_TABLES = [
     *SEED_TABLES,
     "ai_usage_daily_rollup",
+    "ai_usage_hourly_rollup",
     "audit_event_windows",
     "user_sessions",
     "user_recovery_codes",
@@ -91,6 +92,29 @@ def test_rls_is_enabled_and_forced_on_the_eleven_tables(db, app_engine):
         {"t": RLS_TABLES},
     ).all()
     assert sorted(rows) == sorted((t, True, True) for t in RLS_TABLES)
+
+
+def test_the_hourly_rollup_is_protected_and_granted_like_the_daily_one(db, app_engine):
+    def treatment(table: str) -> tuple[list, list]:
+        policies = db.session.execute(
+            text(
+                "SELECT replace(policyname, :t, ''), permissive, roles::text, cmd, qual, "
+                "with_check FROM pg_policies WHERE tablename = :t ORDER BY 1"
+            ),
+            {"t": table},
+        ).all()
+        grants = db.session.execute(
+            text(
+                "SELECT grantee, privilege_type FROM information_schema.role_table_grants "
+                "WHERE table_name = :t ORDER BY 1, 2"
+            ),
+            {"t": table},
+        ).all()
+        return policies, grants
+
+    daily = treatment("ai_usage_daily_rollup")
+    assert daily[0] and daily[1]  # policies for operators, viewers, applications; grants
+    assert treatment("ai_usage_hourly_rollup") == daily
 
 
 def test_without_a_role_setting_nothing_is_visible_or_writable(app_engine, some_rows):

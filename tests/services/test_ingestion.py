@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from tests import factories
 from tests.services.test_usage_recording import _raw_sums
 from tests.services.test_usage_recording import _rollup_sums as _all_rollup_sums
+from tests.usage_rows import assert_hourly_rollup_equals_raw
 from webapp.models import ApiKeyIngestion, UsageEventId, UsageLog
 from webapp.rls import APPLICATION, use_database_role
 from webapp.services.apps.authentication import AuthenticatedKey, authenticate_secret
@@ -525,6 +526,7 @@ def test_pending_then_final_moves_the_row_and_the_rollup_together(db, catalog):
     )
     assert got["c"].status == "success"
     assert _rollup_sums() == _raw_sums()
+    assert_hourly_rollup_equals_raw()
     # No pending rows remain in the rollup.
     assert not [k for k in _rollup_sums() if k[4] == "pending"]
 

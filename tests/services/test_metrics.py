@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from tests import factories
+from tests.usage_rows import roll_up
 from webapp.models import UsageLog
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.usage import windows
@@ -57,6 +58,7 @@ def dataset(db):
         )
     )
     db.session.commit()
+    roll_up()  # the rows above bypassed the write path that keeps the rollups
     return feature, quiet, model
 
 
@@ -70,8 +72,9 @@ def test_feature_metrics_hand_computed(dataset):
     assert m.success_rate == Decimal("80.00")
     assert m.error_rate == Decimal("20.00")  # error + timeout
     assert m.avg_response_ms == Decimal("550.0")
-    # percentile_cont(0.95): position 0.95 × 9 = 8.55 → 900 + 0.55 × (1000 − 900)
-    assert m.p95_response_ms == Decimal("955.0")
+    # The latency histogram's p95 (every window): rank 0.95 × 10 = 9.5; nine requests lie
+    # below 1000 ms, the tenth in [1000, 1500) → 1000 + 500 × (9.5 − 9) / 1.
+    assert m.p95_response_ms == Decimal("1250.0")
     assert m.total_cost == Decimal("1.000000")
     assert m.cost_per_request == Decimal("0.100000")
     # Hours with traffic: 08, 09, 10; the 10 o'clock hour had no success.
@@ -82,15 +85,16 @@ def test_model_metrics_use_the_same_queries(dataset):
     _, _, model = dataset
     since, until = windows.window_for("24h", NOW)
     m = windows.usage_metrics_by(UsageLog.model_id, since, until)[model.id]
-    assert m.total_requests == 10 and m.p95_response_ms == Decimal("955.0")
+    assert m.total_requests == 10 and m.p95_response_ms == Decimal("1250.0")
 
 
 def test_narrow_window_and_single_row_percentile(dataset):
     feature, _, _ = dataset
     since, until = windows.window_for("1h", H0 + timedelta(hours=2, minutes=9, seconds=30))
-    # Only the 900 ms error falls in this hour (10:09:00).
+    # Only the 900 ms error falls in this hour (10:09:00): bucket [750, 1000), rank 0.95
+    # → 750 + 250 × 0.95 = 987.5, rounded half-even to 988.
     m = windows.usage_metrics_by(UsageLog.feature_id, since, until)[feature.id]
-    assert (m.total_requests, m.p95_response_ms, m.uptime) == (1, Decimal("900.0"), Decimal("0.00"))
+    assert (m.total_requests, m.p95_response_ms, m.uptime) == (1, Decimal("988.0"), Decimal("0.00"))
 
 
 def test_empty_metrics_have_no_rates():
@@ -118,12 +122,13 @@ def test_pending_requests_are_left_out_of_every_figure(db):
             )
         )
     db.session.commit()
+    roll_up()  # the rows above bypassed the write path that keeps the rollups
     m = windows.usage_metrics_by(UsageLog.feature_id, *windows.window_for("1h", NOW))[feature.id]
     assert (m.total_requests, m.success_rate, m.avg_response_ms, m.p95_response_ms) == (
         1,
         Decimal("100.00"),
         Decimal("1000.0"),
-        Decimal("1000.0"),
+        Decimal("1475.0"),  # bucket [1000, 1500): 1000 + 500 × 0.95
     )
 
 
@@ -133,11 +138,12 @@ def test_an_hour_with_mostly_failures_counts_as_down(db):
     for status in ("success", "error", "error", "timeout"):
         db.session.add(UsageLog(feature_id=feature.id, status=status, created_at=hour))
     db.session.commit()
+    roll_up()  # the rows above bypassed the write path that keeps the rollups
     m = windows.usage_metrics_by(UsageLog.feature_id, *windows.window_for("1h", NOW))[feature.id]
     assert (m.hours_with_traffic, m.hours_up, m.uptime) == (1, 0, Decimal("0.00"))
 
 
-def test_p95_is_computed_per_group_in_one_query(db):
+def test_p95_comes_from_the_latency_histogram_per_group(db):
     groups = {
         factories.feature(f"f{n}").id: values
         for n, values in enumerate([[10, 20, 30, 40, 50], [5], [100, 300], list(range(1, 101))])
@@ -153,17 +159,15 @@ def test_p95_is_computed_per_group_in_one_query(db):
                 )
             )
     db.session.commit()
+    roll_up()  # the rows above bypassed the write path that keeps the rollups
     result = windows.usage_metrics_by(UsageLog.feature_id, *windows.window_for("1h", NOW))
-
-    def by_hand(values):  # percentile_cont: linear interpolation at 0.95 × (n − 1)
-        values = sorted(values)
-        position = 0.95 * (len(values) - 1)
-        low = int(position)
-        high = min(low + 1, len(values) - 1)
-        return Decimal(str(values[low] + (values[high] - values[low]) * (position - low))).quantize(
-            Decimal("0.1")
-        )
-
-    assert {k: m.p95_response_ms for k, m in result.items()} == {
-        k: by_hand(v) for k, v in groups.items()
-    }
+    # The histogram's p95 by hand (rank 0.95 × n, linear inside the bucket it falls in):
+    expected = [
+        Decimal("88.0"),  # 4 below 50, 50 in [50, 100): 50 + 50 × (4.75 − 4) = 87.5 → 88
+        Decimal("48.0"),  # 5 in [0, 50): 50 × 0.95 = 47.5 → 48
+        Decimal("390.0"),  # 100 in [100, 150), 300 in [300, 400): 300 + 100 × 0.9
+        Decimal("96.0"),  # 49 below 50, 50 in [50, 100): 50 + 50 × (95 − 49) / 50
+    ]
+    assert {k: m.p95_response_ms for k, m in result.items()} == dict(
+        zip(groups, expected, strict=True)
+    )

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests import factories
+from tests.usage_rows import roll_up
 from webapp.models import ProviderHealthLog, UsageLog
 from webapp.services.core.errors import NotFound, ValidationFailed
 from webapp.services.health import provider_health as ph
@@ -204,6 +205,7 @@ def add_usage(db, model, minutes_ago: float, status: str = "success", ms: int = 
             )
         )
     db.session.commit()
+    roll_up()  # the rows above bypassed the write path that keeps the rollups
 
 
 def test_windows_count_finished_requests_per_provider(db, world):
@@ -229,10 +231,12 @@ def test_p95_latency_per_window_on_both_databases(db, world):
         add_usage(db, world["claude"], 3, ms=ms)
     add_usage(db, world["claude"], 45, ms=9000, n=20)
     health = ph.current_health_by_provider(NOW)[world["anthropic"].id]
-    # percentile_cont: position 0.95·19 = 18.05 between 1900 and 2000 → 1905.
-    assert health.short.p95_ms == Decimal("1905.0")
-    assert health.long.p95_ms == Decimal("9000.0")
-    assert health.status == "healthy" and health.p95_ms == Decimal("1905.0")
+    # The latency histogram's p95: rank 0.95 · 20 = 19; 14 requests lie below 1500 ms and
+    # five in [1500, 2000) → 1500 + 500 · (19 − 14) / 5 = 2000.
+    assert health.short.p95_ms == Decimal("2000.0")
+    # 40 requests, rank 38: 20 below 7500, 20 in [7500, 10000) → 7500 + 2500 · 18 / 20.
+    assert health.long.p95_ms == Decimal("9750.0")
+    assert health.status == "healthy" and health.p95_ms == Decimal("2000.0")
 
 
 def count_statements(db) -> int:
@@ -398,6 +402,7 @@ def test_cli_records_one_row_per_provider_with_http_checks(cli, db, world, serve
             )
         )
     db.session.commit()
+    roll_up()  # the rows above bypassed the write path that keeps the rollups
     result = cli("providers", "check")
     assert result.exit_code == 0, result.output
     assert "Recorded 3 health check(s)." in result.output
@@ -406,7 +411,8 @@ def test_cli_records_one_row_per_provider_with_http_checks(cli, db, world, serve
     assert len(rows) == 3
     openai = rows[world["openai"].id]
     assert openai.status == "healthy" and openai.health_score == 100
-    assert openai.response_time_ms == 120 and openai.error_rate == Decimal("0.00")
+    # The stored latency is the window's p95: 120 ms lies in [100, 150) → 100 + 50 · 0.95.
+    assert openai.response_time_ms == 148 and openai.error_rate == Decimal("0.00")
     assert openai.throughput == 1  # 10 requests / 15 minutes, rounded
     assert openai.details["http_check"]["ok"] is True
     anthropic = rows[world["anthropic"].id]

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from tests import factories
 from tests.conftest import csrf_token
-from tests.usage_rows import insert_usage
+from tests.usage_rows import assert_hourly_rollup_equals_raw, insert_usage
 from webapp.extensions import db
 from webapp.models import AIModel, AuditLog, UsageLog
 from webapp.services.catalog import ai_models
@@ -42,6 +42,7 @@ def rollup_totals() -> dict:
 
 
 def assert_rollup_equals_raw() -> None:
+    assert_hourly_rollup_equals_raw()
     kept = rollup_totals()
     recompute_rollup()  # the rollup the raw rows give, in this transaction only
     rebuilt = rollup_totals()

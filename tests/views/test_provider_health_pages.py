@@ -10,6 +10,7 @@ import pytest
 
 from tests import factories
 from tests.conftest import csrf_token
+from tests.usage_rows import roll_up
 from webapp.extensions import db as _db
 from webapp.models import Provider, ProviderHealthLog, UsageLog
 
@@ -55,6 +56,7 @@ def data(db):
         )
     )
     db.session.commit()
+    roll_up()  # the rows above bypassed the write path that keeps the rollups
     return {"anthropic": anthropic, "openai": openai, "quiet": quiet}
 
 

@@ -195,7 +195,7 @@ def grant_app_access_command(role: str) -> None:
 
 @click.group("rollup")
 def rollup_group() -> None:
-    """The daily usage rollup that spending analytics read."""
+    """The usage rollups (daily and hourly) that spending analytics and the windows read."""
 
 
 @rollup_group.command("rebuild")
@@ -208,7 +208,7 @@ def rollup_group() -> None:
 @with_appcontext
 @as_operator
 def rollup_rebuild_command(since: datetime | None) -> None:
-    """Recompute the rollup from the raw usage rows (one transaction)."""
+    """Recompute the daily and hourly rollups from the raw usage rows (one transaction)."""
     first_day = since.date() if since else None
     purged = purged_before()
     if purged and (first_day is None or first_day < purged):

@@ -1,11 +1,13 @@
-"""Daily usage rollup: rows per (UTC day, feature, model, provider, status, environment),
+"""Usage rollups: rows per (period, feature, model, provider, status, environment) where
+the period is a UTC day (``ai_usage_daily_rollup``) or a UTC hour (``ai_usage_hourly_rollup``,
+for windows that are not whole days: the last 24 hours, 1 hour, provider-health windows),
 split over ``ROLLUP_SHARDS`` shards so writers do not serialize (a key's figures are the
 sum of its shards; a pending row completed later moves between keys with a negative and a
 positive delta, in any shard).
 
-Derived data, rebuildable from ``ai_usage_logs`` (`flask rollup rebuild`). It is updated
-in the same transaction as the raw rows it summarises, so sums over whole days read a few
-hundred rows instead of millions.
+Derived data, rebuildable from ``ai_usage_logs`` (`flask rollup rebuild`). Both are updated
+in the same transaction as the raw rows they summarise (one function writes both), so sums
+over whole days or hours read a few hundred rows instead of millions.
 
 The key columns hold ``NO_REFERENCE`` (the nil UUID) where a usage row has no feature or
 model: key columns must be NOT NULL for the upsert's conflict target to match on both
@@ -19,14 +21,14 @@ read from it is exact to the bucket and interpolated linearly inside it.
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.models.base import Model
-from webapp.models.types import ExactNumeric
+from webapp.models.types import ExactNumeric, UTCDateTime
 
 NO_REFERENCE = uuid.UUID(int=0)
 
@@ -54,10 +56,9 @@ def _count_column() -> Mapped[int]:
     return mapped_column(sa.BigInteger, nullable=False, default=0, server_default="0")
 
 
-class UsageDailyRollup(Model):
-    __tablename__ = "ai_usage_daily_rollup"
+class _RollupColumns:
+    """The key (after the period) and sum columns both rollups share."""
 
-    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
     feature_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
     model_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
     provider_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
@@ -76,9 +77,23 @@ class UsageDailyRollup(Model):
     response_time_ms_sum: Mapped[int] = _count_column()
 
 
-# One integer column per latency bucket, added to the mapped table after the class body
+class UsageDailyRollup(_RollupColumns, Model):
+    __tablename__ = "ai_usage_daily_rollup"
+
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True, sort_order=-1)
+
+
+class UsageHourlyRollup(_RollupColumns, Model):
+    __tablename__ = "ai_usage_hourly_rollup"
+
+    # The start of the UTC hour (minutes, seconds and microseconds zero).
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True, sort_order=-1)
+
+
+# One integer column per latency bucket, added to the mapped tables after the class body
 # (21 near-identical attributes spelled out would hide the shape).
-for _name in BUCKET_COLUMNS:
-    UsageDailyRollup.__table__.append_column(
-        sa.Column(_name, sa.BigInteger, nullable=False, default=0, server_default="0")
-    )
+for _rollup in (UsageDailyRollup, UsageHourlyRollup):
+    for _name in BUCKET_COLUMNS:
+        _rollup.__table__.append_column(
+            sa.Column(_name, sa.BigInteger, nullable=False, default=0, server_default="0")
+        )

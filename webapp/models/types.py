@@ -182,3 +182,23 @@ def _utc_hour_postgresql(element: utc_hour, compiler: Any, **kw: Any) -> str:
 @compiles(utc_hour)
 def _utc_hour_default(element: utc_hour, compiler: Any, **kw: Any) -> str:
     return f"strftime('%Y-%m-%d %H', {compiler.process(element.clauses, **kw)})"
+
+
+class utc_hour_start(sa.sql.functions.FunctionElement):  # noqa: N801 (reads like a SQL function)
+    """The start of the UTC hour a timestamp falls in, as a timestamp (the hourly rollup's
+    ``hour``), computed by the database."""
+
+    type = UTCDateTime()
+    inherit_cache = True
+
+
+@compiles(utc_hour_start, "postgresql")
+def _utc_hour_start_postgresql(element: utc_hour_start, compiler: Any, **kw: Any) -> str:
+    return f"date_trunc('hour', {compiler.process(element.clauses, **kw)}, 'UTC')"
+
+
+@compiles(utc_hour_start)
+def _utc_hour_start_default(element: utc_hour_start, compiler: Any, **kw: Any) -> str:
+    # SQLAlchemy's SQLite text form of a timestamp, so it equals a bound hour exactly.
+    column = compiler.process(element.clauses, **kw)
+    return f"strftime('%Y-%m-%d %H:00:00.000000', {column})"

@@ -4,8 +4,9 @@ HTTP health check.
 Usage is ``ai_usage_logs`` joined to ``ai_models.provider_id``, over two windows ending
 now: the short one (15 minutes) and the long one (60 minutes), both settings. Figures
 count *finished* requests only (``pending`` ones have no outcome or latency yet), as in
-webapp/services/usage/windows.py, and are computed by the database (p95 with the same
-``percentile_cont``/window-function approach).
+webapp/services/usage/windows.py, and read through it: the whole UTC hours of a window
+from the hourly rollup, its partial hours from raw rows, the p95 from the latency
+histogram.
 
 Judging (thresholds are settings in webapp/config.py; a threshold is met *at* its value):
 - the judged window is the short one when it holds at least HEALTH_MIN_REQUESTS finished
@@ -58,18 +59,15 @@ from webapp.models import (
     FeatureModelAssignment,
     Provider,
     ProviderHealthLog,
-    UsageLog,
 )
 from webapp.models.types import utc_hour
 from webapp.services.catalog.providers import get_provider
 from webapp.services.core import outbound
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.usage.windows import (
-    FAILED,
     UsageMetrics,
-    finished_conditions,
     metrics_for,
-    p95_by,
+    usage_metrics_by,
 )
 
 HEALTHY, DEGRADED, DOWN, UNKNOWN = "healthy", "degraded", "down", "unknown"
@@ -277,48 +275,30 @@ def judge(
 def window_usage_by_provider(
     now: datetime, limits: Thresholds
 ) -> dict[uuid.UUID, tuple[WindowUsage, WindowUsage]]:
-    """(short, long) window usage per provider with traffic: three queries in all."""
-    short_since = now - timedelta(minutes=limits.short_minutes)
-    long_since = now - timedelta(minutes=limits.long_minutes)
-    failed = UsageLog.status.in_(FAILED)
-    in_short = UsageLog.created_at >= short_since
+    """(short, long) window usage per provider with traffic in either, through the one
+    read path (windows.usage_metrics_by: whole hours from the hourly rollup, partial
+    hours from raw rows; p95 from the latency histogram)."""
+    short, long = (
+        usage_metrics_by(
+            AIModel.provider_id, now - timedelta(minutes=minutes), now, with_uptime=False
+        )
+        for minutes in (limits.short_minutes, limits.long_minutes)
+    )
 
-    def conditions(since: datetime) -> list[Any]:
-        return finished_conditions(AIModel.provider_id, since, now)
+    def usage(minutes: int, metrics: UsageMetrics | None) -> WindowUsage:
+        if metrics is None:
+            return WindowUsage(minutes)
+        return WindowUsage(
+            minutes, metrics.total_requests, metrics.failures, metrics.p95_response_ms
+        )
 
-    # The long window contains the short one (both end now): one pass counts both.
-    since = min(short_since, long_since)
-    rows = db.session.execute(
-        select(
-            AIModel.provider_id,
-            func.sum(case((in_short, 1), else_=0)),
-            func.sum(case((in_short & failed, 1), else_=0)),
-            func.sum(case((UsageLog.created_at >= long_since, 1), else_=0)),
-            func.sum(case(((UsageLog.created_at >= long_since) & failed, 1), else_=0)),
+    return {
+        provider_id: (
+            usage(limits.short_minutes, short.get(provider_id)),
+            usage(limits.long_minutes, long.get(provider_id)),
         )
-        .where(*conditions(since))
-        .group_by(AIModel.provider_id)
-    ).all()
-    if not rows:
-        return {}
-    p95_short = p95_by(AIModel.provider_id, conditions(short_since))
-    p95_long = p95_by(AIModel.provider_id, conditions(long_since))
-    result = {}
-    for provider_id, short_n, short_bad, long_n, long_bad in rows:
-        short = WindowUsage(
-            limits.short_minutes,
-            int(short_n or 0),
-            int(short_bad or 0),
-            _tenth(p95_short.get(provider_id)),
-        )
-        long = WindowUsage(
-            limits.long_minutes,
-            int(long_n or 0),
-            int(long_bad or 0),
-            _tenth(p95_long.get(provider_id)),
-        )
-        result[provider_id] = (short, long)
-    return result
+        for provider_id in short.keys() | long.keys()
+    }
 
 
 def latest_checks(until: datetime, since: datetime | None = None, *columns: Any) -> Select[Any]:

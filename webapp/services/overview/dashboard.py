@@ -106,7 +106,7 @@ def build_overview(
         kpis=figures,
         series=series(period, grouped, names),
         alerts=alerts(analyses, health),
-        top_models=top_models(untimed, names, period, environment=environment),
+        top_models=top_models(untimed, names),
         features=features_table(untimed, health),
         activity=recent_activity(),
         unknown_models=unknown_models(now),

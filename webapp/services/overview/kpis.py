@@ -25,10 +25,10 @@ from webapp.services.usage.reads import (
     UsageKey,
     UsageSums,
     merge_buckets,
-    raw_usage_between,
+    usage_between,
     usage_by,
 )
-from webapp.services.usage.windows import FINISHED, days_of, p95_exact, p95_of_buckets
+from webapp.services.usage.windows import FINISHED, days_of, p95_of_buckets
 
 RANGES = ("24h", "7d", "30d", "custom")
 AT_RISK = ("warning", "critical", "over_budget")
@@ -95,10 +95,11 @@ def grouped_usage(
     period: Period, with_time: bool, environment: str | None = None
 ) -> dict[UsageKey, UsageSums]:
     """Usage sums by (time bucket,) feature, model, provider, status, in one
-    ``environment`` or all (None)."""
+    ``environment`` or all (None): a 24-hour period from the hourly rollup and its partial
+    hours' raw rows, whole days from the daily rollup."""
     if period.first_day is None or period.last_day is None:  # hourly
         keys = ("hour", *GROUP_KEYS) if with_time else GROUP_KEYS
-        return raw_usage_between(
+        return usage_between(
             period.since, period.until, keys, environment=environment, with_latency=True
         )
     keys = ("day", *GROUP_KEYS) if with_time else GROUP_KEYS
@@ -130,8 +131,6 @@ class UsageKpis:
     def avg_latency_ms(self) -> int | None:
         return round(self.response_time_ms / self.finished) if self.finished else None
 
-    exact_p95_ms: Decimal | None = None  # rolling windows: the exact p95 of the raw rows
-
     @property
     def error_rate(self) -> Decimal | None:
         if not self.finished:
@@ -141,18 +140,13 @@ class UsageKpis:
 
     @property
     def p95_latency_ms(self) -> Decimal | None:
-        """The p95 as every page computes it for the period (webapp.services.usage.windows)."""
-        if self.exact_p95_ms is not None:
-            return self.exact_p95_ms
+        """The p95 as every page computes it (webapp.services.usage.windows)."""
         return p95_of_buckets(self.buckets)
 
 
-def usage_kpis(
-    grouped: dict[UsageKey, UsageSums], period: Period, environment: str | None = None
-) -> UsageKpis:
-    """KPIs from rows keyed (…, feature_id, model_id, provider_id, status), read for one
-    ``environment`` or all (None). Requests are finished requests; spend counts every
-    request."""
+def usage_kpis(grouped: dict[UsageKey, UsageSums]) -> UsageKpis:
+    """KPIs from rows keyed (…, feature_id, model_id, provider_id, status) with latency.
+    Requests are finished requests; spend counts every request."""
     kpis = UsageKpis()
     features = set()
     for key, sums in grouped.items():
@@ -168,8 +162,6 @@ def usage_kpis(
             kpis.successes += sums.requests
         kpis.buckets = merge_buckets(kpis.buckets, sums.latency_buckets)
     kpis.features_with_traffic = len(features)
-    if period.hourly and kpis.finished:
-        kpis.exact_p95_ms = p95_exact(None, period.since, period.until, environment)[None]
     return kpis
 
 
@@ -267,8 +259,8 @@ def kpis(
 ) -> Kpis:
     """The tiles. Usage figures are of one ``environment`` or all (None); budgets,
     providers and features are not per environment and always count them all."""
-    current = usage_kpis(grouped, period, environment)
-    before = usage_kpis(grouped_usage(previous, False, environment), previous, environment)
+    current = usage_kpis(grouped)
+    before = usage_kpis(grouped_usage(previous, False, environment))
     active, active_before = active_features_now_and_at(previous.until)
     at_risk = sum(1 for a in analyses if a.budget.is_active and a.status in AT_RISK)
     # As budgets stood at the end of the last whole UTC day before this period began:

@@ -29,7 +29,7 @@ from webapp.services.health import provider_health
 from webapp.services.overview.kpis import AT_RISK, FINISHED, PERCENT, ZERO, Period
 from webapp.services.spending.analytics import days_between
 from webapp.services.usage.reads import UsageKey, UsageSums
-from webapp.services.usage.windows import GROUP_COLUMNS, p95_exact, p95_of_buckets
+from webapp.services.usage.windows import p95_of_buckets
 
 # --- series for the charts ------------------------------------------------------------
 
@@ -106,9 +106,7 @@ class ModelCost:
 def top_models(
     grouped: dict[UsageKey, UsageSums],
     names: dict[str, dict],
-    period: Period,
     limit: int = 5,
-    environment: str | None = None,
 ) -> list[ModelCost]:
     """The costliest models: spend counts every request, requests and p95 finished ones
     (the p95 as every page computes it for the period)."""
@@ -122,15 +120,10 @@ def top_models(
         provider_of[key.model_id] = key.provider_id
         if key.status in FINISHED:
             finished.setdefault(key.model_id, UsageSums()).add(sums)
-    exact = (
-        p95_exact(GROUP_COLUMNS["model_id"], period.since, period.until, environment)
-        if period.hourly and finished
-        else {}
-    )
     rows = []
     for model_id, spent in cost.items():
         done = finished.get(model_id, UsageSums())
-        p95 = exact.get(model_id) if period.hourly else p95_of_buckets(done.latency_buckets)
+        p95 = p95_of_buckets(done.latency_buckets)
         rows.append(
             ModelCost(
                 model_id,

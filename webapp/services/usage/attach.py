@@ -22,20 +22,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BigInteger, Numeric, case, cast, func, literal, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.sql.elements import ColumnElement
 
 from webapp.extensions import db
 from webapp.models import AIModel, Provider, UsageLog
 from webapp.models.rollup import NO_REFERENCE, UsageDailyRollup
-from webapp.models.types import utc_day
 from webapp.services.usage.rollup import (
-    KEY_COLUMNS,
-    ROLLUP,
-    SUM_COLUMNS,
+    PERIODS,
     pick_shard,
     raw_row_sums,  # the rebuild's own sums and latency buckets: both agree on every bound
+    rollup_upsert,
 )
 
 UNKNOWN_WINDOW = timedelta(days=30)
@@ -127,37 +124,32 @@ def _catalog_cost(model: AIModel) -> ColumnElement[Any]:
 def _move_rollup(model: AIModel, sign: int, shard: int) -> None:
     """Add (``sign`` 1) or take out (-1) the contribution of the rows now carrying
     ``model``'s id: taken out under "no model, no provider" (as they were counted before),
-    added under the model and its provider. One INSERT … SELECT … ON CONFLICT."""
+    added under the model and its provider. One INSERT … SELECT … ON CONFLICT per rollup."""
     nil = literal(NO_REFERENCE, UsageDailyRollup.feature_id.type)
-    day = utc_day(UsageLog.created_at)
     feature = func.coalesce(UsageLog.feature_id, nil)
     if sign > 0:
         model_key = literal(model.id, UsageDailyRollup.model_id.type)
         provider_key = literal(model.provider_id, UsageDailyRollup.provider_id.type)
     else:
         model_key = provider_key = nil
-    sums = raw_row_sums()
-    query = (
-        select(
-            day,
-            feature,
-            model_key,
-            provider_key,
-            UsageLog.status,
-            UsageLog.environment,
-            literal(shard, UsageDailyRollup.shard.type),
-            *[value * sign for value in sums],
+    dialect_name = db.session.get_bind().dialect.name
+    for period in PERIODS:
+        moment = period.sql(UsageLog.created_at)
+        query = (
+            select(
+                moment,
+                feature,
+                model_key,
+                provider_key,
+                UsageLog.status,
+                UsageLog.environment,
+                literal(shard, UsageDailyRollup.shard.type),
+                *[value * sign for value in raw_row_sums()],
+            )
+            .where(UsageLog.model_id == model.id)
+            .group_by(moment, feature, UsageLog.status, UsageLog.environment)
         )
-        .where(UsageLog.model_id == model.id)
-        .group_by(day, feature, UsageLog.status, UsageLog.environment)
-    )
-    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(ROLLUP).from_select([*KEY_COLUMNS, *SUM_COLUMNS], query)
-    statement = statement.on_conflict_do_update(
-        index_elements=list(KEY_COLUMNS),
-        set_={name: ROLLUP.c[name] + statement.excluded[name] for name in SUM_COLUMNS},
-    )
-    db.session.execute(statement)
+        db.session.execute(rollup_upsert(dialect_name, period, query))
 
 
 def attach_unknown_usage(model: AIModel) -> int:

@@ -1,11 +1,16 @@
-"""Usage sums over whole UTC days, read from the daily rollup.
+"""Usage sums over whole UTC days (the daily rollup) and over rolling windows (the hourly
+rollup plus the window's partial hours of raw rows).
 
-Every whole day comes from the rollup (a few rows per day), today included: its rollup
-row is written in the same transaction as the raw rows, so it is exactly as fresh. Raw rows
-are read only for windows that are not whole days (``raw_usage_between``: the last 24
-hours, provider-health windows). Reading today's raw rows instead would cap the rollup's
-advantage at the share of the range that today is (late in the day, about 30x for 30
-days, less with fixed costs).
+Every whole day comes from the daily rollup (a few rows per day), today included: its
+rollup row is written in the same transaction as the raw rows, so it is exactly as fresh.
+Reading today's raw rows instead would cap the rollup's advantage at the share of the range
+that today is (late in the day, about 30x for 30 days, less with fixed costs).
+
+A window that is not whole days (the last 24 hours or hour, provider-health windows) is
+split by ``split_window``: the whole UTC hours inside it come from the hourly rollup (as
+fresh, for the same reason), only the partial hour at each end from raw rows
+(``usage_between``). Groupings the rollups do not hold (``prompt_id``) read raw rows
+(``raw_usage_between``).
 
 ``raw_from`` reads the days from that one on from raw rows instead: the benchmark uses it
 to compute the same answers without the rollup.
@@ -28,10 +33,15 @@ from webapp.extensions import db
 from webapp.models import AIModel, UsageLog
 from webapp.models.rollup import BUCKET_COLUMNS, LATENCY_BOUNDS_MS, NO_REFERENCE
 from webapp.models.types import utc_day, utc_hour
+from webapp.services.core.dates import ceil_hour, floor_hour
 from webapp.services.core.money import ZERO_COST
-from webapp.services.usage.rollup import ROLLUP
+from webapp.services.usage.rollup import HOURLY_ROLLUP, ROLLUP
 
 KEYS = ("day", "feature_id", "model_id", "provider_id", "status", "environment")
+# What a rolling window's read may group by ("hour" is "YYYY-MM-DD HH", UTC).
+WINDOW_KEYS = (*KEYS, "hour", "prompt_id")
+# [since, until) of a part of a window.
+Span: TypeAlias = tuple[datetime, datetime]
 
 # The group key of a read: a named tuple made by ``key_type`` whose fields are the keys the
 # read asked for (``key.status``, ``key.feature_id``, …). Its fields exist only at run
@@ -109,15 +119,57 @@ def usage_by(
         raw_from = end + timedelta(days=1)
     last_rollup_day = min(end, raw_from - timedelta(days=1))
     if start <= last_rollup_day:
+        days = [ROLLUP.c.day >= start, ROLLUP.c.day <= last_rollup_day]
         _merge(
-            merged,
-            _rollup_rows(start, last_rollup_day, keys, feature_id, environment, with_latency),
-            keys,
+            merged, _rollup_rows(ROLLUP, days, keys, feature_id, environment, with_latency), keys
         )
     first_raw_day = max(start, raw_from)
     if first_raw_day <= end:
         since, until = day_bounds(first_raw_day, end)
         _merge(merged, _raw_rows(since, until, keys, feature_id, environment, with_latency), keys)
+    return merged
+
+
+def split_window(since: datetime, until: datetime) -> tuple[Span | None, Span | None, Span | None]:
+    """[since, until) as (raw head, rollup hours, raw tail): the partial hour before the
+    first whole UTC hour, the whole hours, the partial hour after them; None for a part
+    that is empty. A window inside one hour (no whole hour in it) is all head."""
+    first, last = ceil_hour(since), floor_hour(until)
+    if first >= last:
+        return ((since, until) if since < until else None), None, None
+    head = (since, first) if since < first else None
+    tail = (last, until) if last < until else None
+    return head, (first, last), tail
+
+
+def usage_between(
+    since: datetime,
+    until: datetime,
+    keys: Sequence[str],
+    *,
+    environment: str | None = None,
+    with_latency: bool = False,
+) -> dict[UsageKey, UsageSums]:
+    """Like ``usage_by`` over [since, until), any window: its whole UTC hours from the
+    hourly rollup, its partial first and last hour from raw rows (``split_window``); the
+    same sums as ``raw_usage_between``. ``keys`` may include ``hour`` ("YYYY-MM-DD HH");
+    with ``prompt_id`` (not in the rollups) every row is read raw."""
+    _check_window_keys(keys)
+    if "prompt_id" in keys:
+        return raw_usage_between(
+            since, until, keys, environment=environment, with_latency=with_latency
+        )
+    head, hours, tail = split_window(since, until)
+    merged: dict[UsageKey, UsageSums] = {}
+    for part in (head, tail):
+        if part is not None:
+            rows = _raw_rows(*part, keys, None, environment, with_latency)
+            _merge(merged, rows, keys)
+    if hours is not None:
+        c = HOURLY_ROLLUP.c
+        within = [c.hour >= hours[0], c.hour < hours[1]]
+        rows = _rollup_rows(HOURLY_ROLLUP, within, keys, None, environment, with_latency)
+        _merge(merged, rows, keys)
     return merged
 
 
@@ -129,15 +181,18 @@ def raw_usage_between(
     environment: str | None = None,
     with_latency: bool = False,
 ) -> dict[UsageKey, UsageSums]:
-    """Like ``usage_by`` over [since, until) from raw rows only, for windows that are not
-    whole days (the last 24 hours). ``keys`` may also include ``hour`` ("YYYY-MM-DD HH") and
-    ``prompt_id`` (not in the rollup)."""
-    unknown = set(keys) - {*KEYS, "hour", "prompt_id"}
-    if unknown:
-        raise ValueError(f"unknown keys {sorted(unknown)}")
+    """Like ``usage_between`` from raw rows only: for groupings the rollups do not hold
+    (``prompt_id``), and to check the rollups against."""
+    _check_window_keys(keys)
     merged: dict[UsageKey, UsageSums] = {}
     _merge(merged, _raw_rows(since, until, keys, None, environment, with_latency), keys)
     return merged
+
+
+def _check_window_keys(keys: Sequence[str]) -> None:
+    unknown = set(keys) - set(WINDOW_KEYS)
+    if unknown:
+        raise ValueError(f"unknown keys {sorted(unknown)}")
 
 
 def _merge(merged: dict[UsageKey, UsageSums], rows: Any, keys: Sequence[str]) -> None:
@@ -171,15 +226,21 @@ def _sums_from(row: Any, key_count: int, with_latency: bool) -> tuple:
 
 
 def _rollup_rows(
-    start: date,
-    end: date,
+    table: Any,
+    within: Sequence[Any],
     keys: Sequence[str],
     feature_id: uuid.UUID | None,
     environment: str | None,
     with_latency: bool,
 ) -> list[tuple]:
-    c = ROLLUP.c
-    columns = [c[key] for key in keys]
+    """Sums from a rollup ``table`` (daily or hourly) over its rows ``within`` the period
+    conditions, grouped by ``keys``; the hourly rollup answers ``day`` and ``hour`` as raw
+    rows spell them."""
+    c = table.c
+    expressions = {key: c[key] for key in keys if key in c}
+    if "hour" in c:
+        expressions |= {"day": utc_day(c.hour), "hour": utc_hour(c.hour)}
+    columns = [expressions[key] for key in keys]
     sums = [
         func.sum(c.request_count),
         func.sum(c.input_tokens),
@@ -190,7 +251,9 @@ def _rollup_rows(
     ]
     if with_latency:
         sums += [func.sum(c[name]) for name in BUCKET_COLUMNS]
-    query = select(*columns, *sums).where(c.day >= start, c.day <= end).group_by(*columns)
+    query = select(*columns, *sums).where(*within)
+    if columns:
+        query = query.group_by(*columns)
     if feature_id is not None:
         query = query.where(c.feature_id == feature_id)
     if environment is not None:

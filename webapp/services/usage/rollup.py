@@ -1,12 +1,17 @@
-"""Keeping ``ai_usage_daily_rollup`` in step with ``ai_usage_logs``.
+"""Keeping the usage rollups (``ai_usage_daily_rollup``, ``ai_usage_hourly_rollup``) in step
+with ``ai_usage_logs``.
 
 ``add_to_rollup`` is called by usage recording in the same transaction as the raw rows:
 it sums a batch per key in Python and upserts (INSERT … ON CONFLICT DO UPDATE, on both
-databases) into one shard, picked at random per call. Writers in different shards never
-wait for each other's row locks; two in the same shard lock their rows in one order. With
+databases) into one shard of each rollup, picked at random per call. Writers in different
+shards never wait for each other's row locks; two in the same shard lock their rows in one
+order (the daily rollup's first, then the hourly one's, each sorted by key). With
 ``sign=-1`` it takes rows out again (a pending row being completed, rows being attached to
 a model): the figures of a key are the sum over its shards, so the minus may land in any
-shard. ``rebuild_rollup`` recomputes whole days from the raw rows in SQL (into shard 0).
+shard. ``recompute_rollup`` recomputes both from the raw rows in SQL (into shard 0).
+
+The two rollups differ only in their period column (``PERIODS``): every writer loops over
+``PERIODS``, so neither can be forgotten.
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ from __future__ import annotations
 import functools
 import random
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import case, delete, func, insert, literal, select
+from sqlalchemy import Table, case, delete, func, insert, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.extensions import db
@@ -30,14 +36,19 @@ from webapp.models.rollup import (
     NO_REFERENCE,
     ROLLUP_SHARDS,
     UsageDailyRollup,
+    UsageHourlyRollup,
     latency_bucket,
 )
-from webapp.models.types import utc_day
+from webapp.models.types import utc_day, utc_hour_start
 from webapp.services.audit.records import add_audit_row
 from webapp.services.core.actor import Actor
+from webapp.services.core.dates import floor_hour
 
 ROLLUP = UsageDailyRollup.__table__
-KEY_COLUMNS = ("day", "feature_id", "model_id", "provider_id", "status", "environment", "shard")
+HOURLY_ROLLUP = UsageHourlyRollup.__table__
+# The key after the period column, the same in both rollups.
+GROUP_COLUMNS = ("feature_id", "model_id", "provider_id", "status", "environment", "shard")
+KEY_COLUMNS = ("day", *GROUP_COLUMNS)
 SUM_COLUMNS = (
     "request_count",
     "input_tokens",
@@ -49,24 +60,31 @@ SUM_COLUMNS = (
 )
 
 
-def rollup_key(
-    created_at: datetime,
-    feature_id: uuid.UUID | None,
-    model_id: uuid.UUID | None,
-    provider_id: uuid.UUID | None,
-    status: str,
-    environment: str,
-    shard: int,
-) -> tuple[date, uuid.UUID, uuid.UUID, uuid.UUID, str, str, int]:
-    return (
-        created_at.date(),  # created_at is UTC (UTCDateTime), so this is the UTC day
-        feature_id or NO_REFERENCE,
-        model_id or NO_REFERENCE,
-        provider_id or NO_REFERENCE,
-        status,
-        environment,
-        shard,
-    )
+@dataclass(frozen=True)
+class RollupPeriod:
+    """One rollup: its table, its period column, and the period of a timestamp in Python
+    (``of``) and in SQL (``sql``); both give the same value for the same timestamp."""
+
+    table: Table
+    column: str
+    of: Callable[[datetime], Any]
+    sql: Callable[[Any], Any]
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        return (self.column, *GROUP_COLUMNS)
+
+    def since(self, day: date) -> Any:
+        """The period value where ``day`` begins."""
+        if self.column == "day":
+            return day
+        return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+# created_at is UTC (UTCDateTime), so .date() is the UTC day.
+DAILY = RollupPeriod(ROLLUP, "day", lambda created_at: created_at.date(), utc_day)
+HOURLY = RollupPeriod(HOURLY_ROLLUP, "hour", floor_hour, utc_hour_start)
+PERIODS = (DAILY, HOURLY)
 
 
 def pick_shard() -> int:
@@ -83,53 +101,67 @@ def add_to_rollup(
     removed: Iterable[Mapping[str, Any]] = (),
 ) -> None:
     """Add usage rows (dicts as inserted into ai_usage_logs; ``environment`` defaults to
-    production) to the rollup, or take them out with ``sign=-1``. ``provider_of`` maps
+    production) to both rollups, or take them out with ``sign=-1``. ``provider_of`` maps
     each model id to its provider id. ``removed`` rows are taken out in the same upsert
-    (a row's old figures when it changes): one statement locks its rollup rows in one
+    (a row's old figures when it changes): one statement per rollup locks its rows in one
     order, where two calls could deadlock with another writer of the shard."""
     if shard is None:
         shard = pick_shard()
-    sums: dict[tuple, dict[str, Any]] = {}
     signed = [(row, sign) for row in rows] + [(row, -sign) for row in removed]
-    for row, sign in signed:
-        model_id = row.get("model_id")
-        key = rollup_key(
-            row["created_at"],
-            row.get("feature_id"),
-            model_id,
-            provider_of.get(model_id) if model_id else None,
-            row["status"],
-            row.get("environment") or "production",
-            shard,
-        )
-        entry = sums.get(key)
-        if entry is None:
-            entry = sums[key] = dict.fromkeys(SUM_COLUMNS, 0)
-            entry["cost_usd"] = Decimal(0)
-        entry["request_count"] += sign
-        entry["input_tokens"] += sign * row["input_tokens"]
-        entry["output_tokens"] += sign * row["output_tokens"]
-        entry["tokens_used"] += sign * row["tokens_used"]
-        entry["cost_usd"] += sign * row["cost_usd"]
-        entry["response_time_ms_sum"] += sign * row["response_time_ms"]
-        entry[BUCKET_COLUMNS[latency_bucket(row["response_time_ms"])]] += sign
-    if not sums:
+    if not signed:
         return
-    values = [dict(zip(KEY_COLUMNS, key, strict=True)) | entry for key, entry in sums.items()]
-    statement = _rollup_upsert(db.session.get_bind().dialect.name)
-    # Sorted keys: concurrent batches lock rollup rows in one order (no deadlock).
-    db.session.execute(statement, sorted(values, key=lambda v: tuple(map(str, v.values()))))
+    dialect_name = db.session.get_bind().dialect.name
+    for period in PERIODS:
+        sums: dict[tuple, dict[str, Any]] = {}
+        for row, row_sign in signed:
+            model_id = row.get("model_id")
+            key = (
+                period.of(row["created_at"]),
+                row.get("feature_id") or NO_REFERENCE,
+                model_id or NO_REFERENCE,
+                (provider_of.get(model_id) if model_id else None) or NO_REFERENCE,
+                row["status"],
+                row.get("environment") or "production",
+                shard,
+            )
+            entry = sums.get(key)
+            if entry is None:
+                entry = sums[key] = dict.fromkeys(SUM_COLUMNS, 0)
+                entry["cost_usd"] = Decimal(0)
+            entry["request_count"] += row_sign
+            entry["input_tokens"] += row_sign * row["input_tokens"]
+            entry["output_tokens"] += row_sign * row["output_tokens"]
+            entry["tokens_used"] += row_sign * row["tokens_used"]
+            entry["cost_usd"] += row_sign * row["cost_usd"]
+            entry["response_time_ms_sum"] += row_sign * row["response_time_ms"]
+            entry[BUCKET_COLUMNS[latency_bucket(row["response_time_ms"])]] += row_sign
+        columns = period.key_columns
+        values = [dict(zip(columns, key, strict=True)) | entry for key, entry in sums.items()]
+        # Sorted keys: concurrent batches lock rollup rows in one order (no deadlock).
+        db.session.execute(
+            _rollup_upsert(dialect_name, period),
+            sorted(values, key=lambda v: tuple(map(str, v.values()))),
+        )
 
 
 @functools.cache
-def _rollup_upsert(dialect_name: str) -> Any:
-    """The upsert of rollup deltas, built once per dialect: building its 27-column SET
-    clause took longer than running it for a one-event batch."""
+def _rollup_upsert(dialect_name: str, period: RollupPeriod) -> Any:
+    """The upsert of rollup deltas, built once per dialect and rollup: building its
+    27-column SET clause took longer than running it for a one-event batch."""
+    return rollup_upsert(dialect_name, period, None)
+
+
+def rollup_upsert(dialect_name: str, period: RollupPeriod, query: Any) -> Any:
+    """INSERT of rollup deltas (VALUES, or ``query`` selecting the key and sum columns)
+    that adds them to the rows already there."""
     dialect = postgresql if dialect_name == "postgresql" else sqlite
-    statement = dialect.insert(ROLLUP)
+    table = period.table
+    statement = dialect.insert(table)
+    if query is not None:
+        statement = statement.from_select([*period.key_columns, *SUM_COLUMNS], query)
     return statement.on_conflict_do_update(
-        index_elements=list(KEY_COLUMNS),
-        set_={name: ROLLUP.c[name] + statement.excluded[name] for name in SUM_COLUMNS},
+        index_elements=list(period.key_columns),
+        set_={name: table.c[name] + statement.excluded[name] for name in SUM_COLUMNS},
     )
 
 
@@ -160,8 +192,9 @@ def raw_row_sums() -> list[Any]:
 
 
 def rebuild_rollup(actor: Actor, since: date | None = None) -> int:
-    """Recompute the rollup from raw rows for every day from ``since`` (all days when
-    None), as one audited transaction. Returns the number of rollup rows written."""
+    """Recompute both rollups (daily and hourly) from raw rows for every day from ``since``
+    (all days when None), as one audited transaction. Returns the number of daily rollup
+    rows written."""
     written = recompute_rollup(since)
     add_audit_row(
         actor,
@@ -174,34 +207,39 @@ def rebuild_rollup(actor: Actor, since: date | None = None) -> int:
 
 
 def recompute_rollup(since: date | None = None) -> int:
-    """``rebuild_rollup`` in the caller's transaction, without audit or commit."""
-    removal = delete(ROLLUP)
-    if since is not None:
-        removal = removal.where(ROLLUP.c.day >= since)
-    db.session.execute(removal)
+    """``rebuild_rollup`` in the caller's transaction, without audit or commit: both
+    rollups from ``since`` (a UTC day; all when None). Returns the daily rollup's rows."""
+    for period in PERIODS:
+        table = period.table
+        removal = delete(table)
+        if since is not None:
+            removal = removal.where(table.c[period.column] >= period.since(since))
+        db.session.execute(removal)
 
-    nil = literal(NO_REFERENCE, UsageDailyRollup.feature_id.type)
-    day = utc_day(UsageLog.created_at)
-    feature = func.coalesce(UsageLog.feature_id, nil)
-    model = func.coalesce(UsageLog.model_id, nil)
-    provider = func.coalesce(AIModel.provider_id, nil)
-    query = (
-        select(
-            day,
-            feature,
-            model,
-            provider,
-            UsageLog.status,
-            UsageLog.environment,
-            literal(0, UsageDailyRollup.shard.type),
-            *raw_row_sums(),
+        nil = literal(NO_REFERENCE, UsageDailyRollup.feature_id.type)
+        moment = period.sql(UsageLog.created_at)
+        feature = func.coalesce(UsageLog.feature_id, nil)
+        model = func.coalesce(UsageLog.model_id, nil)
+        provider = func.coalesce(AIModel.provider_id, nil)
+        query = (
+            select(
+                moment,
+                feature,
+                model,
+                provider,
+                UsageLog.status,
+                UsageLog.environment,
+                literal(0, UsageDailyRollup.shard.type),
+                *raw_row_sums(),
+            )
+            .outerjoin(AIModel, AIModel.id == UsageLog.model_id)
+            .group_by(moment, feature, model, provider, UsageLog.status, UsageLog.environment)
         )
-        .outerjoin(AIModel, AIModel.id == UsageLog.model_id)
-        .group_by(day, feature, model, provider, UsageLog.status, UsageLog.environment)
-    )
-    if since is not None:
-        query = query.where(UsageLog.created_at >= datetime.combine(since, time.min, tzinfo=UTC))
-    db.session.execute(insert(ROLLUP).from_select([*KEY_COLUMNS, *SUM_COLUMNS], query))
+        if since is not None:
+            query = query.where(
+                UsageLog.created_at >= datetime.combine(since, time.min, tzinfo=UTC)
+            )
+        db.session.execute(insert(table).from_select([*period.key_columns, *SUM_COLUMNS], query))
     # rowcount of INSERT … SELECT is not reported by every driver: count what is there.
     counted = select(func.count()).select_from(ROLLUP)
     if since is not None:

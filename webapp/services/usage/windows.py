@@ -3,18 +3,20 @@ API answer and the provider-health judge read these figures through this module.
 
 Definitions (one per figure, used everywhere):
 - windows: ``1h`` and ``24h`` are rolling, the last 60 minutes / 24 hours ending now, read
-  from raw rows; ``7d`` and ``30d`` are the last 7 / 30 whole UTC days including today
-  (today so far), read from the daily rollup where the grouping is in it. Pages caption
-  them with ``RANGE_CAPTIONS`` ("last 7 UTC days, today included").
+  from the hourly rollup for their whole UTC hours and from raw rows for the partial hour
+  at each end (``reads.usage_between``); ``7d`` and ``30d`` are the last 7 / 30 whole UTC
+  days including today (today so far), read from the daily rollup. Groupings the rollups
+  do not hold (prompts) read raw rows. Pages caption them with ``RANGE_CAPTIONS`` ("last
+  7 UTC days, today included").
 - requests: *finished* requests (status success, error or timeout); ``pending`` ones have
   neither an outcome nor a latency yet and are left out of every figure but spend;
 - error rate: error + timeout over finished requests; success rate: success over them;
-- p95 latency: for a rolling window, the exact interpolated percentile of the raw rows
-  (PostgreSQL's ``percentile_cont(0.95)``, the same formula by window functions on
-  SQLite); for a whole-day window, the latency histogram of ``LATENCY_BOUNDS_MS`` (the
-  rollup's, or raw rows bucketed the same way), interpolated inside its bucket. So the same
-  window gives the same p95 on every page, whichever table it is read from;
-- uptime: the share of hours with traffic in which at least half the requests succeeded;
+- p95 latency: for every window, rolling or whole days, the latency histogram of
+  ``LATENCY_BOUNDS_MS`` (the rollups', or raw rows bucketed the same way), interpolated
+  linearly inside the bucket the 95th percentile falls in (``percentile_from_buckets``).
+  So the same window gives the same p95 on every page, whichever table it is read from;
+- uptime: the share of UTC hours with traffic in which at least half the requests
+  succeeded (a rolling window's partial first and last hours count as hours);
 - cost per request: total cost / requests, rounded half-even to the micro-dollar.
 A window without requests has no rates (None), not a flattering 100 %.
 """
@@ -27,7 +29,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from sqlalchemy import case, func, literal_column, select
+from sqlalchemy import case, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from webapp.extensions import db
@@ -36,9 +38,11 @@ from webapp.models.types import utc_day, utc_hour
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.core.money import MICRO_DOLLAR
 from webapp.services.usage.reads import (
+    UsageKey,
     UsageSums,
     percentile_from_buckets,
     raw_usage_between,
+    usage_between,
     usage_by,
 )
 
@@ -190,45 +194,26 @@ def usage_metrics_by(
 ) -> dict[uuid.UUID, UsageMetrics]:
     """Metrics per value of ``group_column`` (UsageLog.feature_id, .model_id, .prompt_id
     or AIModel.provider_id) over [since, until), in one ``environment`` or all (None).
-    ``whole_days``: ``since`` is a UTC midnight and the p95 comes from the latency
-    histogram (see the definitions); counts are then read from the rollup when it holds
-    the grouping."""
-    conditions = finished_conditions(group_column, since, until, only, environment)
-    if whole_days:
-        return _whole_day_metrics(
-            group_column, since, until, only, conditions, with_uptime, environment
+    ``whole_days``: ``since`` is a UTC midnight, and the sums come from the daily rollup
+    when it holds the grouping; otherwise from the hourly rollup and the partial hours'
+    raw rows (see the definitions)."""
+    name = _group_name(group_column)
+    if not whole_days:
+        keys = (name, "hour", "status") if with_uptime else (name, "status")
+        grouped = usage_between(since, until, keys, environment=environment, with_latency=True)
+        return _metrics(grouped, only, _hourly_uptime(grouped) if with_uptime else {})
+    keys = (name, "status")
+    if name in ROLLUP_GROUPS:
+        grouped = usage_by(
+            since.date(), until.date(), keys, environment=environment, with_latency=True
         )
-
-    totals = db.session.execute(
-        select(
-            group_column,
-            func.count(),
-            func.sum(case((UsageLog.status == "success", 1), else_=0)),
-            func.sum(case((UsageLog.status.in_(("error", "timeout")), 1), else_=0)),
-            func.sum(UsageLog.cost_usd),
-            func.avg(UsageLog.response_time_ms),
-        )
-        .where(*conditions)
-        .group_by(group_column)
-    ).all()
-    if not totals:
-        return {}
-    p95 = p95_by(group_column, conditions)
-    uptime = _uptime_by(group_column, conditions) if with_uptime else {}
-    result = {}
-    for key, count, successes, failures, cost, avg_ms in totals:
-        hours, up = uptime.get(key, (0, 0))
-        result[key] = UsageMetrics(
-            total_requests=int(count),
-            successes=int(successes or 0),
-            failures=int(failures or 0),
-            total_cost=cost if cost is not None else Decimal("0.000000"),
-            avg_response_ms=_ms(avg_ms),
-            p95_response_ms=_ms(p95.get(key)),
-            hours_with_traffic=hours,
-            hours_up=up,
-        )
-    return result
+    else:
+        grouped = raw_usage_between(since, until, keys, environment=environment, with_latency=True)
+    uptime: dict[Any, tuple[int, int]] = {}
+    if with_uptime and grouped:
+        conditions = finished_conditions(group_column, since, until, only, environment)
+        uptime = _uptime_by(group_column, conditions)
+    return _metrics(grouped, only, uptime)
 
 
 GROUP_COLUMNS: dict[str, Any] = {
@@ -268,23 +253,12 @@ def _group_name(group_column: Any) -> str:
     return next(name for name, column in GROUP_COLUMNS.items() if column is group_column)
 
 
-def _whole_day_metrics(
-    group_column: Any,
-    since: datetime,
-    until: datetime,
+def _metrics(
+    grouped: dict[UsageKey, UsageSums],
     only: list[uuid.UUID] | None,
-    conditions: list[ColumnElement[bool]],
-    with_uptime: bool,
-    environment: str | None,
+    uptime: dict[Any, tuple[int, int]],
 ) -> dict[uuid.UUID, UsageMetrics]:
-    name = _group_name(group_column)
-    keys = (name, "status")
-    if name in ROLLUP_GROUPS:
-        grouped = usage_by(
-            since.date(), until.date(), keys, environment=environment, with_latency=True
-        )
-    else:
-        grouped = raw_usage_between(since, until, keys, environment=environment, with_latency=True)
+    """UsageMetrics per group value from sums keyed (group value, …, status)."""
     per_key: dict[uuid.UUID, UsageSums] = {}
     counts: dict[uuid.UUID, list[int]] = {}  # successes, failures
     for key, sums in grouped.items():
@@ -296,7 +270,6 @@ def _whole_day_metrics(
         per_key.setdefault(group_value, UsageSums()).add(sums)
         entry = counts.setdefault(group_value, [0, 0])
         entry[0 if key.status == "success" else 1] += sums.requests
-    uptime = _uptime_by(group_column, conditions) if with_uptime and per_key else {}
     result = {}
     for group_value, sums in per_key.items():
         if not sums.requests:
@@ -315,8 +288,26 @@ def _whole_day_metrics(
     return result
 
 
+def _hourly_uptime(grouped: dict[UsageKey, UsageSums]) -> dict[Any, tuple[int, int]]:
+    """(hours with traffic, hours up) per group value from sums keyed (group value, hour,
+    status): the uptime definition applied to the hours of a rolling window."""
+    per_hour: dict[tuple[Any, str], list[int]] = {}  # successes, finished
+    for key, sums in grouped.items():
+        if key.status not in FINISHED or key[0] is None or not sums.requests:
+            continue
+        entry = per_hour.setdefault((key[0], key.hour), [0, 0])
+        entry[0] += sums.requests if key.status == "success" else 0
+        entry[1] += sums.requests
+    uptime: dict[Any, list[int]] = {}
+    for (group_value, _hour), (ok, requests) in per_hour.items():
+        entry = uptime.setdefault(group_value, [0, 0])
+        entry[0] += 1
+        entry[1] += 1 if ok * 2 >= requests else 0
+    return {key: (hours, up) for key, (hours, up) in uptime.items()}
+
+
 def p95_of_buckets(buckets: list[int]) -> Decimal | None:
-    """The histogram p95 (whole-day windows) in the same unit as the exact one."""
+    """The p95 of a latency histogram (see the definitions), to a tenth of a ms."""
     return _ms(percentile_from_buckets(buckets, 0.95)) if buckets else None
 
 
@@ -324,71 +315,6 @@ def _ms(value: Any) -> Decimal | None:
     if value is None:
         return None
     return Decimal(str(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN)
-
-
-def p95_exact(
-    group_column: Any, since: datetime, until: datetime, environment: str | None = None
-) -> dict[Any, Decimal | None]:
-    """The exact p95 (rolling windows) of the finished rows of [since, until) per value
-    of ``group_column``, or ``{None: p95}`` overall when ``group_column`` is None; in one
-    ``environment`` or all (None)."""
-    column = group_column if group_column is not None else UsageLog.status
-    conditions = finished_conditions(column, since, until, environment=environment)
-    found = p95_by(group_column, conditions)
-    return {key: _ms(value) for key, value in found.items()}
-
-
-def p95_by(group_column: Any, conditions: list[ColumnElement[bool]]) -> dict[Any, Any]:
-    """The interpolated 95th percentile of response_time_ms per value of ``group_column``
-    over the usage rows matching ``conditions`` (which may join other tables); with
-    ``group_column`` None, ``{None: p95}`` over them all."""
-    if group_column is None:
-        # One group: partition and group by a constant that every database accepts.
-        group_column = func.coalesce(UsageLog.created_at.is_(None), False)
-        found = p95_by(group_column, conditions)
-        return {None: next(iter(found.values()), None)}
-    if db.session.get_bind().dialect.name == "postgresql":
-        rows = db.session.execute(
-            select(
-                group_column,
-                func.percentile_cont(0.95).within_group(UsageLog.response_time_ms),
-            )
-            .where(*conditions)
-            .group_by(group_column)
-        ).all()
-        return dict(rows)
-    # SQLite: percentile_cont by hand — interpolate between the values at the floor and
-    # the ceiling of the 0.95 * (n - 1) position in each group's sorted latencies.
-    ranked = (
-        select(
-            group_column.label("key"),
-            UsageLog.response_time_ms.label("ms"),
-            (
-                func.row_number().over(
-                    partition_by=group_column, order_by=UsageLog.response_time_ms
-                )
-                - 1
-            ).label("position"),
-            (func.count().over(partition_by=group_column) - 1).label("last"),
-        )
-        .where(*conditions)
-        .subquery()
-    )
-    target = ranked.c["last"] * literal_column("0.95")
-    floor = func.cast(target, db.Integer)
-    rows = db.session.execute(
-        select(
-            ranked.c.key,
-            func.max(case((ranked.c.position == floor, ranked.c.ms))),
-            func.max(case((ranked.c.position == floor + 1, ranked.c.ms))),
-            func.max(target - floor),
-        ).group_by(ranked.c.key)
-    ).all()
-    result = {}
-    for key, low, high, fraction in rows:
-        high = low if high is None else high
-        result[key] = low + (high - low) * fraction
-    return result
 
 
 def _uptime_by(
