@@ -1,4 +1,4 @@
-"""flask commands: start, seed, demo-data, create-admin, grant-app-access, rollup rebuild,
+"""flask commands: start, seed, demo-data, create-admin, grant-app-access, rollup rebuild|compact,
 providers check, config export."""
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from webapp.services.core.errors import Conflict, ValidationFailed
 from webapp.services.health import provider_health
 from webapp.services.identity import users
 from webapp.services.usage import partitions as usage_partitions
+from webapp.services.usage.compaction import compact_rollups
 from webapp.services.usage.retention import purge_usage, purged_before
 from webapp.services.usage.rollup import rebuild_rollup
 
@@ -220,6 +221,18 @@ def rollup_rebuild_command(since: datetime | None) -> None:
     written = rebuild_rollup(Actor.cli(), first_day)
     scope = f"from {first_day.isoformat()}" if first_day else "for every day"
     click.echo(f"Rollup rebuilt {scope}: {written} rows.")
+
+
+@rollup_group.command("compact")
+@with_appcontext
+@as_operator
+def rollup_compact_command() -> None:
+    """Fold the shards of closed days and hours into one row per key (figures unchanged)."""
+    compaction = compact_rollups()
+    click.echo(
+        f"Rollups compacted: {compaction.daily_rows_folded:,} daily and "
+        f"{compaction.hourly_rows_folded:,} hourly shard rows folded ({compaction.days:,} days)."
+    )
 
 
 @click.group("usage")
