@@ -173,6 +173,26 @@ def test_rolling_metrics_equal_the_raw_rows_figures(usage, group, time_range):
     } == _expected_metrics(group, since, until)
 
 
+@pytest.mark.parametrize("group", ["feature_id", "model_id", "provider_id"])
+@pytest.mark.parametrize("environment", [None, "staging"])
+def test_whole_day_uptime_from_the_hourly_rollup_equals_the_raw_rows_count(
+    usage, group, environment
+):
+    # 7 whole days (today so far included): hours with traffic and hours up per group,
+    # counted by the database from the hourly rollup, as _uptime_by counts raw rows.
+    since = datetime.combine(NOW.date() - timedelta(days=6), datetime.min.time(), tzinfo=UTC)
+    until = since + timedelta(days=7)
+    column = windows.GROUP_COLUMNS[group]
+    found = windows.usage_metrics_by(column, since, until, whole_days=True, environment=environment)
+    raw = windows._uptime_by(
+        column, windows.finished_conditions(column, since, until, None, environment)
+    )
+    assert raw and any(up < hours for hours, up in raw.values())  # not trivially 100 %
+    assert {
+        value: (m.hours_with_traffic, m.hours_up) for value, m in found.items() if m.total_requests
+    } == raw
+
+
 def test_the_overview_24_hours_reads_the_raw_rows_figures(usage):
     _, period, previous = periods_for("24h", now=NOW)
     for chosen in (period, previous):

@@ -34,6 +34,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from webapp.extensions import db
 from webapp.models import ENVIRONMENTS, AIModel, UsageLog
+from webapp.models.rollup import NO_REFERENCE
 from webapp.models.types import utc_day, utc_hour
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.core.money import MICRO_DOLLAR
@@ -45,6 +46,7 @@ from webapp.services.usage.reads import (
     usage_between,
     usage_by,
 )
+from webapp.services.usage.rollup import HOURLY_ROLLUP
 
 TIME_RANGES = {
     "1h": timedelta(hours=1),
@@ -210,7 +212,9 @@ def usage_metrics_by(
     else:
         grouped = raw_usage_between(since, until, keys, environment=environment, with_latency=True)
     uptime: dict[Any, tuple[int, int]] = {}
-    if with_uptime and grouped:
+    if with_uptime and grouped and name in ROLLUP_GROUPS:
+        uptime = _rollup_uptime_by(name, since, until, only, environment)
+    elif with_uptime and grouped:
         conditions = finished_conditions(group_column, since, until, only, environment)
         uptime = _uptime_by(group_column, conditions)
     return _metrics(grouped, only, uptime)
@@ -315,6 +319,51 @@ def _ms(value: Any) -> Decimal | None:
     if value is None:
         return None
     return Decimal(str(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_EVEN)
+
+
+def _rollup_uptime_by(
+    name: str,
+    since: datetime,
+    until: datetime,
+    only: list[uuid.UUID] | None,
+    environment: str | None,
+) -> dict[Any, tuple[int, int]]:
+    """(hours with traffic, hours up) per value of the rollup column ``name`` over the
+    whole hours of [since, until) (whole days: every hour of them is in the hourly
+    rollup), counted by the database from the hourly rollup: the same definition as
+    ``_uptime_by`` over raw rows, without reading a raw row."""
+    c = HOURLY_ROLLUP.c
+    key = c[name]
+    conditions: list[ColumnElement[bool]] = [
+        c.hour >= since,
+        c.hour < until,
+        key != NO_REFERENCE,
+        c.status.in_(FINISHED),
+    ]
+    if only is not None:
+        conditions.append(key.in_(only))
+    if environment is not None:
+        conditions.append(c.environment == environment)
+    finished = func.sum(c.request_count)
+    per_hour = (
+        select(
+            key.label("key"),
+            func.sum(case((c.status == "success", c.request_count), else_=0)).label("ok"),
+            finished.label("requests"),
+        )
+        .where(*conditions)
+        .group_by(key, c.hour)
+        .having(finished > 0)  # rows taken out again (pending → final) are no traffic
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(
+            per_hour.c.key,
+            func.count(),
+            func.sum(case((per_hour.c.ok * 2 >= per_hour.c.requests, 1), else_=0)),
+        ).group_by(per_hour.c.key)
+    ).all()
+    return {key: (int(hours), int(up or 0)) for key, hours, up in rows}
 
 
 def _uptime_by(
