@@ -27,12 +27,12 @@ _CATALOG = (
                            input_price_per_million, output_price_per_million)
     SELECT gen_random_uuid(), 'bench-model-' || g, 'Bench model ' || g,
            (SELECT id FROM ai_providers ORDER BY name OFFSET (g % :providers) LIMIT 1),
-           'chat', 0.15 + (g % 7) * 0.5, 0.60 + (g % 5) * 2
+           'llm', 0.15 + (g % 7) * 0.5, 0.60 + (g % 5) * 2
     FROM generate_series(1, GREATEST(0, :models - (SELECT count(*) FROM ai_models))) g
     """,
     """
-    INSERT INTO ai_features (id, name, display_name)
-    SELECT gen_random_uuid(), 'bench-feature-' || g, 'Bench feature ' || g
+    INSERT INTO ai_features (id, name, display_name, model_type)
+    SELECT gen_random_uuid(), 'bench-feature-' || g, 'Bench feature ' || g, 'llm'
     FROM generate_series(1, GREATEST(0, :features - (SELECT count(*) FROM ai_features))) g
     """,
 )
