@@ -137,3 +137,35 @@ def test_trends_read_the_same_days_as_the_breakdown(random_usage):
     trends = spending_trends(14, today=LAST + timedelta(days=1))
     breakdown = spending_breakdown(LAST - timedelta(days=13), LAST)
     assert trends.daily_data == breakdown.by_day
+
+
+def test_the_chart_draws_the_largest_features_and_the_rest_as_one(db):
+    features = [factories.feature(f"c{i}", display_name=f"Chart {i:02d}") for i in range(11)]
+    db.session.commit()
+    day = datetime.combine(FIRST, datetime.min.time(), UTC)
+    events = [
+        # Feature i spends i + 1 dollars on the first day and 1 cent on the second.
+        {"feature_id": str(f.id), "created_at": day, "cost_usd": str(i + 1)}
+        for i, f in enumerate(features)
+    ] + [
+        {"feature_id": str(f.id), "created_at": day + timedelta(days=1), "cost_usd": "0.01"}
+        for f in features
+    ]
+    events.append({"feature_id": None, "created_at": day, "cost_usd": "100"})
+    record_usage(events)
+    db.session.delete(db.session.get(Feature, features[0].id))  # now "(no feature)"
+    db.session.commit()
+
+    result = spending_breakdown(FIRST, FIRST + timedelta(days=1))
+    series = result.by_day_and_feature
+    assert list(series) == [
+        NO_FEATURE,  # 100 + 1 (the deleted feature's) + 0.01
+        *[f"Chart {i:02d}" for i in range(10, 3, -1)],  # the next seven largest
+        "Other features (3)",  # Chart 01, 02, 03
+    ]
+    assert series[NO_FEATURE] == [Decimal("101.000000"), Decimal("0.010000")]
+    assert series["Chart 10"] == [Decimal("11.000000"), Decimal("0.010000")]
+    assert series["Other features (3)"] == [Decimal("9.000000"), Decimal("0.030000")]
+    per_day = [sum(amounts[i] for amounts in series.values()) for i in range(2)]
+    assert per_day == [d.amount for d in result.by_day]
+    assert len(result.by_feature) == 11  # the tables keep every feature

@@ -18,7 +18,14 @@ from typing import Any
 from webapp.services.catalog.names import display_names
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.core.money import MICRO_DOLLAR
-from webapp.services.usage.reads import ZERO_COST, UsageKey, UsageSums, usage_by
+from webapp.services.usage.reads import (
+    OTHER_FEATURES,
+    ZERO_COST,
+    UsageKey,
+    UsageSums,
+    usage_by,
+    usage_by_sets,
+)
 from webapp.services.usage.windows import checked_environment
 
 CENT_PERCENT = Decimal("0.01")
@@ -27,6 +34,7 @@ MAX_RANGE_DAYS = 366 * 5
 NO_FEATURE = "(no feature)"
 NO_MODEL = "(no model)"
 NO_PROVIDER = "(no provider)"
+CHART_FEATURES = 8  # features drawn apart in the spend-per-day chart; the rest as one
 
 
 # ---------------------------------------------------------------------------------------
@@ -141,7 +149,8 @@ class SpendingBreakdown:
     by_model: list[ModelSpend] = field(default_factory=list)
     by_provider: list[ProviderSpend] = field(default_factory=list)
     by_day: list[DaySpend] = field(default_factory=list)
-    # {feature name: [amount per day of by_day]}, for the stacked chart
+    # {feature name: [amount per day of by_day]}, for the stacked chart: the
+    # CHART_FEATURES largest features, then "Other features (n)" for the rest
     by_day_and_feature: dict[str, list[Decimal]] = field(default_factory=dict)
 
 
@@ -183,13 +192,13 @@ def spending_breakdown(
     if errors:
         raise ValidationFailed(errors)
 
-    def grouped(*keys: str) -> dict[UsageKey, UsageSums]:
-        return usage_by(first, last, keys, environment=environment, raw_from=raw_from)
-
-    per_feature = grouped("feature_id")
-    per_model = grouped("model_id", "provider_id")
-    per_provider = grouped("provider_id")
-    per_day_feature = grouped("day", "feature_id")
+    per_feature, per_model, per_provider, per_day = usage_by_sets(
+        first,
+        last,
+        (("feature_id",), ("model_id", "provider_id"), ("provider_id",), ("day",)),
+        environment=environment,
+        raw_from=raw_from,
+    )
     names = display_names(
         features={k.feature_id for k in per_feature},
         models={k.model_id for k in per_model},
@@ -238,7 +247,7 @@ def spending_breakdown(
         )
         p.amount += sums.cost
         p.request_count += sums.requests
-    by_day = spend_per_day(first, last, environment=environment, raw_from=raw_from)
+    by_day = _zero_filled_days(first, last, per_day)
 
     result = SpendingBreakdown(
         total_spend=sum((d.amount for d in by_day), ZERO_COST),
@@ -250,15 +259,48 @@ def spending_breakdown(
         by_provider=_ranked(list(by_provider.values()), lambda r: r.provider_name),
         by_day=by_day,
     )
-    days = {d.date: index for index, d in enumerate(by_day)}
-    series: dict[uuid.UUID | None, list[Decimal]] = {
-        row.feature_id: [ZERO_COST] * len(by_day) for row in result.by_feature
-    }
-    for key, sums in per_day_feature.items():
-        series[known(key.feature_id, features)][days[key.day]] += sums.cost
-    for row in result.by_feature:
-        result.by_day_and_feature[_label(row, result.by_feature)] = series[row.feature_id]
+    result.by_day_and_feature = _chart_series(
+        result, [key.feature_id for key in per_feature], environment, raw_from
+    )
     return result
+
+
+def _chart_series(
+    result: SpendingBreakdown,
+    feature_ids: list[uuid.UUID | None],
+    environment: str | None,
+    raw_from: date | None,
+) -> dict[str, list[Decimal]]:
+    """Spend per day of the ``CHART_FEATURES`` largest features and, when there are more,
+    of all the others together (one series: forty stacked colours are unreadable, and
+    each series costs the page a row per day), grouped so by the database."""
+    shown = result.by_feature[:CHART_FEATURES]
+    if len(result.by_feature) == CHART_FEATURES + 1:
+        shown = result.by_feature  # an "other" series of one feature is that feature
+    known = {row.feature_id for row in result.by_feature}
+    series_of: dict[uuid.UUID | None, int] = {}
+    for number, row in enumerate(shown):
+        series_of[row.feature_id] = number
+        if row.feature_id is None:  # deleted features count as "none"
+            series_of.update((ident, number) for ident in feature_ids if ident not in known)
+    days = {d.date: index for index, d in enumerate(result.by_day)}
+    amounts = {number: [ZERO_COST] * len(days) for number in (*series_of.values(), OTHER_FEATURES)}
+    if shown:
+        found = usage_by(
+            result.period_start,
+            result.period_end,
+            ("day", "feature_id"),
+            environment=environment,
+            raw_from=raw_from,
+            feature_as=series_of,
+        )
+        for key, sums in found.items():
+            amounts[key.feature_id][days[key.day]] += sums.cost
+    series = {_label(row, result.by_feature): amounts[n] for n, row in enumerate(shown)}
+    others = len(result.by_feature) - len(shown)
+    if others:
+        series[f"Other features ({others})"] = amounts[OTHER_FEATURES]
+    return series
 
 
 def spend_per_day(
@@ -267,8 +309,12 @@ def spend_per_day(
     """Spend and requests per UTC day from ``first`` to ``last`` (both included, every day
     present), in one ``environment`` or all (None): the one computation of daily spend
     behind the breakdown's days and the trends."""
-    per_day = {day: DaySpend(day, ZERO_COST) for day in days_between(first, last)}
     found = usage_by(first, last, ("day",), environment=environment, raw_from=raw_from)
+    return _zero_filled_days(first, last, found)
+
+
+def _zero_filled_days(first: date, last: date, found: dict[UsageKey, UsageSums]) -> list[DaySpend]:
+    per_day = {day: DaySpend(day, ZERO_COST) for day in days_between(first, last)}
     for key, sums in found.items():
         per_day[key.day].amount += sums.cost
         per_day[key.day].request_count += sums.requests
