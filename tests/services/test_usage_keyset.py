@@ -59,3 +59,19 @@ def test_a_deep_cursor_is_an_index_range_on_postgresql(db, dialect):
 
 
 NOW_ID = uuid.UUID(int=2**128 - 1)
+
+
+def test_csv_rows_write_what_the_typed_rows_write(db):
+    from webapp.csv_export import csv_cells, guard_columns
+    from webapp.services.usage.logs import TEXT_COLUMNS, usage_csv_rows
+
+    stamps = [NOW.replace(microsecond=0), NOW.replace(microsecond=120000), NOW]
+    insert_usage({"created_at": stamp} for stamp in stamps)
+    typed = [csv_cells(list(row.values())) for row in iter_usage(UsageFilter())]
+    fast = [guard_columns(TEXT_COLUMNS)(row) for row in usage_csv_rows(UsageFilter())]
+
+    def written(rows):  # what the csv writer makes of each cell: str(), None as ""
+        return [["" if v is None else str(v) for v in row] for row in rows]
+
+    assert written(typed) == written(fast)
+    assert {row[1][19:] for row in written(fast)} >= {"+00:00", ".120000+00:00"}

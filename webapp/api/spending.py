@@ -16,7 +16,7 @@ from webapp.api.parsing import (
     with_environment,
 )
 from webapp.auth import actor_from_request
-from webapp.csv_export import csv_download
+from webapp.csv_export import csv_download, guard_columns
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.spending import budgets
 from webapp.services.spending.analytics import spending_breakdown, spending_trends
@@ -144,5 +144,6 @@ def export_usage() -> Response:
     return csv_download(
         "usage.csv",
         logs.COLUMNS,
-        lambda: ([row[name] for name in logs.COLUMNS] for row in logs.iter_usage(filters)),
+        lambda: logs.usage_csv_rows(filters),
+        cells=guard_columns(logs.TEXT_COLUMNS),
     )

@@ -18,7 +18,14 @@ from typing import Any
 from webapp.services.catalog.names import display_names
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.core.money import MICRO_DOLLAR
-from webapp.services.usage.reads import ZERO_COST, usage_by
+from webapp.services.usage.reads import (
+    OTHER_FEATURES,
+    ZERO_COST,
+    UsageKey,
+    UsageSums,
+    usage_by,
+    usage_by_sets,
+)
 from webapp.services.usage.windows import checked_environment
 
 CENT_PERCENT = Decimal("0.01")
@@ -27,6 +34,7 @@ MAX_RANGE_DAYS = 366 * 5
 NO_FEATURE = "(no feature)"
 NO_MODEL = "(no model)"
 NO_PROVIDER = "(no provider)"
+CHART_FEATURES = 8  # features drawn apart in the spend-per-day chart; the rest as one
 
 
 # ---------------------------------------------------------------------------------------
@@ -141,7 +149,8 @@ class SpendingBreakdown:
     by_model: list[ModelSpend] = field(default_factory=list)
     by_provider: list[ProviderSpend] = field(default_factory=list)
     by_day: list[DaySpend] = field(default_factory=list)
-    # {feature name: [amount per day of by_day]}, for the stacked chart
+    # {feature name: [amount per day of by_day]}, for the stacked chart: the
+    # CHART_FEATURES largest features, then "Other features (n)" for the rest
     by_day_and_feature: dict[str, list[Decimal]] = field(default_factory=dict)
 
 
@@ -165,8 +174,12 @@ def spending_breakdown(
     start: Any, end: Any, *, environment: str | None = None, raw_from: date | None = None
 ) -> SpendingBreakdown:
     """Spend from ``start`` to ``end`` (UTC calendar dates, both inclusive), by feature,
-    model, provider and day (every day present), in one ``environment`` or all (None), in
-    four small queries."""
+    model, provider and day (every day present), in one ``environment`` or all (None).
+
+    Each figure is one query grouped by the database to exactly the groups it shows
+    (shards, statuses and environments summed there): a year of rollup rows never crosses
+    into Python, only some dozens of groups and one row per day (and per day and feature,
+    for the chart)."""
     errors: dict[str, str] = {}
     try:
         first, last = checked_date_range(start, end)
@@ -178,41 +191,38 @@ def spending_breakdown(
         errors.update(error.errors)
     if errors:
         raise ValidationFailed(errors)
-    grouped = usage_by(
+
+    per_feature, per_model, per_provider, per_day = usage_by_sets(
         first,
         last,
-        ("day", "feature_id", "model_id", "provider_id"),
+        (("feature_id",), ("model_id", "provider_id"), ("provider_id",), ("day",)),
         environment=environment,
         raw_from=raw_from,
     )
-
     names = display_names(
-        features={k[1] for k in grouped},
-        models={k[2] for k in grouped},
-        providers={k[3] for k in grouped},
+        features={k.feature_id for k in per_feature},
+        models={k.model_id for k in per_model},
+        providers={k.provider_id for k in (*per_model, *per_provider)},
     )
     features, models, providers = names["features"], names["models"], names["providers"]
 
+    # An id that no longer names a row (deleted since) counts as "none": its group joins
+    # the None group (a handful of groups, never rows).
+    def known(value: uuid.UUID | None, found: dict[uuid.UUID, str]) -> uuid.UUID | None:
+        return value if value in found else None
+
     by_feature: dict[uuid.UUID | None, FeatureSpend] = {}
-    by_model: dict[tuple, ModelSpend] = {}
-    by_provider: dict[uuid.UUID | None, ProviderSpend] = {}
-    by_day = {day: DaySpend(day, ZERO_COST) for day in days_between(first, last)}
-    per_day_feature: dict[uuid.UUID | None, dict[date, Decimal]] = {}
-    total = ZERO_COST
-    requests = 0
-    for (day, feature_id, model_id, provider_id), sums in grouped.items():
-        # An id that no longer names a row (deleted since) counts as "none".
-        feature_id = feature_id if feature_id in features else None
-        model_id = model_id if model_id in models else None
-        provider_id = provider_id if provider_id in providers else None
-        total += sums.cost
-        requests += sums.requests
+    for key, sums in per_feature.items():
+        feature_id = known(key.feature_id, features)
         f = by_feature.setdefault(
             feature_id,
             FeatureSpend(feature_id, features[feature_id] if feature_id else NO_FEATURE, ZERO_COST),
         )
         f.amount += sums.cost
         f.request_count += sums.requests
+    by_model: dict[tuple, ModelSpend] = {}
+    for key, sums in per_model.items():
+        model_id, provider_id = known(key.model_id, models), known(key.provider_id, providers)
         m = by_model.setdefault(
             (model_id, provider_id),
             ModelSpend(
@@ -226,6 +236,9 @@ def spending_breakdown(
         )
         m.amount += sums.cost
         m.request_count += sums.requests
+    by_provider: dict[uuid.UUID | None, ProviderSpend] = {}
+    for key, sums in per_provider.items():
+        provider_id = known(key.provider_id, providers)
         p = by_provider.setdefault(
             provider_id,
             ProviderSpend(
@@ -234,29 +247,78 @@ def spending_breakdown(
         )
         p.amount += sums.cost
         p.request_count += sums.requests
-        by_day[day].amount += sums.cost
-        by_day[day].request_count += sums.requests
-        per_day_feature.setdefault(feature_id, {})
-        per_day_feature[feature_id][day] = (
-            per_day_feature[feature_id].get(day, ZERO_COST) + sums.cost
-        )
+    by_day = _zero_filled_days(first, last, per_day)
 
     result = SpendingBreakdown(
-        total_spend=total,
-        total_requests=requests,
+        total_spend=sum((d.amount for d in by_day), ZERO_COST),
+        total_requests=sum(d.request_count for d in by_day),
         period_start=first,
         period_end=last,
         by_feature=_ranked(list(by_feature.values()), lambda r: r.feature_name),
         by_model=_ranked(list(by_model.values()), lambda r: r.model_name),
         by_provider=_ranked(list(by_provider.values()), lambda r: r.provider_name),
-        by_day=list(by_day.values()),
+        by_day=by_day,
     )
-    for row in result.by_feature:
-        per_day = per_day_feature.get(row.feature_id, {})
-        result.by_day_and_feature[_label(row, result.by_feature)] = [
-            per_day.get(day, ZERO_COST) for day in by_day
-        ]
+    result.by_day_and_feature = _chart_series(
+        result, [key.feature_id for key in per_feature], environment, raw_from
+    )
     return result
+
+
+def _chart_series(
+    result: SpendingBreakdown,
+    feature_ids: list[uuid.UUID | None],
+    environment: str | None,
+    raw_from: date | None,
+) -> dict[str, list[Decimal]]:
+    """Spend per day of the ``CHART_FEATURES`` largest features and, when there are more,
+    of all the others together (one series: forty stacked colours are unreadable, and
+    each series costs the page a row per day), grouped so by the database."""
+    shown = result.by_feature[:CHART_FEATURES]
+    if len(result.by_feature) == CHART_FEATURES + 1:
+        shown = result.by_feature  # an "other" series of one feature is that feature
+    known = {row.feature_id for row in result.by_feature}
+    series_of: dict[uuid.UUID | None, int] = {}
+    for number, row in enumerate(shown):
+        series_of[row.feature_id] = number
+        if row.feature_id is None:  # deleted features count as "none"
+            series_of.update((ident, number) for ident in feature_ids if ident not in known)
+    days = {d.date: index for index, d in enumerate(result.by_day)}
+    amounts = {number: [ZERO_COST] * len(days) for number in (*series_of.values(), OTHER_FEATURES)}
+    if shown:
+        found = usage_by(
+            result.period_start,
+            result.period_end,
+            ("day", "feature_id"),
+            environment=environment,
+            raw_from=raw_from,
+            feature_as=series_of,
+        )
+        for key, sums in found.items():
+            amounts[key.feature_id][days[key.day]] += sums.cost
+    series = {_label(row, result.by_feature): amounts[n] for n, row in enumerate(shown)}
+    others = len(result.by_feature) - len(shown)
+    if others:
+        series[f"Other features ({others})"] = amounts[OTHER_FEATURES]
+    return series
+
+
+def spend_per_day(
+    first: date, last: date, *, environment: str | None = None, raw_from: date | None = None
+) -> list[DaySpend]:
+    """Spend and requests per UTC day from ``first`` to ``last`` (both included, every day
+    present), in one ``environment`` or all (None): the one computation of daily spend
+    behind the breakdown's days and the trends."""
+    found = usage_by(first, last, ("day",), environment=environment, raw_from=raw_from)
+    return _zero_filled_days(first, last, found)
+
+
+def _zero_filled_days(first: date, last: date, found: dict[UsageKey, UsageSums]) -> list[DaySpend]:
+    per_day = {day: DaySpend(day, ZERO_COST) for day in days_between(first, last)}
+    for key, sums in found.items():
+        per_day[key.day].amount += sums.cost
+        per_day[key.day].request_count += sums.requests
+    return list(per_day.values())
 
 
 def _ranked(rows: list, name: Any) -> list:
@@ -311,11 +373,7 @@ def spending_trends(
     today = today or datetime.now(UTC).date()
     last = today - timedelta(days=1)
     first = last - timedelta(days=max(days, 14) - 1)
-    per_day = {day: DaySpend(day, ZERO_COST) for day in days_between(first, last)}
-    for (day,), sums in usage_by(first, last, ("day",), environment=environment).items():
-        per_day[day].amount += sums.cost
-        per_day[day].request_count += sums.requests
-    series = list(per_day.values())
+    series = spend_per_day(first, last, environment=environment)
     window = series[-days:]
     recent = sum((d.amount for d in series[-7:]), ZERO_COST)
     previous = sum((d.amount for d in series[-14:-7]), ZERO_COST)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, literal, select, tuple_
+from sqlalchemy import ColumnElement, String, Text, cast, func, literal, select, tuple_
 
 from webapp.extensions import db
 from webapp.models import USAGE_STATUSES, AIModel, ApiKey, Feature, Prompt, Provider, UsageLog
@@ -23,7 +23,7 @@ from webapp.services.spending.analytics import checked_date_range
 from webapp.services.usage.reads import day_bounds
 from webapp.services.usage.windows import FAILED, checked_environment
 
-EXPORT_CHUNK = 1_000
+EXPORT_CHUNK = 5_000  # rows per fetch from the export's server-side cursor
 # A status filter value beside the stored statuses: every request that did not succeed.
 FAILED_STATUS = "failed"
 STATUS_CHOICES = (*USAGE_STATUSES, FAILED_STATUS)
@@ -141,7 +141,9 @@ def before_keyset(
     return tuple_(stamp_column, id_column) < bound
 
 
-def _query(filters: UsageFilter, after: tuple[datetime, uuid.UUID] | None, limit: int) -> Any:
+def _query(
+    filters: UsageFilter, after: tuple[datetime, uuid.UUID] | None, limit: int | None
+) -> Any:
     # Plain columns, not ORM objects: nothing accumulates in the session's identity map.
     query = (
         select(
@@ -173,27 +175,36 @@ def _query(filters: UsageFilter, after: tuple[datetime, uuid.UUID] | None, limit
         .order_by(UsageLog.created_at.desc(), UsageLog.id.desc())
         .limit(limit)
     )
+    return query.where(*_conditions(filters, after))
+
+
+def _conditions(
+    filters: UsageFilter, after: tuple[datetime, uuid.UUID] | None
+) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
     if filters.feature_id:
-        query = query.where(UsageLog.feature_id == filters.feature_id)
+        conditions.append(UsageLog.feature_id == filters.feature_id)
     if filters.model_id:
-        query = query.where(UsageLog.model_id == filters.model_id)
+        conditions.append(UsageLog.model_id == filters.model_id)
     if filters.provider_id:
-        query = query.where(AIModel.provider_id == filters.provider_id)
+        # A subquery rather than the joined model's column: the export joins nothing.
+        models = select(AIModel.id).where(AIModel.provider_id == filters.provider_id)
+        conditions.append(UsageLog.model_id.in_(models.scalar_subquery()))
     if filters.status == FAILED_STATUS:
-        query = query.where(UsageLog.status.in_(FAILED))
+        conditions.append(UsageLog.status.in_(FAILED))
     elif filters.status:
-        query = query.where(UsageLog.status == filters.status)
+        conditions.append(UsageLog.status == filters.status)
     if filters.error_text:
-        query = query.where(UsageLog.error_message.icontains(filters.error_text, autoescape=True))
+        conditions.append(UsageLog.error_message.icontains(filters.error_text, autoescape=True))
     if filters.environment:
-        query = query.where(UsageLog.environment == filters.environment)
+        conditions.append(UsageLog.environment == filters.environment)
     if filters.start:
-        query = query.where(UsageLog.created_at >= filters.start)
+        conditions.append(UsageLog.created_at >= filters.start)
     if filters.until:
-        query = query.where(UsageLog.created_at < filters.until)
+        conditions.append(UsageLog.created_at < filters.until)
     if after:
-        query = query.where(before_keyset(UsageLog.created_at, UsageLog.id, after))
-    return query
+        conditions.append(before_keyset(UsageLog.created_at, UsageLog.id, after))
+    return conditions
 
 
 def list_usage(
@@ -210,16 +221,152 @@ def list_usage(
     return page, following
 
 
+# The columns of COLUMNS that hold free text (names, messages, words): the only ones that
+# can start like a formula. The others are ids, counts, an amount and a timestamp.
+TEXT_COLUMNS = tuple(
+    COLUMNS.index(name)
+    for name in (
+        "feature_name",
+        "model_name",
+        "provider_name",
+        "status",
+        "error_message",
+        "environment",
+        "cost_source",
+        "reported_model_name",
+        "reported_provider_name",
+    )
+)
+
+
+def usage_csv_rows(filters: UsageFilter) -> Iterator[Sequence[Any]]:
+    """Every matching log as a tuple of ``COLUMNS``, newest first, for the CSV export:
+    every column but ``TEXT_COLUMNS`` as the text ``csv_safe`` makes of it (ids, counts,
+    the amount, the timestamp as ISO 8601 UTC like ``datetime.isoformat``), the text
+    columns as they are. On PostgreSQL the database's own text output of each value, so
+    no UUID, Decimal or datetime object is built per cell only to be written back."""
+    as_text = db.session.get_bind().dialect.name == "postgresql"
+    if as_text:
+        yield from _export_rows(filters, as_text=True)
+        return
+    for row in _export_rows(filters, as_text=False):
+        yield (row[0], row[1].isoformat(), *row[2:])
+
+
 def iter_usage(filters: UsageFilter) -> Iterator[dict[str, Any]]:
-    """Every matching log, newest first, fetched ``EXPORT_CHUNK`` rows at a time."""
-    after = None
-    while True:
-        rows = db.session.execute(_query(filters, after, EXPORT_CHUNK)).all()
-        for row in rows:
-            yield dict(row._mapping)
-        if len(rows) < EXPORT_CHUNK:
-            return
-        after = (rows[-1].created_at, rows[-1].id)
+    """Every matching log as a dict of ``COLUMNS`` (typed values), newest first."""
+    for row in _export_rows(filters, as_text=False):
+        yield dict(zip(COLUMNS, row, strict=True))
+
+
+def _export_rows(filters: UsageFilter, as_text: bool) -> Iterator[tuple[Any, ...]]:
+    """One statement over the whole range in the (created_at, id) index's order, read
+    through a server-side cursor ``EXPORT_CHUNK`` rows at a time (PostgreSQL; SQLite
+    steps its cursor the same way): memory stays flat, and a row deep in the range costs
+    what the first one costs (no page restarts an index walk). Core rows, no ORM object
+    per row; the names come from the catalog read once (dozens of rows) instead of three
+    joins evaluated for every usage row."""
+    key = str if as_text else _same
+    features = {
+        key(ident): name
+        for ident, name in db.session.execute(select(Feature.id, Feature.display_name))
+    }
+    models = {
+        key(ident): (name, provider)
+        for ident, name, provider in db.session.execute(
+            select(AIModel.id, AIModel.display_name, Provider.display_name).outerjoin(
+                Provider, Provider.id == AIModel.provider_id
+            )
+        )
+    }
+    c = UsageLog.__table__.c
+    columns: list[Any] = [
+        c.id,
+        c.created_at,
+        c.feature_id,
+        c.model_id,
+        c.prompt_id,
+        c.status,
+        c.input_tokens,
+        c.output_tokens,
+        c.tokens_used,
+        c.response_time_ms,
+        c.cost_usd,
+        c.error_message,
+        c.user_id,
+        c.organization_id,
+        c.environment,
+        c.cost_source,
+        c.model_name,
+        c.provider_name,
+    ]
+    if as_text:
+        columns = [
+            cast(func.timezone("UTC", column), Text)
+            if column is c.created_at
+            else column
+            if isinstance(column.type, String)
+            else cast(column, Text)
+            for column in columns
+        ]
+    query = (
+        select(*columns)
+        .where(*_conditions(filters, None))
+        .order_by(c.created_at.desc(), c.id.desc())
+    )
+    no_model = (None, None)
+    stamp = _iso_utc if as_text else _same
+    for batch in _batches(query, as_text):
+        for row in batch:
+            model_name, provider_name = models.get(row[3], no_model)
+            yield (
+                row[0],
+                stamp(row[1]),
+                row[2],
+                features.get(row[2]),
+                row[3],
+                model_name,
+                provider_name,
+                *row[4:],
+            )
+
+
+def _batches(query: Any, driver_cursor: bool) -> Iterator[Sequence[Sequence[Any]]]:
+    """The rows of ``query``, ``EXPORT_CHUNK`` at a time from a server-side cursor in the
+    session's transaction (so under its row-level security identity). ``driver_cursor``
+    (PostgreSQL, text columns only, so no type needs SQLAlchemy's processing): psycopg's
+    own named cursor, since building SQLAlchemy's Row for each record cost more than the
+    database's whole work."""
+    connection = db.session.connection()  # begins the transaction: RLS identity set
+    if not driver_cursor:
+        result = connection.execution_options(yield_per=EXPORT_CHUNK).execute(query)
+        yield from result.partitions()
+        return
+    compiled = query.compile(
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    driver = connection.connection.dbapi_connection
+    assert driver is not None
+    cursor = driver.cursor(name=f"usage_export_{uuid.uuid4().hex}")
+    try:
+        cursor.execute(str(compiled), compiled.params)
+        while batch := cursor.fetchmany(EXPORT_CHUNK):
+            yield batch
+    finally:
+        cursor.close()  # also when the client goes away mid-download
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _iso_utc(text: str) -> str:
+    """PostgreSQL's text of a UTC ``timestamp`` ("2026-11-19 08:30:01.12") as
+    ``datetime.isoformat`` writes the aware UTC value ("2026-11-19T08:30:01.120000+00:00":
+    microseconds in full, or none when zero)."""
+    if len(text) == 19:
+        return f"{text[:10]}T{text[11:]}+00:00"
+    return f"{text[:10]}T{text[11:20]}{text[20:]:0<6}+00:00"
 
 
 # Where a row's cost came from, in words (the keys are ``COST_SOURCES``).

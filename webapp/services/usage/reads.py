@@ -21,13 +21,13 @@ from __future__ import annotations
 import functools
 import uuid
 from collections import namedtuple
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, TypeAlias
 
-from sqlalchemy import case, func, literal, select
+from sqlalchemy import case, func, literal, select, tuple_
 
 from webapp.extensions import db
 from webapp.models import AIModel, UsageLog
@@ -106,11 +106,14 @@ def usage_by(
     environment: str | None = None,
     with_latency: bool = False,
     raw_from: date | None = None,
+    feature_as: Mapping[uuid.UUID | None, int] | None = None,
 ) -> dict[UsageKey, UsageSums]:
     """{key values: sums} for usage from ``start`` to ``end`` (UTC dates, inclusive),
     grouped by ``keys`` (a subset of KEYS, in that order of the tuple). Missing feature,
     model or provider is ``None`` in the key. ``feature_id`` limits to one feature,
-    ``environment`` to one environment (None: all)."""
+    ``environment`` to one environment (None: all). ``feature_as`` groups features
+    together: the feature_id key is the number it maps a feature's id to (None: usage
+    without a feature), and ``OTHER_FEATURES`` for every feature it does not list."""
     unknown = set(keys) - set(KEYS)
     if unknown:
         raise ValueError(f"unknown keys {sorted(unknown)}")
@@ -121,12 +124,15 @@ def usage_by(
     if start <= last_rollup_day:
         days = [ROLLUP.c.day >= start, ROLLUP.c.day <= last_rollup_day]
         _merge(
-            merged, _rollup_rows(ROLLUP, days, keys, feature_id, environment, with_latency), keys
+            merged,
+            _rollup_rows(ROLLUP, days, keys, feature_id, environment, with_latency, feature_as),
+            keys,
         )
     first_raw_day = max(start, raw_from)
     if first_raw_day <= end:
         since, until = day_bounds(first_raw_day, end)
-        _merge(merged, _raw_rows(since, until, keys, feature_id, environment, with_latency), keys)
+        raw = _raw_rows(since, until, keys, feature_id, environment, with_latency, feature_as)
+        _merge(merged, raw, keys)
     return merged
 
 
@@ -171,6 +177,57 @@ def usage_between(
         rows = _rollup_rows(HOURLY_ROLLUP, within, keys, None, environment, with_latency)
         _merge(merged, rows, keys)
     return merged
+
+
+def usage_by_sets(
+    start: date,
+    end: date,
+    sets: Sequence[Sequence[str]],
+    *,
+    environment: str | None = None,
+    raw_from: date | None = None,
+) -> list[dict[UsageKey, UsageSums]]:
+    """``[usage_by(start, end, keys) for keys in sets]``, answered in one pass over the
+    rollup on PostgreSQL (``GROUP BY GROUPING SETS``: one scan of the range, every set
+    grouped by the database) and by one grouped query per set elsewhere (SQLite has no
+    grouping sets) or when ``raw_from`` reads part of the range from raw rows."""
+    for keys in sets:
+        unknown = set(keys) - set(KEYS)
+        if unknown:
+            raise ValueError(f"unknown keys {sorted(unknown)}")
+    whole_rollup = raw_from is None or raw_from > end
+    if len(sets) < 2 or not whole_rollup or db.session.get_bind().dialect.name != "postgresql":
+        return [
+            usage_by(start, end, keys, environment=environment, raw_from=raw_from) for keys in sets
+        ]
+    c = ROLLUP.c
+    used = [key for key in KEYS if any(key in keys for keys in sets)]
+    columns = [c[key] for key in used]
+    # GROUPING(a, b, …) has a bit set (first argument highest) for each column a row's set
+    # does not group by: it tells the sets apart whatever the key values are.
+    grouping = func.grouping(*columns)
+    masks = {
+        sum(1 << (len(used) - 1 - i) for i, key in enumerate(used) if key not in keys): index
+        for index, keys in enumerate(sets)
+    }
+    query = (
+        select(grouping, *columns, *_rollup_sums())
+        .where(c.day >= start, c.day <= end)
+        .group_by(func.grouping_sets(*[tuple_(*[c[key] for key in keys]) for keys in sets]))
+    )
+    if environment is not None:
+        query = query.where(c.environment == environment)
+    found: list[dict[UsageKey, UsageSums]] = [{} for _ in sets]
+    positions = [[used.index(key) for key in keys] for keys in sets]
+    for row in db.session.execute(query):
+        index = masks[row[0]]
+        keys_of_row = [row[1 + i] for i in positions[index]]
+        _merge(
+            found[index],
+            [_sums_from((*keys_of_row, *row[1 + len(used) :]), len(keys_of_row), False)],
+            sets[index],
+        )
+    return found
 
 
 def raw_usage_between(
@@ -232,23 +289,20 @@ def _rollup_rows(
     feature_id: uuid.UUID | None,
     environment: str | None,
     with_latency: bool,
+    feature_as: Mapping[uuid.UUID | None, int] | None = None,
 ) -> list[tuple]:
     """Sums from a rollup ``table`` (daily or hourly) over its rows ``within`` the period
     conditions, grouped by ``keys``; the hourly rollup answers ``day`` and ``hour`` as raw
-    rows spell them."""
+    rows spell them. ``feature_as`` groups features into numbered groups (see
+    ``_grouped_features``)."""
     c = table.c
     expressions = {key: c[key] for key in keys if key in c}
     if "hour" in c:
         expressions |= {"day": utc_day(c.hour), "hour": utc_hour(c.hour)}
+    if feature_as is not None:
+        expressions["feature_id"] = _grouped_features(c.feature_id, feature_as)
     columns = [expressions[key] for key in keys]
-    sums = [
-        func.sum(c.request_count),
-        func.sum(c.input_tokens),
-        func.sum(c.output_tokens),
-        func.sum(c.tokens_used),
-        func.sum(c.cost_usd),
-        func.sum(c.response_time_ms_sum),
-    ]
+    sums = _rollup_sums(table)
     if with_latency:
         sums += [func.sum(c[name]) for name in BUCKET_COLUMNS]
     query = select(*columns, *sums).where(*within)
@@ -261,6 +315,37 @@ def _rollup_rows(
     return [_sums_from(row, len(keys), with_latency) for row in db.session.execute(query)]
 
 
+OTHER_FEATURES = -1
+
+
+def _grouped_features(column: Any, feature_as: Mapping[uuid.UUID | None, int]) -> Any:
+    """``column`` (a feature id, NO_REFERENCE for none) as the group number ``feature_as``
+    gives it, OTHER_FEATURES for the ids it does not list."""
+    if not feature_as:
+        return literal(OTHER_FEATURES)
+    kind = ROLLUP.c.feature_id.type
+    return case(
+        *[
+            (column == literal(NO_REFERENCE if ident is None else ident, kind), number)
+            for ident, number in feature_as.items()
+        ],
+        else_=OTHER_FEATURES,
+    )
+
+
+def _rollup_sums(table: Any = ROLLUP) -> list[Any]:
+    """The sums a rollup read selects (before the latency buckets), of ``table``."""
+    c = table.c
+    return [
+        func.sum(c.request_count),
+        func.sum(c.input_tokens),
+        func.sum(c.output_tokens),
+        func.sum(c.tokens_used),
+        func.sum(c.cost_usd),
+        func.sum(c.response_time_ms_sum),
+    ]
+
+
 def _raw_rows(
     since: datetime,
     until: datetime,
@@ -268,6 +353,7 @@ def _raw_rows(
     feature_id: uuid.UUID | None,
     environment: str | None,
     with_latency: bool,
+    feature_as: Mapping[uuid.UUID | None, int] | None = None,
 ) -> list[tuple]:
     nil = literal(NO_REFERENCE, ROLLUP.c.feature_id.type)
     expressions = {
@@ -280,6 +366,8 @@ def _raw_rows(
         "status": UsageLog.status,
         "environment": UsageLog.environment,
     }
+    if feature_as is not None:
+        expressions["feature_id"] = _grouped_features(expressions["feature_id"], feature_as)
     columns = [expressions[key] for key in keys]
     aggregates = [
         func.count(),
