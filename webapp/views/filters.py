@@ -13,6 +13,7 @@ from decimal import Decimal
 from flask import Flask
 
 from webapp.services.core.money import usd
+from webapp.views.messages import field_sentence, label_of
 
 NONE = "—"
 
@@ -59,7 +60,21 @@ def day(value: date | datetime | None, empty: str = NONE) -> str:
     return value.strftime("%Y-%m-%d")
 
 
-FILTERS = {"number": number, "ms": ms, "pct": pct, "money": usd, "when": when, "day": day}
+def field_message(problem: str, label: str) -> str:
+    """A field's problem as a sentence with its label (webapp.views.messages)."""
+    return field_sentence(label, problem)
+
+
+FILTERS = {
+    "number": number,
+    "ms": ms,
+    "pct": pct,
+    "money": usd,
+    "when": when,
+    "day": day,
+    "field_message": field_message,
+    "field_label": label_of,
+}
 
 
 def init_app(app: Flask) -> None:
