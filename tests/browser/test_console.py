@@ -160,10 +160,18 @@ def test_status_change_asks_first_and_cancel_changes_nothing(
     page.click("text=Change status")
     assert questions and "Change the status of AI Chatbot?" in questions[0]
     assert "active" in page.locator("h1 .status").inner_text()  # cancelled: nothing sent
+    page.evaluate("() => { window.__same_page = true; }")
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("text=Change status")
-    page.wait_for_selector("text=AI Chatbot is now maintenance")
-    assert page.locator("h1 .status").inner_text() == "maintenance"
+    page.wait_for_selector("#feature-status-card >> text=AI Chatbot is now in maintenance.")
+    assert page.locator("h1 .status").inner_text() == "maintenance"  # swapped out of band
+    # Ends like assign and rollback: the section swapped in place, no reload.
+    assert page.evaluate("window.__same_page === true")
+    rollback_question = []
+    page.once("dialog", lambda dialog: (rollback_question.append(dialog.message), dialog.accept()))
+    page.click("text=Roll back staging")
+    page.wait_for_selector("#deployments [role=status] >> text=Rolled back:")
+    assert rollback_question and page.evaluate("window.__same_page === true")
     assert page_errors == []
 
 
