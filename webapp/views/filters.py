@@ -25,6 +25,14 @@ def number(value: int | float | Decimal | None, places: int | None = None) -> st
     return f"{value:,}" if places is None else f"{value:,.{places}f}"
 
 
+def cost(value: Decimal | None, places: int = 4) -> str:
+    """One request's cost in a table: ``places`` decimals (the header says so), and a
+    cost too small for them reads "< $0.0001", never "$0.0000" beside a real charge."""
+    if value is not None and 0 < value < Decimal(1).scaleb(-places):
+        return f"< {usd(Decimal(1).scaleb(-places), places)}"
+    return usd(value, places)
+
+
 def ms(value: int | float | Decimal | None) -> str:
     """A latency in whole milliseconds: 1,250 ms."""
     return NONE if value is None else f"{value:,.0f} ms"
@@ -70,6 +78,7 @@ FILTERS = {
     "ms": ms,
     "pct": pct,
     "money": usd,
+    "cost": cost,
     "when": when,
     "day": day,
     "field_message": field_message,
