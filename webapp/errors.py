@@ -42,6 +42,7 @@ MESSAGES = {
 
 def _page(status: int, message: str) -> tuple[str, int]:
     title = TITLES.get(status, "Error")
+    message = message[:1].upper() + message[1:]  # a sentence, whatever it starts with
     return render_template("errors/error.html", status=status, title=title, message=message), status
 
 

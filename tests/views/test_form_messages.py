@@ -30,7 +30,10 @@ SENTENCES = [
 ]
 
 
-@pytest.mark.parametrize(("given", "sentence"), zip(SENTENCES[::2], SENTENCES[1::2], strict=True))
+PAIRS = list(zip(SENTENCES[::2], SENTENCES[1::2], strict=True))
+
+
+@pytest.mark.parametrize(("given", "sentence"), PAIRS)
 def test_a_problem_reads_as_a_sentence_with_the_label(given, sentence):
     assert field_sentence(*given) == sentence
 
@@ -104,3 +107,22 @@ def test_the_api_keeps_its_field_names(admin_client, db):
     assert response.get_json()["fields"] == {
         "name": "must be 1-100 lower-case letters, digits and dashes (e.g. photo-tagging)"
     }
+
+
+def test_an_error_page_and_a_role_message_read_as_sentences(admin_client, db):
+    import uuid
+
+    missing = admin_client.get(f"/features/{uuid.UUID(int=7)}")
+    assert missing.status_code == 404
+    assert f"Feature {uuid.UUID(int=7)} does not exist" in missing.get_data(as_text=True)
+    added = admin_client.post(
+        "/users",
+        data={
+            "csrf_token": csrf_token(admin_client, "/"),
+            "email": "v@example.com",
+            "role": "viewer",
+        },
+    )
+    assert added.status_code == 302
+    page = admin_client.get(added.headers["Location"]).get_data(as_text=True)
+    assert "v@example.com added as a viewer." in page

@@ -92,7 +92,7 @@ def create() -> Response | tuple[str, int]:
         return _page(409, form=form, errors={"email": "is already used by another user"})
     # Shown once by the page redirected to: encrypted in the cookie, never stored.
     one_time.hand_over(PASSWORD_HANDOVER, {"email": user.email, "password": password})
-    flash(f"{user.email} added as {user.role}.")
+    flash(f"{user.email} added as {with_article(user.role)}.")
     return redirect(url_for("users.index"))
 
 
