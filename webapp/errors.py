@@ -18,6 +18,7 @@ from webapp.extensions import db, limiter, login_manager
 from webapp.login_throttle import LoginThrottled
 from webapp.services.core.errors import Conflict, DomainError, NotFound, ValidationFailed
 from webapp.services.identity import users
+from webapp.views.messages import said
 
 TITLES = {
     400: "Bad request",
@@ -41,6 +42,7 @@ MESSAGES = {
 
 def _page(status: int, message: str) -> tuple[str, int]:
     title = TITLES.get(status, "Error")
+    message = message[:1].upper() + message[1:]  # a sentence, whatever it starts with
     return render_template("errors/error.html", status=status, title=title, message=message), status
 
 
@@ -119,7 +121,8 @@ def handle_domain_error(error: DomainError) -> Response | tuple[str, int]:
         title = {NotFound: "Not found", Conflict: "Conflict"}.get(type(error), "Validation failed")
         extra = error.data if isinstance(error, Conflict) else None
         return error_response(error.status_code, title, str(error), fields, extra=extra)
-    return _page(error.status_code, str(error))
+    # A page speaks the fields' labels in words; the JSON answer above keeps the names.
+    return _page(error.status_code, said(error))
 
 
 def handle_unexpected_error(error: Exception) -> Response | tuple[str, int]:

@@ -160,10 +160,23 @@ def test_status_change_asks_first_and_cancel_changes_nothing(
     page.click("text=Change status")
     assert questions and "Change the status of AI Chatbot?" in questions[0]
     assert "active" in page.locator("h1 .status").inner_text()  # cancelled: nothing sent
+    page.evaluate("() => { window.__same_page = true; }")
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("text=Change status")
-    page.wait_for_selector("text=AI Chatbot is now maintenance")
-    assert page.locator("h1 .status").inner_text() == "maintenance"
+    page.wait_for_selector("#feature-status-card >> text=AI Chatbot is now in maintenance.")
+    assert page.locator("h1 .status").inner_text() == "maintenance"  # swapped out of band
+    # Ends like assign and rollback: the section swapped in place, no reload.
+    assert page.evaluate("window.__same_page === true")
+    row = page.locator("#env-staging")
+    row.locator("select").select_option(label="GPT-4o mini (OpenAI)")
+    row.locator("button", has_text="Assign").click()
+    page.wait_for_selector("text=GPT-4o mini now serves AI Chatbot in staging")
+    asked = []
+    page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+    page.click("text=Roll back staging")
+    page.wait_for_selector("#deployments [role=status] >> text=Rolled back: Claude 3.5 Haiku")
+    assert "Claude 3.5 Haiku" in page.locator("#env-staging .active-model").inner_text()
+    assert asked and page.evaluate("window.__same_page === true")
     assert page_errors == []
 
 

@@ -38,7 +38,7 @@ def test_too_long_fields_are_named_with_their_limit(new_page, live_server, admin
     page.click("text=Add user")
     error = page.locator("#new-name-error")
     error.wait_for()
-    assert error.inner_text() == "Display name (optional) must be at most 200 characters"
+    assert error.inner_text() == "Display name must be at most 200 characters"
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     screenshot(page, f"user-display-name-refused-{width}.png")
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from webapp.services.catalog.schemas import FeatureCreate, NewModel, ProviderUpdate
+from webapp.services.catalog.schemas import FEATURE_NAME, FeatureCreate, NewModel, ProviderUpdate
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.core.validation import JsonInput, check, validated
 from webapp.services.prompts.schemas import PromptCreate
@@ -99,7 +99,7 @@ def test_the_models_describe_real_types_to_json_schema():
     properties = schema["properties"]
     assert set(schema["required"]) == {"name", "display_name"}
     assert schema["additionalProperties"] is False
-    assert properties["name"]["pattern"].startswith("^[a-z0-9]")
+    assert properties["name"]["pattern"] == FEATURE_NAME.pattern  # letters of any alphabet
     assert properties["status"]["enum"] == ["active", "inactive", "maintenance"]
     budget = BudgetCreate.model_json_schema()["properties"]
     assert budget["start_date"]["format"] == "date"

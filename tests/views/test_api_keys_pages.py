@@ -196,7 +196,7 @@ BAD_FORMS = [
     ({"environment": "prod"}, "Environment must be one of"),
     ({"scopes": []}, "Scopes must name at least one of"),
     ({"scopes": ["usage:write", "root"]}, "Scopes may only hold"),
-    ({"feature_ids": ["abc"]}, "Features item 1 is not a feature id"),
+    ({"feature_ids": ["abc"]}, "Features: item 1 is not a feature id"),
     ({"feature_ids": [str(uuid.UUID(int=3))]}, "Features names no feature"),
     ({"expires_at": "2020-01-01T10:00"}, "Expiry must be in the future"),
     ({"expires_at": "next week"}, "Expiry must be a date and time"),

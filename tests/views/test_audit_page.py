@@ -101,7 +101,8 @@ def test_htmx_gets_only_the_results(viewer_client, events):
 def test_bad_filters_are_named(viewer_client, events, query, field):
     response = viewer_client.get("/audit", query_string=query)
     assert response.status_code == 400
-    assert f"{field} " in response.get_data(as_text=True)
+    html = response.get_data(as_text=True)
+    assert f"{field.title()} " in html and f"<code>{field}={query[field]}</code>" in html
 
 
 def test_pagination(viewer_client, db, admin_user):
@@ -151,7 +152,7 @@ def test_a_bad_date_range_keeps_the_other_filters(viewer_client, events, admin_u
     )
     assert response.status_code == 400
     html = response.get_data(as_text=True)
-    assert "to must not be before the start date; that filter is left out." in html
+    assert "To must not be before the start date; that filter is left out." in html
     assert row_actions(html) == []  # action and from still apply: nothing after 11-22
     assert "events" in html
 

@@ -150,27 +150,83 @@ def test_assign_without_javascript_redirects_back_with_a_message(admin_client, d
     ).get_data(as_text=True)
 
 
-def test_rollback_and_status_change(admin_client, data, db):
-    post(
-        admin_client,
-        f"/features/{data['chatbot'].id}/assign",
-        environment="production",
-        model_id=str(data["mini"].id),
-    )
-    response = post(
-        admin_client, f"/features/{data['chatbot'].id}/rollback", environment="production"
-    )
-    assert response.status_code == 302
+def _active_model(db):
     db.session.expire_all()
-    active = db.session.scalars(
-        select(FeatureModelAssignment).where(FeatureModelAssignment.is_active)
+    return db.session.scalars(
+        select(FeatureModelAssignment.model_id).where(FeatureModelAssignment.is_active)
     ).one()
-    assert active.model_id == data["gpt4"].id
-    response = post(admin_client, f"/features/{data['chatbot'].id}/status", status="maintenance")
-    assert response.status_code == 302
-    assert "AI Chatbot is now maintenance" in admin_client.get(
-        response.headers["Location"]
-    ).get_data(as_text=True)
+
+
+def test_every_write_on_the_feature_page_swaps_its_section_with_a_message(admin_client, data, db):
+    """Issue 16 item 17: assign, roll back and change status end the same way with htmx:
+    the section they changed comes back (200) with a status message; a refusal comes back
+    in the same section (400/409) with an alert that names the field by its label."""
+    url = f"/features/{data['chatbot'].id}"
+    assigned = post(
+        admin_client, f"{url}/assign", HX, environment="production", model_id=str(data["mini"].id)
+    )
+    rolled = post(admin_client, f"{url}/rollback", HX, environment="production")
+    assert _active_model(db) == data["gpt4"].id
+    status = post(admin_client, f"{url}/status", HX, status="maintenance")
+    for response, section, message in (
+        (assigned, '<section id="deployments">', "GPT-4o mini now serves AI Chatbot in production"),
+        (
+            rolled,
+            '<section id="deployments">',
+            "Rolled back: GPT-4 now serves AI Chatbot in production.",
+        ),
+        (
+            status,
+            '<section class="card" id="feature-status-card">',
+            "AI Chatbot is now in maintenance.",
+        ),
+    ):
+        html = response.get_data(as_text=True)
+        assert response.status_code == 200 and "<html" not in html
+        assert section in html and f'<p class="flash" role="status">{message}' in html
+    # The heading's status pill is swapped out of band with the status card.
+    pill = 'id="feature-status-pill" class="status status-maintenance" hx-swap-oob="true"'
+    assert html.lstrip().startswith(f"<span {pill}")
+    db.session.expire_all()
+    assert db.session.get(Feature, data["chatbot"].id).status == "maintenance"
+
+    refused = post(admin_client, f"{url}/status", HX, status="asleep")
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 400 and 'id="feature-status-card"' in html
+    assert (
+        '<p class="flash flash-error" role="alert">Status not changed: Status must be one' in html
+    )
+    nothing = post(admin_client, f"{url}/rollback", HX, environment="staging")
+    html = nothing.get_data(as_text=True)
+    assert nothing.status_code in (400, 409) and html.lstrip().startswith(
+        '<section id="deployments">'
+    )
+    assert '<p class="flash flash-error" role="alert">Nothing rolled back: ' in html
+
+
+def test_without_javascript_every_write_on_the_feature_page_redirects_with_a_message(
+    admin_client, data, db
+):
+    """The same three writes as plain forms: post/redirect/get, the message flashed."""
+    url = f"/features/{data['chatbot'].id}"
+    for path, form, message in (
+        (
+            "assign",
+            {"environment": "production", "model_id": str(data["mini"].id)},
+            "GPT-4o mini now serves AI Chatbot in production",
+        ),
+        (
+            "rollback",
+            {"environment": "production"},
+            "Rolled back: GPT-4 now serves AI Chatbot in production.",
+        ),
+        ("status", {"status": "maintenance"}, "AI Chatbot is now in maintenance."),
+        ("status", {"status": "asleep"}, "Status not changed: Status must be one of"),
+    ):
+        response = post(admin_client, f"{url}/{path}", **form)
+        assert response.status_code == 302 and response.headers["Location"] == url, path
+        assert message in admin_client.get(url).get_data(as_text=True), path
+    assert _active_model(db) == data["gpt4"].id
 
 
 def test_create_feature_form_errors_come_back_inline(admin_client, data):

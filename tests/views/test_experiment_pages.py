@@ -135,6 +135,8 @@ def test_experiment_page_shows_metrics_chart_and_promote(admin_client, db, setup
     add(db, experiment, "mini", 110, 500)
     html = admin_client.get(f"/experiments/{experiment.id}").get_data(as_text=True)
     assert "Mini beats the control" in html
+    # 10 % vs 22 %: the rates in percent, their difference in percentage points.
+    assert "10.00 %" in html and "22.00 %" in html and "+12.00 pts" in html
     assert "&lt; 0.0001" in html and "significant" in html
     assert "Promote Mini (mini)" in html and "Traffic split matches" in html  # its name
     assert "Promote variant Mini (mini) to production" in html

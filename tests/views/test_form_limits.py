@@ -100,7 +100,7 @@ CASES = [
         "user display name",
         "/users",
         lambda c: {"email": "a@example.com", "role": "viewer", "display_name": "a" * 500},
-        "Display name (optional) must be at most 200 characters",
+        "Display name must be at most 200 characters",
     ),
     (
         "model name",
@@ -119,7 +119,7 @@ CASES = [
         "model version",
         "/models",
         lambda c: _model_form(c, version="a" * 51),
-        "Version (optional) must be at most 50 characters",
+        "Version must be at most 50 characters",
     ),
     (
         "model price",
@@ -131,7 +131,7 @@ CASES = [
         "model negative price",
         "/models",
         lambda c: _model_form(c, price_per_request="-1"),
-        "Per request (optional) must not be negative",
+        "Per request must not be negative",
     ),
     (
         "model capabilities",
@@ -161,13 +161,13 @@ CASES = [
         "provider endpoint",
         "/providers",
         lambda c: _provider_form(api_endpoint="https://" + "a" * 2000),
-        "2000 characters",
+        "2,000 characters",
     ),
     (
         "provider check url",
         "/providers",
         lambda c: _provider_form(health_check_url="https://" + "a" * 2000),
-        "2000 characters",
+        "2,000 characters",
     ),
     (
         "provider check timeout",
@@ -233,13 +233,13 @@ CASES = [
         "budget description",
         "/budgets",
         lambda c: _budget_form(description="a" * 5001),
-        "Description (optional) must be at most 5000 characters",
+        "Description must be at most 5,000 characters",
     ),
     (
         "budget amount",
         "/budgets",
         lambda c: _budget_form(budget_amount="100000000"),
-        "Amount (USD) must be greater than 0 and at most 99999999.99",
+        "Amount must be greater than 0 and at most 99,999,999.99",
     ),
     (
         "budget threshold",

@@ -40,7 +40,10 @@ def test_nul_characters_are_refused_with_400(admin_client, method, url, kwargs):
 )
 def test_audit_filters_out_of_range_are_400(viewer_client, query, field):
     response = viewer_client.get("/audit", query_string=query)
-    assert response.status_code == 400 and f"{field} " in response.get_data(as_text=True)
+    # The parameter named in words ("From must be …"), with what was asked for.
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400 and f"{field.title()} " in html
+    assert f"<code>{field}={query[field]}</code>" in html
 
 
 def test_audit_links_carry_only_known_filters(viewer_client, db, admin_user):

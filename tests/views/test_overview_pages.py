@@ -73,8 +73,8 @@ def test_alerts_partial(viewer_client, demo):
 @pytest.mark.parametrize(
     ("query", "field"),
     [
-        ("range=1y", "range must be one of 24h, 7d, 30d, custom"),
-        ("range=custom&start_date=x&end_date=2026-01-01", "start_date must be a date"),
+        ("range=1y", "Range must be one of 24h, 7d, 30d, custom"),
+        ("range=custom&start_date=x&end_date=2026-01-01", "Start date must be a date"),
     ],
 )
 def test_bad_range_is_named(viewer_client, demo, query, field):

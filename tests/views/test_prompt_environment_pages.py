@@ -98,7 +98,7 @@ def test_a_refused_promotion_says_why_and_changes_nothing(admin_client, db, fami
         admin_client, response
     )
     bad = post(admin_client, f"/prompts/{family['v3'].id}/promote", to_environment="qa")
-    assert "to_environment must be one of staging, production" in told(admin_client, bad)
+    assert "To environment must be one of staging, production" in told(admin_client, bad)
     assert live_versions(db, family["feature"]) == {"development": 2, "production": 1}
 
 
@@ -109,7 +109,7 @@ def test_activate_in_an_environment_from_the_page(admin_client, db, family):
     assert "Version 3 is now live in staging." in page
     assert live_versions(db, family["feature"])["staging"] == 3
     bad = post(admin_client, f"/prompts/{family['v3'].id}/activate", environment="qa")
-    assert "environment must be one of" in told(admin_client, bad)
+    assert "Environment must be one of" in told(admin_client, bad)
 
 
 def told(client, response) -> str:

@@ -141,6 +141,17 @@ def test_variables_can_be_declared_from_the_page(admin_client, family, db):
         },
     )
     assert response.status_code == 302
+    # The confirmation names what changed (issue 16 item 18: not "Description and tags").
+    # Only the variables changed (the tags were "chat" already).
+    assert "Variables saved." in admin_client.get(response.headers["Location"]).get_data(
+        as_text=True
+    )
+    again = admin_client.post(
+        f"/prompts/{family['v1'].id}/details",
+        data={"csrf_token": token, "description": "Greets", "tags": "chat, mail"},
+    )
+    page = admin_client.get(again.headers["Location"]).get_data(as_text=True)
+    assert "Description and tags saved." in page
     db.session.expire_all()
     assert db.session.get(Prompt, family["v1"].id).variables == {
         "name": {"type": "string", "default": "friend"}
@@ -150,7 +161,8 @@ def test_variables_can_be_declared_from_the_page(admin_client, family, db):
         headers=HX,
         data={"csrf_token": token, "tags": "", "variables": "{nope"},
     )
-    assert bad.status_code == 400 and "variables must be valid JSON" in bad.get_data(as_text=True)
+    assert bad.status_code == 400
+    assert "Not saved: Variables must be valid JSON" in bad.get_data(as_text=True)
     assert "{nope</textarea>" in bad.get_data(as_text=True)  # what was typed is kept
 
 

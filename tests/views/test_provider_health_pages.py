@@ -139,7 +139,7 @@ def test_health_check_fields_of_the_provider_form(admin_client, data):
     )
     text = refused.get_data(as_text=True)
     assert refused.status_code == 400
-    assert "Health-check URL (optional) must be an http(s) URL" in text
+    assert "Health-check URL must be an http(s) URL" in text
     assert "must be a number of seconds above 0 and at most 30" in text
     _db.session.refresh(provider)
     assert provider.health_check["url"] == "https://status.example.com"  # nothing changed

@@ -16,6 +16,7 @@ from webapp.models import AIModel, Budget, Feature, Provider
 from webapp.services.core.actor import Actor
 from webapp.services.usage import windows
 from webapp.views import links, ranges
+from webapp.views.messages import label_of
 from webapp.views.query import PageQuery
 
 HX = {"HX-Request": "true"}
@@ -61,7 +62,7 @@ WRONG = [
         "/spending?start_date=2026-11-05&end_date=2026-11-01",
         "end_date",
         "2026-11-01",
-        "must be on or after start_date",
+        "must be on or after the start date",
         "By model",
     ),
     ("/audit?from=nope", "from", "nope", "must be a date like 2026-11-25", "<table>"),
@@ -87,7 +88,10 @@ def test_a_wrong_query_parameter_is_a_400_page_that_names_it(
         assert ("<html" in html) == (not headers and "/tiles" not in url), url
         if takes is None:  # a partial without a control: the page that polls it says why
             continue
-        message = f"<code>{name}={value}</code>: {name} {takes}"
+        # The problem with the parameter's name in words, then what was asked for.
+        message = f"{label_of(name)} {takes}"
+        assert message in html, (url, headers)
+        message = f"(<code>{name}={value}</code>)"
         assert message in html, (url, headers)
         assert f'id="query-{name}-error" role="alert"' in html
         assert "Something went wrong" not in html and "Bad request" not in html

@@ -60,9 +60,9 @@ def test_spending_bad_range_is_named_and_falls_back(admin_client, usage):
     html = admin_client.get("/spending?start_date=2026-11-05&end_date=2026-11-01").get_data(
         as_text=True
     )
-    assert "end_date must be on or after start_date (showing the last 30 days instead)" in html
+    assert "End date must be on or after the start date (showing the last 30 days instead)" in html
     html = admin_client.get("/spending?preset=1y").get_data(as_text=True)
-    assert "preset must be one of 7d, 30d, 90d, month" in html
+    assert "Preset must be one of 7d, 30d, 90d, month" in html
 
 
 def test_budget_list_and_page(admin_client, usage):
@@ -102,7 +102,7 @@ def test_budget_form_shows_errors_inline_and_saves_nothing(admin_client, db):
     assert response.status_code == 400
     html = response.get_data(as_text=True)
     assert html.lstrip().startswith('<form id="budget-form"')
-    assert "Amount (USD) must be greater than 0" in html
+    assert "Amount must be greater than 0" in html
     assert 'value="Bad"' in html  # what was typed stays
     assert db.session.scalar(select(func.count()).select_from(Budget)) == 0
 

@@ -95,7 +95,7 @@ def test_error_summary_lists_the_fields_the_form_does_not_show(app):
         '{{ forms.error_summary(errors, shown=("name",)) }}',
         errors={"name": "is required", "is_active": "must be a boolean"},
     )
-    assert "Nothing was saved" in html and "is_active must be a boolean" in html
+    assert "Nothing was saved" in html and "Is active must be a boolean" in html
     assert "name is required" not in html
     assert _render(app, "{{ forms.error_summary({}) }}").strip() == ""
 

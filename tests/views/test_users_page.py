@@ -69,7 +69,7 @@ def test_duplicate_user_is_a_conflict(admin_client, viewer_user):
 def test_role_change_deactivate_and_activate(admin_client, viewer_user, db):
     response = post(admin_client, f"/users/{viewer_user.id}/role", role="platform_admin")
     assert response.status_code == 302
-    assert "viewer@example.com is now platform_admin" in admin_client.get("/users").get_data(
+    assert "viewer@example.com is now a platform admin" in admin_client.get("/users").get_data(
         as_text=True
     )
     assert post(admin_client, f"/users/{viewer_user.id}/deactivate").status_code == 302

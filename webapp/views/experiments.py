@@ -22,6 +22,7 @@ from webapp.services.core.sorting import Sort
 from webapp.services.experiments import lifecycle as experiments
 from webapp.services.experiments.schemas import MAX_VARIANTS, VARIANT_TARGETS
 from webapp.services.prompts import versions as prompts
+from webapp.views.messages import said
 from webapp.views.query import PageQuery
 from webapp.views.sorting import Sorting, read_sort
 
@@ -251,7 +252,7 @@ def transition(experiment_id: str) -> Response | tuple[str, int]:
     try:
         experiment = experiments.transition(actor_from_request(), target, action)
     except (ValidationFailed, Conflict) as error:
-        return _refused(target, f"Nothing changed: {error}.", error.status_code)
+        return _refused(target, f"Nothing changed: {said(error)}.", error.status_code)
     flash(f"{experiment.name} is now {experiment.status}.")
     return go_to(url_for("experiments.detail", experiment_id=target))
 
@@ -262,7 +263,7 @@ def promote(experiment_id: str) -> Response | tuple[str, int]:
     try:
         promotion = experiments.promote(actor_from_request(), target)
     except (ValidationFailed, Conflict) as error:
-        return _refused(target, f"Not promoted: {error}.", error.status_code)
+        return _refused(target, f"Not promoted: {said(error)}.", error.status_code)
     flash(f"Promoted {promotion.variant['name']} ({promotion.variant['id']}): {promotion.message}.")
     return go_to(url_for("experiments.detail", experiment_id=target))
 

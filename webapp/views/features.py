@@ -19,6 +19,7 @@ from webapp.services.core.errors import Conflict, ValidationFailed
 from webapp.services.core.ids import parse_id
 from webapp.services.core.sorting import Sort, page_of, sorted_rows
 from webapp.views import ranges
+from webapp.views.messages import said, status_phrase
 from webapp.views.query import PageQuery
 from webapp.views.sorting import Sorting, order_args, read_sort
 
@@ -143,7 +144,9 @@ def _detail_context(feature_id: uuid.UUID, query: PageQuery | None = None) -> di
         "statuses": FEATURE_STATUSES,
         "delete_refusal": features.deletion_refusal(feature_id),
         "message": None,
+        "problem": None,
         "row_errors": {},
+        "swapped": False,
     }
 
 
@@ -154,39 +157,52 @@ def detail(feature_id: str) -> tuple[str, int]:
     return render_page("features/detail.html", "health", **context), query.status
 
 
+# The labels of the feature page's write forms, for refusals that name a field.
+WRITE_LABELS = {"model_id": "Model", "environment": "Environment", "status": "Status"}
+
+# Every write on the feature page ends the same way (issue 16 item 17): with htmx, the
+# section it changed is swapped in place with a message saying what happened or why
+# not (status 200, or 400/409 for a refusal); without JavaScript, post/redirect/get to
+# the feature page with the same message as a flash, so a reload repeats nothing.
+
+
+def _written(
+    target: uuid.UUID,
+    block: str,
+    message: str,
+    status: int = 200,
+    row_errors: dict[str, str] | None = None,
+) -> Response | tuple[str, int]:
+    if not is_htmx_request():
+        flash(message, "message" if status == 200 else "error")
+        return redirect(url_for("features.detail", feature_id=target))
+    context = _detail_context(target)
+    context.update(
+        message=message if status == 200 else None,
+        problem=None if status == 200 or row_errors else message,
+        row_errors=row_errors or {},
+        swapped=True,
+    )
+    return render_page("features/detail.html", block, **context), status
+
+
 @bp.post("/<feature_id>/assign")
 def assign(feature_id: str) -> Response | tuple[str, int]:
-    """Assign a model in one environment; htmx gets the matrix (with the new row) back."""
+    """Assign a model in one environment; a refusal is told in that environment's row."""
     target = parse_id(feature_id, "feature")
     environment = request.form.get("environment", "")
-    status, message, row_errors = 200, None, {}
     try:
         model_id = uuid.UUID(request.form.get("model_id", ""))
     except ValueError:
-        row_errors[environment] = "Choose a model."
-        status = 400
-    else:
-        try:
-            result = assignments.assign_model(actor_from_request(), target, model_id, environment)
-            message = result.message
-        except (ValidationFailed, Conflict) as error:
-            status = 400 if isinstance(error, ValidationFailed) else 409
-            row_errors[environment] = str(error)
-    if not is_htmx_request():
-        if status != 200:
-            return _refused(target, row_errors.get(environment, "Nothing changed."), status)
-        flash(message or "Nothing changed.")
-        return redirect(url_for("features.detail", feature_id=target))
-    context = _detail_context(target)
-    context.update(message=message, row_errors=row_errors)
-    return render_page("features/detail.html", "deployments", **context), status
-
-
-def _refused(target: uuid.UUID, message: str, status: int) -> Response:
-    """Nothing changed: post/redirect/get to the feature page, which says why (a reload
-    repeats nothing)."""
-    flash(message, "error")
-    return redirect(url_for("features.detail", feature_id=target))
+        return _written(
+            target, "deployments", "Choose a model.", 400, {environment: "Choose a model."}
+        )
+    try:
+        result = assignments.assign_model(actor_from_request(), target, model_id, environment)
+    except (ValidationFailed, Conflict) as error:
+        why = said(error, WRITE_LABELS)
+        return _written(target, "deployments", why, error.status_code, {environment: why})
+    return _written(target, "deployments", result.message or "Nothing changed.")
 
 
 @bp.post("/<feature_id>/rollback")
@@ -196,9 +212,9 @@ def rollback(feature_id: str) -> Response | tuple[str, int]:
     try:
         result = assignments.rollback(actor_from_request(), target, environment)
     except (ValidationFailed, Conflict) as error:
-        return _refused(target, f"Nothing rolled back: {error}.", error.status_code)
-    flash(f"Rolled back: {result.message}.")
-    return redirect(url_for("features.detail", feature_id=target))
+        why = f"Nothing rolled back: {said(error, WRITE_LABELS)}."
+        return _written(target, "deployments", why, error.status_code)
+    return _written(target, "deployments", f"Rolled back: {result.message}.")
 
 
 @bp.post("/<feature_id>/status")
@@ -208,9 +224,10 @@ def change_status(feature_id: str) -> Response | tuple[str, int]:
     try:
         feature = features.update_feature(actor_from_request(), target, {"status": status})
     except ValidationFailed as error:
-        return _refused(target, f"Status not changed: {error}.", 400)
-    flash(f"{feature.display_name} is now {feature.status}.")
-    return redirect(url_for("features.detail", feature_id=target))
+        return _written(target, "status", f"Status not changed: {said(error, WRITE_LABELS)}.", 400)
+    return _written(
+        target, "status", f"{feature.display_name} is now {status_phrase(feature.status)}."
+    )
 
 
 EDIT_FIELDS = ("display_name", "description", "model_type")
@@ -265,7 +282,7 @@ def delete(feature_id: str) -> Response:
     try:
         features.delete_feature(actor_from_request(), target)
     except Conflict as error:
-        flash(f"Not deleted: {error.message}.")
+        flash(f"Not deleted: {error.message}.", "error")
         return go_to(url_for("features.detail", feature_id=target))
     flash(f"Feature {name} deleted.")
     return go_to(url_for("features.index"))

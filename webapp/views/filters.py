@@ -13,6 +13,7 @@ from decimal import Decimal
 from flask import Flask
 
 from webapp.services.core.money import usd
+from webapp.views.messages import field_sentence, label_of
 
 NONE = "—"
 
@@ -22,6 +23,14 @@ def number(value: int | float | Decimal | None, places: int | None = None) -> st
     if value is None:
         return NONE
     return f"{value:,}" if places is None else f"{value:,.{places}f}"
+
+
+def cost(value: Decimal | None, places: int = 4) -> str:
+    """One request's cost in a table: ``places`` decimals (the header says so), and a
+    cost too small for them reads "< $0.0001", never "$0.0000" beside a real charge."""
+    if value is not None and 0 < value < Decimal(1).scaleb(-places):
+        return f"< {usd(Decimal(1).scaleb(-places), places)}"
+    return usd(value, places)
 
 
 def ms(value: int | float | Decimal | None) -> str:
@@ -59,7 +68,22 @@ def day(value: date | datetime | None, empty: str = NONE) -> str:
     return value.strftime("%Y-%m-%d")
 
 
-FILTERS = {"number": number, "ms": ms, "pct": pct, "money": usd, "when": when, "day": day}
+def field_message(problem: str, label: str) -> str:
+    """A field's problem as a sentence with its label (webapp.views.messages)."""
+    return field_sentence(label, problem)
+
+
+FILTERS = {
+    "number": number,
+    "ms": ms,
+    "pct": pct,
+    "money": usd,
+    "cost": cost,
+    "when": when,
+    "day": day,
+    "field_message": field_message,
+    "field_label": label_of,
+}
 
 
 def init_app(app: Flask) -> None:

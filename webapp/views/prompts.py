@@ -5,6 +5,7 @@ side-by-side diff, duplicate, delete and an inline test form."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ from webapp.services.playground import runs
 from webapp.services.prompts import environments
 from webapp.services.prompts import versions as prompts
 from webapp.services.prompts.rendering import placeholder_warnings, placeholders
+from webapp.views.messages import said
 from webapp.views.query import PageQuery
 from webapp.views.sorting import Sorting, read_sort
 
@@ -227,17 +229,35 @@ def save_details(prompt_id: str) -> Response | tuple[str, int]:
                 "page",
                 **_detail_context(
                     target,
-                    problem=f"Not saved: variables must be valid JSON ({error}).",
+                    problem=f"Not saved: Variables must be valid JSON ({error}).",
                     variables_draft=raw_variables,
                 ),
             )
             return html, 400
+    before = _details_of(prompts.get_prompt(target))
     try:
-        prompts.update_prompt(actor_from_request(), target, fields)
+        prompt = prompts.update_prompt(actor_from_request(), target, fields)
     except ValidationFailed as error:
-        return _refused(target, f"Not saved: {error}.", 400)
-    flash("Description and tags saved.")
+        return _refused(target, f"Not saved: {said(error, DETAIL_LABELS)}.", 400)
+    after = _details_of(prompt)
+    changed = [label for key, label in DETAIL_LABELS.items() if before[key] != after[key]]
+    flash(f"{_listed(changed)} saved." if changed else "Nothing changed.")
     return go_to(url_for("prompts.detail", prompt_id=target))
+
+
+# The details form's fields, as its labels name them in messages.
+DETAIL_LABELS = {"description": "Description", "tags": "Tags", "variables": "Variables"}
+
+
+def _details_of(prompt: Any) -> dict[str, Any]:
+    # Copies: the service may change the loaded prompt's values in place.
+    return {key: copy.deepcopy(getattr(prompt, key)) for key in DETAIL_LABELS}
+
+
+def _listed(labels: list[str]) -> str:
+    """ "Description", "Description and tags", "Description, tags and variables"."""
+    words = [labels[0]] + [label.lower() for label in labels[1:]]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def _environment_change(
@@ -254,9 +274,7 @@ def _environment_change(
 
 def _why(error: ValidationFailed | Conflict) -> str:
     """The refusal in words, naming the field for bad input."""
-    if isinstance(error, ValidationFailed):
-        return "; ".join(f"{field} {problem}" for field, problem in error.errors.items())
-    return error.message
+    return said(error)
 
 
 def _form_environment() -> str:
@@ -334,7 +352,9 @@ def duplicate(prompt_id: str) -> Response | tuple[str, int]:
     try:
         copy = prompts.duplicate(actor_from_request(), target, request.form.get("name", ""))
     except (ValidationFailed, Conflict) as error:
-        return _refused(target, f"Not duplicated: {error}.", error.status_code)
+        return _refused(
+            target, f"Not duplicated: {said(error, {'name': 'New name'})}.", error.status_code
+        )
     flash(f"Duplicated as {copy.name}.")
     return go_to(url_for("prompts.detail", prompt_id=copy.id))
 

@@ -13,6 +13,7 @@ from webapp.services.core.errors import Conflict, ValidationFailed
 from webapp.services.core.ids import parse_id
 from webapp.services.core.sorting import Sort
 from webapp.services.identity import mfa, sessions, users
+from webapp.views.messages import said, with_article
 from webapp.views.query import PageQuery
 from webapp.views.sorting import Sorting, read_sort
 
@@ -91,7 +92,7 @@ def create() -> Response | tuple[str, int]:
         return _page(409, form=form, errors={"email": "is already used by another user"})
     # Shown once by the page redirected to: encrypted in the cookie, never stored.
     one_time.hand_over(PASSWORD_HANDOVER, {"email": user.email, "password": password})
-    flash(f"{user.email} added as {user.role}.")
+    flash(f"{user.email} added as {with_article(user.role)}.")
     return redirect(url_for("users.index"))
 
 
@@ -104,8 +105,8 @@ def change_role(user_id: str) -> Response | tuple[str, int]:
             actor_from_request(), parse_id(user_id, "user"), request.form.get("role", "")
         )
     except (ValidationFailed, Conflict) as error:
-        return _refused(f"Role not changed: {error}.")
-    flash(f"{user.email} is now {user.role}.")
+        return _refused(f"Role not changed: {said(error)}.")
+    flash(f"{user.email} is now {with_article(user.role)}.")
     return redirect(url_for("users.index"))
 
 
@@ -116,7 +117,7 @@ def deactivate(user_id: str) -> Response | tuple[str, int]:
     try:
         user = users.set_active(actor_from_request(), parse_id(user_id, "user"), False)
     except Conflict as error:
-        return _refused(f"Not deactivated: {error}.")
+        return _refused(f"Not deactivated: {said(error)}.")
     flash(f"{user.email} is deactivated and signed out everywhere.")
     return redirect(url_for("users.index"))
 

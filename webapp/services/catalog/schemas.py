@@ -34,12 +34,16 @@ from webapp.services.core.validation import (
 # ---------------------------------------------------------------------------------------
 # Features
 
-FEATURE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
+# Names are letters of any alphabet ("übersetzung", "перевод"), digits and the marks
+# each kind allows: ``[^\W_]`` is a letter or digit (``\w`` without the underscore).
+# Feature and provider names are also lower case (Text(lower_case=True)).
+FEATURE_NAME = re.compile(r"^[^\W_](?:[^\W_]|-){0,99}$")
 FeatureName = Annotated[
     str,
     Text(
         100,
         pattern=FEATURE_NAME,
+        lower_case=True,
         problem="must be 1-100 lower-case letters, digits and dashes (e.g. photo-tagging)",
     ),
 ]
@@ -101,7 +105,7 @@ class Rollback(Input):
 # ---------------------------------------------------------------------------------------
 # Providers
 
-PROVIDER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,199}$")
+PROVIDER_NAME = re.compile(r"^[^\W_](?:[^\W_]|-){0,199}$")
 HTTP_URL = re.compile(r"^https?://\S+$", re.IGNORECASE)
 # The health-check GET runs every minute: a slow endpoint must not hold the run up.
 MAX_CHECK_TIMEOUT_SECONDS = 30
@@ -212,6 +216,7 @@ class ProviderUpdate(Input):
         Text(
             200,
             pattern=PROVIDER_NAME,
+            lower_case=True,
             problem="must be lower-case letters, digits and dashes (e.g. openai)",
         ),
     ] = None
@@ -248,6 +253,7 @@ class ProviderCreate(ProviderUpdate):
         Text(
             200,
             pattern=PROVIDER_NAME,
+            lower_case=True,
             problem="must be lower-case letters, digits and dashes (e.g. openai)",
         ),
     ]

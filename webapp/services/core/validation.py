@@ -12,6 +12,7 @@ dict; the service validates it with the model and adds only what needs the datab
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -124,6 +125,7 @@ class Text(Rule):
     required: bool = True
     pattern: re.Pattern[str] | None = None
     problem: str | None = None  # what a value that does not match ``pattern`` is told
+    lower_case: bool = False  # no upper-case letter in any alphabet ("übersetzung")
 
     def validate(self, value: Any) -> str | None:
         if value is None or value == "":
@@ -137,8 +139,12 @@ class Text(Rule):
             raise problem("is required")
         if len(value) > self.max_length:
             raise problem(f"must be at most {self.max_length} characters")
-        if value and self.pattern is not None and not self.pattern.match(value):
-            raise problem(self.problem or "is not in the expected form")
+        if value and self.pattern is not None:
+            # A name has one spelling: "ü" typed as u + combining diaeresis is "ü" (NFC),
+            # so that the pattern's letters (\w, any alphabet) match it.
+            value = unicodedata.normalize("NFC", value)
+            if not self.pattern.match(value) or (self.lower_case and value != value.lower()):
+                raise problem(self.problem or "is not in the expected form")
         return value or None
 
     def json_schema(self) -> dict[str, Any]:

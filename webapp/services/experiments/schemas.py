@@ -33,7 +33,8 @@ from webapp.services.core.validation import (
     problems,
 )
 
-VARIANT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+# Letters of any alphabet, digits, then also _ . -
+VARIANT_ID_PATTERN = re.compile(r"^[^\W_][\w.-]{0,99}$")
 VARIANT_ID_PROBLEM = "must be 1-100 letters, digits, dots, dashes or underscores (e.g. control)"
 MAX_VARIANTS = 10
 DEFAULT_ALPHA = 0.05

@@ -17,7 +17,9 @@ from typing import Any
 from webapp.services.core.money import to_micro_dollars
 from webapp.services.usage.cost import price_of
 
-PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+# A variable is named like a Python identifier: letters of any alphabet ({{größe}}),
+# digits after the first character, underscores.
+PLACEHOLDER = re.compile(r"\{\{\s*([^\W\d]\w*)\s*\}\}")
 VARIABLE_TYPES = ("string", "number", "boolean")
 # A documented approximation (no tokenizer package offline): ~4 characters per token for
 # English text with GPT-style tokenizers.
@@ -38,7 +40,7 @@ def placeholders(content: str) -> list[str]:
 
 
 BRACES = re.compile(r"\{{2,}")  # a run of two or more opening braces
-NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+NAME = re.compile(r"[^\W\d]\w*")
 MAX_WARNINGS = 20
 SNIPPET = 40
 
@@ -82,7 +84,7 @@ def validate_declarations(variables: Any) -> dict[str, str]:
     errors: dict[str, str] = {}
     for name, spec in variables.items():
         key = f"variables.{name}"
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(name)):
+        if not NAME.fullmatch(str(name)):
             errors[key] = "is not a valid variable name (letters, digits, _)"
             continue
         if spec is None:

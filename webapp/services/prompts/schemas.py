@@ -25,7 +25,8 @@ from webapp.services.core.validation import (
 )
 from webapp.services.prompts.rendering import validate_declarations
 
-PROMPT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,199}$")
+# Letters of any alphabet ("Übersetzung"), digits, then also _ . - and spaces.
+PROMPT_NAME = re.compile(r"^[^\W_][\w.\- ]{0,199}$")
 MAX_CONTENT = 100_000
 MAX_TAGS, MAX_TAG_LENGTH = 30, 50
 PromptName = Annotated[
