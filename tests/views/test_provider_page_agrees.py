@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from tests import factories
+from tests.usage_rows import roll_up
 from webapp.models import ProviderHealthLog, UsageLog
 from webapp.services.health import provider_health
 
@@ -51,6 +52,7 @@ def provider_page(db, viewer_client):
                 )
             )
     db.session.commit()
+    roll_up()  # rows added past the write path: the rollups get them too
     # Two recorded checks: 2h50m ago (the earlier spell) and now (the recent requests).
     provider_health.record_health_checks(now - timedelta(hours=2, minutes=50), http_checks=False)
     provider_health.record_health_checks(http_checks=False)
@@ -82,8 +84,10 @@ def test_the_tiles_and_the_timeline_agree(provider_page, db):
     scores, latencies, error_rates = chart_of(page)
 
     # The known rows: 3 of 20 finished requests failed; p95 of their latencies; the
-    # pending one is left out everywhere. p95: 2,400 + 0.05 · (4,100 − 2,400).
-    assert usage == {"Requests": "20", "Error rate": "15.00 %", "p95 latency": "2,485 ms"}
+    # pending one is left out everywhere. p95 from the latency histogram (one definition
+    # for every window): the 19th of 20 latencies is the last in the 2,000–3,000 ms bucket
+    # (2,215 and 2,400 ms), so the interpolation ends at its upper bound.
+    assert usage == {"Requests": "20", "Error rate": "15.00 %", "p95 latency": "3,000 ms"}
     # The health tiles judge the same 60 minutes (too few requests in the last 15) and
     # say so; their figures are the usage range's of the same window.
     assert "Judged from the finished requests of the last 60 minutes." in page
@@ -94,8 +98,8 @@ def test_the_tiles_and_the_timeline_agree(provider_page, db):
     # point of the timeline say the same.
     assert re.search(r'<h2>Health <span class="status status-degraded">degraded</span>', page)
     score = int(health["Score"])
-    assert score == 57  # 100 − 60 · 15/25 (errors) − 40 · 2,485/15,000 (latency), rounded
-    assert (scores[-1], latencies[-1], error_rates[-1]) == (score, 2485.0, 15.0)
+    assert score == 56  # 100 − 60 · 15/25 (errors) − 40 · 3,000/15,000 (latency)
+    assert (scores[-1], latencies[-1], error_rates[-1]) == (score, 3000.0, 15.0)
     assert f"{latencies[-1]:,.0f} ms" == health["p95 latency"]
     assert f"{error_rates[-1]:.2f} %" == health["Error rate"]
 
@@ -112,8 +116,9 @@ def test_the_tiles_and_the_timeline_agree(provider_page, db):
     assert [(float(s), float(ms), float(rate)) for s, ms, rate in stored] == list(
         zip(scores, latencies, error_rates, strict=True)
     )
-    # The earlier spell: six quick successes, healthy.
-    assert (error_rates[0], latencies[0]) == (0.0, 300.0)
+    # The earlier spell: six quick successes (300 ms each), healthy; their p95 is read
+    # inside the 300–400 ms bucket: 300 + 0.95 · 100.
+    assert (error_rates[0], latencies[0]) == (0.0, 395.0)
 
 
 def test_a_provider_without_traffic_reads_unknown_everywhere(db, viewer_client):
