@@ -98,9 +98,8 @@ def guard_columns(text_columns: Sequence[int]) -> Callable[[Sequence[Any]], list
     def cells(row: Sequence[Any]) -> list[Any]:
         found = list(row)
         for index in text_columns:
-            value = found[index]
-            if value and _risky_start(value[0]):
-                found[index] = "'" + value
+            if found[index]:
+                found[index] = _guarded(found[index])
         return found
 
     return cells

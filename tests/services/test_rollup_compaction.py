@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from tests import factories
 from tests.usage_rows import DEFAULTS, hourly_rollup_sums, hourly_sums_of_raw_rows
+from webapp.extensions import db as _db
 from webapp.models import UsageLog
 from webapp.rls import OPERATOR, use_database_role
 from webapp.services.usage.compaction import compact_rollups
@@ -33,23 +34,17 @@ NOW = datetime(2026, 11, 20, 14, 37, tzinfo=UTC)
 def daily_rollup_sums() -> dict[tuple, tuple]:
     c = ROLLUP.c
     keys = [c[k] for k in DAILY.key_columns if k != "shard"]
-    rows = db_session().execute(
+    rows = _db.session.execute(
         select(*keys, *[func.sum(c[name]) for name in SUM_COLUMNS]).group_by(*keys)
     )
     return {tuple(row[: len(keys)]): tuple(row[len(keys) :]) for row in rows}
-
-
-def db_session():
-    from webapp.extensions import db
-
-    return db.session
 
 
 def shard_rows(table, column, before, *, closed: bool) -> int:
     moment = table.c[column]
     condition = (moment < before) if closed else (moment >= before)
     return (
-        db_session().scalar(
+        _db.session.scalar(
             select(func.count()).select_from(table).where(condition, table.c.shard != 0)
         )
         or 0
@@ -70,7 +65,7 @@ def write(model, feature, created_at: datetime, shard: int, **fields) -> None:
     }
     row |= fields
     row["tokens_used"] = row["input_tokens"] + row["output_tokens"]
-    db_session().execute(UsageLog.__table__.insert(), [row])
+    _db.session.execute(UsageLog.__table__.insert(), [row])
     add_to_rollup([row], {model.id: model.provider_id}, shard=shard)
 
 
@@ -184,13 +179,13 @@ def test_writers_during_a_compaction_lose_nothing(app, db, spread, dialect):
                         "response_time_ms": rng.randrange(1, 9000),
                     }
                     row["tokens_used"] = row["input_tokens"] + 5
-                    db_session().execute(UsageLog.__table__.insert(), [row])
+                    _db.session.execute(UsageLog.__table__.insert(), [row])
                     add_to_rollup([row], {model_id: provider_id}, shard=rng.randrange(16))
-                    db_session().commit()
+                    _db.session.commit()
             except BaseException as error:  # reported by the test
                 failures.append(error)
             finally:
-                db_session().remove()
+                _db.session.remove()
 
     threads = [threading.Thread(target=writer, args=(seed,)) for seed in range(3)]
     for thread in threads:

@@ -292,6 +292,13 @@ def _metrics(
     return result
 
 
+def hour_is_up(successes: Any, finished: Any) -> Any:
+    """The uptime rule for one hour with traffic: at least half its finished requests
+    succeeded. Numbers give a bool, SQL columns a condition: one rule for the Python
+    count of a rolling window and the database's counts of whole days."""
+    return successes * 2 >= finished
+
+
 def _hourly_uptime(grouped: dict[UsageKey, UsageSums]) -> dict[Any, tuple[int, int]]:
     """(hours with traffic, hours up) per group value from sums keyed (group value, hour,
     status): the uptime definition applied to the hours of a rolling window."""
@@ -306,7 +313,7 @@ def _hourly_uptime(grouped: dict[UsageKey, UsageSums]) -> dict[Any, tuple[int, i
     for (group_value, _hour), (ok, requests) in per_hour.items():
         entry = uptime.setdefault(group_value, [0, 0])
         entry[0] += 1
-        entry[1] += 1 if ok * 2 >= requests else 0
+        entry[1] += 1 if hour_is_up(ok, requests) else 0
     return {key: (hours, up) for key, (hours, up) in uptime.items()}
 
 
@@ -356,14 +363,7 @@ def _rollup_uptime_by(
         .having(finished > 0)  # rows taken out again (pending → final) are no traffic
         .subquery()
     )
-    rows = db.session.execute(
-        select(
-            per_hour.c.key,
-            func.count(),
-            func.sum(case((per_hour.c.ok * 2 >= per_hour.c.requests, 1), else_=0)),
-        ).group_by(per_hour.c.key)
-    ).all()
-    return {key: (int(hours), int(up or 0)) for key, hours, up in rows}
+    return _hours_up_by(per_hour)
 
 
 def _uptime_by(
@@ -380,12 +380,18 @@ def _uptime_by(
         .group_by(group_column, utc_hour(UsageLog.created_at))
         .subquery()
     )
+    return _hours_up_by(hourly)
+
+
+def _hours_up_by(per_hour: Any) -> dict[Any, tuple[int, int]]:
+    """(hours with traffic, hours up) per key, counted by the database from a subquery
+    of one row per (key, hour) with its successes (``ok``) and finished ``requests``."""
     rows = db.session.execute(
         select(
-            hourly.c.key,
+            per_hour.c.key,
             func.count(),
-            func.sum(case((hourly.c.ok * 2 >= hourly.c.requests, 1), else_=0)),
-        ).group_by(hourly.c.key)
+            func.sum(case((hour_is_up(per_hour.c.ok, per_hour.c.requests), 1), else_=0)),
+        ).group_by(per_hour.c.key)
     ).all()
     return {key: (int(hours), int(up or 0)) for key, hours, up in rows}
 
