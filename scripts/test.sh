@@ -89,8 +89,10 @@ start_local_replica() {
   # Debian keeps the configuration outside the data directory: the replica gets its own.
   as_postgres touch "$REPLICA_DIR/data/postgresql.conf"
   as_postgres cp "/etc/postgresql/$version/main/pg_hba.conf" "/etc/postgresql/$version/main/pg_ident.conf" "$REPLICA_DIR/data/"
+  # fsync=off: a throwaway replica that must keep up with a suite emptying its tables
+  # after every test, on the same cores (a CI run once found it 30 s behind).
   as_postgres "$bin/pg_ctl" -D "$REPLICA_DIR/data" -l "$REPLICA_DIR/log" -w -t 300 -o \
-    "-p $REPLICA_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$REPLICA_DIR -c hot_standby=on" \
+    "-p $REPLICA_PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$REPLICA_DIR -c hot_standby=on -c fsync=off" \
     start >/dev/null
   trap 'stop_local_replica '"$version" EXIT
   export TEST_READ_DATABASE_URL="postgresql+psycopg://aipm_test:aipm_test@127.0.0.1:$REPLICA_PORT/aipm_test"
