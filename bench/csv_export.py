@@ -14,38 +14,11 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-from bench.scale import API, DEFAULT_URL, prepare, sign_in
-
-# README "Running in production": threads keep the worker's heartbeat going while one of
-# them streams a long download, so --timeout does not cut it off.
-SERVER_FLAGS = ("--workers", "2", "--worker-class", "gthread", "--threads", "4")
-
-
-def serve(url: str, port: int, timeout: int) -> subprocess.Popen:
-    env = dict(os.environ, DATABASE_URL=url, SECRET_KEY="bench" * 8)
-    env |= {"RATELIMIT_STORAGE_URI": "memory://", "LOGIN_FAILURES_PER_ACCOUNT": "1000 per minute"}
-    command = [sys.executable, "-m", "gunicorn", *SERVER_FLAGS, "--timeout", str(timeout)]
-    server = subprocess.Popen(
-        [*command, "--bind", f"127.0.0.1:{port}", "wsgi:app"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(100):
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/login")
-            connection.getresponse().read()
-            return server
-        except OSError:
-            time.sleep(0.2)
-    server.terminate()
-    raise SystemExit("gunicorn did not start")
+from bench.console import API, DEFAULT_URL, serve, sign_in, stop
+from bench.scale import prepare
 
 
 def peak_rss_mb(parent: int) -> float:
@@ -119,8 +92,7 @@ def main() -> None:
         rows, seconds, status = download(args.port, cookie, path)
         rss = peak_rss_mb(server.pid)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server)
     copied, copy_seconds = copy_rate(
         args.database_url, datetime.combine(first, datetime.min.time(), UTC)
     )

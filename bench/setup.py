@@ -31,7 +31,7 @@ def fresh_app(url: str) -> Any:
     return app
 
 
-def add_key(scopes: tuple[str, ...] = ("usage:write", "config:read")) -> str:
+def add_key(scopes: tuple[str, ...] = ("usage:write", "config:read"), name: str = "bench") -> str:
     """A production key for every feature (in the caller's app context, committed);
     returns its secret."""
     from webapp.extensions import db
@@ -41,7 +41,7 @@ def add_key(scopes: tuple[str, ...] = ("usage:write", "config:read")) -> str:
     secret = new_secret("production")
     db.session.add(
         ApiKey(
-            name="bench",
+            name=name,
             prefix=secret_prefix(secret),
             secret_hash=secret_hash(secret),
             environment="production",
