@@ -3,6 +3,7 @@ tests/spending_data.py, whose expected values are computed by hand there."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -267,6 +268,19 @@ def test_unavailable_models_and_inactive_providers_are_not_suggested(data):
     data.anthropic.status = "inactive"
     db.session.commit()
     assert not [r for r in cost_recommendations(today=TODAY) if r["type"] == "model_switch"]
+
+
+def test_recommendations_reuse_a_known_breakdown_only_of_their_own_30_days(data):
+    """The spending page hands its breakdown over: the same 30 days give the same
+    recommendations without a second breakdown; any other range is not taken for them."""
+
+    own = spending_breakdown(TODAY - timedelta(days=29), TODAY)
+    assert cost_recommendations(today=TODAY, known=own) == cost_recommendations(today=TODAY)
+    wrong = spending_breakdown(TODAY - timedelta(days=29), TODAY - timedelta(days=20))
+    assert cost_recommendations(today=TODAY, known=wrong) == cost_recommendations(today=TODAY)
+    # A doctored breakdown of the right days is used as given (so the reuse is real).
+    emptied = replace(own, by_feature=[], by_model=[], by_provider=[])
+    assert cost_recommendations(today=TODAY, known=emptied) != cost_recommendations(today=TODAY)
 
 
 def test_recommendations_read_one_environment(data):

@@ -3,7 +3,8 @@ the services that replaced it), against hand-computed values."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import random
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -101,3 +102,81 @@ def test_features_sharing_a_display_name_stay_apart(db):
     series = spending_breakdown(date(2026, 11, 1), date(2026, 11, 1)).by_day_and_feature
     assert sorted(v[0] for v in series.values()) == [Decimal("1"), Decimal("2")]
     assert all(name.startswith("Search (") for name in series)
+
+
+def _daily_from_raw(column, key, start, days, environment=None):
+    """(day, requests, successes, errors, cost, response ms) straight from raw rows: what
+    the per-day series must equal whichever table it reads."""
+    from sqlalchemy import select
+
+    from webapp.extensions import db
+    from webapp.models import UsageLog
+
+    rows = db.session.scalars(select(UsageLog).where(column == key)).all()
+    series = []
+    for offset in range(days):
+        day = start + timedelta(days=offset)
+        done = [
+            r
+            for r in rows
+            if r.created_at.astimezone(UTC).date() == day
+            and r.status != "pending"
+            and environment in (None, r.environment)
+        ]
+        series.append(
+            (
+                day,
+                len(done),
+                sum(r.status == "success" for r in done),
+                sum(r.status in ("error", "timeout") for r in done),
+                sum((r.cost_usd for r in done), Decimal("0")),
+                sum(r.response_time_ms or 0 for r in done),
+            )
+        )
+    return series
+
+
+@pytest.mark.parametrize("environment", [None, "staging"])
+def test_per_day_series_of_a_feature_and_a_prompt_equal_their_raw_rows(db, environment):
+    """The feature's series reads the daily rollup, the prompt's raw rows (the rollups do
+    not hold prompts): both equal the raw rows, pending rows left out, on random data."""
+    from webapp.models import UsageLog
+    from webapp.services.catalog.features import usage_by_day
+    from webapp.services.usage.windows import daily_usage
+
+    chatbot = factories.feature("chatbot")
+    other = factories.feature("ai-search")
+    prompt = factories.prompt(name="greeting")
+    db.session.commit()
+    rng = random.Random(7)
+    today = date(2026, 11, 20)
+    events = []
+    for _ in range(400):
+        when = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(seconds=rng.randrange(21 * 86400))
+        events.append(
+            {
+                "feature_id": str(rng.choice([chatbot, other]).id),
+                "prompt_id": str(prompt.id) if rng.random() < 0.5 else None,
+                "created_at": when,
+                "status": rng.choice(["success", "success", "error", "timeout", "pending"]),
+                "environment": rng.choice(["production", "staging"]),
+                "cost_usd": f"{rng.randrange(0, 10**6) / 10**6:.6f}",
+                "input_tokens": rng.randrange(1, 500),
+                "response_time_ms": rng.randrange(1, 5000),
+            }
+        )
+    record_usage(events, now=datetime(2026, 11, 23, tzinfo=UTC))
+    start = today - timedelta(days=13)
+
+    def plain(series):
+        return [
+            (d.day, d.requests, d.successes, d.errors, d.cost, d.response_ms_sum) for d in series
+        ]
+
+    feature_series = plain(usage_by_day(chatbot.id, 14, today, environment))
+    assert feature_series == _daily_from_raw(
+        UsageLog.feature_id, chatbot.id, start, 14, environment
+    )
+    assert sum(day[1] for day in feature_series) > 0
+    prompt_series = plain(daily_usage(UsageLog.prompt_id, prompt.id, 14, today, environment))
+    assert prompt_series == _daily_from_raw(UsageLog.prompt_id, prompt.id, start, 14, environment)

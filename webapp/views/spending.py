@@ -77,7 +77,7 @@ def index() -> tuple[str, int]:
             environment=environment,
         ),
         trends=spending_trends(30, environment=environment),
-        recommendations=cost_recommendations(environment=environment),
+        recommendations=cost_recommendations(environment=environment, known=result),
     )
     return html, query.status
 

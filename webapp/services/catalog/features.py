@@ -33,6 +33,7 @@ from webapp.services.core.actor import Actor
 from webapp.services.core.errors import Conflict, NotFound, ValidationFailed
 from webapp.services.core.validation import check, given, validated
 from webapp.services.usage import windows
+from webapp.services.usage.rollup import ROLLUP
 
 EDITABLE_FIELDS = tuple(FeatureUpdate.model_fields)
 
@@ -264,9 +265,10 @@ def deletion_refusal(feature_id: uuid.UUID) -> str | None:
             .select_from(FeatureModelAssignment)
             .where(FeatureModelAssignment.feature_id == feature_id)
             .scalar_subquery(),
-            select(func.count())
-            .select_from(UsageLog)
-            .where(UsageLog.feature_id == feature_id)
+            # The daily rollup counts every usage row (a purge of raw rows keeps it): a
+            # few rows per day to add up rather than every request the feature served.
+            select(func.coalesce(func.sum(ROLLUP.c.request_count), 0))
+            .where(ROLLUP.c.feature_id == feature_id)
             .scalar_subquery(),
             select(func.count())
             .select_from(Experiment)

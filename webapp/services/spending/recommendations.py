@@ -21,7 +21,12 @@ from sqlalchemy import select
 from webapp.extensions import db
 from webapp.models import AIModel, Feature, Provider
 from webapp.services.core.money import MICRO_DOLLAR, usd
-from webapp.services.spending.analytics import CENT_PERCENT, HUNDRED, spending_breakdown
+from webapp.services.spending.analytics import (
+    CENT_PERCENT,
+    HUNDRED,
+    SpendingBreakdown,
+    spending_breakdown,
+)
 from webapp.services.usage.cost import model_price_of
 from webapp.services.usage.reads import ZERO_COST, usage_by
 from webapp.services.usage.windows import checked_environment
@@ -95,13 +100,19 @@ def cost_recommendations(
     today: date | None = None,
     settings: RecommendationSettings = DEFAULT_SETTINGS,
     environment: str | None = None,
+    known: SpendingBreakdown | None = None,
 ) -> list[dict[str, Any]]:
     """Recommendations for the last 30 days (today included) of usage in one
-    ``environment`` or all (None or ""), largest saving first."""
+    ``environment`` or all (None or ""), largest saving first. ``known``: a breakdown the
+    caller already has of the same environment; used when it covers exactly those 30
+    days (the spending page's default range), so the page does not compute it twice."""
     environment = checked_environment(environment)
     today = today or datetime.now(UTC).date()
     first = today - timedelta(days=WINDOW_DAYS - 1)
-    breakdown = spending_breakdown(first, today, environment=environment)
+    if known is not None and (known.period_start, known.period_end) == (first, today):
+        breakdown = known
+    else:
+        breakdown = spending_breakdown(first, today, environment=environment)
     found = [
         *_cheaper_model_rule(first, today, settings, environment),
         *_high_cost_low_usage_rule(breakdown, settings),

@@ -46,7 +46,7 @@ from webapp.services.usage.reads import (
     usage_between,
     usage_by,
 )
-from webapp.services.usage.rollup import HOURLY_ROLLUP
+from webapp.services.usage.rollup import HOURLY_ROLLUP, ROLLUP
 
 TIME_RANGES = {
     "1h": timedelta(hours=1),
@@ -423,26 +423,54 @@ def daily_usage(
     start = today - timedelta(days=days - 1)
     since = datetime(start.year, start.month, start.day, tzinfo=UTC)
     until = datetime(today.year, today.month, today.day, tzinfo=UTC) + timedelta(days=1)
-    day = utc_day(UsageLog.created_at)
-    rows = db.session.execute(
-        select(
-            day,
-            func.count(),
-            func.sum(case((UsageLog.status == "success", 1), else_=0)),
-            func.sum(case((UsageLog.status.in_(("error", "timeout")), 1), else_=0)),
-            func.sum(UsageLog.cost_usd),
-            func.sum(UsageLog.response_time_ms),
+    name = group_column.key
+    if name in ROLLUP.c:
+        # Whole days, today included: the daily rollup, a few rows per day and key.
+        r = ROLLUP.c
+        query = (
+            select(
+                r.day,
+                r.status,
+                func.sum(r.request_count),
+                func.sum(r.cost_usd),
+                func.sum(r.response_time_ms_sum),
+            )
+            .where(r[name] == key, r.day >= start, r.day <= today)
+            .group_by(r.day, r.status)
         )
-        .where(
-            group_column == key,
-            UsageLog.created_at >= since,
-            UsageLog.created_at < until,
-            UsageLog.status != "pending",
-            *only_environment,
+        if environment is not None:
+            query = query.where(r.environment == environment)
+    else:  # prompt_id: the rollups do not hold it
+        day = utc_day(UsageLog.created_at)
+        query = (
+            select(
+                day,
+                UsageLog.status,
+                func.count(),
+                func.sum(UsageLog.cost_usd),
+                func.sum(UsageLog.response_time_ms),
+            )
+            .where(
+                group_column == key,
+                UsageLog.created_at >= since,
+                UsageLog.created_at < until,
+                *only_environment,
+            )
+            .group_by(day, UsageLog.status)
         )
-        .group_by(day)
-    ).all()
-    found = {row[0]: row[1:] for row in rows}
+    found: dict[date, tuple[int, int, int, Decimal, int]] = {}
+    for moment, status, count, spent, response_ms in db.session.execute(query):
+        if status == "pending":  # not finished: neither a request nor an error yet
+            continue
+        n, ok, bad, cost, ms = found.get(moment, (0, 0, 0, Decimal("0.000000"), 0))
+        count = int(count or 0)
+        found[moment] = (
+            n + count,
+            ok + (count if status == "success" else 0),
+            bad + (count if status in ("error", "timeout") else 0),
+            cost + (spent if spent is not None else 0),
+            ms + int(response_ms or 0),
+        )
     series = []
     for offset in range(days):
         current = start + timedelta(days=offset)
