@@ -186,47 +186,132 @@ def usage_by_sets(
     *,
     environment: str | None = None,
     raw_from: date | None = None,
+    with_latency: bool = False,
 ) -> list[dict[UsageKey, UsageSums]]:
-    """``[usage_by(start, end, keys) for keys in sets]``, answered in one pass over the
-    rollup on PostgreSQL (``GROUP BY GROUPING SETS``: one scan of the range, every set
-    grouped by the database) and by one grouped query per set elsewhere (SQLite has no
-    grouping sets) or when ``raw_from`` reads part of the range from raw rows."""
+    """``[usage_by(start, end, keys, …) for keys in sets]``, answered in one pass over the
+    daily rollup on PostgreSQL (``GROUP BY GROUPING SETS``: one scan of the range, every
+    set grouped by the database) and by one grouped query per set elsewhere (SQLite has
+    no grouping sets) or when ``raw_from`` reads part of the range from raw rows."""
     for keys in sets:
         unknown = set(keys) - set(KEYS)
         if unknown:
             raise ValueError(f"unknown keys {sorted(unknown)}")
     whole_rollup = raw_from is None or raw_from > end
-    if len(sets) < 2 or not whole_rollup or db.session.get_bind().dialect.name != "postgresql":
+    if len(sets) < 2 or not whole_rollup or not _has_grouping_sets():
         return [
-            usage_by(start, end, keys, environment=environment, raw_from=raw_from) for keys in sets
+            usage_by(
+                start,
+                end,
+                keys,
+                environment=environment,
+                raw_from=raw_from,
+                with_latency=with_latency,
+            )
+            for keys in sets
         ]
     c = ROLLUP.c
-    used = [key for key in KEYS if any(key in keys for keys in sets)]
-    columns = [c[key] for key in used]
+    expressions = {key: c[key] for key in KEYS}
+    within = [c.day >= start, c.day <= end]
+    return _rollup_sets(ROLLUP, expressions, within, sets, environment, with_latency)
+
+
+def usage_between_sets(
+    since: datetime,
+    until: datetime,
+    sets: Sequence[Sequence[str]],
+    *,
+    environment: str | None = None,
+    with_latency: bool = False,
+) -> list[dict[UsageKey, UsageSums]]:
+    """``[usage_between(since, until, keys, …) for keys in sets]``: the window's whole
+    hours from the hourly rollup in one GROUPING SETS pass on PostgreSQL (one grouped
+    query per set elsewhere), its partial first and last hour from raw rows per set.
+    Keys may include ``hour`` and ``day``; a set with ``prompt_id`` is read raw."""
+    for keys in sets:
+        _check_window_keys(keys)
+    if len(sets) < 2 or not _has_grouping_sets() or any("prompt_id" in keys for keys in sets):
+        return [
+            usage_between(since, until, keys, environment=environment, with_latency=with_latency)
+            for keys in sets
+        ]
+    head, hours, tail = split_window(since, until)
+    found: list[dict[UsageKey, UsageSums]] = [{} for _ in sets]
+    for part in (head, tail):
+        if part is not None:
+            for merged, keys in zip(found, sets, strict=True):
+                _merge(merged, _raw_rows(*part, keys, None, environment, with_latency), keys)
+    if hours is not None:
+        c = HOURLY_ROLLUP.c
+        expressions = _hourly_expressions(c)
+        within = [c.hour >= hours[0], c.hour < hours[1]]
+        from_rollup = _rollup_sets(
+            HOURLY_ROLLUP, expressions, within, sets, environment, with_latency
+        )
+        for merged, part_found, keys in zip(found, from_rollup, sets, strict=True):
+            _merge(merged, [(*key, sums) for key, sums in part_found.items()], keys)
+    return found
+
+
+def _has_grouping_sets() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def _hourly_expressions(c: Any) -> dict[str, Any]:
+    """The hourly rollup's key expressions: ``day`` and ``hour`` spelled as raw rows spell
+    them. Both compile to text without bound parameters, so each renders the same in
+    SELECT, GROUPING() and GROUPING SETS (PostgreSQL matches them by their text)."""
+    expressions = {key: c[key] for key in KEYS if key in c}
+    return expressions | {"day": utc_day(c.hour), "hour": utc_hour(c.hour)}
+
+
+def _rollup_sets(
+    table: Any,
+    expressions: Mapping[str, Any],
+    within: Sequence[Any],
+    sets: Sequence[Sequence[str]],
+    environment: str | None,
+    with_latency: bool,
+) -> list[dict[UsageKey, UsageSums]]:
+    """One GROUPING SETS pass over a rollup ``table`` (daily or hourly) for its rows
+    ``within`` the period: per set, {key values: sums} as ``_rollup_rows`` gives them.
+    ``expressions`` maps each key to its expression on ``table``."""
+    used = list(dict.fromkeys(key for keys in sets for key in keys))
+    columns = [expressions[key] for key in used]
     # GROUPING(a, b, …) has a bit set (first argument highest) for each column a row's set
-    # does not group by: it tells the sets apart whatever the key values are.
-    grouping = func.grouping(*columns)
-    masks = {
-        sum(1 << (len(used) - 1 - i) for i, key in enumerate(used) if key not in keys): index
-        for index, keys in enumerate(sets)
-    }
+    # does not group by: it tells the sets apart whatever the key values are. Sets with
+    # the same keys (in any order) share a mask and are grouped once (a grouping set
+    # listed twice would answer every group twice), so a mask names a list of sets.
+    masks: dict[int, list[int]] = {}
+    distinct: list[Sequence[str]] = []
+    for index, keys in enumerate(sets):
+        mask = sum(1 << (len(used) - 1 - i) for i, key in enumerate(used) if key not in keys)
+        if mask not in masks:
+            distinct.append(keys)
+        masks.setdefault(mask, []).append(index)
+    sums = _rollup_sums(table)
+    if with_latency:
+        sums += [func.sum(table.c[name]) for name in BUCKET_COLUMNS]
+    grouping = func.grouping(*columns) if columns else literal(0)
     query = (
-        select(grouping, *columns, *_rollup_sums())
-        .where(c.day >= start, c.day <= end)
-        .group_by(func.grouping_sets(*[tuple_(*[c[key] for key in keys]) for keys in sets]))
+        select(grouping, *columns, *sums)
+        .where(*within)
+        .group_by(
+            func.grouping_sets(*[tuple_(*[expressions[key] for key in keys]) for keys in distinct])
+        )
     )
     if environment is not None:
-        query = query.where(c.environment == environment)
+        query = query.where(table.c.environment == environment)
     found: list[dict[UsageKey, UsageSums]] = [{} for _ in sets]
     positions = [[used.index(key) for key in keys] for keys in sets]
     for row in db.session.execute(query):
-        index = masks[row[0]]
-        keys_of_row = [row[1 + i] for i in positions[index]]
-        _merge(
-            found[index],
-            [_sums_from((*keys_of_row, *row[1 + len(used) :]), len(keys_of_row), False)],
-            sets[index],
-        )
+        figures = row[1 + len(used) :]
+        for index in masks[row[0]]:
+            keys_of_row = [row[1 + i] for i in positions[index]]
+            _merge(
+                found[index],
+                [_sums_from((*keys_of_row, *figures), len(keys_of_row), with_latency)],
+                sets[index],
+            )
     return found
 
 
@@ -298,7 +383,7 @@ def _rollup_rows(
     c = table.c
     expressions = {key: c[key] for key in keys if key in c}
     if "hour" in c:
-        expressions |= {"day": utc_day(c.hour), "hour": utc_hour(c.hour)}
+        expressions = _hourly_expressions(c)
     if feature_as is not None:
         expressions["feature_id"] = _grouped_features(c.feature_id, feature_as)
     columns = [expressions[key] for key in keys]
