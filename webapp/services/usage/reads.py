@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, TypeAlias
 
-from sqlalchemy import case, func, literal, select, tuple_
+from sqlalchemy import and_, case, func, literal, or_, select, tuple_
 
 from webapp.extensions import db
 from webapp.models import AIModel, UsageLog
@@ -224,22 +224,24 @@ def usage_between_sets(
     with_latency: bool = False,
 ) -> list[dict[UsageKey, UsageSums]]:
     """``[usage_between(since, until, keys, …) for keys in sets]``: the window's whole
-    hours from the hourly rollup in one GROUPING SETS pass on PostgreSQL (one grouped
-    query per set elsewhere), its partial first and last hour from raw rows per set.
+    hours from the hourly rollup in one GROUPING SETS pass on PostgreSQL, its partial first
+    and last hour from raw rows in another (one grouped query per set and part elsewhere).
     Keys may include ``hour`` and ``day``; a set with ``prompt_id`` is read raw."""
     for keys in sets:
         _check_window_keys(keys)
-    if len(sets) < 2 or not _has_grouping_sets() or any("prompt_id" in keys for keys in sets):
+    if not _has_grouping_sets() or any("prompt_id" in keys for keys in sets):
         return [
             usage_between(since, until, keys, environment=environment, with_latency=with_latency)
             for keys in sets
         ]
     head, hours, tail = split_window(since, until)
     found: list[dict[UsageKey, UsageSums]] = [{} for _ in sets]
-    for part in (head, tail):
-        if part is not None:
-            for merged, keys in zip(found, sets, strict=True):
-                _merge(merged, _raw_rows(*part, keys, None, environment, with_latency), keys)
+    # The partial hours, both in one query: a few minutes' raw rows each.
+    spans = [part for part in (head, tail) if part is not None]
+    if spans:
+        from_raw = _raw_sets(spans, sets, environment, with_latency)
+        for merged, part_found, keys in zip(found, from_raw, sets, strict=True):
+            _merge(merged, [(*key, sums) for key, sums in part_found.items()], keys)
     if hours is not None:
         c = HOURLY_ROLLUP.c
         expressions = _hourly_expressions(c)
@@ -277,17 +279,7 @@ def _rollup_sets(
     ``expressions`` maps each key to its expression on ``table``."""
     used = list(dict.fromkeys(key for keys in sets for key in keys))
     columns = [expressions[key] for key in used]
-    # GROUPING(a, b, …) has a bit set (first argument highest) for each column a row's set
-    # does not group by: it tells the sets apart whatever the key values are. Sets with
-    # the same keys (in any order) share a mask and are grouped once (a grouping set
-    # listed twice would answer every group twice), so a mask names a list of sets.
-    masks: dict[int, list[int]] = {}
-    distinct: list[Sequence[str]] = []
-    for index, keys in enumerate(sets):
-        mask = sum(1 << (len(used) - 1 - i) for i, key in enumerate(used) if key not in keys)
-        if mask not in masks:
-            distinct.append(keys)
-        masks.setdefault(mask, []).append(index)
+    masks, distinct = _set_masks(used, sets)
     sums = _rollup_sums(table)
     if with_latency:
         sums += [func.sum(table.c[name]) for name in BUCKET_COLUMNS]
@@ -431,17 +423,11 @@ def _rollup_sums(table: Any = ROLLUP) -> list[Any]:
     ]
 
 
-def _raw_rows(
-    since: datetime,
-    until: datetime,
-    keys: Sequence[str],
-    feature_id: uuid.UUID | None,
-    environment: str | None,
-    with_latency: bool,
-    feature_as: Mapping[uuid.UUID | None, int] | None = None,
-) -> list[tuple]:
+def _raw_expressions() -> dict[str, Any]:
+    """The raw rows' key expressions, spelled as the rollups hold them (no reference is
+    NO_REFERENCE); ``provider_id`` needs the join to the model."""
     nil = literal(NO_REFERENCE, ROLLUP.c.feature_id.type)
-    expressions = {
+    return {
         "day": utc_day(UsageLog.created_at),
         "hour": utc_hour(UsageLog.created_at),
         "feature_id": func.coalesce(UsageLog.feature_id, nil),
@@ -451,10 +437,10 @@ def _raw_rows(
         "status": UsageLog.status,
         "environment": UsageLog.environment,
     }
-    if feature_as is not None:
-        expressions["feature_id"] = _grouped_features(expressions["feature_id"], feature_as)
-    columns = [expressions[key] for key in keys]
-    aggregates = [
+
+
+def _raw_aggregates() -> list[Any]:
+    return [
         func.count(),
         func.sum(UsageLog.input_tokens),
         func.sum(UsageLog.output_tokens),
@@ -462,16 +448,51 @@ def _raw_rows(
         func.sum(UsageLog.cost_usd),
         func.sum(UsageLog.response_time_ms),
     ]
-    # Latency: one bucket index per row, grouped on (cheaper than 21 conditional sums).
-    bucket = case(
+
+
+def _latency_bucket() -> Any:
+    """A raw row's latency bucket index, grouped on (cheaper than 21 conditional sums)."""
+    return case(
         *[
             (UsageLog.response_time_ms < bound, index)
             for index, bound in enumerate(LATENCY_BOUNDS_MS)
         ],
         else_=len(LATENCY_BOUNDS_MS),
     )
+
+
+def _add_raw(sums: UsageSums, figures: Sequence[Any], bucket: int | None) -> None:
+    """Add one grouped raw row's figures (``_raw_aggregates``) to ``sums``; ``bucket``:
+    the latency bucket the row's requests fall in (None: without latency)."""
+    requests = int(figures[0] or 0)
+    sums.requests += requests
+    sums.input_tokens += int(figures[1] or 0)
+    sums.output_tokens += int(figures[2] or 0)
+    sums.tokens += int(figures[3] or 0)
+    sums.cost += figures[4] if figures[4] is not None else ZERO_COST
+    sums.response_time_ms += int(figures[5] or 0)
+    if bucket is not None:
+        if not sums.latency_buckets:
+            sums.latency_buckets = [0] * len(BUCKET_COLUMNS)
+        sums.latency_buckets[bucket] += requests
+
+
+def _raw_rows(
+    since: datetime,
+    until: datetime,
+    keys: Sequence[str],
+    feature_id: uuid.UUID | None,
+    environment: str | None,
+    with_latency: bool,
+    feature_as: Mapping[uuid.UUID | None, int] | None = None,
+) -> list[tuple]:
+    expressions = _raw_expressions()
+    if feature_as is not None:
+        expressions["feature_id"] = _grouped_features(expressions["feature_id"], feature_as)
+    columns = [expressions[key] for key in keys]
+    bucket = _latency_bucket()
     group = [*columns, bucket] if with_latency else columns
-    query = select(*group, *aggregates).where(
+    query = select(*group, *_raw_aggregates()).where(
         UsageLog.created_at >= since, UsageLog.created_at < until
     )
     if "provider_id" in keys:
@@ -485,24 +506,82 @@ def _raw_rows(
     # Sum the rows of one key here (with latency, a key comes once per latency bucket).
     found: dict[tuple[Any, ...], UsageSums] = {}
     width = len(keys)
+    offset = width + 1 if with_latency else width
     for row in db.session.execute(query):
         key = tuple(row[:width])
         sums = found.get(key)
         if sums is None:
             sums = found[key] = UsageSums()
-        offset = width + 1 if with_latency else width
-        requests = int(row[offset] or 0)
-        sums.requests += requests
-        sums.input_tokens += int(row[offset + 1] or 0)
-        sums.output_tokens += int(row[offset + 2] or 0)
-        sums.tokens += int(row[offset + 3] or 0)
-        sums.cost += row[offset + 4] if row[offset + 4] is not None else ZERO_COST
-        sums.response_time_ms += int(row[offset + 5] or 0)
-        if with_latency:
-            if not sums.latency_buckets:
-                sums.latency_buckets = [0] * len(BUCKET_COLUMNS)
-            sums.latency_buckets[int(row[width])] += requests
+        _add_raw(sums, row[offset:], int(row[width]) if with_latency else None)
     return [(*key, sums) for key, sums in found.items()]
+
+
+def _raw_sets(
+    spans: Sequence[Span],
+    sets: Sequence[Sequence[str]],
+    environment: str | None,
+    with_latency: bool,
+) -> list[dict[tuple[Any, ...], UsageSums]]:
+    """The raw rows in ``spans`` (a window's partial hours) grouped by every set in one
+    GROUPING SETS query (PostgreSQL): per set, {key values: sums} as ``_raw_rows`` sums
+    them, the spans together."""
+    expressions = _raw_expressions()
+    used = list(dict.fromkeys(key for keys in sets for key in keys))
+    columns = [expressions[key] for key in used]
+    masks, distinct = _set_masks(used, sets)
+    bucket = _latency_bucket()
+    latency = [bucket] if with_latency else []
+    grouping = func.grouping(*columns) if columns else literal(0)
+    query = (
+        select(grouping, *columns, *latency, *_raw_aggregates())
+        .where(
+            or_(
+                *[
+                    and_(UsageLog.created_at >= since, UsageLog.created_at < until)
+                    for since, until in spans
+                ]
+            )
+        )
+        .group_by(
+            func.grouping_sets(
+                *[tuple_(*[expressions[key] for key in keys], *latency) for keys in distinct]
+            )
+        )
+    )
+    if "provider_id" in used:
+        query = query.outerjoin(AIModel, AIModel.id == UsageLog.model_id)
+    if environment is not None:
+        query = query.where(UsageLog.environment == environment)
+    found: list[dict[tuple[Any, ...], UsageSums]] = [{} for _ in sets]
+    positions = [[used.index(key) for key in keys] for keys in sets]
+    offset = 1 + len(used) + len(latency)
+    for row in db.session.execute(query):
+        for index in masks[row[0]]:
+            key = tuple(row[1 + i] for i in positions[index])
+            sums = found[index].get(key)
+            if sums is None:
+                sums = found[index][key] = UsageSums()
+            _add_raw(sums, row[offset:], int(row[1 + len(used)]) if with_latency else None)
+    return found
+
+
+def _set_masks(
+    used: Sequence[str], sets: Sequence[Sequence[str]]
+) -> tuple[dict[int, list[int]], list[Sequence[str]]]:
+    """For a GROUPING SETS query over the keys ``used``: which sets each GROUPING(used…)
+    value answers, and the distinct sets to group by. GROUPING(a, b, …) has a bit set
+    (first argument highest) for each column a row's set does not group by: it tells the
+    sets apart whatever the key values are. Sets with the same keys (in any order) share
+    a mask and are grouped once (a grouping set listed twice would answer every group
+    twice), so a mask names a list of sets."""
+    masks: dict[int, list[int]] = {}
+    distinct: list[Sequence[str]] = []
+    for index, keys in enumerate(sets):
+        mask = sum(1 << (len(used) - 1 - i) for i, key in enumerate(used) if key not in keys)
+        if mask not in masks:
+            distinct.append(keys)
+        masks.setdefault(mask, []).append(index)
+    return masks, distinct
 
 
 def percentile_from_buckets(buckets: Sequence[int], fraction: float) -> int | None:
