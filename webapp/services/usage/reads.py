@@ -293,17 +293,18 @@ def _rollup_sets(
     )
     if environment is not None:
         query = query.where(table.c.environment == environment)
-    found: list[dict[UsageKey, UsageSums]] = [{} for _ in sets]
+    rows_of: list[list[tuple]] = [[] for _ in sets]
     positions = [[used.index(key) for key in keys] for keys in sets]
     for row in db.session.execute(query):
         figures = row[1 + len(used) :]
         for index in masks[row[0]]:
             keys_of_row = [row[1 + i] for i in positions[index]]
-            _merge(
-                found[index],
-                [_sums_from((*keys_of_row, *figures), len(keys_of_row), with_latency)],
-                sets[index],
+            rows_of[index].append(
+                _sums_from((*keys_of_row, *figures), len(keys_of_row), with_latency)
             )
+    found: list[dict[UsageKey, UsageSums]] = [{} for _ in sets]
+    for merged, rows, keys in zip(found, rows_of, sets, strict=True):
+        _merge(merged, rows, keys)
     return found
 
 
