@@ -197,11 +197,21 @@ def test_the_overview_24_hours_reads_the_raw_rows_figures(usage):
     _, period, previous = periods_for("24h", now=NOW)
     for chosen in (period, previous):
         for with_time in (True, False):
-            grouped = grouped_usage(chosen, with_time)
-            keys = ("hour",) * with_time + ("feature_id", "model_id", "provider_id", "status")
-            raw = raw_usage_between(chosen.since, chosen.until, keys, with_latency=True)
-            assert _without_empty(grouped) == _without_empty(raw)
-    kpis = usage_kpis(grouped_usage(period, False))
+            usage = grouped_usage(chosen, with_time)
+            read = {("feature_id", "model_id", "provider_id", "status"): usage.untimed}
+            if with_time:
+                read |= {
+                    ("hour", "feature_id"): usage.by_feature,
+                    ("hour", "status"): usage.by_status,
+                }
+            else:
+                assert not usage.by_feature and not usage.by_status
+            for keys, grouped in read.items():
+                # Only the untimed set carries the latency histogram.
+                latency = "hour" not in keys
+                raw = raw_usage_between(chosen.since, chosen.until, keys, with_latency=latency)
+                assert _without_empty(grouped) == _without_empty(raw)
+    kpis = usage_kpis(grouped_usage(period, False).untimed)
     raw_finished = [
         sums
         for key, sums in raw_usage_between(

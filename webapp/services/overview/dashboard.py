@@ -1,10 +1,13 @@
 """The Global Overview: KPIs with their change against the previous period of the same
 length, chart series, alerts, top models, features and recent activity.
 
-Usage figures come from ``usage.reads``: the daily rollup for whole past days and raw rows
-only for today, or, for the 24-hour range, raw rows of the last 48 hours (an index range:
-never whole past days). One grouped read serves the KPIs, the charts and the tables, so
-the number of queries does not grow with the number of features, models or providers.
+Usage figures come from ``usage.reads``: the daily rollup for whole days, or, for the
+24-hour range, the hourly rollup and the partial hours' raw rows. ``kpis.grouped_usage``
+has the database group them down to the groups the page shows, no finer: (feature,
+model, provider, status) with latency for the KPIs, tables and spend by provider, and
+(time bucket, feature) and (time bucket, status) in one GROUPING SETS pass for the
+charts, so neither the number of queries nor the rows merged in Python grow with days
+times features times models.
 
 Definitions:
 - requests, success and error rates, latencies: finished requests only (pending left
@@ -29,7 +32,7 @@ from webapp.extensions import db
 from webapp.models import UsageLog
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.health import provider_health
-from webapp.services.overview.kpis import GROUP_KEYS, Kpis, Period, grouped_usage, kpis, periods_for
+from webapp.services.overview.kpis import Kpis, Period, grouped_usage, kpis, periods_for
 from webapp.services.overview.panels import (
     Activity,
     Alert,
@@ -45,7 +48,6 @@ from webapp.services.overview.panels import (
 )
 from webapp.services.spending import budgets as budget_service
 from webapp.services.usage.attach import UnknownModel, unknown_models
-from webapp.services.usage.reads import UsageKey, UsageSums, key_type
 from webapp.services.usage.windows import checked_environment
 
 __all__ = ["build_alerts", "build_overview", "build_tiles", "build_unknown_models", "periods_for"]
@@ -70,14 +72,6 @@ class Overview:
     empty: bool  # no usage recorded at all: the page says what to do first
 
 
-def _without_time(grouped: dict[UsageKey, UsageSums]) -> dict[UsageKey, UsageSums]:
-    untimed: dict[UsageKey, UsageSums] = {}
-    make_key = key_type(GROUP_KEYS)
-    for key, sums in grouped.items():
-        untimed.setdefault(make_key(*key[1:]), UsageSums()).add(sums)
-    return untimed
-
-
 def any_usage() -> bool:
     return db.session.scalar(select(UsageLog.id).limit(1)) is not None
 
@@ -93,8 +87,8 @@ def build_overview(
     one ``environment`` or all (None)."""
     now = now or datetime.now(UTC)
     range_name, period, previous, environment = _checked(range_name, start, end, now, environment)
-    grouped = grouped_usage(period, True, environment)
-    untimed = _without_time(grouped)
+    usage = grouped_usage(period, True, environment)
+    untimed = usage.untimed
     names = names_of(untimed)
     health = provider_health.current_health_by_provider(now)
     analyses = budget_service.analyse_budgets(now)
@@ -104,7 +98,7 @@ def build_overview(
         period=period,
         previous=previous,
         kpis=figures,
-        series=series(period, grouped, names),
+        series=series(period, usage, names),
         alerts=alerts(analyses, health),
         top_models=top_models(untimed, names),
         features=features_table(untimed, health),
@@ -124,7 +118,7 @@ def build_tiles(
     """The KPI tiles alone (their partial refreshes every minute)."""
     now = now or datetime.now(UTC)
     _, period, previous, environment = _checked(range_name, start, end, now, environment)
-    untimed = grouped_usage(period, False, environment)
+    untimed = grouped_usage(period, False, environment).untimed
     health = provider_health.current_health_by_provider(now)
     analyses = budget_service.analyse_budgets(now)
     return kpis(period, previous, untimed, health, analyses, now, environment)

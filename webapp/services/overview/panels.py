@@ -26,7 +26,7 @@ from webapp.models import (
 from webapp.services.catalog.names import display_names
 from webapp.services.core.money import to_micro_dollars
 from webapp.services.health import provider_health
-from webapp.services.overview.kpis import AT_RISK, FINISHED, PERCENT, ZERO, Period
+from webapp.services.overview.kpis import AT_RISK, FINISHED, PERCENT, ZERO, OverviewUsage, Period
 from webapp.services.spending.analytics import days_between
 from webapp.services.usage.reads import UsageKey, UsageSums
 from webapp.services.usage.windows import p95_of_buckets
@@ -52,28 +52,33 @@ def _buckets(period: Period) -> list[str]:
     return [d.isoformat() for d in days_between(period.first_day, period.last_day)]
 
 
-def series(period: Period, grouped: dict[UsageKey, UsageSums], names: dict[str, dict]) -> Series:
+def series(period: Period, usage: OverviewUsage, names: dict[str, dict]) -> Series:
+    """The charts' series from the page's grouped usage: spend per feature and requests
+    and error rate per time bucket from the timed sets, spend by provider from the
+    untimed one."""
     buckets = _buckets(period)
     index = {bucket: i for i, bucket in enumerate(buckets)}
     spend: dict[str, list[Decimal]] = {}
     requests = [0] * len(buckets)
     finished = [0] * len(buckets)
     failed = [0] * len(buckets)
-    by_provider: dict[str, Decimal] = {}
-    for key, sums in grouped.items():
-        moment, status = key[0], key.status
-        feature_id, provider_id = key.feature_id, key.provider_id
-        slot = index.get(moment if isinstance(moment, str) else moment.isoformat())
+    for key, sums in usage.by_feature.items():
+        slot = _slot(index, key[0])
         if slot is None:
             continue
-        feature = names["features"].get(feature_id, "(no feature)")
+        feature = names["features"].get(key.feature_id, "(no feature)")
         spend.setdefault(feature, [ZERO] * len(buckets))[slot] += sums.cost
-        if status in FINISHED:
-            requests[slot] += sums.requests
-            finished[slot] += sums.requests
-            if status != "success":
-                failed[slot] += sums.requests
-        provider = names["providers"].get(provider_id, "(no provider)")
+    for key, sums in usage.by_status.items():
+        slot = _slot(index, key[0])
+        if slot is None or key.status not in FINISHED:
+            continue
+        requests[slot] += sums.requests
+        finished[slot] += sums.requests
+        if key.status != "success":
+            failed[slot] += sums.requests
+    by_provider: dict[str, Decimal] = {}
+    for key, sums in usage.untimed.items():
+        provider = names["providers"].get(key.provider_id, "(no provider)")
         by_provider[provider] = by_provider.get(provider, ZERO) + sums.cost
     error_rate = [
         (Decimal(f) * 100 / n).quantize(PERCENT) if n else None
@@ -87,6 +92,11 @@ def series(period: Period, grouped: dict[UsageKey, UsageSums], names: dict[str, 
         error_rate,
         sorted(by_provider.items(), key=lambda item: (-item[1], item[0])),
     )
+
+
+def _slot(index: dict[str, int], moment: Any) -> int | None:
+    """The chart position of a day (a date) or an hour ("YYYY-MM-DD HH") key."""
+    return index.get(moment if isinstance(moment, str) else moment.isoformat())
 
 
 # --- tables -------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, TypeAlias
 
-from sqlalchemy import case, func, literal, select, tuple_
+from sqlalchemy import BigInteger, and_, case, cast, func, literal, or_, select, tuple_
 
 from webapp.extensions import db
 from webapp.models import AIModel, UsageLog
@@ -186,47 +186,125 @@ def usage_by_sets(
     *,
     environment: str | None = None,
     raw_from: date | None = None,
+    with_latency: bool = False,
 ) -> list[dict[UsageKey, UsageSums]]:
-    """``[usage_by(start, end, keys) for keys in sets]``, answered in one pass over the
-    rollup on PostgreSQL (``GROUP BY GROUPING SETS``: one scan of the range, every set
-    grouped by the database) and by one grouped query per set elsewhere (SQLite has no
-    grouping sets) or when ``raw_from`` reads part of the range from raw rows."""
+    """``[usage_by(start, end, keys, …) for keys in sets]``, answered in one pass over the
+    daily rollup on PostgreSQL (``GROUP BY GROUPING SETS``: one scan of the range, every
+    set grouped by the database) and by one grouped query per set elsewhere (SQLite has
+    no grouping sets) or when ``raw_from`` reads part of the range from raw rows."""
     for keys in sets:
         unknown = set(keys) - set(KEYS)
         if unknown:
             raise ValueError(f"unknown keys {sorted(unknown)}")
     whole_rollup = raw_from is None or raw_from > end
-    if len(sets) < 2 or not whole_rollup or db.session.get_bind().dialect.name != "postgresql":
+    if len(sets) < 2 or not whole_rollup or not _has_grouping_sets():
         return [
-            usage_by(start, end, keys, environment=environment, raw_from=raw_from) for keys in sets
+            usage_by(
+                start,
+                end,
+                keys,
+                environment=environment,
+                raw_from=raw_from,
+                with_latency=with_latency,
+            )
+            for keys in sets
         ]
     c = ROLLUP.c
-    used = [key for key in KEYS if any(key in keys for keys in sets)]
-    columns = [c[key] for key in used]
-    # GROUPING(a, b, …) has a bit set (first argument highest) for each column a row's set
-    # does not group by: it tells the sets apart whatever the key values are.
-    grouping = func.grouping(*columns)
-    masks = {
-        sum(1 << (len(used) - 1 - i) for i, key in enumerate(used) if key not in keys): index
-        for index, keys in enumerate(sets)
-    }
+    expressions = {key: c[key] for key in KEYS}
+    within = [c.day >= start, c.day <= end]
+    return _rollup_sets(ROLLUP, expressions, within, sets, environment, with_latency)
+
+
+def usage_between_sets(
+    since: datetime,
+    until: datetime,
+    sets: Sequence[Sequence[str]],
+    *,
+    environment: str | None = None,
+    with_latency: bool = False,
+) -> list[dict[UsageKey, UsageSums]]:
+    """``[usage_between(since, until, keys, …) for keys in sets]``: the window's whole
+    hours from the hourly rollup in one GROUPING SETS pass on PostgreSQL, its partial first
+    and last hour from raw rows in another (one grouped query per set and part elsewhere).
+    Keys may include ``hour`` and ``day``; a set with ``prompt_id`` is read raw."""
+    for keys in sets:
+        _check_window_keys(keys)
+    if not _has_grouping_sets() or any("prompt_id" in keys for keys in sets):
+        return [
+            usage_between(since, until, keys, environment=environment, with_latency=with_latency)
+            for keys in sets
+        ]
+    head, hours, tail = split_window(since, until)
+    found: list[dict[UsageKey, UsageSums]] = [{} for _ in sets]
+    # The partial hours, both in one query: a few minutes' raw rows each.
+    spans = [part for part in (head, tail) if part is not None]
+    if spans:
+        from_raw = _raw_sets(spans, sets, environment, with_latency)
+        for merged, part_found, keys in zip(found, from_raw, sets, strict=True):
+            _merge(merged, [(*key, sums) for key, sums in part_found.items()], keys)
+    if hours is not None:
+        c = HOURLY_ROLLUP.c
+        expressions = _hourly_expressions(c)
+        within = [c.hour >= hours[0], c.hour < hours[1]]
+        from_rollup = _rollup_sets(
+            HOURLY_ROLLUP, expressions, within, sets, environment, with_latency
+        )
+        for merged, part_found, keys in zip(found, from_rollup, sets, strict=True):
+            _merge(merged, [(*key, sums) for key, sums in part_found.items()], keys)
+    return found
+
+
+def _has_grouping_sets() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def _hourly_expressions(c: Any) -> dict[str, Any]:
+    """The hourly rollup's key expressions: ``day`` and ``hour`` spelled as raw rows spell
+    them. Both compile to text without bound parameters, so each renders the same in
+    SELECT, GROUPING() and GROUPING SETS (PostgreSQL matches them by their text)."""
+    expressions = {key: c[key] for key in KEYS if key in c}
+    return expressions | {"day": utc_day(c.hour), "hour": utc_hour(c.hour)}
+
+
+def _rollup_sets(
+    table: Any,
+    expressions: Mapping[str, Any],
+    within: Sequence[Any],
+    sets: Sequence[Sequence[str]],
+    environment: str | None,
+    with_latency: bool,
+) -> list[dict[UsageKey, UsageSums]]:
+    """One GROUPING SETS pass over a rollup ``table`` (daily or hourly) for its rows
+    ``within`` the period: per set, {key values: sums} as ``_rollup_rows`` gives them.
+    ``expressions`` maps each key to its expression on ``table``."""
+    used = list(dict.fromkeys(key for keys in sets for key in keys))
+    columns = [expressions[key] for key in used]
+    masks, distinct = _set_masks(used, sets)
+    sums = _rollup_sums(table)
+    if with_latency:
+        sums += _bucket_sums(table)
+    grouping = func.grouping(*columns) if columns else literal(0)
     query = (
-        select(grouping, *columns, *_rollup_sums())
-        .where(c.day >= start, c.day <= end)
-        .group_by(func.grouping_sets(*[tuple_(*[c[key] for key in keys]) for keys in sets]))
+        select(grouping, *columns, *sums)
+        .where(*within)
+        .group_by(
+            func.grouping_sets(*[tuple_(*[expressions[key] for key in keys]) for keys in distinct])
+        )
     )
     if environment is not None:
-        query = query.where(c.environment == environment)
-    found: list[dict[UsageKey, UsageSums]] = [{} for _ in sets]
+        query = query.where(table.c.environment == environment)
+    rows_of: list[list[tuple]] = [[] for _ in sets]
     positions = [[used.index(key) for key in keys] for keys in sets]
     for row in db.session.execute(query):
-        index = masks[row[0]]
-        keys_of_row = [row[1 + i] for i in positions[index]]
-        _merge(
-            found[index],
-            [_sums_from((*keys_of_row, *row[1 + len(used) :]), len(keys_of_row), False)],
-            sets[index],
-        )
+        figures = row[1 + len(used) :]
+        for index in masks[row[0]]:
+            keys_of_row = [row[1 + i] for i in positions[index]]
+            rows_of[index].append(
+                _sums_from((*keys_of_row, *figures), len(keys_of_row), with_latency)
+            )
+    found: list[dict[UsageKey, UsageSums]] = [{} for _ in sets]
+    for merged, rows, keys in zip(found, rows_of, sets, strict=True):
+        _merge(merged, rows, keys)
     return found
 
 
@@ -298,13 +376,13 @@ def _rollup_rows(
     c = table.c
     expressions = {key: c[key] for key in keys if key in c}
     if "hour" in c:
-        expressions |= {"day": utc_day(c.hour), "hour": utc_hour(c.hour)}
+        expressions = _hourly_expressions(c)
     if feature_as is not None:
         expressions["feature_id"] = _grouped_features(c.feature_id, feature_as)
     columns = [expressions[key] for key in keys]
     sums = _rollup_sums(table)
     if with_latency:
-        sums += [func.sum(c[name]) for name in BUCKET_COLUMNS]
+        sums += _bucket_sums(table)
     query = select(*columns, *sums).where(*within)
     if columns:
         query = query.group_by(*columns)
@@ -333,17 +411,83 @@ def _grouped_features(column: Any, feature_as: Mapping[uuid.UUID | None, int]) -
     )
 
 
+def _int_sum(column: Any) -> Any:
+    # PostgreSQL sums a bigint as numeric, which arrives as a Decimal: casting back to
+    # bigint in the query makes it a Python int (several times cheaper to convert, and a
+    # page reads thousands of them: 21 latency buckets per group).
+    return cast(func.sum(column), BigInteger)
+
+
 def _rollup_sums(table: Any = ROLLUP) -> list[Any]:
     """The sums a rollup read selects (before the latency buckets), of ``table``."""
     c = table.c
     return [
-        func.sum(c.request_count),
-        func.sum(c.input_tokens),
-        func.sum(c.output_tokens),
-        func.sum(c.tokens_used),
+        _int_sum(c.request_count),
+        _int_sum(c.input_tokens),
+        _int_sum(c.output_tokens),
+        _int_sum(c.tokens_used),
         func.sum(c.cost_usd),
-        func.sum(c.response_time_ms_sum),
+        _int_sum(c.response_time_ms_sum),
     ]
+
+
+def _bucket_sums(table: Any) -> list[Any]:
+    """The latency histogram's sums, of ``table``."""
+    return [_int_sum(table.c[name]) for name in BUCKET_COLUMNS]
+
+
+def _raw_expressions() -> dict[str, Any]:
+    """The raw rows' key expressions, spelled as the rollups hold them (no reference is
+    NO_REFERENCE); ``provider_id`` needs the join to the model."""
+    nil = literal(NO_REFERENCE, ROLLUP.c.feature_id.type)
+    return {
+        "day": utc_day(UsageLog.created_at),
+        "hour": utc_hour(UsageLog.created_at),
+        "feature_id": func.coalesce(UsageLog.feature_id, nil),
+        "model_id": func.coalesce(UsageLog.model_id, nil),
+        "prompt_id": func.coalesce(UsageLog.prompt_id, nil),
+        "provider_id": func.coalesce(AIModel.provider_id, nil),
+        "status": UsageLog.status,
+        "environment": UsageLog.environment,
+    }
+
+
+def _raw_aggregates() -> list[Any]:
+    return [
+        func.count(),
+        func.sum(UsageLog.input_tokens),
+        func.sum(UsageLog.output_tokens),
+        func.sum(UsageLog.tokens_used),
+        func.sum(UsageLog.cost_usd),
+        func.sum(UsageLog.response_time_ms),
+    ]
+
+
+def _latency_bucket() -> Any:
+    """A raw row's latency bucket index, grouped on (cheaper than 21 conditional sums)."""
+    return case(
+        *[
+            (UsageLog.response_time_ms < bound, index)
+            for index, bound in enumerate(LATENCY_BOUNDS_MS)
+        ],
+        else_=len(LATENCY_BOUNDS_MS),
+    )
+
+
+def _add_raw(sums: UsageSums, figures: Sequence[Any], bucket: int | None) -> None:
+    """Add one grouped raw row's figures (``_raw_aggregates``) to ``sums``; ``bucket``:
+    the latency bucket the row's requests fall in (None: without latency)."""
+    requests = int(figures[0] or 0)
+    sums.requests += requests
+    sums.input_tokens += int(figures[1] or 0)
+    sums.output_tokens += int(figures[2] or 0)
+    sums.tokens += int(figures[3] or 0)
+    sums.cost += figures[4] if figures[4] is not None else ZERO_COST
+    sums.response_time_ms += int(figures[5] or 0)
+    if bucket is not None:
+        if not sums.latency_buckets:
+            sums.latency_buckets = [0] * len(BUCKET_COLUMNS)
+        sums.latency_buckets[bucket] += requests
 
 
 def _raw_rows(
@@ -355,38 +499,13 @@ def _raw_rows(
     with_latency: bool,
     feature_as: Mapping[uuid.UUID | None, int] | None = None,
 ) -> list[tuple]:
-    nil = literal(NO_REFERENCE, ROLLUP.c.feature_id.type)
-    expressions = {
-        "day": utc_day(UsageLog.created_at),
-        "hour": utc_hour(UsageLog.created_at),
-        "feature_id": func.coalesce(UsageLog.feature_id, nil),
-        "model_id": func.coalesce(UsageLog.model_id, nil),
-        "prompt_id": func.coalesce(UsageLog.prompt_id, nil),
-        "provider_id": func.coalesce(AIModel.provider_id, nil),
-        "status": UsageLog.status,
-        "environment": UsageLog.environment,
-    }
+    expressions = _raw_expressions()
     if feature_as is not None:
         expressions["feature_id"] = _grouped_features(expressions["feature_id"], feature_as)
     columns = [expressions[key] for key in keys]
-    aggregates = [
-        func.count(),
-        func.sum(UsageLog.input_tokens),
-        func.sum(UsageLog.output_tokens),
-        func.sum(UsageLog.tokens_used),
-        func.sum(UsageLog.cost_usd),
-        func.sum(UsageLog.response_time_ms),
-    ]
-    # Latency: one bucket index per row, grouped on (cheaper than 21 conditional sums).
-    bucket = case(
-        *[
-            (UsageLog.response_time_ms < bound, index)
-            for index, bound in enumerate(LATENCY_BOUNDS_MS)
-        ],
-        else_=len(LATENCY_BOUNDS_MS),
-    )
+    bucket = _latency_bucket()
     group = [*columns, bucket] if with_latency else columns
-    query = select(*group, *aggregates).where(
+    query = select(*group, *_raw_aggregates()).where(
         UsageLog.created_at >= since, UsageLog.created_at < until
     )
     if "provider_id" in keys:
@@ -400,24 +519,82 @@ def _raw_rows(
     # Sum the rows of one key here (with latency, a key comes once per latency bucket).
     found: dict[tuple[Any, ...], UsageSums] = {}
     width = len(keys)
+    offset = width + 1 if with_latency else width
     for row in db.session.execute(query):
         key = tuple(row[:width])
         sums = found.get(key)
         if sums is None:
             sums = found[key] = UsageSums()
-        offset = width + 1 if with_latency else width
-        requests = int(row[offset] or 0)
-        sums.requests += requests
-        sums.input_tokens += int(row[offset + 1] or 0)
-        sums.output_tokens += int(row[offset + 2] or 0)
-        sums.tokens += int(row[offset + 3] or 0)
-        sums.cost += row[offset + 4] if row[offset + 4] is not None else ZERO_COST
-        sums.response_time_ms += int(row[offset + 5] or 0)
-        if with_latency:
-            if not sums.latency_buckets:
-                sums.latency_buckets = [0] * len(BUCKET_COLUMNS)
-            sums.latency_buckets[int(row[width])] += requests
+        _add_raw(sums, row[offset:], int(row[width]) if with_latency else None)
     return [(*key, sums) for key, sums in found.items()]
+
+
+def _raw_sets(
+    spans: Sequence[Span],
+    sets: Sequence[Sequence[str]],
+    environment: str | None,
+    with_latency: bool,
+) -> list[dict[tuple[Any, ...], UsageSums]]:
+    """The raw rows in ``spans`` (a window's partial hours) grouped by every set in one
+    GROUPING SETS query (PostgreSQL): per set, {key values: sums} as ``_raw_rows`` sums
+    them, the spans together."""
+    expressions = _raw_expressions()
+    used = list(dict.fromkeys(key for keys in sets for key in keys))
+    columns = [expressions[key] for key in used]
+    masks, distinct = _set_masks(used, sets)
+    bucket = _latency_bucket()
+    latency = [bucket] if with_latency else []
+    grouping = func.grouping(*columns) if columns else literal(0)
+    query = (
+        select(grouping, *columns, *latency, *_raw_aggregates())
+        .where(
+            or_(
+                *[
+                    and_(UsageLog.created_at >= since, UsageLog.created_at < until)
+                    for since, until in spans
+                ]
+            )
+        )
+        .group_by(
+            func.grouping_sets(
+                *[tuple_(*[expressions[key] for key in keys], *latency) for keys in distinct]
+            )
+        )
+    )
+    if "provider_id" in used:
+        query = query.outerjoin(AIModel, AIModel.id == UsageLog.model_id)
+    if environment is not None:
+        query = query.where(UsageLog.environment == environment)
+    found: list[dict[tuple[Any, ...], UsageSums]] = [{} for _ in sets]
+    positions = [[used.index(key) for key in keys] for keys in sets]
+    offset = 1 + len(used) + len(latency)
+    for row in db.session.execute(query):
+        for index in masks[row[0]]:
+            key = tuple(row[1 + i] for i in positions[index])
+            sums = found[index].get(key)
+            if sums is None:
+                sums = found[index][key] = UsageSums()
+            _add_raw(sums, row[offset:], int(row[1 + len(used)]) if with_latency else None)
+    return found
+
+
+def _set_masks(
+    used: Sequence[str], sets: Sequence[Sequence[str]]
+) -> tuple[dict[int, list[int]], list[Sequence[str]]]:
+    """For a GROUPING SETS query over the keys ``used``: which sets each GROUPING(used…)
+    value answers, and the distinct sets to group by. GROUPING(a, b, …) has a bit set
+    (first argument highest) for each column a row's set does not group by: it tells the
+    sets apart whatever the key values are. Sets with the same keys (in any order) share
+    a mask and are grouped once (a grouping set listed twice would answer every group
+    twice), so a mask names a list of sets."""
+    masks: dict[int, list[int]] = {}
+    distinct: list[Sequence[str]] = []
+    for index, keys in enumerate(sets):
+        mask = sum(1 << (len(used) - 1 - i) for i, key in enumerate(used) if key not in keys)
+        if mask not in masks:
+            distinct.append(keys)
+        masks.setdefault(mask, []).append(index)
+    return masks, distinct
 
 
 def percentile_from_buckets(buckets: Sequence[int], fraction: float) -> int | None:
