@@ -19,7 +19,11 @@ def usage(db):
     feature = factories.feature("chatbot")
     model = factories.model(factories.provider("openai"), "gpt")
     db.session.commit()
-    now = datetime.now(UTC) - timedelta(minutes=30)
+    # Today (UTC) and in the last 24 hours, whenever the test runs: "30 minutes ago" was
+    # yesterday between 00:00 and 00:30 and today's figures came out empty.
+    current = datetime.now(UTC)
+    midnight = current.replace(hour=0, minute=0, second=0, microsecond=0)
+    now = midnight + (current - midnight) / 2
     insert_usage(
         [
             {
