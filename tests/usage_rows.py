@@ -44,6 +44,15 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+def earlier_today() -> datetime:
+    """A moment of today (UTC) in the last 24 hours, whenever a test runs: halfway between
+    midnight and now. "30 minutes ago" is yesterday between 00:00 and 00:30 UTC, and a
+    test of today's figures then finds none."""
+    now = datetime.now(UTC)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight + (now - midnight) / 2
+
+
 def insert_usage(rows: Iterable[Mapping[str, Any]], commit: bool = True) -> list[dict[str, Any]]:
     """Insert ``rows`` (DEFAULTS fill what they leave out; ``created_at`` defaults to now)
     with one executemany, add them to the rollup, commit; the rows as inserted."""

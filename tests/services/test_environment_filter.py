@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from tests import factories
-from tests.usage_rows import insert_usage
+from tests.usage_rows import earlier_today, insert_usage
 from webapp.models import ENVIRONMENTS
 from webapp.services.catalog import ai_models, features
 from webapp.services.core.errors import ValidationFailed
@@ -29,7 +29,7 @@ def usage(db):
     model = factories.model(factories.provider("openai"), "gpt")
     db.session.commit()
     now = datetime.now(UTC)
-    recent, older = now - timedelta(minutes=30), now - timedelta(days=3)
+    recent, older = earlier_today(), now - timedelta(days=3)
 
     def row(environment, created_at, cost, status="success", ms=100):
         return {

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests import factories
-from tests.usage_rows import insert_usage
+from tests.usage_rows import earlier_today, insert_usage
 
 API = "/api/platform/ai-management"
 
@@ -19,11 +19,7 @@ def usage(db):
     feature = factories.feature("chatbot")
     model = factories.model(factories.provider("openai"), "gpt")
     db.session.commit()
-    # Today (UTC) and in the last 24 hours, whenever the test runs: "30 minutes ago" was
-    # yesterday between 00:00 and 00:30 and today's figures came out empty.
-    current = datetime.now(UTC)
-    midnight = current.replace(hour=0, minute=0, second=0, microsecond=0)
-    now = midnight + (current - midnight) / 2
+    now = earlier_today()
     insert_usage(
         [
             {
