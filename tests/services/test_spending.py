@@ -281,6 +281,12 @@ def test_recommendations_reuse_a_known_breakdown_only_of_their_own_30_days(data)
     # A doctored breakdown of the right days is used as given (so the reuse is real).
     emptied = replace(own, by_feature=[], by_model=[], by_provider=[])
     assert cost_recommendations(today=TODAY, known=emptied) != cost_recommendations(today=TODAY)
+    # The model-switch rule re-prices the breakdown's (feature, model) sums too.
+    assert any(r["type"] == "model_switch" for r in cost_recommendations(today=TODAY, known=own))
+    unpriced = replace(own, by_feature_and_model={})
+    assert not [
+        r for r in cost_recommendations(today=TODAY, known=unpriced) if r["type"] == "model_switch"
+    ]
 
 
 def test_recommendations_read_one_environment(data):

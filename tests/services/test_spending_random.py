@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from tests import factories
 from webapp.extensions import db
@@ -23,6 +24,7 @@ from webapp.services.spending.analytics import (
     spending_breakdown,
     spending_trends,
 )
+from webapp.services.usage.reads import usage_by
 from webapp.services.usage.recording import record_usage
 
 FIRST, LAST = date(2026, 10, 1), date(2026, 10, 20)
@@ -131,6 +133,35 @@ def test_breakdown_equals_the_raw_rows(random_usage, environment):
     }
     # The deleted feature really was in the data, and counts as "none".
     assert NO_FEATURE in expected["feature"] and "Feature 0" not in expected["feature"]
+
+
+@pytest.mark.parametrize("environment", [None, "production"])
+def test_the_feature_and_model_sums_equal_their_own_read(random_usage, environment):
+    """What the cost recommendations re-price comes from the breakdown's one pass and
+    equals the (feature, model) read they made themselves before: tokens included."""
+    result = spending_breakdown(FIRST, LAST, environment=environment)
+    own = usage_by(FIRST, LAST, ("feature_id", "model_id"), environment=environment)
+    assert len(own) > 10
+    assert result.by_feature_and_model == own
+
+
+def test_without_the_chart_the_breakdown_reads_once_less_and_answers_the_same(random_usage):
+    def read(with_chart: bool) -> tuple[object, int]:
+        db.session.rollback()  # each read opens its own transaction (PostgreSQL: + set_config)
+        seen: list[str] = []
+        listener = lambda *args: seen.append(args[2])  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            result = spending_breakdown(FIRST, LAST, with_chart=with_chart)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+        return result, len(seen)
+
+    drawn, with_chart = read(True)
+    tables_only, without = read(False)
+    assert without == with_chart - 1
+    assert tables_only.by_day_and_feature == {} and drawn.by_day_and_feature
+    assert replace(tables_only, by_day_and_feature=drawn.by_day_and_feature) == drawn
 
 
 def test_trends_read_the_same_days_as_the_breakdown(random_usage):

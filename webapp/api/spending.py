@@ -57,7 +57,10 @@ def get_spending() -> Response:
                 400, "start_date and end_date are required for breakdown", fields=fields
             )
         result = spending_breakdown(
-            request.args["start_date"], request.args["end_date"], environment=environment
+            request.args["start_date"],
+            request.args["end_date"],
+            environment=environment,
+            with_chart=False,
         )
         metadata = with_environment({}, environment) or None
         return success_response(breakdown_as_dict(result), metadata=metadata)

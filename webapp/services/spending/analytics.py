@@ -152,6 +152,9 @@ class SpendingBreakdown:
     # {feature name: [amount per day of by_day]}, for the stacked chart: the
     # CHART_FEATURES largest features, then "Other features (n)" for the rest
     by_day_and_feature: dict[str, list[Decimal]] = field(default_factory=dict)
+    # Usage sums per (feature_id, model_id) with tokens, from the same pass as the tables:
+    # what the cost recommendations re-price (webapp/services/spending/recommendations.py).
+    by_feature_and_model: dict[UsageKey, UsageSums] = field(default_factory=dict)
 
 
 def shares_of(amounts: Sequence[Decimal]) -> list[Decimal]:
@@ -171,10 +174,17 @@ def shares_of(amounts: Sequence[Decimal]) -> list[Decimal]:
 
 
 def spending_breakdown(
-    start: Any, end: Any, *, environment: str | None = None, raw_from: date | None = None
+    start: Any,
+    end: Any,
+    *,
+    environment: str | None = None,
+    raw_from: date | None = None,
+    with_chart: bool = True,
 ) -> SpendingBreakdown:
     """Spend from ``start`` to ``end`` (UTC calendar dates, both inclusive), by feature,
     model, provider and day (every day present), in one ``environment`` or all (None).
+    ``with_chart``: also the per-day series of the stacked chart (``by_day_and_feature``:
+    a second read, so the API and the recommendations, which draw nothing, skip it).
 
     Each figure is one query grouped by the database to exactly the groups it shows
     (shards, statuses and environments summed there): a year of rollup rows never crosses
@@ -192,10 +202,16 @@ def spending_breakdown(
     if errors:
         raise ValidationFailed(errors)
 
-    per_feature, per_model, per_provider, per_day = usage_by_sets(
+    per_feature, per_model, per_provider, per_day, per_feature_model = usage_by_sets(
         first,
         last,
-        (("feature_id",), ("model_id", "provider_id"), ("provider_id",), ("day",)),
+        (
+            ("feature_id",),
+            ("model_id", "provider_id"),
+            ("provider_id",),
+            ("day",),
+            ("feature_id", "model_id"),
+        ),
         environment=environment,
         raw_from=raw_from,
     )
@@ -258,10 +274,12 @@ def spending_breakdown(
         by_model=_ranked(list(by_model.values()), lambda r: r.model_name),
         by_provider=_ranked(list(by_provider.values()), lambda r: r.provider_name),
         by_day=by_day,
+        by_feature_and_model=per_feature_model,
     )
-    result.by_day_and_feature = _chart_series(
-        result, [key.feature_id for key in per_feature], environment, raw_from
-    )
+    if with_chart:
+        result.by_day_and_feature = _chart_series(
+            result, [key.feature_id for key in per_feature], environment, raw_from
+        )
     return result
 
 

@@ -28,7 +28,7 @@ from webapp.services.spending.analytics import (
     spending_breakdown,
 )
 from webapp.services.usage.cost import model_price_of
-from webapp.services.usage.reads import ZERO_COST, usage_by
+from webapp.services.usage.reads import ZERO_COST
 from webapp.services.usage.windows import checked_environment
 
 WINDOW_DAYS = 30
@@ -112,9 +112,9 @@ def cost_recommendations(
     if known is not None and (known.period_start, known.period_end) == (first, today):
         breakdown = known
     else:
-        breakdown = spending_breakdown(first, today, environment=environment)
+        breakdown = spending_breakdown(first, today, environment=environment, with_chart=False)
     found = [
-        *_cheaper_model_rule(first, today, settings, environment),
+        *_cheaper_model_rule(breakdown, settings),
         *_high_cost_low_usage_rule(breakdown, settings),
         *_dominant_provider_rule(breakdown, settings),
         *_dominant_feature_rule(breakdown, settings),
@@ -279,10 +279,8 @@ def cheapest_alternatives(
     return found
 
 
-def _cheaper_model_rule(
-    first: date, last: date, s: RecommendationSettings, environment: str | None
-) -> list[dict]:
-    grouped = usage_by(first, last, ("feature_id", "model_id"), environment=environment)
+def _cheaper_model_rule(breakdown: SpendingBreakdown, s: RecommendationSettings) -> list[dict]:
+    grouped = breakdown.by_feature_and_model
     models = catalog_models()
     features = dict(db.session.execute(select(Feature.id, Feature.display_name)).all())
 
