@@ -1,8 +1,8 @@
 """The realistic data set of issue 17, generated inside PostgreSQL (no rows cross the wire).
 
 40 features, 8 providers, 30 models, each feature served by 3 models; usage spread over
-``days`` days with a daily cycle (busy afternoons, quiet nights), 1 % pending, 2 % without
-a feature; one health check per provider every 3 minutes over the last 105 days (~400k
+the ``days`` days up to ``now`` (the current hour included, as under live traffic: the
+rolling windows read its raw rows) with a daily cycle, 1 % pending, 2 % without a feature; one health check per provider every 3 minutes over the last 105 days (~400k
 rows). Used by ``bench.scale``; ``load`` needs an app context on an empty, seeded database.
 """
 
@@ -37,9 +37,10 @@ _CATALOG = (
     """,
 )
 
-# Row g of n lands on day floor(g * days / n) (oldest first, as usage arrives, so one day's
-# rows sit together on disk); the time of day u + 0.1 sin(2πu) is monotone in u and
-# gives a density that swings ±60 % around the mean over the day.
+# Row g of n lands in the day-long slice floor(g * days / n) of the ``days`` days before
+# ``now`` (oldest first, as usage arrives, so one day's rows sit together on disk); the
+# time within the slice u + 0.1 sin(2πu) is monotone in u and gives a density that swings
+# ±60 % around the mean over the day. The last slice ends at ``now``.
 _USAGE = """
 WITH f AS (SELECT id, (row_number() OVER (ORDER BY name) - 1)::int AS n FROM ai_features),
      m AS (SELECT id, input_price_per_million AS ip, output_price_per_million AS op,
@@ -61,7 +62,7 @@ SELECT gen_random_uuid(),
        round((r.input_tokens * m.ip + r.output_tokens * m.op) / 1000000, 6),
        CASE WHEN r.roll >= 0.99 THEN 'pending' WHEN r.roll >= 0.97 THEN 'error'
             WHEN r.roll >= 0.965 THEN 'timeout' ELSE 'success' END,
-       date_trunc('day', CAST(:now AS timestamptz)) - make_interval(days => :days)
+       CAST(:now AS timestamptz) - make_interval(days => :days)
          + make_interval(days => floor(r.g::numeric * :days / :rows)::int)
          + make_interval(secs => 86400 * (r.day_u + 0.1 * sin(2 * pi() * r.day_u)))
 FROM r JOIN f ON f.n = r.feature_n
