@@ -231,7 +231,8 @@ def rollup_compact_command() -> None:
     compaction = compact_rollups()
     click.echo(
         f"Rollups compacted: {compaction.daily_rows_folded:,} daily and "
-        f"{compaction.hourly_rows_folded:,} hourly shard rows folded ({compaction.days:,} days)."
+        f"{compaction.hourly_rows_folded:,} hourly shard rows folded ({compaction.days:,} days); "
+        f"{compaction.outcome_rows_folded:,} hourly outcome shard rows folded."
     )
 
 
