@@ -115,10 +115,13 @@ def metrics_for(
     now: datetime | None = None,
     only: list[uuid.UUID] | None = None,
     environment: str | None = None,
+    *,
+    with_uptime: bool = True,
 ) -> dict[uuid.UUID, UsageMetrics]:
     """Metrics per feature, model or provider (``group``: feature_id, model_id or
     provider_id) over a named range, in one environment or all (None): what every page
-    and the API show."""
+    and the API show. ``with_uptime=False`` leaves uptime out (hours 0, uptime None) for
+    callers that do not show it, and spares its query."""
     since, until = window_for(time_range, now)
     return usage_metrics_by(
         GROUP_COLUMNS[group],
@@ -126,6 +129,7 @@ def metrics_for(
         until,
         only,
         whole_days=time_range in WHOLE_DAY_RANGES,
+        with_uptime=with_uptime,
         environment=checked_environment(environment),
     )
 
