@@ -209,7 +209,8 @@ def rollup_group() -> None:
 @with_appcontext
 @as_operator
 def rollup_rebuild_command(since: datetime | None) -> None:
-    """Recompute the daily and hourly rollups from the raw usage rows (one transaction)."""
+    """Recompute the daily and hourly rollups and the hourly outcomes from the raw usage rows
+    (one transaction)."""
     first_day = since.date() if since else None
     purged = purged_before()
     if purged and (first_day is None or first_day < purged):
