@@ -18,6 +18,7 @@ EXPECTED_TABLES = {
     "users",
     "ai_usage_daily_rollup",
     "ai_usage_hourly_rollup",
+    "ai_usage_hourly_outcomes",
     "user_sessions",
     "user_recovery_codes",
     "audit_event_windows",

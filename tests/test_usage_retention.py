@@ -15,7 +15,13 @@ from sqlalchemy import func, select
 from tests import factories
 from tests.usage_rows import insert_usage
 from webapp.migrations_engine import migrations_engine
-from webapp.models import AuditLog, UsageDailyRollup, UsageHourlyRollup, UsageLog
+from webapp.models import (
+    AuditLog,
+    UsageDailyRollup,
+    UsageHourlyOutcomes,
+    UsageHourlyRollup,
+    UsageLog,
+)
 from webapp.services.core.actor import Actor
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.spending.budgets import daily_spend
@@ -63,10 +69,11 @@ def usage(db, owner):
 
 
 def rollup_snapshot(db) -> list[tuple]:
-    """Every row of both rollups (the purge must leave each alone)."""
+    """Every row of both rollups and of the hourly outcomes (the purge must leave each
+    alone)."""
     return [
         sorted(tuple(row) for row in db.session.execute(select(*table.__table__.columns)))
-        for table in (UsageDailyRollup, UsageHourlyRollup)
+        for table in (UsageDailyRollup, UsageHourlyRollup, UsageHourlyOutcomes)
     ]
 
 
@@ -77,7 +84,8 @@ def raw_days(db) -> list[date]:
 
 def test_purge_removes_old_rows_and_keeps_every_figure(app, db, usage, dialect):
     rollup = rollup_snapshot(db)
-    assert all(rollup)  # both rollups hold the figures of the rows about to be purged
+    # Both rollups and the outcomes hold the figures of the rows about to be purged.
+    assert all(rollup)
     spend = daily_spend(date(2025, 1, 1), date(2025, 3, 31))
     assert sum(spend.values()) == Decimal("0.002000")
     db.session.commit()

@@ -19,6 +19,7 @@ from webapp.models.rollup import NO_REFERENCE as NIL
 from webapp.services.usage.rollup import (
     HOURLY,
     HOURLY_ROLLUP,
+    OUTCOMES,
     SUM_COLUMNS,
     add_to_rollup,
     recompute_rollup,
@@ -133,3 +134,50 @@ def hourly_sums_of_raw_rows() -> dict[tuple, tuple]:
 
 def assert_hourly_rollup_equals_raw() -> None:
     assert hourly_rollup_sums() == hourly_sums_of_raw_rows()
+
+
+def hourly_outcome_sums() -> dict[tuple, tuple[int, int]]:
+    """The hourly outcomes per key (hour, kind, key id, environment), summed over shards:
+    (successes, finished); keys whose sums are both zero (taken out again) are left out."""
+    c = OUTCOMES.c
+    keys = [c.hour, c.kind, c.key_id, c.environment]
+    rows = db.session.execute(
+        select(*keys, func.sum(c.successes), func.sum(c.finished)).group_by(*keys)
+    )
+    return {
+        (hour, kind, key_id, environment): (int(ok), int(finished))
+        for hour, kind, key_id, environment, ok, finished in rows
+        if ok or finished
+    }
+
+
+def hourly_outcomes_of_raw_rows() -> dict[tuple, tuple[int, int]]:
+    """What the hourly outcomes must hold, computed in Python from every raw row: per
+    hour, kind (feature, model, provider), id and environment, the successes and the
+    finished (success, error, timeout) requests; no row for a missing id."""
+    rows = db.session.execute(
+        select(
+            UsageLog.created_at,
+            UsageLog.feature_id,
+            UsageLog.model_id,
+            AIModel.provider_id,
+            UsageLog.status,
+            UsageLog.environment,
+        ).outerjoin(AIModel, AIModel.id == UsageLog.model_id)
+    )
+    sums: dict[tuple, list[int]] = {}
+    for at, feature, model, provider, status, environment in rows:
+        if status == "pending":
+            continue
+        hour = at.replace(minute=0, second=0, microsecond=0)
+        for kind, key_id in (("feature", feature), ("model", model), ("provider", provider)):
+            if key_id is None:
+                continue
+            entry = sums.setdefault((hour, kind, key_id, environment), [0, 0])
+            entry[0] += status == "success"
+            entry[1] += 1
+    return {key: (ok, finished) for key, (ok, finished) in sums.items()}
+
+
+def assert_hourly_outcomes_equal_raw() -> None:
+    assert hourly_outcome_sums() == hourly_outcomes_of_raw_rows()

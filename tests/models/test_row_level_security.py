@@ -31,6 +31,7 @@ RLS_TABLES = [
     *SEED_TABLES,
     "ai_usage_daily_rollup",
     "ai_usage_hourly_rollup",
+    "ai_usage_hourly_outcomes",
     "audit_event_windows",
     "user_sessions",
     "user_recovery_codes",
@@ -94,7 +95,9 @@ def test_rls_is_enabled_and_forced_on_the_eleven_tables(db, app_engine):
     assert sorted(rows) == sorted((t, True, True) for t in RLS_TABLES)
 
 
-def test_the_hourly_rollup_is_protected_and_granted_like_the_daily_one(db, app_engine):
+def test_the_hourly_rollup_and_outcomes_are_protected_and_granted_like_the_daily_rollup(
+    db, app_engine
+):
     def treatment(table: str) -> tuple[list, list]:
         policies = db.session.execute(
             text(
@@ -115,6 +118,7 @@ def test_the_hourly_rollup_is_protected_and_granted_like_the_daily_one(db, app_e
     daily = treatment("ai_usage_daily_rollup")
     assert daily[0] and daily[1]  # policies for operators, viewers, applications; grants
     assert treatment("ai_usage_hourly_rollup") == daily
+    assert treatment("ai_usage_hourly_outcomes") == daily
 
 
 def test_without_a_role_setting_nothing_is_visible_or_writable(app_engine, some_rows):

@@ -15,7 +15,13 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from tests import factories
-from tests.usage_rows import DEFAULTS, hourly_rollup_sums, hourly_sums_of_raw_rows
+from tests.usage_rows import (
+    DEFAULTS,
+    assert_hourly_outcomes_equal_raw,
+    hourly_outcome_sums,
+    hourly_rollup_sums,
+    hourly_sums_of_raw_rows,
+)
 from webapp.extensions import db as _db
 from webapp.models import UsageLog
 from webapp.rls import OPERATOR, use_database_role
@@ -23,6 +29,7 @@ from webapp.services.usage.compaction import compact_rollups
 from webapp.services.usage.rollup import (
     DAILY,
     HOURLY_ROLLUP,
+    OUTCOMES,
     ROLLUP,
     SUM_COLUMNS,
     add_to_rollup,
@@ -97,7 +104,9 @@ def spread(db):
 
 def test_compaction_keeps_every_figure_and_folds_closed_shards(db, spread):
     daily_before, hourly_before = daily_rollup_sums(), hourly_rollup_sums()
+    outcomes_before = hourly_outcome_sums()
     assert hourly_before == hourly_sums_of_raw_rows()
+    assert_hourly_outcomes_equal_raw()
     rows_before = db.session.scalar(select(func.count()).select_from(HOURLY_ROLLUP))
     open_hour = NOW.replace(minute=0, second=0, microsecond=0)
     open_hourly = shard_rows(HOURLY_ROLLUP, "hour", open_hour, closed=False)
@@ -111,6 +120,11 @@ def test_compaction_keeps_every_figure_and_folds_closed_shards(db, spread):
     assert hourly_rollup_sums() == hourly_before == hourly_sums_of_raw_rows()
     assert shard_rows(HOURLY_ROLLUP, "hour", open_hour, closed=True) == 0
     assert shard_rows(ROLLUP, "day", NOW.date(), closed=True) == 0
+    # The hourly outcomes fold with the hourly rollup, their figures unchanged too.
+    assert result.outcome_rows_folded > 0
+    assert hourly_outcome_sums() == outcomes_before
+    assert shard_rows(OUTCOMES, "hour", open_hour, closed=True) == 0
+    assert shard_rows(OUTCOMES, "hour", open_hour, closed=False) >= 3
     # Open periods are left as they were.
     assert shard_rows(HOURLY_ROLLUP, "hour", open_hour, closed=False) == open_hourly
     assert shard_rows(ROLLUP, "day", NOW.date(), closed=False) == open_daily
@@ -122,7 +136,12 @@ def test_compaction_keeps_every_figure_and_folds_closed_shards(db, spread):
     assert closed_rows == len(closed_keys) < rows_before
     # Nothing left to fold: a second run folds nothing and changes nothing.
     again = compact_rollups(NOW)
-    assert again.as_dict() == {"daily_rows_folded": 0, "hourly_rows_folded": 0, "days": 0}
+    assert again.as_dict() == {
+        "daily_rows_folded": 0,
+        "hourly_rows_folded": 0,
+        "outcome_rows_folded": 0,
+        "days": 0,
+    }
     assert hourly_rollup_sums() == hourly_before
 
 
@@ -135,7 +154,9 @@ def test_a_late_write_into_a_closed_hour_is_folded_by_the_next_run(db, spread):
     assert hourly_rollup_sums() == hourly_sums_of_raw_rows()
     result = compact_rollups(NOW)
     assert (result.hourly_rows_folded, result.daily_rows_folded, result.days) == (1, 1, 2)
+    assert result.outcome_rows_folded == 3  # the feature's, the model's, the provider's
     assert hourly_rollup_sums() == hourly_sums_of_raw_rows()
+    assert_hourly_outcomes_equal_raw()
 
 
 def test_flask_rollup_compact_prints_what_it_folded(app, db, spread):
@@ -149,6 +170,8 @@ def test_flask_rollup_compact_prints_what_it_folded(app, db, spread):
     assert hourly_rollup_sums() == hourly_sums_of_raw_rows()
     again = CliRunner().invoke(app.cli, ["rollup", "compact"], catch_exceptions=False)
     assert "0 daily and 0 hourly shard rows folded (0 days)" in again.output
+    assert "0 hourly outcome shard rows folded" in again.output
+    assert "hourly outcome shard rows folded" in result.output
 
 
 def test_writers_during_a_compaction_lose_nothing(app, db, spread, dialect):
@@ -202,3 +225,5 @@ def test_writers_during_a_compaction_lose_nothing(app, db, spread, dialect):
     db.session.expire_all()
     assert hourly_rollup_sums() == hourly_sums_of_raw_rows()
     assert shard_rows(HOURLY_ROLLUP, "hour", NOW.replace(minute=0), closed=True) == 0
+    assert_hourly_outcomes_equal_raw()
+    assert shard_rows(OUTCOMES, "hour", NOW.replace(minute=0), closed=True) == 0

@@ -209,7 +209,8 @@ def rollup_group() -> None:
 @with_appcontext
 @as_operator
 def rollup_rebuild_command(since: datetime | None) -> None:
-    """Recompute the daily and hourly rollups from the raw usage rows (one transaction)."""
+    """Recompute the daily and hourly rollups and the hourly outcomes from the raw usage rows
+    (one transaction)."""
     first_day = since.date() if since else None
     purged = purged_before()
     if purged and (first_day is None or first_day < purged):
@@ -231,7 +232,8 @@ def rollup_compact_command() -> None:
     compaction = compact_rollups()
     click.echo(
         f"Rollups compacted: {compaction.daily_rows_folded:,} daily and "
-        f"{compaction.hourly_rows_folded:,} hourly shard rows folded ({compaction.days:,} days)."
+        f"{compaction.hourly_rows_folded:,} hourly shard rows folded ({compaction.days:,} days); "
+        f"{compaction.outcome_rows_folded:,} hourly outcome shard rows folded."
     )
 
 

@@ -41,7 +41,7 @@ from webapp.models.providers import (
     Provider,
     ProviderHealthLog,
 )
-from webapp.models.rollup import UsageDailyRollup, UsageHourlyRollup
+from webapp.models.rollup import UsageDailyRollup, UsageHourlyOutcomes, UsageHourlyRollup
 from webapp.models.sessions import RecoveryCode, UserSession
 from webapp.models.usage import COST_SOURCES, USAGE_STATUSES, UsageLog
 from webapp.models.users import ROLE_ADMIN, ROLE_VIEWER, ROLES, User
@@ -88,6 +88,7 @@ __all__ = [
     "RecoveryCode",
     "UsageDailyRollup",
     "UsageEventId",
+    "UsageHourlyOutcomes",
     "UsageHourlyRollup",
     "UsageLog",
     "User",

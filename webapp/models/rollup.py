@@ -14,6 +14,14 @@ model: key columns must be NOT NULL for the upsert's conflict target to match on
 databases (NULLs never conflict). They carry no foreign keys: a row keeps the id it was
 recorded with, and readers treat ids that no longer exist like "none".
 
+``ai_usage_hourly_outcomes`` is a narrow companion of the hourly rollup for whole-day
+uptime: per (hour, kind, key, environment, shard) only the successes and the finished
+requests, where ``kind`` says which column the key is (a feature, a model or a provider).
+Uptime over 30 days needs nothing else, and reading these rows is a fraction of reading
+the wide rollup rows (21 latency buckets, one row per status and key combination). A usage
+row without a feature (model, provider) has no row of that kind: there is no NO_REFERENCE
+key here. Written by the same functions, in the same transaction and shard, as the rollups.
+
 Latency is kept as a histogram over fixed buckets (``LATENCY_BOUNDS_MS``); a percentile
 read from it is exact to the bucket and interpolated linearly inside it.
 """
@@ -27,7 +35,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from webapp.models.base import Model
+from webapp.models.base import Model, check_in
 from webapp.models.types import ExactNumeric, UTCDateTime
 
 NO_REFERENCE = uuid.UUID(int=0)
@@ -88,6 +96,24 @@ class UsageHourlyRollup(_RollupColumns, Model):
 
     # The start of the UTC hour (minutes, seconds and microseconds zero).
     hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True, sort_order=-1)
+
+
+# The key columns the outcomes' ``key_id`` may stand for, by ``kind``.
+OUTCOME_KINDS = {"feature": "feature_id", "model": "model_id", "provider": "provider_id"}
+
+
+class UsageHourlyOutcomes(Model):
+    __tablename__ = "ai_usage_hourly_outcomes"
+    __table_args__ = (sa.CheckConstraint(check_in("kind", tuple(OUTCOME_KINDS)), name="kind"),)
+
+    # Key in this order (the hour first): a range of hours is one range of the index.
+    hour: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(10), primary_key=True)
+    key_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    environment: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    shard: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True)
+    successes: Mapped[int] = _count_column()  # status success
+    finished: Mapped[int] = _count_column()  # status success, error or timeout
 
 
 # One integer column per latency bucket, added to the mapped tables after the class body

@@ -85,9 +85,12 @@ def list_features(
     time_range: str = "24h",
     now: datetime | None = None,
     environment: str | None = None,
+    *,
+    with_uptime: bool = True,
 ) -> list[FeatureRow]:
     """Features by name, with their active models, and metrics when asked (three
-    queries whatever the number of features), in one ``environment`` or all (None)."""
+    queries whatever the number of features), in one ``environment`` or all (None).
+    ``with_uptime=False``: the metrics leave uptime out (a page that does not show it)."""
     errors: dict[str, str] = {}
     for status in statuses or []:
         if status not in FEATURE_STATUSES:
@@ -110,7 +113,14 @@ def list_features(
     ids = [f.id for f in features]
     models = active_models(ids)
     by_feature = (
-        windows.metrics_for("feature_id", time_range, now, only=ids, environment=environment)
+        windows.metrics_for(
+            "feature_id",
+            time_range,
+            now,
+            only=ids,
+            environment=environment,
+            with_uptime=with_uptime,
+        )
         if include_metrics
         else {}
     )

@@ -7,6 +7,9 @@ Rows an application reported for a model name the catalog did not know are store
 model: it sets ``model_id`` on the matching rows, prices the ``unpriced`` ones at the new
 model's prices (``cost.request_cost``'s formula, evaluated by the database so that no row
 is loaded into Python) and moves their rollup contribution from "no model" to the model.
+In the hourly outcomes the rows had no model or provider row (usage without a model has
+none), so their outcomes are only added under the model and its provider; their feature
+rows stay as they are (neither the feature nor the status changes).
 Everything is set-based: a handful of statements whatever the number of rows.
 
 Which rows match a new model: the same model name; a provider name equal (ignoring case)
@@ -21,7 +24,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Numeric, case, cast, func, literal, or_, select, update
+from sqlalchemy import (
+    BigInteger,
+    Numeric,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -29,7 +43,11 @@ from webapp.extensions import db
 from webapp.models import AIModel, Provider, UsageLog
 from webapp.models.rollup import NO_REFERENCE, UsageDailyRollup
 from webapp.services.usage.rollup import (
+    FINISHED,
+    HOURLY,
+    OUTCOMES,
     PERIODS,
+    outcomes_upsert,
     pick_shard,
     raw_row_sums,  # the rebuild's own sums and latency buckets: both agree on every bound
     rollup_upsert,
@@ -152,6 +170,30 @@ def _move_rollup(model: AIModel, sign: int, shard: int) -> None:
         db.session.execute(rollup_upsert(dialect_name, period, query))
 
 
+def _add_outcomes(model: AIModel, shard: int) -> None:
+    """Add the outcomes of the rows now carrying ``model``'s id under the model and its
+    provider: one INSERT … SELECT … ON CONFLICT, in key order (after the rollups)."""
+    hour = HOURLY.sql(UsageLog.created_at)
+    successes = func.sum(case((UsageLog.status == "success", 1), else_=0))
+    parts = [
+        select(
+            hour.label("hour"),
+            literal(kind, OUTCOMES.c.kind.type).label("kind"),
+            literal(key_id, OUTCOMES.c.key_id.type).label("key_id"),
+            UsageLog.environment.label("environment"),
+            literal(shard, OUTCOMES.c.shard.type).label("shard"),
+            successes.label("successes"),
+            func.count().label("finished"),
+        )
+        .where(UsageLog.model_id == model.id, UsageLog.status.in_(FINISHED))
+        .group_by(hour, UsageLog.environment)
+        for kind, key_id in (("model", model.id), ("provider", model.provider_id))
+    ]
+    moved = union_all(*parts).subquery()
+    query = select(*moved.c).where(moved.c.finished > 0).order_by(*list(moved.c)[:4])
+    db.session.execute(outcomes_upsert(db.session.get_bind().dialect.name, query))
+
+
 def attach_unknown_usage(model: AIModel) -> int:
     """Attach the earlier rows that named ``model`` (flushed, not yet committed: the
     caller's transaction) and price the unpriced ones; returns how many were attached.
@@ -182,4 +224,5 @@ def attach_unknown_usage(model: AIModel) -> int:
         .execution_options(synchronize_session=False)
     )
     _move_rollup(model, 1, shard)
+    _add_outcomes(model, shard)
     return int(claimed)

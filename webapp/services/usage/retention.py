@@ -4,7 +4,8 @@
 detaching and dropping their partition (no row-by-row delete, no bloat), and the rows of
 a partially covered month (and of the default partition) are deleted in batches. Bodies
 (``request_data``/``response_data``) older than their own, shorter horizon are emptied in
-batches. The rollups are left alone, so spending history and budgets keep their figures.
+batches. The rollups (and the hourly outcomes) are left alone, so spending history,
+budgets and uptime keep their figures.
 
 Every step commits on its own (a purge of months of rows must not hold one transaction
 for minutes), so a purge cut short simply continues when run again; the audit row with

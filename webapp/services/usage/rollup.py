@@ -12,6 +12,13 @@ shard. ``recompute_rollup`` recomputes both from the raw rows in SQL (into shard
 
 The two rollups differ only in their period column (``PERIODS``): every writer loops over
 ``PERIODS``, so neither can be forgotten.
+
+The hourly outcomes (``ai_usage_hourly_outcomes``: successes and finished requests per
+hour, kind, key and environment, the one thing whole-day uptime reads) are written by the
+same functions, right after the hourly rollup, in the same shard: ``add_to_rollup`` (its
+upsert comes last, sorted by key, so the lock order stays one), ``recompute_rollup``
+(from the hourly rollup it has just recomputed from raw rows), attaching rows to a model
+(attach.py) and the compaction (compaction.py).
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, case, delete, func, insert, literal, select
+from sqlalchemy import Table, case, delete, func, insert, literal, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.extensions import db
@@ -34,8 +41,10 @@ from webapp.models.rollup import (
     BUCKET_COLUMNS,
     LATENCY_BOUNDS_MS,
     NO_REFERENCE,
+    OUTCOME_KINDS,
     ROLLUP_SHARDS,
     UsageDailyRollup,
+    UsageHourlyOutcomes,
     UsageHourlyRollup,
     latency_bucket,
 )
@@ -46,6 +55,11 @@ from webapp.services.core.dates import floor_hour
 
 ROLLUP = UsageDailyRollup.__table__
 HOURLY_ROLLUP = UsageHourlyRollup.__table__
+OUTCOMES = UsageHourlyOutcomes.__table__
+OUTCOME_KEY_COLUMNS = ("hour", "kind", "key_id", "environment", "shard")
+OUTCOME_SUM_COLUMNS = ("successes", "finished")
+# Statuses of finished requests (pending ones have no outcome yet).
+FINISHED = ("success", "error", "timeout")
 # The key after the period column, the same in both rollups.
 GROUP_COLUMNS = ("feature_id", "model_id", "provider_id", "status", "environment", "shard")
 KEY_COLUMNS = ("day", *GROUP_COLUMNS)
@@ -142,6 +156,91 @@ def add_to_rollup(
             _rollup_upsert(dialect_name, period),
             sorted(values, key=lambda v: tuple(map(str, v.values()))),
         )
+    _add_outcomes(signed, provider_of, shard, dialect_name)
+
+
+def _add_outcomes(
+    signed: list[tuple[Mapping[str, Any], int]],
+    provider_of: Mapping[uuid.UUID, uuid.UUID],
+    shard: int,
+    dialect_name: str,
+) -> None:
+    """The hourly outcomes part of ``add_to_rollup``: one upsert, after the rollups'."""
+    sums: dict[tuple, list[int]] = {}
+    for row, row_sign in signed:
+        status = row["status"]
+        if status not in FINISHED:
+            continue
+        model_id = row.get("model_id")
+        ids = (
+            row.get("feature_id"),
+            model_id,
+            provider_of.get(model_id) if model_id else None,
+        )
+        hour = floor_hour(row["created_at"])
+        environment = row.get("environment") or "production"
+        for kind, key_id in zip(OUTCOME_KINDS, ids, strict=True):
+            if key_id is None or key_id == NO_REFERENCE:
+                continue  # no row of this kind for usage without that reference
+            entry = sums.setdefault((hour, kind, key_id, environment, shard), [0, 0])
+            entry[0] += row_sign if status == "success" else 0
+            entry[1] += row_sign
+    values = [
+        dict(zip(OUTCOME_KEY_COLUMNS, key, strict=True))
+        | {"successes": successes, "finished": finished}
+        for key, (successes, finished) in sums.items()
+        if successes or finished  # a row moved within its key (pending → final) adds nothing
+    ]
+    if values:
+        # Sorted keys, after the rollups: one lock order for every writer.
+        db.session.execute(
+            _outcomes_upsert(dialect_name),
+            sorted(values, key=lambda v: tuple(map(str, v.values()))),
+        )
+
+
+@functools.cache
+def _outcomes_upsert(dialect_name: str) -> Any:
+    return outcomes_upsert(dialect_name, None)
+
+
+def outcomes_upsert(dialect_name: str, query: Any) -> Any:
+    """INSERT of hourly outcome deltas (VALUES, or ``query`` selecting the key and sum
+    columns in ``OUTCOME_KEY_COLUMNS``, ``OUTCOME_SUM_COLUMNS`` order) that adds them to
+    the rows already there."""
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    statement = dialect.insert(OUTCOMES)
+    if query is not None:
+        statement = statement.from_select([*OUTCOME_KEY_COLUMNS, *OUTCOME_SUM_COLUMNS], query)
+    return statement.on_conflict_do_update(
+        index_elements=list(OUTCOME_KEY_COLUMNS),
+        set_={name: OUTCOMES.c[name] + statement.excluded[name] for name in OUTCOME_SUM_COLUMNS},
+    )
+
+
+def outcomes_of_hourly_rollup(*conditions: Any) -> Any:
+    """SELECT of hourly outcome rows (shard 0) from the hourly rollup's rows that meet
+    ``conditions``: per hour, kind, key and environment its successes and finished
+    requests, summed over statuses and shards; keys whose sums are zero are left out."""
+    c = HOURLY_ROLLUP.c
+    successes = func.sum(case((c.status == "success", c.request_count), else_=0))
+    finished = func.sum(c.request_count)
+    parts = [
+        select(
+            c.hour,
+            literal(kind, OUTCOMES.c.kind.type),
+            c[column],
+            c.environment,
+            literal(0, OUTCOMES.c.shard.type),
+            successes,
+            finished,
+        )
+        .where(c[column] != NO_REFERENCE, c.status.in_(FINISHED), *conditions)
+        .group_by(c.hour, c[column], c.environment)
+        .having((successes != 0) | (finished != 0))
+        for kind, column in OUTCOME_KINDS.items()
+    ]
+    return union_all(*parts)
 
 
 @functools.cache
@@ -208,7 +307,8 @@ def rebuild_rollup(actor: Actor, since: date | None = None) -> int:
 
 def recompute_rollup(since: date | None = None) -> int:
     """``rebuild_rollup`` in the caller's transaction, without audit or commit: both
-    rollups from ``since`` (a UTC day; all when None). Returns the daily rollup's rows."""
+    rollups and the hourly outcomes from ``since`` (a UTC day; all when None). Returns
+    the daily rollup's rows."""
     for period in PERIODS:
         table = period.table
         removal = delete(table)
@@ -240,6 +340,19 @@ def recompute_rollup(since: date | None = None) -> int:
                 UsageLog.created_at >= datetime.combine(since, time.min, tzinfo=UTC)
             )
         db.session.execute(insert(table).from_select([*period.key_columns, *SUM_COLUMNS], query))
+    # The outcomes from the hourly rollup just recomputed from the raw rows: the same
+    # figures as a pass over the raw rows, at the cost of reading the rollup's rows.
+    outcomes_removal = delete(OUTCOMES)
+    hours: list[Any] = []
+    if since is not None:
+        outcomes_removal = outcomes_removal.where(OUTCOMES.c.hour >= HOURLY.since(since))
+        hours.append(HOURLY_ROLLUP.c.hour >= HOURLY.since(since))
+    db.session.execute(outcomes_removal)
+    db.session.execute(
+        insert(OUTCOMES).from_select(
+            [*OUTCOME_KEY_COLUMNS, *OUTCOME_SUM_COLUMNS], outcomes_of_hourly_rollup(*hours)
+        )
+    )
     # rowcount of INSERT … SELECT is not reported by every driver: count what is there.
     counted = select(func.count()).select_from(ROLLUP)
     if since is not None:

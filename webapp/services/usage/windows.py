@@ -34,7 +34,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from webapp.extensions import db
 from webapp.models import ENVIRONMENTS, AIModel, UsageLog
-from webapp.models.rollup import NO_REFERENCE
+from webapp.models.rollup import OUTCOME_KINDS
 from webapp.models.types import utc_day, utc_hour
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.core.money import MICRO_DOLLAR
@@ -46,7 +46,7 @@ from webapp.services.usage.reads import (
     usage_between,
     usage_by,
 )
-from webapp.services.usage.rollup import HOURLY_ROLLUP, ROLLUP
+from webapp.services.usage.rollup import FINISHED, OUTCOMES, ROLLUP
 
 TIME_RANGES = {
     "1h": timedelta(hours=1),
@@ -65,7 +65,6 @@ RANGE_CAPTIONS = {
     "90d": "last 90 UTC days, today included",
     "month": "this UTC month, today included",
 }
-FINISHED = ("success", "error", "timeout")
 FAILED = ("error", "timeout")
 
 PERCENT = Decimal("0.01")
@@ -116,10 +115,13 @@ def metrics_for(
     now: datetime | None = None,
     only: list[uuid.UUID] | None = None,
     environment: str | None = None,
+    *,
+    with_uptime: bool = True,
 ) -> dict[uuid.UUID, UsageMetrics]:
     """Metrics per feature, model or provider (``group``: feature_id, model_id or
     provider_id) over a named range, in one environment or all (None): what every page
-    and the API show."""
+    and the API show. ``with_uptime=False`` leaves uptime out (hours 0, uptime None) for
+    callers that do not show it, and spares its query."""
     since, until = window_for(time_range, now)
     return usage_metrics_by(
         GROUP_COLUMNS[group],
@@ -127,6 +129,7 @@ def metrics_for(
         until,
         only,
         whole_days=time_range in WHOLE_DAY_RANGES,
+        with_uptime=with_uptime,
         environment=checked_environment(environment),
     )
 
@@ -337,29 +340,29 @@ def _rollup_uptime_by(
 ) -> dict[Any, tuple[int, int]]:
     """(hours with traffic, hours up) per value of the rollup column ``name`` over the
     whole hours of [since, until) (whole days: every hour of them is in the hourly
-    rollup), counted by the database from the hourly rollup: the same definition as
-    ``_uptime_by`` over raw rows, without reading a raw row."""
-    c = HOURLY_ROLLUP.c
-    key = c[name]
+    outcomes), counted by the database from ``ai_usage_hourly_outcomes``: the same
+    definition as ``_uptime_by`` over raw rows, without reading a raw row, and from two
+    narrow sum columns instead of the hourly rollup's wide rows."""
+    o = OUTCOMES.c
+    kind = next(kind for kind, column in OUTCOME_KINDS.items() if column == name)
     conditions: list[ColumnElement[bool]] = [
-        c.hour >= since,
-        c.hour < until,
-        key != NO_REFERENCE,
-        c.status.in_(FINISHED),
+        o.hour >= since,
+        o.hour < until,
+        o.kind == kind,
     ]
     if only is not None:
-        conditions.append(key.in_(only))
+        conditions.append(o.key_id.in_(only))
     if environment is not None:
-        conditions.append(c.environment == environment)
-    finished = func.sum(c.request_count)
+        conditions.append(o.environment == environment)
+    finished = func.sum(o.finished)
     per_hour = (
         select(
-            key.label("key"),
-            func.sum(case((c.status == "success", c.request_count), else_=0)).label("ok"),
+            o.key_id.label("key"),
+            func.sum(o.successes).label("ok"),
             finished.label("requests"),
         )
         .where(*conditions)
-        .group_by(key, c.hour)
+        .group_by(o.key_id, o.hour)
         .having(finished > 0)  # rows taken out again (pending → final) are no traffic
         .subquery()
     )
