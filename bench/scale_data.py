@@ -2,7 +2,8 @@
 
 40 features, 8 providers, 30 models, each feature served by 3 models; usage spread over
 the ``days`` days up to ``now`` (the current hour included, as under live traffic: the
-rolling windows read its raw rows) with a daily cycle, 1 % pending, 2 % without a feature; one health check per provider every 3 minutes over the last 105 days (~400k
+rolling windows read its raw rows) with a daily cycle, 1 % pending, 2 % without a
+feature; one health check per provider every 3 minutes over the last 105 days (~400k
 rows). Used by ``bench.scale``; ``load`` needs an app context on an empty, seeded database.
 """
 
