@@ -83,12 +83,17 @@ def prepare(url: str, rows: int, reuse: bool, days: int = 365) -> dict[str, str]
         provider = db.session.scalars(select(Provider.id).order_by(Provider.name)).first()
         budget = db.session.scalars(select(Budget.id).order_by(Budget.name)).first()
         # A cursor 45 days deep (or as deep as the data goes), as the issue measured.
-        deep = db.session.execute(
-            text(
-                "SELECT created_at, id FROM ai_usage_logs WHERE created_at < now() - "
-                "interval '45 days' ORDER BY created_at DESC, id DESC LIMIT 1"
-            )
-        ).one()
+        deep = (
+            db.session.execute(
+                text(
+                    "SELECT created_at, id FROM ai_usage_logs WHERE created_at < now() - "
+                    "interval '45 days' ORDER BY created_at DESC, id DESC LIMIT 1"
+                )
+            ).first()
+            or db.session.execute(
+                text("SELECT created_at, id FROM ai_usage_logs ORDER BY created_at, id LIMIT 1")
+            ).one()
+        )
         count = db.session.scalar(text("SELECT count(*) FROM ai_usage_logs"))
         db.session.commit()
         secret = add_key(name=f"bench scale {datetime.now(UTC):%Y-%m-%d %H:%M:%S.%f}")
