@@ -249,8 +249,8 @@ def usage_between_sets(
         from_rollup = _rollup_sets(
             HOURLY_ROLLUP, expressions, within, sets, environment, with_latency
         )
-        for merged, part_found, keys in zip(found, from_rollup, sets, strict=True):
-            _merge(merged, [(*key, sums) for key, sums in part_found.items()], keys)
+        for merged, part_found in zip(found, from_rollup, strict=True):
+            _merge_keyed(merged, part_found)
     return found
 
 
@@ -337,6 +337,16 @@ def _merge(merged: dict[UsageKey, UsageSums], rows: Any, keys: Sequence[str]) ->
             *(None if value is not None and value == NO_REFERENCE else value for value in row[:-1])
         )
         sums = row[-1]
+        if key in merged:
+            merged[key].add(sums)
+        else:
+            merged[key] = sums
+
+
+def _merge_keyed(merged: dict[UsageKey, UsageSums], found: dict[UsageKey, UsageSums]) -> None:
+    """``_merge`` for sums whose keys are made already (what ``_rollup_sets`` answers):
+    building each key again, only to find it equal, cost more than adding the sums."""
+    for key, sums in found.items():
         if key in merged:
             merged[key].add(sums)
         else:
