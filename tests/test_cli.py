@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from tests.processes import environment_without
 from webapp.models import (
     AIModel,
     AuditLog,
@@ -286,17 +287,12 @@ def test_start_sets_up_everything_once_and_a_second_start_only_checks(cli, db):
 
 
 def test_a_start_imports_no_statistics_and_gives_the_development_notice_once(tmp_path):
-    import os
     import subprocess
     import sys
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_URL", "AIPM_", "FLASK_", "TEST_"))
-    }
+    env = environment_without("DATABASE_URL", "AIPM_", "FLASK_", "TEST_")
     env |= {"AIPM_INSTANCE_DIR": str(tmp_path), "FLASK_APP": "wsgi"}
     # The console's own process: scipy stays out until an experiment is analysed.
     probe = "import sys, wsgi; print('scipy' in sys.modules)"

@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
 
+from tests.processes import environment_without
 from webapp.db_roles import app_role_problems
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -69,11 +70,7 @@ def two_roles(dialect, tmp_path) -> Iterator[Setup]:
     )
     owner_url = f"postgresql://{owner}:owner-pw@{host}/{database}"
     app_url = f"postgresql://{app_role}:app-pw@{host}/{database}"
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("TEST_", "FLASK_", "MIGRATIONS_", "DATABASE_"))
-    }
+    env = environment_without("TEST_", "FLASK_", "MIGRATIONS_", "DATABASE_")
     env.update(
         AIPM_ENV="production",
         SECRET_KEY=uuid.uuid4().hex * 2,

@@ -4,10 +4,11 @@ generation, and what requests make afterwards is still collected."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.processes import environment_without
 
 PROBE = """
 import gc, wsgi
@@ -23,11 +24,7 @@ print(frozen, alive() is None)
 
 def test_importing_the_entry_point_freezes_the_started_app(tmp_path):
     root = Path(__file__).resolve().parents[1]
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DATABASE_URL", "AIPM_", "FLASK_", "TEST_"))
-    }
+    env = environment_without("DATABASE_URL", "AIPM_", "FLASK_", "TEST_")
     env |= {"AIPM_INSTANCE_DIR": str(tmp_path)}
     probed = subprocess.run(
         [sys.executable, "-c", PROBE], cwd=root, env=env, capture_output=True, text=True

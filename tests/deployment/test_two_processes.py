@@ -24,6 +24,7 @@ import requests
 
 from tests import factories
 from tests.conftest import PASSWORD
+from tests.processes import environment_without
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "/api/platform/ai-management"
@@ -82,11 +83,7 @@ def two_consoles(app, db, redis_url, tmp_path) -> Iterator[list[str]]:
     import redis
 
     redis.Redis.from_url(redis_url).flushall()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("TEST_", "GUNICORN", "WEB_CONCURRENCY"))
-    }
+    env = environment_without("TEST_", "GUNICORN", "WEB_CONCURRENCY")
     env |= {
         "DATABASE_URL": str(db.engine.url.render_as_string(hide_password=False)),
         "SECRET_KEY": "two-processes-test-secret",

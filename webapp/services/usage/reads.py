@@ -336,21 +336,21 @@ def _merge(merged: dict[UsageKey, UsageSums], rows: Any, keys: Sequence[str]) ->
         key = make_key(
             *(None if value is not None and value == NO_REFERENCE else value for value in row[:-1])
         )
-        sums = row[-1]
-        if key in merged:
-            merged[key].add(sums)
-        else:
-            merged[key] = sums
+        _add_sums(merged, key, row[-1])
 
 
 def _merge_keyed(merged: dict[UsageKey, UsageSums], found: dict[UsageKey, UsageSums]) -> None:
     """``_merge`` for sums whose keys are made already (what ``_rollup_sets`` answers):
     building each key again, only to find it equal, cost more than adding the sums."""
     for key, sums in found.items():
-        if key in merged:
-            merged[key].add(sums)
-        else:
-            merged[key] = sums
+        _add_sums(merged, key, sums)
+
+
+def _add_sums(merged: dict[UsageKey, UsageSums], key: UsageKey, sums: UsageSums) -> None:
+    if key in merged:
+        merged[key].add(sums)
+    else:
+        merged[key] = sums
 
 
 def _sums_from(row: Any, key_count: int, with_latency: bool) -> tuple:
