@@ -33,6 +33,7 @@ from webapp.services.apps.ingestion_catalog import catalog_cache
 from webapp.services.core.actor import Actor
 from webapp.services.identity import passwords
 from webapp.services.identity.users import create_user
+from webapp.services.usage.settled import settled_sums
 
 PASSWORD = "correct horse battery staple"
 # A fixed Fernet key for the test apps: every create_app() in the suite (production mode
@@ -171,6 +172,7 @@ def db(app: Flask) -> Iterator:
         # the previous test's revisions must go with them.
         config_cache(app).forget()
         catalog_cache(app).forget()  # ingestion's snapshot of the catalog, likewise
+        settled_sums(app).forget()  # and the settled rollup sums filed under late writes
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ EXPECTED_TABLES = {
     "ai_usage_daily_rollup",
     "ai_usage_hourly_rollup",
     "ai_usage_hourly_outcomes",
+    "ai_usage_rollup_revisions",
     "user_sessions",
     "user_recovery_codes",
     "audit_event_windows",

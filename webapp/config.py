@@ -166,6 +166,9 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
     if usage_max_age_days < 1:
         raise ConfigError("USAGE_MAX_AGE_DAYS must be at least 1.")
     raw_retention, content_retention = _retention_days(usage_max_age_days)
+    settled_groups = int(os.environ.get("USAGE_SETTLED_CACHE_GROUPS", "200000"))
+    if settled_groups < 0:
+        raise ConfigError("USAGE_SETTLED_CACHE_GROUPS must be 0 (off) or more.")
     reservation_ttl = int(os.environ.get("BUDGET_RESERVATION_TTL_SECONDS", "600"))
     if reservation_ttl < 1:
         raise ConfigError("BUDGET_RESERVATION_TTL_SECONDS must be at least 1.")
@@ -237,6 +240,9 @@ def settings_from_environment(overrides: dict[str, Any]) -> dict[str, Any]:
         # kept this many days (None: kept for ever). Rollups are never purged.
         "USAGE_RAW_RETENTION_DAYS": raw_retention,
         "USAGE_CONTENT_RETENTION_DAYS": content_retention,
+        # Per worker process, at most this many groups of settled rollup sums are kept in
+        # memory (webapp/services/usage/settled.py); 0 turns the remembering off.
+        "USAGE_SETTLED_CACHE_GROUPS": settled_groups,
         "BUDGET_RESERVATION_TTL_SECONDS": reservation_ttl,
         "TRUSTED_PROXY_COUNT": int(os.environ.get("TRUSTED_PROXY_COUNT", "0")),
         "SESSION_COOKIE_HTTPONLY": True,

@@ -32,6 +32,7 @@ RLS_TABLES = [
     "ai_usage_daily_rollup",
     "ai_usage_hourly_rollup",
     "ai_usage_hourly_outcomes",
+    "ai_usage_rollup_revisions",
     "audit_event_windows",
     "user_sessions",
     "user_recovery_codes",
@@ -87,7 +88,7 @@ def test_the_app_role_is_neither_owner_nor_superuser(app_engine):
     assert superuser is False and owners == 0
 
 
-def test_rls_is_enabled_and_forced_on_the_eleven_tables(db, app_engine):
+def test_rls_is_enabled_and_forced_on_every_protected_table(db, app_engine):
     rows = db.session.execute(
         text(IS_FORCED),
         {"t": RLS_TABLES},
@@ -95,7 +96,7 @@ def test_rls_is_enabled_and_forced_on_the_eleven_tables(db, app_engine):
     assert sorted(rows) == sorted((t, True, True) for t in RLS_TABLES)
 
 
-def test_the_hourly_rollup_and_outcomes_are_protected_and_granted_like_the_daily_rollup(
+def test_the_hourly_rollup_outcomes_and_revisions_are_protected_and_granted_like_the_daily_rollup(
     db, app_engine
 ):
     def treatment(table: str) -> tuple[list, list]:
@@ -119,6 +120,7 @@ def test_the_hourly_rollup_and_outcomes_are_protected_and_granted_like_the_daily
     assert daily[0] and daily[1]  # policies for operators, viewers, applications; grants
     assert treatment("ai_usage_hourly_rollup") == daily
     assert treatment("ai_usage_hourly_outcomes") == daily
+    assert treatment("ai_usage_rollup_revisions") == daily
 
 
 def test_without_a_role_setting_nothing_is_visible_or_writable(app_engine, some_rows):

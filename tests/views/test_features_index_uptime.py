@@ -13,6 +13,7 @@ from tests import factories
 from tests.usage_rows import insert_usage
 from webapp.extensions import db
 from webapp.services.usage import windows
+from webapp.services.usage.settled import settled_sums
 
 API = "/api/platform/ai-management"
 
@@ -39,6 +40,7 @@ def statements_of(client, url: str) -> list[str]:
     def listener(_conn, _cursor, statement, *_args):
         seen.append(statement)
 
+    settled_sums(client.application).forget()  # both cold: every read reaches the database
     event.listen(db.engine, "before_cursor_execute", listener)
     try:
         response = client.get(url)

@@ -41,7 +41,12 @@ from webapp.models.providers import (
     Provider,
     ProviderHealthLog,
 )
-from webapp.models.rollup import UsageDailyRollup, UsageHourlyOutcomes, UsageHourlyRollup
+from webapp.models.rollup import (
+    UsageDailyRollup,
+    UsageHourlyOutcomes,
+    UsageHourlyRollup,
+    UsageRollupRevision,
+)
 from webapp.models.sessions import RecoveryCode, UserSession
 from webapp.models.usage import COST_SOURCES, USAGE_STATUSES, UsageLog
 from webapp.models.users import ROLE_ADMIN, ROLE_VIEWER, ROLES, User
@@ -91,6 +96,7 @@ __all__ = [
     "UsageHourlyOutcomes",
     "UsageHourlyRollup",
     "UsageLog",
+    "UsageRollupRevision",
     "User",
     "UserSession",
 ]

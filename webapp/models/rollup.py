@@ -22,6 +22,12 @@ the wide rollup rows (21 latency buckets, one row per status and key combination
 row without a feature (model, provider) has no row of that kind: there is no NO_REFERENCE
 key here. Written by the same functions, in the same transaction and shard, as the rollups.
 
+``ai_usage_rollup_revisions`` counts, per (day, shard), the transactions that wrote the
+rollups for an hour that had already ended (a late write: a delayed report, a pending
+request completed in a later hour, a rebuild, rows attached to a new model). Sums over
+periods no late write can still reach are remembered per process and filed under these
+counts (webapp/services/usage/settled.py).
+
 Latency is kept as a histogram over fixed buckets (``LATENCY_BOUNDS_MS``); a percentile
 read from it is exact to the bucket and interpolated linearly inside it.
 """
@@ -114,6 +120,17 @@ class UsageHourlyOutcomes(Model):
     shard: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True)
     successes: Mapped[int] = _count_column()  # status success
     finished: Mapped[int] = _count_column()  # status success, error or timeout
+
+
+class UsageRollupRevision(Model):
+    __tablename__ = "ai_usage_rollup_revisions"
+
+    # A UTC day whose rollup rows a late write changed, and the writer's shard: writers in
+    # different shards never wait for each other's row lock here either.
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    shard: Mapped[int] = mapped_column(sa.SmallInteger, primary_key=True)
+    # How many late-writing transactions committed for (day, shard): it only grows.
+    revision: Mapped[int] = _count_column()
 
 
 # One integer column per latency bucket, added to the mapped tables after the class body

@@ -43,6 +43,7 @@ from webapp.extensions import db
 from webapp.models import AIModel, Provider, UsageLog
 from webapp.models.rollup import NO_REFERENCE, UsageDailyRollup
 from webapp.services.usage.rollup import (
+    DAILY,
     FINISHED,
     HOURLY,
     OUTCOMES,
@@ -52,6 +53,7 @@ from webapp.services.usage.rollup import (
     raw_row_sums,  # the rebuild's own sums and latency buckets: both agree on every bound
     rollup_upsert,
 )
+from webapp.services.usage.settled import note_late_writes_from
 
 UNKNOWN_WINDOW = timedelta(days=30)
 MICRO = 1_000_000
@@ -225,4 +227,8 @@ def attach_unknown_usage(model: AIModel) -> int:
     )
     _move_rollup(model, 1, shard)
     _add_outcomes(model, shard)
+    # Rows of any age moved between keys: a late write on every day they are from.
+    note_late_writes_from(
+        select(DAILY.sql(UsageLog.created_at)).where(UsageLog.model_id == model.id)
+    )
     return int(claimed)

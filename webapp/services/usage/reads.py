@@ -36,6 +36,7 @@ from webapp.models.types import utc_day, utc_hour
 from webapp.services.core.dates import ceil_hour, floor_hour
 from webapp.services.core.money import ZERO_COST
 from webapp.services.usage.rollup import HOURLY_ROLLUP, ROLLUP
+from webapp.services.usage.settled import hour_days, settled_sums, split_days, split_hours
 
 KEYS = ("day", "feature_id", "model_id", "provider_id", "status", "environment")
 # What a rolling window's read may group by ("hour" is "YYYY-MM-DD HH", UTC).
@@ -61,6 +62,17 @@ class UsageSums:
     cost: Decimal = ZERO_COST
     response_time_ms: int = 0
     latency_buckets: list[int] = field(default_factory=list)
+
+    def copy(self) -> UsageSums:
+        return UsageSums(
+            self.requests,
+            self.input_tokens,
+            self.output_tokens,
+            self.tokens,
+            self.cost,
+            self.response_time_ms,
+            list(self.latency_buckets),
+        )
 
     def add(self, other: UsageSums) -> None:
         self.requests += other.requests
@@ -122,12 +134,10 @@ def usage_by(
         raw_from = end + timedelta(days=1)
     last_rollup_day = min(end, raw_from - timedelta(days=1))
     if start <= last_rollup_day:
-        days = [ROLLUP.c.day >= start, ROLLUP.c.day <= last_rollup_day]
-        _merge(
-            merged,
-            _rollup_rows(ROLLUP, days, keys, feature_id, environment, with_latency, feature_as),
-            keys,
+        (found,) = _daily_rollup(
+            (start, last_rollup_day), [keys], feature_id, environment, with_latency, feature_as
         )
+        _merge_keyed(merged, found)
     first_raw_day = max(start, raw_from)
     if first_raw_day <= end:
         since, until = day_bounds(first_raw_day, end)
@@ -172,10 +182,8 @@ def usage_between(
             rows = _raw_rows(*part, keys, None, environment, with_latency)
             _merge(merged, rows, keys)
     if hours is not None:
-        c = HOURLY_ROLLUP.c
-        within = [c.hour >= hours[0], c.hour < hours[1]]
-        rows = _rollup_rows(HOURLY_ROLLUP, within, keys, None, environment, with_latency)
-        _merge(merged, rows, keys)
+        (found,) = _hourly_rollup(hours, [keys], environment, with_latency)
+        _merge_keyed(merged, found)
     return merged
 
 
@@ -209,10 +217,7 @@ def usage_by_sets(
             )
             for keys in sets
         ]
-    c = ROLLUP.c
-    expressions = {key: c[key] for key in KEYS}
-    within = [c.day >= start, c.day <= end]
-    return _rollup_sets(ROLLUP, expressions, within, sets, environment, with_latency)
+    return _daily_rollup((start, end), sets, None, environment, with_latency, None)
 
 
 def usage_between_sets(
@@ -243,15 +248,89 @@ def usage_between_sets(
         for merged, part_found, keys in zip(found, from_raw, sets, strict=True):
             _merge(merged, [(*key, sums) for key, sums in part_found.items()], keys)
     if hours is not None:
-        c = HOURLY_ROLLUP.c
-        expressions = _hourly_expressions(c)
-        within = [c.hour >= hours[0], c.hour < hours[1]]
-        from_rollup = _rollup_sets(
-            HOURLY_ROLLUP, expressions, within, sets, environment, with_latency
-        )
+        from_rollup = _hourly_rollup(hours, sets, environment, with_latency)
         for merged, part_found in zip(found, from_rollup, strict=True):
             _merge_keyed(merged, part_found)
     return found
+
+
+def _daily_rollup(
+    days: tuple[date, date],
+    sets: Sequence[Sequence[str]],
+    feature_id: uuid.UUID | None,
+    environment: str | None,
+    with_latency: bool,
+    feature_as: Mapping[uuid.UUID | None, int] | None,
+) -> list[dict[UsageKey, UsageSums]]:
+    """Per set, the daily rollup's sums over ``days`` (both inclusive): the settled days
+    as this process remembers them (webapp/services/usage/settled.py), the others read."""
+    c = ROLLUP.c
+
+    def read(span: tuple[date, date]) -> list[dict[UsageKey, UsageSums]]:
+        within = [c.day >= span[0], c.day <= span[1]]
+        if _has_grouping_sets() and feature_id is None and feature_as is None:
+            expressions = {key: c[key] for key in KEYS}
+            return _rollup_sets(ROLLUP, expressions, within, sets, environment, with_latency)
+        options = (feature_id, environment, with_latency, feature_as)
+        return [_merged(_rollup_rows(ROLLUP, within, keys, *options), keys) for keys in sets]
+
+    grouped = None if feature_as is None else tuple(feature_as.items())
+    remembered, current = split_days(*days)
+    key = ("day", _sets_key(sets), feature_id, environment, with_latency, grouped)
+    return _settled_and_current(key, remembered, remembered, current, read, len(sets))
+
+
+def _hourly_rollup(
+    hours: Span, sets: Sequence[Sequence[str]], environment: str | None, with_latency: bool
+) -> list[dict[UsageKey, UsageSums]]:
+    """Per set, the hourly rollup's sums over the whole hours [since, until): the settled
+    hours as this process remembers them, the others read."""
+    c = HOURLY_ROLLUP.c
+
+    def read(span: Span) -> list[dict[UsageKey, UsageSums]]:
+        within = [c.hour >= span[0], c.hour < span[1]]
+        if _has_grouping_sets():
+            expressions = _hourly_expressions(c)
+            return _rollup_sets(HOURLY_ROLLUP, expressions, within, sets, environment, with_latency)
+        options = (None, environment, with_latency)
+        return [_merged(_rollup_rows(HOURLY_ROLLUP, within, keys, *options), keys) for keys in sets]
+
+    remembered, current = split_hours(*hours)
+    key = ("hour", _sets_key(sets), environment, with_latency)
+    days = None if remembered is None else hour_days(remembered)
+    return _settled_and_current((*key, remembered), remembered, days, current, read, len(sets))
+
+
+def _sets_key(sets: Sequence[Sequence[str]]) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(keys) for keys in sets)
+
+
+def _settled_and_current(
+    key: tuple,
+    remembered: Any,
+    days: tuple[date, date] | None,
+    current: Any,
+    read: Any,
+    set_count: int,
+) -> list[dict[UsageKey, UsageSums]]:
+    """``read(span)`` of the ``remembered`` span through the process's settled sums
+    (filed under ``key`` and the late writes on ``days``) merged with ``read(current)``."""
+    found: list[dict[UsageKey, UsageSums]] = [{} for _ in range(set_count)]
+    parts = []
+    if remembered is not None and days is not None:
+        parts.append(settled_sums().read(key, days, lambda: read(remembered)))
+    if current is not None:
+        parts.append(read(current))
+    for part in parts:
+        for merged, part_found in zip(found, part, strict=True):
+            _merge_keyed(merged, part_found)
+    return found
+
+
+def _merged(rows: Any, keys: Sequence[str]) -> dict[UsageKey, UsageSums]:
+    merged: dict[UsageKey, UsageSums] = {}
+    _merge(merged, rows, keys)
+    return merged
 
 
 def _has_grouping_sets() -> bool:

@@ -32,7 +32,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, case, delete, func, insert, literal, select, union_all
+from sqlalchemy import Table, case, delete, func, insert, literal, select, union, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 
 from webapp.extensions import db
@@ -52,6 +52,7 @@ from webapp.models.types import utc_day, utc_hour_start
 from webapp.services.audit.records import add_audit_row
 from webapp.services.core.actor import Actor
 from webapp.services.core.dates import floor_hour
+from webapp.services.usage.settled import late_days, note_late_writes, note_late_writes_from
 
 ROLLUP = UsageDailyRollup.__table__
 HOURLY_ROLLUP = UsageHourlyRollup.__table__
@@ -157,6 +158,8 @@ def add_to_rollup(
             sorted(values, key=lambda v: tuple(map(str, v.values()))),
         )
     _add_outcomes(signed, provider_of, shard, dialect_name)
+    # Last, after every rollup row lock: rows of an hour that has ended are a late write.
+    note_late_writes(late_days(row["created_at"] for row, _ in signed), shard)
 
 
 def _add_outcomes(
@@ -309,6 +312,8 @@ def recompute_rollup(since: date | None = None) -> int:
     """``rebuild_rollup`` in the caller's transaction, without audit or commit: both
     rollups and the hourly outcomes from ``since`` (a UTC day; all when None). Returns
     the daily rollup's rows."""
+    # Every day rebuilt is a late write, counted for the days it had and the days it has.
+    note_late_writes_from(_rollup_days(since))
     for period in PERIODS:
         table = period.table
         removal = delete(table)
@@ -353,8 +358,19 @@ def recompute_rollup(since: date | None = None) -> int:
             [*OUTCOME_KEY_COLUMNS, *OUTCOME_SUM_COLUMNS], outcomes_of_hourly_rollup(*hours)
         )
     )
+    note_late_writes_from(_rollup_days(since))
     # rowcount of INSERT … SELECT is not reported by every driver: count what is there.
     counted = select(func.count()).select_from(ROLLUP)
     if since is not None:
         counted = counted.where(ROLLUP.c.day >= since)
     return db.session.scalar(counted) or 0
+
+
+def _rollup_days(since: date | None) -> Any:
+    """The days either rollup has rows on, from ``since`` (all when None)."""
+    daily = select(ROLLUP.c.day)
+    hourly = select(utc_day(HOURLY_ROLLUP.c.hour))
+    if since is not None:
+        daily = daily.where(ROLLUP.c.day >= since)
+        hourly = hourly.where(HOURLY_ROLLUP.c.hour >= HOURLY.since(since))
+    return union(daily, hourly)
