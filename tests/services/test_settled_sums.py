@@ -188,6 +188,13 @@ def test_remembered_reads_equal_the_raw_rows_after_every_kind_of_writer(db):
     db.session.commit()
     assert_every_read_equals_raw_rows()
 
+    # Compaction folds shards and changes no figure: what is remembered stays right.
+    before = revisions()
+    assert compact_rollups(datetime.now(UTC)).daily_rows_folded > 0
+    db.session.commit()
+    assert revisions() == before
+    assert_every_read_equals_raw_rows()
+
     # A raw row removed behind the rollups' back, then a rebuild.
     victim = db.session.scalars(select(UsageLog).order_by(UsageLog.cost_usd.desc())).first()
     db.session.delete(victim)
@@ -195,12 +202,19 @@ def test_remembered_reads_equal_the_raw_rows_after_every_kind_of_writer(db):
     rebuild_rollup(Actor.cli())
     assert_every_read_equals_raw_rows()
 
-    # Compaction folds shards and changes no figure: what is remembered stays right.
-    before = revisions()
-    assert compact_rollups(datetime.now(UTC)).daily_rows_folded >= 0
-    db.session.commit()
-    assert revisions() == before
-    assert_every_read_equals_raw_rows()
+
+def test_a_transaction_that_counted_late_writes_reads_around_the_memory(db):
+    data = build_dataset()
+    day = datetime(2026, 11, 16, 12, tzinfo=UTC)
+    before = usage_by(FIRST, LAST, ("status",))
+    insert_usage([{"feature_id": data.chatbot.id, "created_at": day}] * 5, commit=False)
+    inside = usage_by(FIRST, LAST, ("status",))  # sees its own rows, files nothing
+    assert inside[("success",)].requests == before[("success",)].requests + 5
+    db.session.rollback()
+    insert_usage([{"feature_id": data.chatbot.id, "status": "error", "created_at": day}])
+    after = usage_by(FIRST, LAST, ("status",))
+    assert after[("success",)].requests == before[("success",)].requests
+    assert after == usage_by(FIRST, LAST, ("status",), raw_from=FIRST)
 
 
 def test_a_remembered_read_reads_no_rollup_row_and_hands_out_copies(db, dialect):

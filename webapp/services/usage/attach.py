@@ -53,7 +53,7 @@ from webapp.services.usage.rollup import (
     raw_row_sums,  # the rebuild's own sums and latency buckets: both agree on every bound
     rollup_upsert,
 )
-from webapp.services.usage.settled import note_late_writes_from
+from webapp.services.usage.settled import note_late_writes
 
 UNKNOWN_WINDOW = timedelta(days=30)
 MICRO = 1_000_000
@@ -228,7 +228,6 @@ def attach_unknown_usage(model: AIModel) -> int:
     _move_rollup(model, 1, shard)
     _add_outcomes(model, shard)
     # Rows of any age moved between keys: a late write on every day they are from.
-    note_late_writes_from(
-        select(DAILY.sql(UsageLog.created_at)).where(UsageLog.model_id == model.id)
-    )
+    moved = select(DAILY.sql(UsageLog.created_at)).where(UsageLog.model_id == model.id)
+    note_late_writes(db.session.scalars(moved.distinct()), shard)
     return int(claimed)

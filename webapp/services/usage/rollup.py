@@ -52,7 +52,7 @@ from webapp.models.types import utc_day, utc_hour_start
 from webapp.services.audit.records import add_audit_row
 from webapp.services.core.actor import Actor
 from webapp.services.core.dates import floor_hour
-from webapp.services.usage.settled import late_days, note_late_writes, note_late_writes_from
+from webapp.services.usage.settled import late_days, note_late_writes
 
 ROLLUP = UsageDailyRollup.__table__
 HOURLY_ROLLUP = UsageHourlyRollup.__table__
@@ -312,8 +312,9 @@ def recompute_rollup(since: date | None = None) -> int:
     """``rebuild_rollup`` in the caller's transaction, without audit or commit: both
     rollups and the hourly outcomes from ``since`` (a UTC day; all when None). Returns
     the daily rollup's rows."""
-    # Every day rebuilt is a late write, counted for the days it had and the days it has.
-    note_late_writes_from(_rollup_days(since))
+    # Every day rebuilt is a late write: the days it had, and (below) the days it has,
+    # counted last, after every rollup row lock, like add_to_rollup does.
+    days = set(db.session.scalars(_rollup_days(since)))
     for period in PERIODS:
         table = period.table
         removal = delete(table)
@@ -358,7 +359,7 @@ def recompute_rollup(since: date | None = None) -> int:
             [*OUTCOME_KEY_COLUMNS, *OUTCOME_SUM_COLUMNS], outcomes_of_hourly_rollup(*hours)
         )
     )
-    note_late_writes_from(_rollup_days(since))
+    note_late_writes(days | set(db.session.scalars(_rollup_days(since))), 0)
     # rowcount of INSERT … SELECT is not reported by every driver: count what is there.
     counted = select(func.count()).select_from(ROLLUP)
     if since is not None:

@@ -35,8 +35,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import func, literal, select
+from sqlalchemy import event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from webapp.extensions import db
 from webapp.models import UsageRollupRevision
@@ -44,6 +45,7 @@ from webapp.services.core.dates import floor_hour
 
 SETTLE_MARGIN = timedelta(hours=1)
 CACHE_KEY = "aipm.settled_sums"
+COUNTED_LATE_WRITES = "aipm.counted_late_writes"
 DEFAULT_MAX_GROUPS = 200_000
 REVISIONS = UsageRollupRevision.__table__
 
@@ -112,21 +114,15 @@ def note_late_writes(days: Iterable[date], shard: int) -> None:
         index_elements=["day", "shard"], set_={"revision": REVISIONS.c.revision + 1}
     )
     db.session.execute(statement, [{"day": d, "shard": shard, "revision": 1} for d in ordered])
+    # This transaction now sees counts no other one does until it commits: its reads
+    # bypass the remembered sums (they could hold its rows, and a rollback takes them back).
+    db.session.info[COUNTED_LATE_WRITES] = True
 
 
-def note_late_writes_from(days: Any) -> None:
-    """``note_late_writes`` for the days a query selects (its one column), in shard 0:
-    for the writers that change rollup rows in SQL (a rebuild, attaching rows)."""
-    found = days.subquery()
-    day = found.c[0]
-    rows = select(
-        day, literal(0, REVISIONS.c.shard.type), literal(1, REVISIONS.c.revision.type)
-    ).where(day.is_not(None))  # a WHERE also keeps SQLite's ON CONFLICT unambiguous
-    statement = _upsert().from_select(["day", "shard", "revision"], rows.distinct())
-    statement = statement.on_conflict_do_update(
-        index_elements=["day", "shard"], set_={"revision": REVISIONS.c.revision + 1}
-    )
-    db.session.execute(statement)
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_soft_rollback")
+def _transaction_ended(session: Session, *_args: Any) -> None:
+    session.info.pop(COUNTED_LATE_WRITES, None)
 
 
 # --- readers ----------------------------------------------------------------------------
@@ -160,7 +156,7 @@ class SettledSums:
     def read(self, key: tuple, days: DaySpan, compute: Callable[[], Found]) -> Found:
         """``compute()`` (a rollup read over settled ``days``), or what it answered
         before under the same revision. The caller may change what it gets."""
-        if self.max_groups <= 0:
+        if self.max_groups <= 0 or db.session.info.get(COUNTED_LATE_WRITES):
             return compute()
         generation = self._generation
         filed = (key, days, revision_of(days))
