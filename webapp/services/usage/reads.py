@@ -21,11 +21,11 @@ from __future__ import annotations
 import functools
 import uuid
 from collections import namedtuple
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from sqlalchemy import BigInteger, and_, case, cast, func, literal, or_, select, tuple_
 
@@ -43,6 +43,8 @@ KEYS = ("day", "feature_id", "model_id", "provider_id", "status", "environment")
 WINDOW_KEYS = (*KEYS, "hour", "prompt_id")
 # [since, until) of a part of a window.
 Span: TypeAlias = tuple[datetime, datetime]
+# A daily rollup span (first and last day) or an hourly one ([since, until)).
+SpanT = TypeVar("SpanT", tuple[date, date], Span)
 
 # The group key of a read: a named tuple made by ``key_type`` whose fields are the keys the
 # read asked for (``key.status``, ``key.feature_id``, …). Its fields exist only at run
@@ -307,10 +309,10 @@ def _sets_key(sets: Sequence[Sequence[str]]) -> tuple[tuple[str, ...], ...]:
 
 def _settled_and_current(
     key: tuple,
-    remembered: Any,
+    remembered: SpanT | None,
     days: tuple[date, date] | None,
-    current: Any,
-    read: Any,
+    current: SpanT | None,
+    read: Callable[[SpanT], list[dict[UsageKey, UsageSums]]],
     set_count: int,
 ) -> list[dict[UsageKey, UsageSums]]:
     """``read(span)`` of the ``remembered`` span through the process's settled sums
