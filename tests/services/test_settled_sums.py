@@ -7,6 +7,7 @@ memory stays bounded (both databases)."""
 from __future__ import annotations
 
 import random
+import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -22,6 +23,7 @@ from webapp.config import ConfigError, settings_from_environment
 from webapp.extensions import db
 from webapp.models import UsageLog, UsageRollupRevision
 from webapp.services.core.actor import Actor
+from webapp.services.core.dates import floor_hour
 from webapp.services.usage.attach import attach_unknown_usage
 from webapp.services.usage.compaction import compact_rollups
 from webapp.services.usage.reads import (
@@ -89,11 +91,21 @@ def revisions() -> dict[tuple[date, int], int]:
     return {(day, shard): revision for day, shard, revision in rows}
 
 
+def clear_of_the_hours_end() -> datetime:
+    """Now, at least ten seconds before the current hour ends: a test that reads "the
+    current hour" twice must not see it end in between (it waits for the next one)."""
+    now = datetime.now(UTC)
+    left = (floor_hour(now) + timedelta(hours=1) - now).total_seconds()
+    if left < 10:
+        time.sleep(left + 0.1)
+    return datetime.now(UTC)
+
+
 def test_recording_counts_late_writes_per_day_and_shard_and_nothing_for_the_current_hour(db):
     data = build_dataset()  # its usage is days old: late writes already
     before = revisions()
-    assert before and all(day < datetime.now(UTC).date() for day, _ in before)
-    now = datetime.now(UTC)
+    now = clear_of_the_hours_end()
+    assert before and all(day < now.date() for day, _ in before)
     current = now.replace(minute=0, second=0, microsecond=0) + (now - now.replace(minute=0)) / 2
     insert_usage([{"feature_id": data.chatbot.id, "created_at": current}])
     assert revisions() == before  # the current hour is nobody's settled span yet
@@ -253,7 +265,7 @@ def test_a_remembered_read_reads_no_rollup_row_and_hands_out_copies(db, dialect)
 
 def test_the_current_hours_are_always_read(db):
     data = build_dataset()
-    now = datetime.now(UTC)
+    now = clear_of_the_hours_end()
     hour = now.replace(minute=0, second=0, microsecond=0)
     since, until = hour - timedelta(hours=30), hour
     assert usage_between(since, until, ("status",)) == raw_usage_between(since, until, ("status",))
