@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from tests import factories
 from tests.browser.conftest import screenshot
+from tests.browser.test_charts_after_swaps import SETTLED
 from tests.browser.test_console import sign_in
 from tests.usage_rows import insert_usage
 
@@ -55,14 +56,14 @@ def test_spending_environment_select_keeps_its_state(
     assert page.locator("select[name=environment]").input_value() == "staging"
     assert "$0.25" in page.inner_text("#spending-results")
     assert page.evaluate("window.__same_page === true")  # swapped, not reloaded
-    # and choosing another environment keeps the range
+    # and choosing another environment keeps the range (once the range swap has settled:
+    # a choice made on the control it replaces is lost)
+    page.wait_for_function(SETTLED)
     page.select_option("select[name=environment]", "")
     expect(page.locator("#spending-results")).to_contain_text("$2.75")
     assert "range=7d" in page.url
     # The swap that showed $2.75 replaces the control too: choose once it has settled.
-    page.wait_for_function(
-        "() => !document.querySelector('.htmx-request, .htmx-settling, .htmx-swapping')"
-    )
+    page.wait_for_function(SETTLED)
     page.select_option("select[name=environment]", "production")
     page.wait_for_url("**environment=production*")
     page.reload()
