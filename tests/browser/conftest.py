@@ -77,6 +77,12 @@ def new_page(browser, page_errors):
         context.close()
 
 
+# No request in flight, nothing settling, every chart drawn.
+SETTLED = """() => !document.querySelector('.htmx-request, .htmx-settling, .htmx-swapping')
+  && Array.from(document.querySelectorAll('[data-plotly-figure]'))
+       .every((el) => el.querySelector('.main-svg'))"""
+
+
 def screenshot(page, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name

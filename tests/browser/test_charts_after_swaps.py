@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import SETTLED, screenshot
 from tests.browser.test_console import sign_in
 from webapp.cli.demo_data import load_demo_data
 from webapp.cli.seed import seed_defaults
@@ -37,11 +37,6 @@ MEASURE = """() => Array.from(document.querySelectorAll('[data-plotly-figure]'))
              lbox.width, lbox.height],
   };
 })"""
-
-# No request in flight, nothing settling, every chart drawn.
-SETTLED = """() => !document.querySelector('.htmx-request, .htmx-settling, .htmx-swapping')
-  && Array.from(document.querySelectorAll('[data-plotly-figure]'))
-       .every((el) => el.querySelector('.main-svg'))"""
 
 
 @pytest.fixture

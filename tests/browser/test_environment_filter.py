@@ -9,8 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests import factories
-from tests.browser.conftest import screenshot
-from tests.browser.test_charts_after_swaps import SETTLED
+from tests.browser.conftest import SETTLED, screenshot
 from tests.browser.test_console import sign_in
 from tests.usage_rows import insert_usage
 

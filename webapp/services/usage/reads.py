@@ -36,15 +36,22 @@ from webapp.models.types import utc_day, utc_hour
 from webapp.services.core.dates import ceil_hour, floor_hour
 from webapp.services.core.money import ZERO_COST
 from webapp.services.usage.rollup import HOURLY_ROLLUP, ROLLUP
-from webapp.services.usage.settled import hour_days, settled_sums, split_days, split_hours
+from webapp.services.usage.settled import (
+    DaySpan,
+    HourSpan,
+    hour_days,
+    settled_sums,
+    split_days,
+    split_hours,
+)
 
 KEYS = ("day", "feature_id", "model_id", "provider_id", "status", "environment")
 # What a rolling window's read may group by ("hour" is "YYYY-MM-DD HH", UTC).
 WINDOW_KEYS = (*KEYS, "hour", "prompt_id")
 # [since, until) of a part of a window.
 Span: TypeAlias = tuple[datetime, datetime]
-# A daily rollup span (first and last day) or an hourly one ([since, until)).
-SpanT = TypeVar("SpanT", tuple[date, date], Span)
+# A daily rollup span or an hourly one, as settled.py names them.
+SpanT = TypeVar("SpanT", DaySpan, HourSpan)
 
 # The group key of a read: a named tuple made by ``key_type`` whose fields are the keys the
 # read asked for (``key.status``, ``key.feature_id``, …). Its fields exist only at run
@@ -310,7 +317,7 @@ def _sets_key(sets: Sequence[Sequence[str]]) -> tuple[tuple[str, ...], ...]:
 def _settled_and_current(
     key: tuple,
     remembered: SpanT | None,
-    days: tuple[date, date] | None,
+    days: DaySpan | None,
     current: SpanT | None,
     read: Callable[[SpanT], list[dict[UsageKey, UsageSums]]],
     set_count: int,
