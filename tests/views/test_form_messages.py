@@ -45,6 +45,16 @@ def test_numbers_in_dates_times_and_decimals_keep_their_digits():
     )
 
 
+def test_the_numbers_of_standards_keep_their_digits(viewer_client, db):
+    assert separated("an ISO 8601 timestamp, RFC 3339, 8601 days") == (
+        "an ISO 8601 timestamp, RFC 3339, 8,601 days"
+    )
+    html = viewer_client.get("/spending?range=custom&start_date=2026-13-01&end_date=x")
+    text = html.get_data(as_text=True)
+    assert "Start date must be a date (YYYY-MM-DD) or an ISO 8601 timestamp" in text
+    assert "8,601" not in text
+
+
 def test_a_refusal_names_every_field_by_its_label():
     error = ValidationFailed({"model_id": "is not a known model", "environment": "must be one"})
     assert refusal(error, {"model_id": "Model"}) == (

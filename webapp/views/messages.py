@@ -43,8 +43,8 @@ PREDICATES = frozenset(
 )
 _PARENTHETICAL = re.compile(r"\s*\([^()]*\)\s*$")
 # A bare number of 4+ digits before any decimals (99999999.99): not part of a date
-# (2026-01-01), a time, an id or a word.
-_WHOLE_NUMBER = re.compile(r"(?<![\w.,:/\-])(\d{4,})(\.\d+)?(?![\w,:/\-]|\.\d)")
+# (2026-01-01), a time, an id or a word, nor the number of a standard (ISO 8601, RFC 3339).
+_WHOLE_NUMBER = re.compile(r"(?<![\w.,:/\-])(?<!ISO )(?<!RFC )(\d{4,})(\.\d+)?(?![\w,:/\-]|\.\d)")
 
 
 # Field names that some services' problems mention, in words (pages only).
