@@ -10,10 +10,12 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import Integer, literal, select
 
 from tests.spending_data import build_dataset, event
 from tests.usage_rows import assert_hourly_rollup_equals_raw, hourly_rollup_sums
-from webapp.models import UsageLog
+from webapp.models import AIModel, UsageLog
+from webapp.models.rollup import LATENCY_BOUNDS_MS, latency_bucket, latency_bucket_of
 from webapp.services.core.actor import Actor
 from webapp.services.health.provider_health import Thresholds, window_usage_by_provider
 from webapp.services.overview.kpis import grouped_usage, periods_for, usage_kpis
@@ -241,6 +243,24 @@ def test_provider_health_windows_equal_the_raw_rows_figures(usage, app):
             assert got == {k: (n, bad, p95) for k, (n, bad, _cost, p95) in expected.items()}
 
 
+def test_windows_ending_together_read_once_give_each_window_read_whole(usage, app):
+    """usage_metrics_by_windows (each row read once, the longer windows summed on from the
+    shorter) answers what usage_metrics_by answers for each window alone: in any order, a
+    window given twice, one that holds whole rollup hours, an hour-aligned end."""
+    minutes = [60, 15, 150, 15]
+    for column in (AIModel.provider_id, UsageLog.feature_id):
+        for now in (NOW, NOW.replace(minute=0, second=0, microsecond=0)):
+            found = windows.usage_metrics_by_windows(
+                column, now, [timedelta(minutes=m) for m in minutes]
+            )
+            for window, got in zip(minutes, found, strict=True):
+                since = now - timedelta(minutes=window)
+                alone = windows.usage_metrics_by(column, since, now, with_uptime=False)
+                assert got == alone
+            assert found[2], "the 150-minute window has traffic"
+            assert found[2] != found[1], "and more than the 15-minute one"
+
+
 def test_rows_written_without_the_rollup_are_not_read_for_whole_hours(db):
     """The whole hours really come from the rollup: a raw row the writers never rolled up
     counts only in a partial hour (what `flask rollup rebuild` would repair)."""
@@ -253,3 +273,16 @@ def test_rows_written_without_the_rollup_are_not_read_for_whole_hours(db):
     db.session.commit()
     grouped = usage_between(t(12), NOW, ("feature_id",))
     assert grouped[(data.chatbot.id,)].requests == 2  # 13:30 (rollup) and 14:30 (raw)
+
+
+def test_the_database_buckets_a_latency_as_the_rollup_writers_do(db):
+    """latency_bucket_of (width_bucket on PostgreSQL, a CASE elsewhere) gives the index
+    latency_bucket gives, at every bound, beside it and past the last one."""
+    values = [0, 1, 10**9]
+    for bound in LATENCY_BOUNDS_MS:
+        values += [bound - 1, bound, bound + 1]
+    buckets = db.session.execute(
+        select(*[latency_bucket_of(literal(value, Integer)) for value in values])
+    ).one()
+    assert list(buckets) == [latency_bucket(value) for value in values]
+    assert buckets[0] == 0 and buckets[-1] == len(LATENCY_BOUNDS_MS)

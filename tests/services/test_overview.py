@@ -9,6 +9,7 @@ request below it: 400 + 100 × 4.7 / 5 = 494 ms."""
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 from decimal import Decimal
 
@@ -21,7 +22,12 @@ from tests.spending_data import event as usage_event
 from webapp.extensions import db
 from webapp.models import Experiment
 from webapp.services.core.errors import ValidationFailed
-from webapp.services.overview.dashboard import build_alerts, build_overview, periods_for
+from webapp.services.overview.dashboard import (
+    build_alerts,
+    build_overview,
+    build_tiles,
+    periods_for,
+)
 from webapp.services.usage.recording import record_usage
 from webapp.services.usage.settled import settled_sums
 
@@ -270,3 +276,35 @@ def test_no_raw_usage_read_covers_a_past_day(data, range_name):
     midnight = datetime(2026, 11, 20, tzinfo=UTC)
     assert starts, "the test must see the raw reads it checks"
     assert min(starts) >= midnight
+
+
+@pytest.mark.parametrize("range_name", ["24h", "7d", "30d"])
+@pytest.mark.parametrize("environment", [None, "production"])
+def test_the_tiles_partial_shows_the_pages_tiles(data, range_name, environment):
+    """The tiles partial reads the usage grouped by feature and status only (KPI_KEYS),
+    the page by feature, model, provider and status: the same tiles, now and before."""
+    rng = random.Random(17)
+    models = [data.gpt, data.mini, data.claude, None]
+    chosen = [rng.choice(models) for _ in range(300)]
+    record_usage(
+        [
+            usage_event(
+                rng.choice([data.chatbot, data.search, None]),
+                model,
+                NOW - timedelta(minutes=rng.randrange(1, 60 * 24 * 60)),
+                rng.randrange(0, 5_000),
+                rng.randrange(0, 2_000),
+                response_time_ms=rng.choice([10, 120, 480, 2_500, 70_000]),
+                status=rng.choice(["success", "success", "error", "timeout", "pending"]),
+                environment=rng.choice(["production", "staging"]),
+                **({} if model else {"cost_usd": str(rng.randrange(0, 999) / 1000)}),
+            )
+            for model in chosen
+        ]
+    )
+    page = build_overview(range_name, now=NOW, environment=environment).kpis
+    partial = build_tiles(range_name, now=NOW, environment=environment)
+    assert partial.tiles == page.tiles
+    assert (partial.current, partial.previous) == (page.current, page.previous)
+    assert page.current.requests and page.previous.requests
+    assert page.current.features_with_traffic == 2

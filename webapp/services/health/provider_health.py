@@ -67,7 +67,7 @@ from webapp.services.core.errors import ValidationFailed
 from webapp.services.usage.windows import (
     UsageMetrics,
     metrics_for,
-    usage_metrics_by,
+    usage_metrics_by_windows,
 )
 
 HEALTHY, DEGRADED, DOWN, UNKNOWN = "healthy", "degraded", "down", "unknown"
@@ -276,13 +276,12 @@ def window_usage_by_provider(
     now: datetime, limits: Thresholds
 ) -> dict[uuid.UUID, tuple[WindowUsage, WindowUsage]]:
     """(short, long) window usage per provider with traffic in either, through the one
-    read path (windows.usage_metrics_by: whole hours from the hourly rollup, partial
-    hours from raw rows; p95 from the latency histogram)."""
-    short, long = (
-        usage_metrics_by(
-            AIModel.provider_id, now - timedelta(minutes=minutes), now, with_uptime=False
-        )
-        for minutes in (limits.short_minutes, limits.long_minutes)
+    read path (windows.usage_metrics_by_windows: whole hours from the hourly rollup,
+    partial hours from raw rows, each row once; p95 from the latency histogram)."""
+    short, long = usage_metrics_by_windows(
+        AIModel.provider_id,
+        now,
+        [timedelta(minutes=limits.short_minutes), timedelta(minutes=limits.long_minutes)],
     )
 
     def usage(minutes: int, metrics: UsageMetrics | None) -> WindowUsage:

@@ -32,7 +32,14 @@ from webapp.extensions import db
 from webapp.models import UsageLog
 from webapp.services.core.errors import ValidationFailed
 from webapp.services.health import provider_health
-from webapp.services.overview.kpis import Kpis, Period, grouped_usage, kpis, periods_for
+from webapp.services.overview.kpis import (
+    Kpis,
+    Period,
+    grouped_usage,
+    kpi_usage,
+    kpis,
+    periods_for,
+)
 from webapp.services.overview.panels import (
     Activity,
     Alert,
@@ -118,7 +125,7 @@ def build_tiles(
     """The KPI tiles alone (their partial refreshes every minute)."""
     now = now or datetime.now(UTC)
     _, period, previous, environment = _checked(range_name, start, end, now, environment)
-    untimed = grouped_usage(period, False, environment).untimed
+    untimed = kpi_usage(period, environment)
     health = provider_health.current_health_by_provider(now)
     analyses = budget_service.analyse_budgets(now)
     return kpis(period, previous, untimed, health, analyses, now, environment)

@@ -31,7 +31,7 @@ from sqlalchemy import BigInteger, and_, case, cast, func, literal, or_, select,
 
 from webapp.extensions import db
 from webapp.models import AIModel, UsageLog
-from webapp.models.rollup import BUCKET_COLUMNS, LATENCY_BOUNDS_MS, NO_REFERENCE
+from webapp.models.rollup import BUCKET_COLUMNS, LATENCY_BOUNDS_MS, NO_REFERENCE, latency_bucket_of
 from webapp.models.types import utc_day, utc_hour
 from webapp.services.core.dates import ceil_hour, floor_hour
 from webapp.services.core.money import ZERO_COST
@@ -561,14 +561,59 @@ def _raw_aggregates() -> list[Any]:
     ]
 
 
-def _latency_bucket() -> Any:
-    """A raw row's latency bucket index, grouped on (cheaper than 21 conditional sums)."""
-    return case(
-        *[
-            (UsageLog.response_time_ms < bound, index)
-            for index, bound in enumerate(LATENCY_BOUNDS_MS)
+@dataclass(frozen=True)
+class _RawSource:
+    """What a grouped read of raw rows selects: ``expressions`` per key, the latency
+    ``bucket``, the ``aggregates`` (as ``_add_raw`` takes them), from ``source`` with the
+    ``conditions`` still to apply."""
+
+    expressions: dict[str, Any]
+    bucket: Any
+    aggregates: list[Any]
+    source: Any
+    conditions: list[Any]
+
+
+def _raw_source(
+    used: Sequence[str],
+    conditions: list[Any],
+    with_latency: bool,
+    feature_as: Mapping[uuid.UUID | None, int] | None = None,
+) -> _RawSource:
+    """The raw rows matching ``conditions``, ready to group by the keys ``used``.
+
+    With ``provider_id`` the rows are first summed in a subquery by everything else and
+    the model, and only those groups are joined to their model: a few hundred rows
+    instead of every raw row. (The planner estimates one model row under the row-level
+    security filter and joins each raw row in a nested loop over all models: 13,500 rows
+    of the provider-health window in 13.4 ms, 7.9 summed first.) Re-summing the sums
+    gives the same figures."""
+    expressions = _raw_expressions()
+    if feature_as is not None:
+        expressions["feature_id"] = _grouped_features(expressions["feature_id"], feature_as)
+    bucket = latency_bucket_of(UsageLog.response_time_ms)
+    aggregates = _raw_aggregates()
+    if "provider_id" not in used:
+        return _RawSource(expressions, bucket, aggregates, UsageLog, conditions)
+    keys = [key for key in dict.fromkeys([*used, "model_id"]) if key != "provider_id"]
+    group = [expressions[key] for key in keys] + ([bucket] if with_latency else [])
+    labelled = [expressions[key].label(key) for key in keys]
+    if with_latency:
+        labelled.append(bucket.label("bucket"))
+    sums = [aggregate.label(f"sum_{index}") for index, aggregate in enumerate(aggregates)]
+    grouped = select(*labelled, *sums).where(*conditions).group_by(*group).subquery("grouped")
+    c = grouped.c
+    nil = literal(NO_REFERENCE, ROLLUP.c.feature_id.type)
+    return _RawSource(
+        {key: c[key] for key in keys} | {"provider_id": func.coalesce(AIModel.provider_id, nil)},
+        c.bucket if with_latency else None,
+        [
+            *(_int_sum(c[f"sum_{index}"]) for index in range(4)),
+            func.sum(c.sum_4),
+            _int_sum(c.sum_5),
         ],
-        else_=len(LATENCY_BOUNDS_MS),
+        grouped.outerjoin(AIModel, AIModel.id == c.model_id),
+        [],
     )
 
 
@@ -597,21 +642,15 @@ def _raw_rows(
     with_latency: bool,
     feature_as: Mapping[uuid.UUID | None, int] | None = None,
 ) -> list[tuple]:
-    expressions = _raw_expressions()
-    if feature_as is not None:
-        expressions["feature_id"] = _grouped_features(expressions["feature_id"], feature_as)
-    columns = [expressions[key] for key in keys]
-    bucket = _latency_bucket()
-    group = [*columns, bucket] if with_latency else columns
-    query = select(*group, *_raw_aggregates()).where(
-        UsageLog.created_at >= since, UsageLog.created_at < until
-    )
-    if "provider_id" in keys:
-        query = query.outerjoin(AIModel, AIModel.id == UsageLog.model_id)
+    conditions = [UsageLog.created_at >= since, UsageLog.created_at < until]
     if feature_id is not None:
-        query = query.where(UsageLog.feature_id == feature_id)
+        conditions.append(UsageLog.feature_id == feature_id)
     if environment is not None:
-        query = query.where(UsageLog.environment == environment)
+        conditions.append(UsageLog.environment == environment)
+    raw = _raw_source(keys, conditions, with_latency, feature_as)
+    columns = [raw.expressions[key] for key in keys]
+    group = [*columns, raw.bucket] if with_latency else columns
+    query = select(*group, *raw.aggregates).select_from(raw.source).where(*raw.conditions)
     if group:
         query = query.group_by(*group)
     # Sum the rows of one key here (with latency, a key comes once per latency bucket).
@@ -636,33 +675,25 @@ def _raw_sets(
     """The raw rows in ``spans`` (a window's partial hours) grouped by every set in one
     GROUPING SETS query (PostgreSQL): per set, {key values: sums} as ``_raw_rows`` sums
     them, the spans together."""
-    expressions = _raw_expressions()
     used = list(dict.fromkeys(key for keys in sets for key in keys))
-    columns = [expressions[key] for key in used]
-    masks, distinct = _set_masks(used, sets)
-    bucket = _latency_bucket()
-    latency = [bucket] if with_latency else []
-    grouping = func.grouping(*columns) if columns else literal(0)
-    query = (
-        select(grouping, *columns, *latency, *_raw_aggregates())
-        .where(
-            or_(
-                *[
-                    and_(UsageLog.created_at >= since, UsageLog.created_at < until)
-                    for since, until in spans
-                ]
-            )
-        )
-        .group_by(
-            func.grouping_sets(
-                *[tuple_(*[expressions[key] for key in keys], *latency) for keys in distinct]
-            )
-        )
+    within = or_(
+        *[and_(UsageLog.created_at >= since, UsageLog.created_at < until) for since, until in spans]
     )
-    if "provider_id" in used:
-        query = query.outerjoin(AIModel, AIModel.id == UsageLog.model_id)
+    conditions = [within]
     if environment is not None:
-        query = query.where(UsageLog.environment == environment)
+        conditions.append(UsageLog.environment == environment)
+    raw = _raw_source(used, conditions, with_latency)
+    columns = [raw.expressions[key] for key in used]
+    masks, distinct = _set_masks(used, sets)
+    latency = [raw.bucket] if with_latency else []
+    grouping = func.grouping(*columns) if columns else literal(0)
+    sets_grouped = [tuple_(*[raw.expressions[key] for key in keys], *latency) for keys in distinct]
+    query = (
+        select(grouping, *columns, *latency, *raw.aggregates)
+        .select_from(raw.source)
+        .where(*raw.conditions)
+        .group_by(func.grouping_sets(*sets_grouped))
+    )
     found: list[dict[tuple[Any, ...], UsageSums]] = [{} for _ in sets]
     positions = [[used.index(key) for key in keys] for keys in sets]
     offset = 1 + len(used) + len(latency)
