@@ -230,7 +230,7 @@ def test_the_overview_24_hours_reads_the_raw_rows_figures(usage):
 
 def test_provider_health_windows_equal_the_raw_rows_figures(usage, app):
     limits = Thresholds.from_config()
-    # An hour-aligned "now" makes the 60-minute window one whole rollup hour.
+    # An hour-aligned "now" puts both windows inside one hour (no partial hour before it).
     for now in (NOW, NOW.replace(minute=0, second=0, microsecond=0)):
         found = window_usage_by_provider(now, limits)
         for minutes, index in ((limits.short_minutes, 0), (limits.long_minutes, 1)):

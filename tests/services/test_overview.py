@@ -28,6 +28,7 @@ from webapp.services.overview.dashboard import (
     build_tiles,
     periods_for,
 )
+from webapp.services.overview.kpis import grouped_usage, kpi_usage, usage_kpis
 from webapp.services.usage.recording import record_usage
 from webapp.services.usage.settled import settled_sums
 
@@ -308,3 +309,8 @@ def test_the_tiles_partial_shows_the_pages_tiles(data, range_name, environment):
     assert (partial.current, partial.previous) == (page.current, page.previous)
     assert page.current.requests and page.previous.requests
     assert page.current.features_with_traffic == 2
+    # Both read the previous period by KPI_KEYS: hold that grouping to the finer one too.
+    period, previous = periods_for(range_name, None, None, NOW)[1:]
+    for chosen_period in (period, previous):
+        fine = grouped_usage(chosen_period, False, environment).untimed
+        assert usage_kpis(kpi_usage(chosen_period, environment)) == usage_kpis(fine)

@@ -4,7 +4,8 @@ length, chart series, alerts, top models, features and recent activity.
 Usage figures come from ``usage.reads``: the daily rollup for whole days, or, for the
 24-hour range, the hourly rollup and the partial hours' raw rows. ``kpis.grouped_usage``
 has the database group them down to the groups the page shows, no finer: (feature,
-model, provider, status) with latency for the KPIs, tables and spend by provider, and
+model, provider, status) with latency for the KPIs, tables and spend by provider (the
+tiles partial and the previous period: ``kpis.KPI_KEYS``, feature and status), and
 (time bucket, feature) and (time bucket, status) in one GROUPING SETS pass for the
 charts, so neither the number of queries nor the rows merged in Python grow with days
 times features times models.
